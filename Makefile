@@ -1,0 +1,128 @@
+# shunt: sidecarless service mesh data plane. See README.md.
+#
+#   make            build BPF objects, skeletons, build/shuntd, build/shuntctl, test tools
+#   make test       install what is missing, then every test (unit + end-to-end)
+#   make demo       install what is missing, then the local demo node
+#   make check      format check, static analysis, tests
+#   make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from the running kernel
+#   V=1             show the commands
+
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+BUILD ?= build
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+LLHTTP_DIR ?= /usr/share/llhttp
+LLHTTP_INC ?= /usr/share/include/llhttp
+
+ifeq ($(V),1)
+Q :=
+msg = @true
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+SAN ?=
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -I$(LLHTTP_INC)
+ALL_CFLAGS = $(CFLAGS) $(WARN) -MMD -MP $(SAN)
+LDLIBS := -lbpf -lelf -lz -lyaml -lpcre2-8 -lpthread
+TEST_LDLIBS := -lcmocka
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -Ivmlinux/$(ARCH) -Iinclude -Ibpf -Wall
+
+MAIN_SRCS := agent/shuntd.c agent/shuntctl.c
+LIB_SRCS := $(filter-out $(MAIN_SRCS),$(wildcard agent/*.c))
+LIB_OBJS := $(patsubst agent/%.c,$(BUILD)/agent/%.o,$(LIB_SRCS))
+LLHTTP_OBJS := $(patsubst %,$(BUILD)/llhttp/%.o,llhttp api http)
+LIB := $(BUILD)/libshunt.a
+
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/*_test.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+.PHONY: all deps test test-unit test-e2e demo check format vmlinux bench clean
+all: $(BUILD)/shuntd $(BUILD)/shuntctl $(TOOLS)
+
+deps:
+	$(Q)scripts/deps.sh
+
+vmlinux:
+	$(call msg,GEN,vmlinux/$(ARCH)/vmlinux.h)
+	$(Q)mkdir -p vmlinux/$(ARCH)
+	$(Q)$(BPFTOOL) btf dump file /sys/kernel/btf/vmlinux format c > vmlinux/$(ARCH)/vmlinux.h
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/lib/*.h) include/shunt_maps.h | $(BUILD)/bpf
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@
+
+$(BUILD)/agent/%.o: agent/%.c $(SKELS) | $(BUILD)/agent
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
+
+# llhttp is generated C: compile it as shipped, without our warnings.
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)/llhttp
+	$(call msg,CC,$@)
+	$(Q)$(CC) -I$(LLHTTP_INC) $(CFLAGS) $(SAN) -fPIC -c $< -o $@
+
+$(LIB): $(LIB_OBJS) $(LLHTTP_OBJS)
+	$(call msg,AR,$@)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/shuntd $(BUILD)/shuntctl: $(BUILD)/%: $(BUILD)/agent/%.o $(LIB)
+	$(call msg,LD,$@)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%: tests/tools/%.c $(LIB) | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%_test: tests/unit/%_test.c $(LIB) | $(BUILD)/tests
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(TEST_LDLIBS)
+
+$(BUILD) $(BUILD)/bpf $(BUILD)/agent $(BUILD)/llhttp $(BUILD)/tests:
+	$(Q)mkdir -p $@
+
+# The test and demo entry points install what is missing first, then build.
+test: deps
+	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
+	$(Q)tests/run.sh $(BUILD)
+
+test-unit: all $(UNIT_BINS)
+	$(Q)tests/run.sh --unit-only $(BUILD)
+
+test-e2e: all
+	$(Q)tests/run.sh --e2e-only $(BUILD)
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)tests/e2e/demo.sh $(BUILD)
+
+FORMAT_SRCS = $(wildcard agent/*.c agent/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/tools/*.c)
+format:
+	$(Q)clang-format -i $(FORMAT_SRCS)
+
+check: all $(UNIT_BINS)
+	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
+	$(Q)cppcheck -q --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
+		--suppress=missingIncludeSystem -D_GNU_SOURCE -Iinclude -Iagent agent tests/tools
+	$(Q)tests/run.sh $(BUILD)
+
+clean:
+	$(Q)rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/agent/*.d $(BUILD)/*.d $(BUILD)/tests/*.d)

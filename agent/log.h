@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Leveled logging to stderr. The level is checked before anything is formatted. */
+#ifndef SHUNT_LOG_H
+#define SHUNT_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+	LOG_ERROR = 0,
+	LOG_WARN,
+	LOG_INFO,
+	LOG_DEBUG,
+};
+
+extern enum log_level log_level_cur;
+
+/* Sets the level; returns 0, or -EINVAL for a name that is not a level. */
+int log_set_level_str(const char *name);
+const char *log_level_str(enum log_level level);
+
+/* Formats and writes one line with a timestamp and level. Use the macros. */
+void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void log_vwrite(enum log_level level, const char *fmt, va_list ap);
+
+#define log_at(lvl, ...)                                                                           \
+	do {                                                                                       \
+		if ((lvl) <= log_level_cur)                                                        \
+			log_write((lvl), __VA_ARGS__);                                             \
+	} while (0)
+#define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)
+#define log_warn(...) log_at(LOG_WARN, __VA_ARGS__)
+#define log_info(...) log_at(LOG_INFO, __VA_ARGS__)
+#define log_debug(...) log_at(LOG_DEBUG, __VA_ARGS__)
+
+#endif /* SHUNT_LOG_H */

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The maps every shunt program shares. Each program object includes this
+ * header; the maps are pinned by name, so the first object the agent loads
+ * creates them and the others reuse the pinned ones.
+ */
+#ifndef SHUNT_BPF_MAPS_H
+#define SHUNT_BPF_MAPS_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "shunt_maps.h"
+
+#ifndef AF_INET
+#define AF_INET 2
+#endif
+#ifndef IPPROTO_TCP
+#define IPPROTO_TCP 6
+#endif
+#ifndef SOCK_STREAM
+#define SOCK_STREAM 1
+#endif
+
+/* Service VIP:port -> what to do at connect(). Written by the agent only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_SVC4_MAX);
+	__type(key, struct svc4_key);
+	__type(value, struct svc4_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_svc4 SEC(".maps");
+
+/*
+ * Original destination per captured socket. Socket-local storage: it lives
+ * and dies with the socket, so a closed connection leaves nothing behind.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct orig4);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_orig4 SEC(".maps");
+
+/*
+ * Original destination per established 4-tuple, for the agent's accept().
+ * The agent deletes the entry when it takes it; LRU evicts what a client
+ * that died between SYN-ACK and accept() left behind.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHUNT_PAIR4_MAX);
+	__type(key, struct pair4_key);
+	__type(value, struct orig4);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_pair4 SEC(".maps");
+
+/* Where captured connections go; written by the agent once it listens. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shunt_cfg);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_cfg SEC(".maps");
+
+/* Kernel-path counters, per CPU; shuntctl and /stats sum them. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, SHUNT_STAT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_stats SEC(".maps");
+
+static __always_inline void stat_inc(enum shunt_stat idx)
+{
+	__u32 key = idx;
+	__u64 *val = bpf_map_lookup_elem(&shunt_stats, &key);
+
+	if (val)
+		*val += 1;
+}
+
+static __always_inline const struct shunt_cfg *cfg_get(void)
+{
+	__u32 key = 0;
+
+	return bpf_map_lookup_elem(&shunt_cfg, &key);
+}
+
+#endif /* SHUNT_BPF_MAPS_H */

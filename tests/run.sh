@@ -1,0 +1,41 @@
+#!/bin/bash
+# Runs every test: the cmocka unit binaries, then the end-to-end scripts
+# (tests/e2e/*_test.sh). An e2e script exits 0 (pass), 77 (skip: it must say
+# why, loudly) or anything else (fail). Ends with one summary line.
+#   tests/run.sh [--unit-only|--e2e-only] BUILD_DIR
+set -u
+mode=all
+case "${1:-}" in --unit-only) mode=unit; shift ;; --e2e-only) mode=e2e; shift ;; esac
+build=${1:-build}
+cd "$(dirname "$0")/.." || exit 2
+
+passed=0 failed=0 skipped=0 failures=()
+run_one() { # name, command...
+	local name=$1 rc
+	shift
+	echo "=== $name"
+	"$@"
+	rc=$?
+	case $rc in
+	0) passed=$((passed + 1)); echo "--- PASS $name" ;;
+	77) skipped=$((skipped + 1)); echo "--- SKIP $name" ;;
+	*) failed=$((failed + 1)); failures+=("$name"); echo "--- FAIL $name (exit $rc)" ;;
+	esac
+}
+
+if [ "$mode" != e2e ]; then
+	for t in "$build"/tests/*_test; do
+		[ -x "$t" ] || continue
+		run_one "unit/$(basename "$t")" "$t"
+	done
+fi
+if [ "$mode" != unit ]; then
+	for t in tests/e2e/*_test.sh; do
+		[ -f "$t" ] || continue
+		run_one "e2e/$(basename "$t" .sh)" timeout -k 10 600 bash "$t" "$build"
+	done
+fi
+
+[ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
+echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ] && [ $((passed + skipped)) -gt 0 ]
