@@ -1,0 +1,398 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * shuntd: the node agent. Loads the capture programs, fills their maps from
+ * the config directory, attaches them to the mesh cgroup and proxies the
+ * connections they send here. See README.md and docs/.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "addr.h"
+#include "admin.h"
+#include "config.h"
+#include "kern.h"
+#include "log.h"
+#include "loop.h"
+#include "snapshot.h"
+#include "sysfs.h"
+#include "worker.h"
+
+#define WORKERS_MAX 256
+
+struct options {
+	const char *config_dir;
+	const char *cgroup;
+	const char *pin_dir;
+	struct sockaddr_in listen;
+	struct sockaddr_in admin;
+	unsigned workers;
+	uint32_t mark;
+	bool unpin_on_exit;
+};
+
+struct agent {
+	struct options opt;
+	struct snapshot_store store;
+	struct kern *kern;
+	struct worker *workers[WORKERS_MAX];
+	unsigned n_workers;
+	struct loop *loop; /* main thread: signals and admin */
+	struct admin *admin;
+	int cgroup_fd;
+	int sig_fd;
+	bool ready; /* atomic: programs attached and maps filled */
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: shuntd --config DIR --cgroup DIR --listen IP:PORT [options]\n"
+		"\n"
+		"  --config DIR       read Kubernetes and Istio YAML from DIR (*.yaml, *.yml)\n"
+		"  --cgroup DIR       cgroup v2 directory whose processes are captured\n"
+		"                     (absolute, or relative to the cgroup2 mount)\n"
+		"  --listen IP:PORT   where captured connections are sent (a concrete address\n"
+		"                     the pods can reach)\n"
+		"  --admin IP:PORT    admin API (default 127.0.0.1:15000)\n"
+		"  --pin-dir DIR      bpffs directory for the pinned maps (default /sys/fs/bpf/shunt)\n"
+		"  --workers N        proxy threads (default 1)\n"
+		"  --mark N           SO_MARK of the agent's own sockets (default 0x%x)\n"
+		"  --unpin-on-exit    remove the pinned maps when exiting\n"
+		"  --log-level LEVEL  error, warn, info (default) or debug\n",
+		SHUNT_DEFAULT_MARK);
+}
+
+static int parse_args(int argc, char **argv, struct options *o)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "cgroup", required_argument, NULL, 'g' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "admin", required_argument, NULL, 'a' },
+		{ "pin-dir", required_argument, NULL, 'p' },
+		{ "workers", required_argument, NULL, 'w' },
+		{ "mark", required_argument, NULL, 'm' },
+		{ "unpin-on-exit", no_argument, NULL, 'u' },
+		{ "log-level", required_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	bool have_listen = false;
+	unsigned long v;
+	char *end;
+	int c;
+
+	o->pin_dir = "/sys/fs/bpf/shunt";
+	o->workers = 1;
+	o->mark = SHUNT_DEFAULT_MARK;
+	addr_parse_ipv4_port("127.0.0.1:15000", &o->admin);
+
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config_dir = optarg;
+			break;
+		case 'g':
+			o->cgroup = optarg;
+			break;
+		case 'l':
+			if (addr_parse_ipv4_port(optarg, &o->listen) || !o->listen.sin_addr.s_addr) {
+				fprintf(stderr, "shuntd: --listen %s: expected a concrete IPv4:PORT "
+						"(the kernel rewrites connections to it)\n",
+					optarg);
+				return -EINVAL;
+			}
+			have_listen = true;
+			break;
+		case 'a':
+			if (addr_parse_ipv4_port(optarg, &o->admin)) {
+				fprintf(stderr, "shuntd: --admin %s: expected IPv4:PORT\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'p':
+			o->pin_dir = optarg;
+			break;
+		case 'w':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || v < 1 || v > WORKERS_MAX) {
+				fprintf(stderr, "shuntd: --workers %s: expected 1..%d\n", optarg,
+					WORKERS_MAX);
+				return -EINVAL;
+			}
+			o->workers = (unsigned)v;
+			break;
+		case 'm':
+			errno = 0;
+			v = strtoul(optarg, &end, 0);
+			if (errno || *end || !v || v > UINT32_MAX) {
+				fprintf(stderr, "shuntd: --mark %s: expected a non-zero 32-bit value\n",
+					optarg);
+				return -EINVAL;
+			}
+			o->mark = (uint32_t)v;
+			break;
+		case 'u':
+			o->unpin_on_exit = true;
+			break;
+		case 'v':
+			if (log_set_level_str(optarg)) {
+				fprintf(stderr, "shuntd: --log-level %s: expected error, warn, info or "
+						"debug\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc || !o->config_dir || !o->cgroup || !have_listen) {
+		fprintf(stderr, "shuntd: --config, --cgroup and --listen are required\n");
+		usage(stderr);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	enum log_level lvl = level == LIBBPF_WARN ? LOG_WARN :
+			     level == LIBBPF_INFO ? LOG_DEBUG :
+						    LOG_DEBUG + 1;
+	char line[512];
+	size_t n;
+
+	if (lvl > log_level_cur)
+		return 0;
+	vsnprintf(line, sizeof(line), fmt, ap);
+	n = strlen(line);
+	if (n && line[n - 1] == '\n')
+		line[n - 1] = '\0';
+	log_write(lvl > LOG_DEBUG ? LOG_DEBUG : lvl, "libbpf: %s", line);
+	return 0;
+}
+
+static bool agent_ready(void *ctx)
+{
+	struct agent *a = ctx;
+
+	return __atomic_load_n(&a->ready, __ATOMIC_ACQUIRE);
+}
+
+static int agent_stats(void *ctx, char *buf, size_t len)
+{
+	struct agent *a = ctx;
+	struct proxy_stats sum = { 0 }, ws;
+	uint64_t k[SHUNT_STAT_MAX];
+	size_t off = 0;
+	int n;
+
+	if (!kern_read_stats(kern_stats_fd(a->kern), k)) {
+		for (int i = 0; i < SHUNT_STAT_MAX; i++) {
+			n = snprintf(buf + off, len - off, "kernel.%s %llu\n", kern_stat_name(i),
+				     (unsigned long long)k[i]);
+			if (n < 0 || (size_t)n >= len - off)
+				return (int)off;
+			off += (size_t)n;
+		}
+	}
+	for (unsigned i = 0; i < a->n_workers; i++) {
+		worker_stats(a->workers[i], &ws);
+		sum.accepted += ws.accepted;
+		sum.active += ws.active;
+		sum.requests += ws.requests;
+		sum.upstream_connect_failed += ws.upstream_connect_failed;
+	}
+	n = snprintf(buf + off, len - off,
+		     "proxy.accepted %llu\nproxy.active %llu\nproxy.requests %llu\n"
+		     "proxy.upstream_connect_failed %llu\n",
+		     (unsigned long long)sum.accepted, (unsigned long long)sum.active,
+		     (unsigned long long)sum.requests,
+		     (unsigned long long)sum.upstream_connect_failed);
+	if (n > 0 && (size_t)n < len - off)
+		off += (size_t)n;
+	return (int)off;
+}
+
+static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct signalfd_siginfo si;
+
+	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
+		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
+			log_info("shuntd: %s, shutting down", strsignal((int)si.ssi_signo));
+			loop_stop(loop);
+		}
+	}
+}
+
+static int setup_signals(struct agent *a)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before any thread starts, so every worker inherits the mask. */
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -EINVAL;
+	signal(SIGPIPE, SIG_IGN);
+	a->sig_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (a->sig_fd < 0)
+		return -errno;
+	return loop_add(a->loop, a->sig_fd, EPOLLIN, on_signal, a);
+}
+
+static int start_workers(struct agent *a)
+{
+	struct worker_opts wo = {
+		.listen = a->opt.listen,
+		.mark = a->opt.mark,
+		.kern = a->kern,
+		.store = &a->store,
+	};
+	int err;
+
+	for (unsigned i = 0; i < a->opt.workers; i++) {
+		wo.id = i;
+		err = worker_new(&wo, &a->workers[i]);
+		if (err)
+			return err;
+		a->n_workers++;
+		err = worker_start(a->workers[i]);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Everything between "config is valid" and "ready". 0 or -errno, logged. */
+static int agent_start(struct agent *a)
+{
+	char cg_path[PATH_MAX], buf[32];
+	int err, n;
+
+	err = bpffs_prepare(a->opt.pin_dir);
+	if (err)
+		return err;
+	a->cgroup_fd = cgroup_open(a->opt.cgroup, cg_path, sizeof(cg_path));
+	if (a->cgroup_fd < 0)
+		return a->cgroup_fd;
+	err = kern_open(a->opt.pin_dir, &a->kern);
+	if (err)
+		return err;
+
+	/* Listen before the kernel learns the address: no connection is sent to a closed port. */
+	err = start_workers(a);
+	if (err)
+		return err;
+	n = kern_sync_services(a->kern, a->store.cur->cfg);
+	if (n < 0)
+		return n;
+	err = kern_set_listener(a->kern, &a->opt.listen, a->opt.mark);
+	if (err)
+		return err;
+	err = kern_attach(a->kern, a->cgroup_fd);
+	if (err)
+		return err;
+
+	__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE);
+	log_info("shuntd: ready: capturing %d service ports in %s, proxying on %s with %u "
+		 "worker(s), maps in %s",
+		 n, cg_path, addr_fmt(&a->opt.listen, buf, sizeof(buf)), a->n_workers,
+		 a->opt.pin_dir);
+	return 0;
+}
+
+static void agent_stop(struct agent *a)
+{
+	__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
+	/* Stop capturing first, so no new connection is sent to a listener about to close. */
+	if (a->kern)
+		kern_detach(a->kern);
+	for (unsigned i = 0; i < a->n_workers; i++)
+		worker_free(a->workers[i]);
+	a->n_workers = 0;
+	kern_close(a->kern, a->opt.unpin_on_exit);
+	a->kern = NULL;
+	if (a->cgroup_fd >= 0)
+		close(a->cgroup_fd);
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = { .cgroup_fd = -1, .sig_fd = -1 };
+	struct config *cfg = NULL;
+	char buf[32];
+	int err;
+
+	if (parse_args(argc, argv, &a.opt))
+		return 2;
+	libbpf_set_print(libbpf_log);
+	snapshot_store_init(&a.store);
+
+	err = config_load_dir(a.opt.config_dir, &cfg);
+	if (err) {
+		log_error("shuntd: refusing to start: the config in %s is not valid (see above)",
+			  a.opt.config_dir);
+		return 1;
+	}
+	err = snapshot_publish(&a.store, cfg);
+	if (err)
+		goto out;
+
+	a.loop = loop_new();
+	if (!a.loop) {
+		err = -errno;
+		goto out;
+	}
+	err = setup_signals(&a);
+	if (err)
+		goto out;
+	{
+		struct admin_ops ops = { .ready = agent_ready, .stats = agent_stats, .ctx = &a };
+
+		err = admin_new(a.loop, &a.opt.admin, &ops, &a.admin);
+		if (err) {
+			log_error("shuntd: cannot serve the admin API on %s: %s",
+				  addr_fmt(&a.opt.admin, buf, sizeof(buf)), strerror(-err));
+			goto out;
+		}
+	}
+	err = agent_start(&a);
+	if (err)
+		goto out;
+	err = loop_run(a.loop);
+
+out:
+	agent_stop(&a);
+	admin_free(a.admin);
+	if (a.sig_fd >= 0)
+		close(a.sig_fd);
+	loop_free(a.loop);
+	snapshot_store_fini(&a.store);
+	if (err)
+		log_error("shuntd: exiting on error: %s", strerror(-err));
+	else
+		log_info("shuntd: programs detached, exiting");
+	return err ? 1 : 0;
+}

@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <errno.h>
+#include <stdlib.h>
+
+#include "config.h"
+#include "snapshot.h"
+
+void snapshot_store_init(struct snapshot_store *st)
+{
+	st->cur = NULL;
+	st->generation = 0;
+	pthread_mutex_init(&st->lock, NULL);
+}
+
+void snapshot_store_fini(struct snapshot_store *st)
+{
+	pthread_mutex_lock(&st->lock);
+	snapshot_release(st->cur);
+	st->cur = NULL;
+	pthread_mutex_unlock(&st->lock);
+	pthread_mutex_destroy(&st->lock);
+}
+
+int snapshot_publish(struct snapshot_store *st, struct config *cfg)
+{
+	struct snapshot *snap, *old;
+	size_t base = 0;
+
+	snap = calloc(1, sizeof(*snap));
+	if (!snap)
+		goto nomem;
+	snap->port_base = calloc(cfg->n_services + 1, sizeof(*snap->port_base));
+	if (!snap->port_base)
+		goto free_snap;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		snap->port_base[i] = base;
+		base += cfg->services[i].n_ports;
+	}
+	snap->n_ports = base;
+	snap->cfg = cfg;
+	snap->refcnt = 1; /* the store's */
+
+	pthread_mutex_lock(&st->lock);
+	old = st->cur;
+	snap->generation = st->generation + 1;
+	__atomic_store_n(&st->cur, snap, __ATOMIC_RELEASE);
+	__atomic_store_n(&st->generation, snap->generation, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&st->lock);
+	snapshot_release(old);
+	return 0;
+
+free_snap:
+	free(snap);
+nomem:
+	config_free(cfg);
+	return -ENOMEM;
+}
+
+struct snapshot *snapshot_acquire(struct snapshot_store *st)
+{
+	struct snapshot *snap;
+
+	/* The lock keeps publish from dropping the store's reference between load and get. */
+	pthread_mutex_lock(&st->lock);
+	snap = st->cur;
+	if (snap)
+		__atomic_add_fetch(&snap->refcnt, 1, __ATOMIC_RELAXED);
+	pthread_mutex_unlock(&st->lock);
+	return snap;
+}
+
+void snapshot_release(struct snapshot *snap)
+{
+	if (!snap || __atomic_sub_fetch(&snap->refcnt, 1, __ATOMIC_ACQ_REL))
+		return;
+	config_free(snap->cfg);
+	free(snap->port_base);
+	free(snap);
+}

@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * A worker: one thread, one event loop, its own SO_REUSEPORT listener on the
+ * capture address, its own proxy (connections, upstream pool, counters) and
+ * its own round-robin positions. Workers share only the snapshot store and
+ * the kernel handle, both read-only on the request path.
+ */
+#ifndef SHUNT_WORKER_H
+#define SHUNT_WORKER_H
+
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "proxy.h"
+
+struct kern;
+struct snapshot_store;
+struct worker;
+
+struct worker_opts {
+	unsigned id; /* for logs */
+	struct sockaddr_in listen; /* capture listener, shared by all workers via SO_REUSEPORT */
+	uint32_t mark; /* SO_MARK on upstream sockets: never captured */
+	struct kern *kern; /* original-destination lookups */
+	struct snapshot_store *store; /* the active config */
+};
+
+/*
+ * Creates a worker and binds its listener (so the address is taken before
+ * the kernel is told to send connections there), without starting it.
+ * Stores it in *@out; returns 0 or -errno.
+ */
+int worker_new(const struct worker_opts *opts, struct worker **out);
+
+/* Starts the worker's thread. 0 or -errno. */
+int worker_start(struct worker *w);
+
+/* Stops the thread (if started), closes every connection and frees the worker. NULL is fine. */
+void worker_free(struct worker *w);
+
+/* A copy of the worker's proxy counters; safe from another thread (values may be a little stale). */
+void worker_stats(struct worker *w, struct proxy_stats *out);
+
+#endif /* SHUNT_WORKER_H */
