@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The mesh configuration as `kubectl apply -f DIR` would see it: Kubernetes
+ * Services and Pods read from YAML files, with the endpoints of every service
+ * computed the way the Kubernetes endpoints controller does. A config is
+ * immutable once loaded; it is shared read-only and freed by its last owner.
+ */
+#ifndef SHUNT_CONFIG_H
+#define SHUNT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "log.h"
+
+struct label {
+	char *key;
+	char *value;
+};
+
+struct labels {
+	struct label *v;
+	size_t n;
+};
+
+/* Value of @key in @l, or NULL. */
+const char *labels_get(const struct labels *l, const char *key);
+
+/* A place in a config file, 1-based. @file points into config-owned storage. */
+struct src_loc {
+	const char *file;
+	int line;
+	int col;
+};
+
+struct container_port {
+	char *name;	  /* NULL when unnamed */
+	uint16_t port;	  /* containerPort, host order */
+	uint8_t protocol; /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
+};
+
+struct pod {
+	char *name, *namespace;
+	struct labels labels;
+	struct in_addr ip; /* s_addr 0 when the pod has no (IPv4) address */
+	/* Ready unless status.conditions holds Ready with a status other than "True".
+	 * A pod without a Ready condition counts as ready: hand-written files rarely carry
+	 * status.conditions, and such a pod is meant to serve. */
+	bool ready;
+	bool terminating;	       /* metadata.deletionTimestamp is set */
+	char *phase;		       /* status.phase, may be NULL */
+	struct container_port *cports; /* every container's ports, in file order */
+	size_t n_cports;
+	struct src_loc loc; /* where the object starts */
+};
+
+struct endpoint {
+	struct in_addr ip;
+	uint16_t port; /* resolved targetPort, host order */
+	bool ready;
+	const struct pod *pod; /* points into config->pods */
+};
+
+struct svc_port {
+	char *name;		/* NULL when unnamed */
+	uint16_t port;		/* host order */
+	uint16_t target_port;	/* host order; 0 when target_port_name is set */
+	char *target_port_name; /* NULL when numeric */
+	uint8_t protocol;	/* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
+	struct endpoint *eps;	/* computed: ready ones first, each group by pod name */
+	size_t n_eps;
+	size_t n_ready; /* how many of eps are ready */
+};
+
+struct service {
+	char *name, *namespace;
+	char *type;		   /* spec.type, may be NULL */
+	char *creation_timestamp;  /* may be NULL */
+	struct in_addr cluster_ip; /* s_addr 0: headless, none, or IPv6 */
+	bool headless;		   /* clusterIP: None */
+	bool cluster_ip_v6;	   /* an IPv6 clusterIP was given; not captured yet */
+	bool has_selector;	   /* a non-empty spec.selector */
+	struct labels selector;
+	struct svc_port *ports;
+	size_t n_ports;
+	struct src_loc loc;	       /* where the object starts */
+	struct src_loc cluster_ip_loc; /* where spec.clusterIP is; line 0 when absent */
+};
+
+struct config_vip_slot;
+
+struct config {
+	struct service *services; /* in file order */
+	size_t n_services;
+	struct pod *pods; /* in file order */
+	size_t n_pods;
+	/* private */
+	char **files; /* every file name a src_loc may point to */
+	size_t n_files;
+	size_t *svc_by_name; /* indexes of services sorted by namespace, name */
+	struct config_vip_slot *vip_slots;
+	size_t vip_mask; /* slots - 1, a power of two minus one */
+};
+
+/* Loads every .yaml and .yml file in @dir (sorted by name, not recursive, symlinks followed,
+ * hidden files skipped), each holding any number of documents. On success stores a new config in
+ * *@out and returns 0. On failure reports every problem in the FILE:LINE:COL: FIELD: MESSAGE form
+ * (log_error() and the diagnostic sink), returns -EINVAL (or -errno for I/O, -ENOMEM), and leaves
+ * *@out untouched. Kinds shunt does not use are skipped with a log_info() notice. */
+int config_load_dir(const char *dir, struct config **out);
+
+/* Same, for one in-memory file named @name (for tests and fuzzing); @buf need not be
+ * NUL-terminated. */
+int config_load_buf(const char *name, const char *buf, size_t len, struct config **out);
+
+/* Frees @cfg and everything it owns. NULL is fine. */
+void config_free(struct config *cfg);
+
+/* The service port whose clusterIP:port/proto is @vip:@port_be (network order both), or NULL.
+ * O(1) through a hash index built at load time. *@svc receives its service when non-NULL. */
+const struct svc_port *config_find_vip(const struct config *cfg, struct in_addr vip,
+				       uint16_t port_be, uint8_t protocol,
+				       const struct service **svc);
+
+/* The service @namespace/@name, or NULL. O(log n). */
+const struct service *config_find_service(const struct config *cfg, const char *namespace,
+					  const char *name);
+
+/* "TCP", "UDP", "SCTP" or "?". */
+const char *config_proto_str(uint8_t protocol);
+
+/* Receives every diagnostic line of a load on this thread, in the order reported, in addition
+ * to the log: errors (LOG_ERROR) as "FILE:LINE:COL: FIELD: MESSAGE", notices (LOG_INFO,
+ * LOG_WARN) about what was skipped. Per thread, so concurrent loads do not mix; pass NULL to
+ * stop. */
+void config_set_diag_sink(void (*fn)(enum log_level level, const char *line, void *arg), void *arg);
+
+#endif /* SHUNT_CONFIG_H */
