@@ -207,7 +207,7 @@ static void parse_protocol(struct yt *t, yaml_node_t *map, const char *key, uint
 	*out = IPPROTO_TCP;
 	if (!n || yt_node_str(t, n, key, &s))
 		return;
-	for (size_t i = 0; i < sizeof(protos); i++) {
+	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
 		if (!strcmp(s, config_proto_str(protos[i]))) {
 			*out = protos[i];
 			goto out;
@@ -357,10 +357,11 @@ static void check_port_unique(struct yt *t, yaml_node_t *seq, struct service *s,
 
 		if (p->name && q->name && !strcmp(p->name, q->name))
 			yt_error(t, yt_get(t, item, "name", NULL)->start_mark, "name",
-				 "duplicate port name \"%s\" (also spec.ports[%zu])", p->name, j);
+				 "duplicate port name \"%s\" (also used by ports[%zu])", p->name,
+				 j);
 		if (p->port == q->port && p->protocol == q->protocol)
 			yt_error(t, yt_get(t, item, "port", NULL)->start_mark, "port",
-				 "duplicate port %u/%s (also spec.ports[%zu])", p->port,
+				 "duplicate port %u/%s (also used by ports[%zu])", p->port,
 				 config_proto_str(p->protocol), j);
 	}
 	yt_pop(t, &f);
@@ -860,6 +861,22 @@ static int fill_port(struct svc_port *sp, const struct pod *const *pods, size_t 
 	return 0;
 }
 
+/* The first position in @pod_order (pods sorted by namespace, name) of namespace @ns. */
+static size_t ns_start(const struct config *cfg, const size_t *pod_order, const char *ns)
+{
+	size_t lo = 0, hi = cfg->n_pods;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(cfg->pods[pod_order[mid]].namespace, ns) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
 /* Endpoints of every service with a selector, from the pods of its namespace. 0 or -ENOMEM. */
 static int compute_endpoints(struct config *cfg, const size_t *pod_order)
 {
@@ -870,17 +887,18 @@ static int compute_endpoints(struct config *cfg, const size_t *pod_order)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_services && !err; i++) {
 		struct service *s = &cfg->services[i];
-		size_t n = 0;
+		size_t n = 0, start = ns_start(cfg, pod_order, s->namespace);
 
 		if (!s->has_selector)
 			continue;
-		/* Two passes over the name order: ready pods first, then the others. */
+		/* Two passes over the namespace in name order: ready pods first, then the rest. */
 		for (int pass = 1; pass >= 0; pass--) {
-			for (size_t k = 0; k < cfg->n_pods; k++) {
+			for (size_t k = start; k < cfg->n_pods; k++) {
 				const struct pod *p = &cfg->pods[pod_order[k]];
 
-				if (p->ready == pass && !strcmp(p->namespace, s->namespace) &&
-				    may_serve(p) && selects(s, p))
+				if (strcmp(p->namespace, s->namespace))
+					break;
+				if (p->ready == pass && may_serve(p) && selects(s, p))
 					pods[n++] = p;
 			}
 		}
@@ -939,12 +957,14 @@ static int build_vip_index(struct config *cfg)
 	return 0;
 }
 
-/* Everything that needs all files: uniqueness, endpoints, indexes. 0, -EINVAL or -ENOMEM. */
-static int finish(struct load *ld)
+/* Everything that needs all files: uniqueness checks (even after other problems, so that all
+ * are reported), then endpoints and indexes. @err is the load's I/O error so far. Returns it,
+ * or -EINVAL when a problem was reported, or -ENOMEM. */
+static int finish(struct load *ld, int err)
 {
 	struct config *cfg = ld->cfg;
 	size_t *pod_order;
-	int err;
+	int ierr;
 
 	cfg->svc_by_name = sorted_index(cfg->n_services, cmp_svc_name, cfg->services);
 	pod_order = sorted_index(cfg->n_pods, cmp_pod_name, cfg->pods);
@@ -952,11 +972,9 @@ static int finish(struct load *ld)
 		err = -ENOMEM;
 		goto free_order;
 	}
-	err = check_unique(ld, pod_order);
-	if (err)
-		goto free_order;
-	if (ld->errors) {
-		err = -EINVAL;
+	ierr = check_unique(ld, pod_order);
+	if (ierr || err || ld->errors) {
+		err = ierr ? ierr : err ? err : -EINVAL;
 		goto free_order;
 	}
 	err = compute_endpoints(cfg, pod_order);
@@ -978,10 +996,8 @@ static int load_begin(struct load *ld)
 /* Hands the config over on success, frees it otherwise. Returns @err. */
 static int load_end(struct load *ld, int err, struct config **out)
 {
-	if (!err && ld->errors)
-		err = -EINVAL;
-	if (!err)
-		err = finish(ld);
+	if (err != -ENOMEM)
+		err = finish(ld, err);
 	if (err) {
 		if (ld->errors)
 			log_error("config: %u problem%s, config rejected", ld->errors,
