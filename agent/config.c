@@ -1032,7 +1032,11 @@ int config_load_dir(const char *dir, struct config **out)
 
 	err = yt_list_dir(dir, &paths, &n_paths);
 	if (err) {
-		log_error("%s: cannot read config directory: %s", dir, strerror(-err));
+		char line[1024];
+
+		snprintf(line, sizeof(line), "%s: cannot read config directory: %s", dir,
+			 strerror(-err));
+		emit(NULL, LOG_ERROR, line);
 		return err;
 	}
 	err = load_begin(&ld);

@@ -423,7 +423,8 @@ int yt_list_dir(const char *dir, char ***paths, size_t *n)
 
 		if (!is_yaml_name(de->d_name))
 			continue;
-		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0) {
+		if (asprintf(&path, "%s%s%s", dir, dir[strlen(dir) - 1] == '/' ? "" : "/",
+			     de->d_name) < 0) {
 			err = -ENOMEM;
 			break;
 		}

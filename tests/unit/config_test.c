@@ -427,8 +427,40 @@ static void missing_dir_is_enoent(void **state)
 {
 	struct config *cfg = NULL;
 
+	char want[1024];
+
 	assert_int_equal(config_load_dir(fixture("no-such-case"), &cfg), -ENOENT);
 	assert_null(cfg);
+	snprintf(want, sizeof(want), "%s: cannot read config directory: No such file or directory",
+		 dir);
+	assert_int_equal(diags.n, 1);
+	assert_string_equal(diags.line[0], want);
+}
+
+static void unreadable_file_is_an_io_error(void **state)
+{
+	struct config *cfg = NULL;
+	char want[1024];
+
+	/* err-io/ holds a valid file and a dangling symlink. */
+	assert_int_equal(config_load_dir(fixture("err-io"), &cfg), -ENOENT);
+	assert_null(cfg);
+	snprintf(want, sizeof(want), "%s/dangling.yaml: cannot read: No such file or directory",
+		 dir);
+	assert_int_equal(count_level(LOG_ERROR), 1);
+	assert_string_equal(diags.line[0], want);
+}
+
+static void trailing_slash_in_dir_is_not_doubled(void **state)
+{
+	struct config *cfg = NULL;
+	char path[600], want[1024];
+
+	snprintf(path, sizeof(path), "%s/", fixture("greeter"));
+	assert_int_equal(config_load_dir(path, &cfg), 0);
+	snprintf(want, sizeof(want), "%s/pods.yaml", dir);
+	assert_string_equal(cfg->pods[0].loc.file, want);
+	config_free(cfg);
 }
 
 static void every_field_error_reported_at_once(void **state)
@@ -628,6 +660,8 @@ int main(void)
 		T(istio_bookinfo_samples_load),
 		T(dir_without_yaml_is_empty_config),
 		T(missing_dir_is_enoent),
+		T(unreadable_file_is_an_io_error),
+		T(trailing_slash_in_dir_is_not_doubled),
 		T(every_field_error_reported_at_once),
 		T(every_structure_error_reported_at_once),
 		T(duplicate_objects_name_both_places),
