@@ -132,9 +132,9 @@ const struct service *config_find_service(const struct config *cfg, const char *
 const char *config_proto_str(uint8_t protocol);
 
 /* Receives every diagnostic line of a load on this thread, in the order reported, in addition
- * to the log: errors (LOG_ERROR) as "FILE:LINE:COL: FIELD: MESSAGE", notices (LOG_INFO,
- * LOG_WARN) about what was skipped. Per thread, so concurrent loads do not mix; pass NULL to
- * stop. */
+ * to the log: errors (LOG_ERROR) as "FILE:LINE:COL: FIELD: MESSAGE" ("FILE: MESSAGE" when a file
+ * or the directory cannot be read), warnings (LOG_WARN: an IPv6 address skipped) and notices
+ * (LOG_INFO: a kind ignored). Per thread, so concurrent loads do not mix; NULL stops it. */
 void config_set_diag_sink(void (*fn)(enum log_level level, const char *line, void *arg), void *arg);
 
 #endif /* SHUNT_CONFIG_H */
