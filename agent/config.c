@@ -411,6 +411,12 @@ static void parse_svc_ports(struct yt *t, yaml_node_t *spec, struct service *s)
 
 		yt_push(t, &fi, NULL, (long)i, item->start_mark);
 		err = parse_svc_port(t, item, &s->ports[i]);
+		/* As the API server: ports must be named when there is more than one. */
+		if (!err && n > 1 && !s->ports[i].name) {
+			yt_error(t, item->start_mark, "name",
+				 "required when a Service has more than one port");
+			err = -EINVAL;
+		}
 		yt_pop(t, &fi);
 		if (!err)
 			check_port_unique(t, seq, s, i);

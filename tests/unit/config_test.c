@@ -234,8 +234,8 @@ static void many_services_all_found_through_vip_index(void **state)
 		len += (size_t)snprintf(
 			buf + len, cap - len,
 			"---\napiVersion: v1\nkind: Service\nmetadata: {name: s%d}\n"
-			"spec: {clusterIP: 10.%d.%d.1, ports: [{port: 80}, {port: "
-			"53, protocol: UDP}]}\n",
+			"spec: {clusterIP: 10.%d.%d.1, ports: [{port: 80, name: http}, "
+			"{port: 53, name: dns, protocol: UDP}]}\n",
 			i, 100 + i / 256, i % 256);
 	assert_int_equal(config_load_buf("many.yaml", buf, len, &cfg), 0);
 	assert_int_equal(cfg->n_services, N);
@@ -602,6 +602,25 @@ static void yaml11_booleans_and_numbers_are_not_strings(void **state)
 					   "string, got the number 1.0 (quote it)");
 }
 
+static void multi_port_service_needs_every_port_named(void **state)
+{
+	static const char buf[] = "apiVersion: v1\n"
+				  "kind: Service\n"
+				  "metadata: {name: web}\n"
+				  "spec:\n"
+				  "  clusterIP: 10.96.0.10\n"
+				  "  ports:\n"
+				  "  - {port: 80, name: http}\n"
+				  "  - {port: 9090}\n";
+	struct config *cfg = NULL;
+
+	assert_int_equal(config_load_buf("web.yaml", buf, sizeof(buf) - 1, &cfg), -EINVAL);
+	assert_null(cfg);
+	assert_int_equal(count_level(LOG_ERROR), 1);
+	assert_string_equal(diags.line[0], "web.yaml:8:5: spec.ports[1].name: required when a "
+					   "Service has more than one port");
+}
+
 static void load_buf_builds_the_same_model(void **state)
 {
 	static const char buf[] =
@@ -610,8 +629,8 @@ static void load_buf_builds_the_same_model(void **state)
 		"metadata: {name: a, namespace: default}\n"
 		"spec:\n"
 		"  clusterIP: 10.96.0.10\n"
-		"  ports: [{port: 80}, {port: 53, protocol: UDP}, {port: 9, protocol: "
-		"SCTP, targetPort: 99}]\n";
+		"  ports: [{port: 80, name: a}, {port: 53, name: b, protocol: UDP}, {port: 9, "
+		"name: c, protocol: SCTP, targetPort: 99}]\n";
 	struct config *cfg = NULL;
 	const struct service *s;
 
@@ -669,6 +688,7 @@ int main(void)
 		T(syntax_error_ends_its_file_not_the_load),
 		T(invalid_utf8_is_a_yaml_error_with_position),
 		T(yaml11_booleans_and_numbers_are_not_strings),
+		T(multi_port_service_needs_every_port_named),
 		T(load_buf_builds_the_same_model),
 		T(labels_get_finds_values),
 	};

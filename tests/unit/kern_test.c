@@ -33,7 +33,7 @@ static const char two_services[] = "apiVersion: v1\n"
 				   "metadata: {name: a, namespace: default}\n"
 				   "spec:\n"
 				   "  clusterIP: 10.96.0.10\n"
-				   "  ports: [{port: 80}, {port: 53, protocol: UDP}]\n"
+				   "  ports: [{port: 80, name: http}, {port: 53, name: dns, protocol: UDP}]\n"
 				   "---\n"
 				   "apiVersion: v1\n"
 				   "kind: Service\n"
@@ -47,7 +47,7 @@ static const char one_service[] = "apiVersion: v1\n"
 				  "metadata: {name: b, namespace: default}\n"
 				  "spec:\n"
 				  "  clusterIP: 10.96.0.11\n"
-				  "  ports: [{port: 8080}, {port: 9090}]\n";
+				  "  ports: [{port: 8080, name: http}, {port: 9090, name: metrics}]\n";
 
 static struct config *load(const char *yaml)
 {
