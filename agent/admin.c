@@ -11,8 +11,8 @@
 #include "log.h"
 #include "loop.h"
 
-#define ADMIN_REQ_MAX 4096 /* an admin request head larger than this gets 431 */
-#define ADMIN_RESP_MAX 16384
+#define ADMIN_REQ_MAX	4096 /* an admin request head larger than this gets 431 */
+#define ADMIN_RESP_MAX	16384
 #define ADMIN_CONNS_MAX 64 /* the admin API is for operators, not load */
 
 struct admin_conn {

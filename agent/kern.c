@@ -16,7 +16,7 @@
 
 struct kern {
 	struct sock_addr_bpf *sa; /* connect4 + getpeername4; creates the pinned maps */
-	struct sockops_bpf *so; /* sockops; reuses the pinned maps */
+	struct sockops_bpf *so;	  /* sockops; reuses the pinned maps */
 	struct bpf_link *links[3];
 	size_t n_links;
 	char *pin_dir;
@@ -24,12 +24,9 @@ struct kern {
 };
 
 static const char *const stat_names[SHUNT_STAT_MAX] = {
-	[SHUNT_STAT_CAPTURED] = "captured",
-	[SHUNT_STAT_SKIPPED_MARK] = "skipped_mark",
-	[SHUNT_STAT_NOT_READY] = "not_ready",
-	[SHUNT_STAT_PAIR_INDEXED] = "pair_indexed",
-	[SHUNT_STAT_PAIR_FAILED] = "pair_failed",
-	[SHUNT_STAT_PEER_REWRITTEN] = "peer_rewritten",
+	[SHUNT_STAT_CAPTURED] = "captured",	  [SHUNT_STAT_SKIPPED_MARK] = "skipped_mark",
+	[SHUNT_STAT_NOT_READY] = "not_ready",	  [SHUNT_STAT_PAIR_INDEXED] = "pair_indexed",
+	[SHUNT_STAT_PAIR_FAILED] = "pair_failed", [SHUNT_STAT_PEER_REWRITTEN] = "peer_rewritten",
 };
 
 const char *kern_stat_name(enum shunt_stat stat)
@@ -130,7 +127,7 @@ static int svc4_delete_stale(struct kern *k, const struct config *cfg)
 	if (!stale)
 		return -ENOMEM;
 	while (n_stale < SHUNT_SVC4_MAX && !bpf_map_get_next_key(k->svc4_fd, prev, &key)) {
-		if (!config_find_vip(cfg, (struct in_addr){ key.vip }, key.port, key.proto, NULL))
+		if (!config_find_vip(cfg, (struct in_addr){key.vip}, key.port, key.proto, NULL))
 			stale[n_stale++] = key;
 		prev = &key;
 	}
@@ -152,7 +149,7 @@ int kern_sync_services(struct kern *k, const struct config *cfg)
 			continue; /* headless or no VIP: nothing to capture */
 		for (size_t j = 0; j < svc->n_ports; j++) {
 			const struct svc_port *sp = &svc->ports[j];
-			struct svc4_val val = { .svc_id = (__u32)i, .flags = SVC4_F_L7 };
+			struct svc4_val val = {.svc_id = (__u32)i, .flags = SVC4_F_L7};
 			struct svc4_key key;
 
 			if (sp->protocol != IPPROTO_TCP)
@@ -161,8 +158,9 @@ int kern_sync_services(struct kern *k, const struct config *cfg)
 			if (bpf_map_update_elem(k->svc4_fd, &key, &val, BPF_ANY)) {
 				int err = -errno;
 
-				log_error("kern: cannot write %s/%s port %u to %s: %s", svc->namespace,
-					  svc->name, sp->port, SHUNT_MAP_SVC4, strerror(-err));
+				log_error("kern: cannot write %s/%s port %u to %s: %s",
+					  svc->namespace, svc->name, sp->port, SHUNT_MAP_SVC4,
+					  strerror(-err));
 				return err;
 			}
 			n++;

@@ -38,7 +38,8 @@ static int open_pinned(const char *name)
 	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 	fd = bpf_obj_get(path);
 	if (fd < 0)
-		fprintf(stderr, "shuntctl: cannot open %s: %s (is shuntd running with --pin-dir %s?)\n",
+		fprintf(stderr,
+			"shuntctl: cannot open %s: %s (is shuntd running with --pin-dir %s?)\n",
 			path, strerror(errno), pin_dir);
 	return fd;
 }
@@ -145,8 +146,8 @@ static int cmd_config(void)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "pin-dir", required_argument, NULL, 'p' },
-		{ "help", no_argument, NULL, 'h' },
+		{"pin-dir", required_argument, NULL, 'p'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	int c;

@@ -66,7 +66,8 @@ static void usage(FILE *f)
 		"  --listen IP:PORT   where captured connections are sent (a concrete address\n"
 		"                     the pods can reach)\n"
 		"  --admin IP:PORT    admin API (default 127.0.0.1:15000)\n"
-		"  --pin-dir DIR      bpffs directory for the pinned maps (default /sys/fs/bpf/shunt)\n"
+		"  --pin-dir DIR      bpffs directory for the pinned maps (default "
+		"/sys/fs/bpf/shunt)\n"
 		"  --workers N        proxy threads (default 1)\n"
 		"  --mark N           SO_MARK of the agent's own sockets (default 0x%x)\n"
 		"  --unpin-on-exit    remove the pinned maps when exiting\n"
@@ -77,16 +78,16 @@ static void usage(FILE *f)
 static int parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "cgroup", required_argument, NULL, 'g' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "admin", required_argument, NULL, 'a' },
-		{ "pin-dir", required_argument, NULL, 'p' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "mark", required_argument, NULL, 'm' },
-		{ "unpin-on-exit", no_argument, NULL, 'u' },
-		{ "log-level", required_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
+		{"config", required_argument, NULL, 'c'},
+		{"cgroup", required_argument, NULL, 'g'},
+		{"listen", required_argument, NULL, 'l'},
+		{"admin", required_argument, NULL, 'a'},
+		{"pin-dir", required_argument, NULL, 'p'},
+		{"workers", required_argument, NULL, 'w'},
+		{"mark", required_argument, NULL, 'm'},
+		{"unpin-on-exit", no_argument, NULL, 'u'},
+		{"log-level", required_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
 		{},
 	};
 	bool have_listen = false;
@@ -108,9 +109,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 			o->cgroup = optarg;
 			break;
 		case 'l':
-			if (addr_parse_ipv4_port(optarg, &o->listen) || !o->listen.sin_addr.s_addr) {
-				fprintf(stderr, "shuntd: --listen %s: expected a concrete IPv4:PORT "
-						"(the kernel rewrites connections to it)\n",
+			if (addr_parse_ipv4_port(optarg, &o->listen) ||
+			    !o->listen.sin_addr.s_addr) {
+				fprintf(stderr,
+					"shuntd: --listen %s: expected a concrete IPv4:PORT "
+					"(the kernel rewrites connections to it)\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -139,7 +142,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 			errno = 0;
 			v = strtoul(optarg, &end, 0);
 			if (errno || *end || !v || v > UINT32_MAX) {
-				fprintf(stderr, "shuntd: --mark %s: expected a non-zero 32-bit value\n",
+				fprintf(stderr,
+					"shuntd: --mark %s: expected a non-zero 32-bit value\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -150,8 +154,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'v':
 			if (log_set_level_str(optarg)) {
-				fprintf(stderr, "shuntd: --log-level %s: expected error, warn, info or "
-						"debug\n",
+				fprintf(stderr,
+					"shuntd: --log-level %s: expected error, warn, info or "
+					"debug\n",
 					optarg);
 				return -EINVAL;
 			}
@@ -174,9 +179,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	enum log_level lvl = level == LIBBPF_WARN ? LOG_WARN :
-			     level == LIBBPF_INFO ? LOG_DEBUG :
-						    LOG_DEBUG + 1;
+	enum log_level lvl = level == LIBBPF_WARN   ? LOG_WARN
+			     : level == LIBBPF_INFO ? LOG_DEBUG
+						    : LOG_DEBUG + 1;
 	char line[512];
 	size_t n;
 
@@ -200,7 +205,7 @@ static bool agent_ready(void *ctx)
 static int agent_stats(void *ctx, char *buf, size_t len)
 {
 	struct agent *a = ctx;
-	struct proxy_stats sum = { 0 }, ws;
+	struct proxy_stats sum = {0}, ws;
 	uint64_t k[SHUNT_STAT_MAX];
 	size_t off = 0;
 	int n;
@@ -340,7 +345,7 @@ static void agent_stop(struct agent *a)
 
 int main(int argc, char **argv)
 {
-	struct agent a = { .cgroup_fd = -1, .sig_fd = -1 };
+	struct agent a = {.cgroup_fd = -1, .sig_fd = -1};
 	struct config *cfg = NULL;
 	char buf[32];
 	int err;
@@ -369,7 +374,7 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	{
-		struct admin_ops ops = { .ready = agent_ready, .stats = agent_stats, .ctx = &a };
+		struct admin_ops ops = {.ready = agent_ready, .stats = agent_stats, .ctx = &a};
 
 		err = admin_new(a.loop, &a.opt.admin, &ops, &a.admin);
 		if (err) {

@@ -15,16 +15,16 @@
 struct config;
 
 struct snapshot {
-	struct config *cfg; /* owned */
+	struct config *cfg;  /* owned */
 	uint64_t generation; /* 1 for the first config, +1 per publish */
-	size_t *port_base; /* port_base[i]: flat index of service i's first port */
-	size_t n_ports; /* ports over all services: size of a per-worker counter array */
-	unsigned refcnt; /* atomic; the store holds one reference to the current one */
+	size_t *port_base;   /* port_base[i]: flat index of service i's first port */
+	size_t n_ports;	     /* ports over all services: size of a per-worker counter array */
+	unsigned refcnt;     /* atomic; the store holds one reference to the current one */
 };
 
 struct snapshot_store {
 	struct snapshot *cur; /* atomic pointer; NULL before the first publish */
-	uint64_t generation; /* atomic; == cur->generation */
+	uint64_t generation;  /* atomic; == cur->generation */
 	pthread_mutex_t lock; /* serialises acquire against publish; never on the request path */
 };
 

@@ -60,7 +60,8 @@ int cgroup_open(const char *arg, char *resolved, size_t len)
 	} else {
 		err = cgroup2_mount_path(mnt, sizeof(mnt));
 		if (err) {
-			log_error("cgroup: no cgroup2 filesystem in /proc/mounts: %s", strerror(-err));
+			log_error("cgroup: no cgroup2 filesystem in /proc/mounts: %s",
+				  strerror(-err));
 			return err;
 		}
 		n = snprintf(resolved, len, "%s/%s", mnt, arg);

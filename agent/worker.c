@@ -25,7 +25,7 @@ struct worker {
 	bool started;
 
 	struct snapshot *snap; /* the snapshot this worker routes with; a reference */
-	uint32_t *rr; /* next endpoint per service port, indexed by snapshot port_base */
+	uint32_t *rr;	       /* next endpoint per service port, indexed by snapshot port_base */
 };
 
 static int listen_socket(const struct sockaddr_in *addr)

@@ -18,10 +18,10 @@ struct snapshot_store;
 struct worker;
 
 struct worker_opts {
-	unsigned id; /* for logs */
-	struct sockaddr_in listen; /* capture listener, shared by all workers via SO_REUSEPORT */
-	uint32_t mark; /* SO_MARK on upstream sockets: never captured */
-	struct kern *kern; /* original-destination lookups */
+	unsigned id;		      /* for logs */
+	struct sockaddr_in listen;    /* capture listener, shared by all workers via SO_REUSEPORT */
+	uint32_t mark;		      /* SO_MARK on upstream sockets: never captured */
+	struct kern *kern;	      /* original-destination lookups */
 	struct snapshot_store *store; /* the active config */
 };
 
@@ -38,7 +38,8 @@ int worker_start(struct worker *w);
 /* Stops the thread (if started), closes every connection and frees the worker. NULL is fine. */
 void worker_free(struct worker *w);
 
-/* A copy of the worker's proxy counters; safe from another thread (values may be a little stale). */
+/* A copy of the worker's proxy counters; safe from another thread (values may be a little stale).
+ */
 void worker_stats(struct worker *w, struct proxy_stats *out);
 
 #endif /* SHUNT_WORKER_H */

@@ -11,13 +11,13 @@
 #define SHUNT_MAPS_H
 
 /* Pinned map names, as they appear under the pin directory. At most 15 chars. */
-#define SHUNT_MAP_SVC4 "shunt_svc4"
+#define SHUNT_MAP_SVC4	"shunt_svc4"
 #define SHUNT_MAP_PAIR4 "shunt_pair4"
 #define SHUNT_MAP_ORIG4 "shunt_orig4"
-#define SHUNT_MAP_CFG "shunt_cfg"
+#define SHUNT_MAP_CFG	"shunt_cfg"
 #define SHUNT_MAP_STATS "shunt_stats"
 
-#define SHUNT_SVC4_MAX 65536
+#define SHUNT_SVC4_MAX	65536
 #define SHUNT_PAIR4_MAX 262144
 
 /* The default SO_MARK the agent puts on its own upstream sockets. */
@@ -25,10 +25,10 @@
 
 /* shunt_svc4 key: a service VIP and port the kernel captures at connect(). */
 struct svc4_key {
-	__be32 vip; /* service clusterIP, network order */
+	__be32 vip;  /* service clusterIP, network order */
 	__be16 port; /* service port, network order */
-	__u8 proto; /* IPPROTO_TCP; UDP is never captured */
-	__u8 pad; /* zero */
+	__u8 proto;  /* IPPROTO_TCP; UDP is never captured */
+	__u8 pad;    /* zero */
 };
 
 /* svc4_val.flags */
@@ -37,7 +37,7 @@ struct svc4_key {
 /* shunt_svc4 value: what connect4 does with a connection to that VIP:port. */
 struct svc4_val {
 	__u32 svc_id; /* index of the service in the agent's snapshot, for operators */
-	__u32 flags; /* SVC4_F_* */
+	__u32 flags;  /* SVC4_F_* */
 };
 
 /*
@@ -46,9 +46,9 @@ struct svc4_val {
  * socket) and per 4-tuple in shunt_pair4 (for the agent's accept()).
  */
 struct orig4 {
-	__be32 ip; /* original destination address, network order */
-	__be16 port; /* original destination port, network order */
-	__u16 pad; /* zero */
+	__be32 ip;    /* original destination address, network order */
+	__be16 port;  /* original destination port, network order */
+	__u16 pad;    /* zero */
 	__u32 svc_id; /* svc4_val.svc_id at capture time */
 };
 
@@ -58,8 +58,8 @@ struct orig4 {
  * which is the same 4-tuple, reversed, that the agent sees after accept().
  */
 struct pair4_key {
-	__be32 client_ip; /* the app's source address */
-	__be32 server_ip; /* the agent's listener address */
+	__be32 client_ip;   /* the app's source address */
+	__be32 server_ip;   /* the agent's listener address */
 	__be16 client_port; /* the app's source port, network order */
 	__be16 server_port; /* the agent's listener port, network order */
 };
@@ -68,18 +68,18 @@ struct pair4_key {
 struct shunt_cfg {
 	__be32 listen_ip; /* the agent's listener, network order; 0 = not ready, capture nothing */
 	__be16 listen_port; /* network order */
-	__u16 pad; /* zero */
-	__u32 skip_mark; /* sockets with this SO_MARK are never captured (the agent's own) */
-	__u32 pad2; /* zero */
+	__u16 pad;	    /* zero */
+	__u32 skip_mark;    /* sockets with this SO_MARK are never captured (the agent's own) */
+	__u32 pad2;	    /* zero */
 };
 
 /* Indexes into shunt_stats (per-CPU array of __u64). */
 enum shunt_stat {
-	SHUNT_STAT_CAPTURED = 0, /* connects rewritten to the agent */
-	SHUNT_STAT_SKIPPED_MARK, /* connects to a service VIP skipped: agent's own socket */
-	SHUNT_STAT_NOT_READY, /* connects to a service VIP while no listener was configured */
-	SHUNT_STAT_PAIR_INDEXED, /* captured sockets indexed by 4-tuple at ESTABLISHED */
-	SHUNT_STAT_PAIR_FAILED, /* captured sockets whose 4-tuple could not be stored */
+	SHUNT_STAT_CAPTURED = 0,   /* connects rewritten to the agent */
+	SHUNT_STAT_SKIPPED_MARK,   /* connects to a service VIP skipped: agent's own socket */
+	SHUNT_STAT_NOT_READY,	   /* connects to a service VIP while no listener was configured */
+	SHUNT_STAT_PAIR_INDEXED,   /* captured sockets indexed by 4-tuple at ESTABLISHED */
+	SHUNT_STAT_PAIR_FAILED,	   /* captured sockets whose 4-tuple could not be stored */
 	SHUNT_STAT_PEER_REWRITTEN, /* getpeername() answers rewritten to the VIP */
 	SHUNT_STAT_MAX,
 };

@@ -28,26 +28,28 @@
 
 static char pin_dir[64];
 
-static const char two_services[] = "apiVersion: v1\n"
-				   "kind: Service\n"
-				   "metadata: {name: a, namespace: default}\n"
-				   "spec:\n"
-				   "  clusterIP: 10.96.0.10\n"
-				   "  ports: [{port: 80, name: http}, {port: 53, name: dns, protocol: UDP}]\n"
-				   "---\n"
-				   "apiVersion: v1\n"
-				   "kind: Service\n"
-				   "metadata: {name: b, namespace: default}\n"
-				   "spec:\n"
-				   "  clusterIP: 10.96.0.11\n"
-				   "  ports: [{port: 8080}]\n";
+static const char two_services[] =
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: a, namespace: default}\n"
+	"spec:\n"
+	"  clusterIP: 10.96.0.10\n"
+	"  ports: [{port: 80, name: http}, {port: 53, name: dns, protocol: UDP}]\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: b, namespace: default}\n"
+	"spec:\n"
+	"  clusterIP: 10.96.0.11\n"
+	"  ports: [{port: 8080}]\n";
 
-static const char one_service[] = "apiVersion: v1\n"
-				  "kind: Service\n"
-				  "metadata: {name: b, namespace: default}\n"
-				  "spec:\n"
-				  "  clusterIP: 10.96.0.11\n"
-				  "  ports: [{port: 8080, name: http}, {port: 9090, name: metrics}]\n";
+static const char one_service[] =
+	"apiVersion: v1\n"
+	"kind: Service\n"
+	"metadata: {name: b, namespace: default}\n"
+	"spec:\n"
+	"  clusterIP: 10.96.0.11\n"
+	"  ports: [{port: 8080, name: http}, {port: 9090, name: metrics}]\n";
 
 static struct config *load(const char *yaml)
 {
@@ -67,7 +69,7 @@ static int svc4_fd(void)
 
 static bool has_vip(int fd, const char *ip, uint16_t port, uint32_t *svc_id)
 {
-	struct svc4_key key = { .port = htons(port), .proto = IPPROTO_TCP };
+	struct svc4_key key = {.port = htons(port), .proto = IPPROTO_TCP};
 	struct svc4_val val;
 
 	inet_pton(AF_INET, ip, &key.vip);
@@ -152,10 +154,10 @@ static void second_agent_adopts_pins_and_reconciles(void **state)
 
 static void orig_dst_is_taken_once(void **state)
 {
-	struct sockaddr_in peer = { .sin_family = AF_INET, .sin_port = htons(40000) };
-	struct sockaddr_in local = { .sin_family = AF_INET, .sin_port = htons(15001) };
-	struct pair4_key key = { .client_port = htons(40000), .server_port = htons(15001) };
-	struct orig4 val = { .port = htons(3000), .svc_id = 7 }, got;
+	struct sockaddr_in peer = {.sin_family = AF_INET, .sin_port = htons(40000)};
+	struct sockaddr_in local = {.sin_family = AF_INET, .sin_port = htons(15001)};
+	struct pair4_key key = {.client_port = htons(40000), .server_port = htons(15001)};
+	struct orig4 val = {.port = htons(3000), .svc_id = 7}, got;
 	char path[128];
 	struct kern *k;
 	int fd;
