@@ -1,0 +1,328 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+#include <stdio.h>
+#include <string.h>
+
+#include "http1.h"
+
+/* Offset of @at from the head's first byte. Heads are at most H1_HEAD_MAX bytes. */
+static uint16_t head_off(const struct h1_req *h, const char *at)
+{
+	return (uint16_t)(at - h->base);
+}
+
+/*
+ * A span may arrive in pieces over several execute calls; the pieces are
+ * contiguous in the buffer, so the span runs from its first byte to the end
+ * of the last piece.
+ */
+static void span_extend(const struct h1_req *h, struct h1_span *sp, const char *at, size_t len)
+{
+	sp->len = (uint16_t)(head_off(h, at) + len - sp->off);
+}
+
+static int req_on_message_begin(llhttp_t *ll)
+{
+	struct h1_req *h = ll->data;
+
+	h->n_hdrs = 0;
+	h->in_name = false;
+	h->url_seen = false;
+	h->too_many = false;
+	h->in_body = false;
+	h->url.off = 0;
+	h->url.len = 0;
+	return 0;
+}
+
+static int req_on_url(llhttp_t *ll, const char *at, size_t len)
+{
+	struct h1_req *h = ll->data;
+
+	if (!h->url_seen) {
+		h->url.off = head_off(h, at);
+		h->url_seen = true;
+	}
+	span_extend(h, &h->url, at, len);
+	return 0;
+}
+
+static int req_on_header_field(llhttp_t *ll, const char *at, size_t len)
+{
+	struct h1_req *h = ll->data;
+	uint16_t i;
+
+	if (h->in_body)
+		return 0;
+	if (!h->in_name) {
+		if (h->n_hdrs == H1_MAX_HDRS) {
+			h->too_many = true;
+			return -1;
+		}
+		i = h->n_hdrs++;
+		h->name[i].off = head_off(h, at);
+		h->name[i].len = 0;
+		h->in_name = true;
+	}
+	i = h->n_hdrs - 1;
+	span_extend(h, &h->name[i], at, len);
+	/* An empty value gets no on_header_value call: make it empty now. */
+	h->value[i].off = h->name[i].off + h->name[i].len;
+	h->value[i].len = 0;
+	return 0;
+}
+
+static int req_on_header_field_complete(llhttp_t *ll)
+{
+	struct h1_req *h = ll->data;
+
+	h->in_name = false;
+	return 0;
+}
+
+static int req_on_header_value(llhttp_t *ll, const char *at, size_t len)
+{
+	struct h1_req *h = ll->data;
+	struct h1_span *v;
+
+	if (h->in_body || !h->n_hdrs)
+		return 0;
+	v = &h->value[h->n_hdrs - 1];
+	if (!v->len)
+		v->off = head_off(h, at);
+	span_extend(h, v, at, len);
+	return 0;
+}
+
+static int req_on_headers_complete(llhttp_t *ll)
+{
+	struct h1_req *h = ll->data;
+
+	h->in_body = true;
+	h->paused = H1_HEADERS;
+	return HPE_PAUSED;
+}
+
+static int req_on_message_complete(llhttp_t *ll)
+{
+	struct h1_req *h = ll->data;
+
+	h->paused = H1_MESSAGE;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t req_settings = {
+	.on_message_begin = req_on_message_begin,
+	.on_url = req_on_url,
+	.on_header_field = req_on_header_field,
+	.on_header_field_complete = req_on_header_field_complete,
+	.on_header_value = req_on_header_value,
+	.on_headers_complete = req_on_headers_complete,
+	.on_message_complete = req_on_message_complete,
+};
+
+static int rsp_on_message_begin(llhttp_t *ll)
+{
+	struct h1_rsp *r = ll->data;
+
+	r->head_done = false;
+	return 0;
+}
+
+/* Returning 1 tells llhttp the message has no body whatever its headers say. */
+static int rsp_on_headers_complete(llhttp_t *ll)
+{
+	struct h1_rsp *r = ll->data;
+	int status = ll->status_code;
+
+	r->head_done = true;
+	if (r->no_body || status / 100 == 1 || status == 204 || status == 304)
+		return 1;
+	return 0;
+}
+
+static int rsp_on_message_complete(llhttp_t *ll)
+{
+	struct h1_rsp *r = ll->data;
+
+	r->paused = H1_MESSAGE;
+	return HPE_PAUSED;
+}
+
+static const llhttp_settings_t rsp_settings = {
+	.on_message_begin = rsp_on_message_begin,
+	.on_headers_complete = rsp_on_headers_complete,
+	.on_message_complete = rsp_on_message_complete,
+};
+
+/* Runs llhttp and turns its result into an h1_ev; a pause is resumed at once. */
+static enum h1_ev run(llhttp_t *ll, uint8_t *paused, const char *data, size_t len, size_t *used)
+{
+	const char *pos;
+	llhttp_errno_t err;
+
+	*paused = H1_MORE;
+	err = llhttp_execute(ll, data, len);
+	if (err == HPE_OK) {
+		*used = len;
+		return H1_MORE;
+	}
+	pos = llhttp_get_error_pos(ll);
+	*used = pos && pos >= data && pos <= data + len ? (size_t)(pos - data) : 0;
+	switch (err) {
+	case HPE_PAUSED:
+		llhttp_resume(ll);
+		return *paused;
+	case HPE_PAUSED_UPGRADE:
+		return H1_UPGRADE;
+	default:
+		return H1_ERROR;
+	}
+}
+
+void h1_req_init(struct h1_req *h)
+{
+	memset(h, 0, sizeof(*h));
+	llhttp_init(&h->ll, HTTP_REQUEST, &req_settings);
+	h->ll.data = h;
+}
+
+enum h1_ev h1_req_execute(struct h1_req *h, const char *base, const char *data, size_t len,
+			  size_t *used)
+{
+	h->base = base;
+	return run(&h->ll, &h->paused, data, len, used);
+}
+
+void h1_req_view(const struct h1_req *h, const char *base, struct http_hdr *hdrs,
+		 struct http_req *out)
+{
+	const char *method = llhttp_method_name(h->ll.method);
+
+	out->method = method;
+	out->method_len = strlen(method);
+	out->url = base + h->url.off;
+	out->url_len = h->url.len;
+	for (uint16_t i = 0; i < h->n_hdrs; i++) {
+		hdrs[i].name = base + h->name[i].off;
+		hdrs[i].name_len = h->name[i].len;
+		hdrs[i].value = base + h->value[i].off;
+		hdrs[i].value_len = h->value[i].len;
+	}
+	out->hdrs = hdrs;
+	out->n_hdrs = h->n_hdrs;
+	out->http_major = h->ll.http_major;
+	out->http_minor = h->ll.http_minor;
+}
+
+void h1_req_resume_http(struct h1_req *h)
+{
+	llhttp_resume_after_upgrade(&h->ll);
+}
+
+bool h1_req_upgrade(const struct h1_req *h)
+{
+	return h->ll.upgrade;
+}
+
+void h1_rsp_init(struct h1_rsp *r)
+{
+	memset(r, 0, sizeof(*r));
+	llhttp_init(&r->ll, HTTP_RESPONSE, &rsp_settings);
+	r->ll.data = r;
+}
+
+enum h1_ev h1_rsp_execute(struct h1_rsp *r, const char *data, size_t len, size_t *used)
+{
+	return run(&r->ll, &r->paused, data, len, used);
+}
+
+enum h1_ev h1_rsp_finish(struct h1_rsp *r)
+{
+	llhttp_errno_t err;
+
+	r->paused = H1_MORE;
+	err = llhttp_finish(&r->ll);
+	if (err == HPE_PAUSED || (err == HPE_OK && r->paused == H1_MESSAGE))
+		return H1_MESSAGE;
+	return err == HPE_OK ? H1_MORE : H1_ERROR;
+}
+
+size_t h1_req_size(const struct http_req *req)
+{
+	size_t n = req->method_len + 1 + req->url_len + sizeof(" HTTP/x.y\r\n") - 1 + 2;
+
+	for (size_t i = 0; i < req->n_hdrs; i++)
+		n += req->hdrs[i].name_len + 2 + req->hdrs[i].value_len + 2;
+	return n;
+}
+
+static char *put(char *p, const void *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
+}
+
+size_t h1_req_write(const struct http_req *req, char *out)
+{
+	char version[] = " HTTP/x.y\r\n";
+	char *p = out;
+
+	version[6] = (char)('0' + req->http_major % 10);
+	version[8] = (char)('0' + req->http_minor % 10);
+	p = put(p, req->method, req->method_len);
+	p = put(p, " ", 1);
+	p = put(p, req->url, req->url_len);
+	p = put(p, version, sizeof(version) - 1);
+	for (size_t i = 0; i < req->n_hdrs; i++) {
+		p = put(p, req->hdrs[i].name, req->hdrs[i].name_len);
+		p = put(p, ": ", 2);
+		p = put(p, req->hdrs[i].value, req->hdrs[i].value_len);
+		p = put(p, "\r\n", 2);
+	}
+	p = put(p, "\r\n", 2);
+	return (size_t)(p - out);
+}
+
+const char *h1_reason(int status)
+{
+	switch (status) {
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 431:
+		return "Request Header Fields Too Large";
+	case 500:
+		return "Internal Server Error";
+	case 502:
+		return "Bad Gateway";
+	case 503:
+		return "Service Unavailable";
+	case 504:
+		return "Gateway Timeout";
+	default:
+		return "Unknown";
+	}
+}
+
+int h1_local_response(struct buf *b, int status, const char *body, bool head_only, bool close)
+{
+	size_t body_len = strlen(body);
+	char head[256];
+	int n;
+
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n%s\r\n",
+		     status, h1_reason(status), body_len, close ? "connection: close\r\n" : "");
+	if (n < 0 || (size_t)n >= sizeof(head))
+		return -ENOSPC;
+	if (head_only)
+		body_len = 0;
+	if (buf_room(b) < (size_t)n + body_len)
+		return -ENOSPC;
+	buf_put(b, head, (uint32_t)n);
+	buf_put(b, body, (uint32_t)body_len);
+	return 0;
+}

@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * HTTP/1.1 message framing for the proxy, on top of llhttp (strict mode, no
+ * lenient flag ever set). The proxy keeps the bytes in its own buffers; this
+ * module tells it where a request head ends (paused there so that routing
+ * can run), where a message ends, and records the request head as spans of
+ * the buffer so that it can be handed to pick() and re-serialized.
+ */
+#ifndef SHUNT_HTTP1_H
+#define SHUNT_HTTP1_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <llhttp.h>
+
+#include "buf.h"
+#include "proxy.h"
+
+#define H1_MAX_HDRS 100	  /* request header fields; one more is answered with 431 */
+#define H1_HEAD_MAX 65535 /* spans are 16-bit offsets: a head never exceeds this */
+
+/* What one h1_*_execute() call stopped at. */
+enum h1_ev {
+	H1_MORE = 0, /* every byte was parsed, the message goes on */
+	H1_HEADERS,  /* a request head ends at *used; call again for the body */
+	H1_MESSAGE,  /* a message ends at *used */
+	H1_UPGRADE,  /* the bytes from *used on are another protocol (CONNECT, Upgrade) */
+	H1_ERROR,    /* malformed at *used */
+};
+
+/* A byte range of the head, as offsets from its first byte. */
+struct h1_span {
+	uint16_t off;
+	uint16_t len;
+};
+
+/* A request parser and the head it is parsing. */
+struct h1_req {
+	llhttp_t ll;
+	const char *base; /* first byte of the head, during h1_req_execute() */
+	uint8_t paused;	  /* enum h1_ev a callback paused for */
+	bool in_name;	  /* a header name is being received */
+	bool url_seen;	  /* url.off is set */
+	bool too_many;	  /* more than H1_MAX_HDRS header fields: answer 431 */
+	bool in_body;	  /* past the head: header callbacks are trailers, not recorded */
+	uint16_t n_hdrs;
+	struct h1_span url;
+	struct h1_span name[H1_MAX_HDRS];
+	struct h1_span value[H1_MAX_HDRS];
+};
+
+/* A response parser. */
+struct h1_rsp {
+	llhttp_t ll;
+	uint8_t paused; /* enum h1_ev a callback paused for */
+	bool no_body;	/* set by the caller: the request was HEAD, no response has a body */
+	bool head_done; /* the head of the current message was parsed */
+};
+
+/* Readies @h for a new connection. */
+void h1_req_init(struct h1_req *h);
+
+/*
+ * Parses @len bytes at @data, the head of the current message having begun
+ * at @base (the head must stay in one buffer, at the same offset from
+ * @base, until H1_HEADERS). Stops after the head (H1_HEADERS) and after the
+ * message (H1_MESSAGE); *@used is how many bytes at @data belong to the
+ * parts parsed. After H1_MESSAGE, call again to parse the next request.
+ */
+enum h1_ev h1_req_execute(struct h1_req *h, const char *base, const char *data, size_t len,
+			  size_t *used);
+
+/*
+ * Describes the head just parsed (after H1_HEADERS, while the head is still
+ * at @base) in @out, whose header array is @hdrs (H1_MAX_HDRS entries).
+ */
+void h1_req_view(const struct h1_req *h, const char *base, struct http_hdr *hdrs,
+		 struct http_req *out);
+
+/* After H1_UPGRADE from a request that was not switched: parse the next bytes as HTTP again. */
+void h1_req_resume_http(struct h1_req *h);
+
+/* True if the request asks for a protocol switch (Upgrade + Connection: upgrade) or is CONNECT. */
+bool h1_req_upgrade(const struct h1_req *h);
+
+/* Readies @r for a new upstream connection (or a new exchange). */
+void h1_rsp_init(struct h1_rsp *r);
+
+/*
+ * Parses response bytes; stops after each message (H1_MESSAGE), including
+ * 1xx interim ones. Responses to HEAD, 1xx, 204 and 304 never have a body.
+ */
+enum h1_ev h1_rsp_execute(struct h1_rsp *r, const char *data, size_t len, size_t *used);
+
+/* Tells the parser the upstream closed: H1_MESSAGE if that ended a message, else H1_MORE or
+ * H1_ERROR. */
+enum h1_ev h1_rsp_finish(struct h1_rsp *r);
+
+/* Bytes h1_req_write() needs for @req. */
+size_t h1_req_size(const struct http_req *req);
+
+/*
+ * Writes @req as an HTTP/1.x request head: "METHOD SP url SP HTTP/x.y",
+ * then every header as "name: value" in order, then an empty line; names
+ * and values byte-exact. Returns the bytes written (h1_req_size()).
+ */
+size_t h1_req_write(const struct http_req *req, char *out);
+
+/*
+ * Appends a complete local response to @b: status line, content-type
+ * text/plain, content-length, "connection: close" if @close, then @body
+ * unless @head_only. 0 or -ENOSPC.
+ */
+int h1_local_response(struct buf *b, int status, const char *body, bool head_only, bool close);
+
+/* The reason phrase the proxy uses for @status. */
+const char *h1_reason(int status);
+
+#endif /* SHUNT_HTTP1_H */
