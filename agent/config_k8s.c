@@ -1,0 +1,508 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * core/v1 Service and Pod, read field by field as the API server would
+ * validate them. Endpoints are computed later, in config.c, once every file
+ * is read.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config_int.h"
+#include "log.h"
+
+struct src_loc config_loc_of(const struct yt *t, yaml_mark_t m)
+{
+	return (struct src_loc){.file = t->file, .line = (int)m.line + 1, .col = (int)m.column + 1};
+}
+
+/* Grows *@v (of @size-byte elements) so that one more fits after @n. 0 or -ENOMEM. */
+int config_grow(void **v, size_t *cap, size_t n, size_t size)
+{
+	size_t ncap = *cap ? *cap * 2 : 8;
+	void *nv;
+
+	if (n < *cap)
+		return 0;
+	nv = reallocarray(*v, ncap, size);
+	if (!nv)
+		return -ENOMEM;
+	*v = nv;
+	*cap = ncap;
+	return 0;
+}
+
+static void labels_release(struct labels *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].key);
+		free(l->v[i].value);
+	}
+	free(l->v);
+	memset(l, 0, sizeof(*l));
+}
+
+/* A null value reads as "", as the JSON decoder behind kubectl would make it. */
+static void parse_labels(struct yt *t, yaml_node_t *parent, const char *key, struct labels *out)
+{
+	yaml_node_pair_t *p;
+	yaml_node_t *map;
+	struct yt_frame f;
+
+	if (yt_enter_map(t, parent, key, 0, &f, &map))
+		return;
+	out->v = calloc((size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start) + 1,
+			sizeof(*out->v));
+	if (!out->v) {
+		t->oom = true;
+		goto pop;
+	}
+	for (p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
+		struct label *l = &out->v[out->n];
+		yaml_node_t *v = yt_node(t, p->value);
+
+		if (yt_node_str(t, yt_node(t, p->key), NULL, &l->key))
+			continue;
+		if (yt_is_null(v)) {
+			l->value = strdup("");
+			t->oom |= !l->value;
+		} else {
+			yt_node_str(t, v, l->key, &l->value);
+		}
+		if (!l->value) {
+			free(l->key);
+			continue;
+		}
+		out->n++;
+	}
+pop:
+	yt_pop(t, &f);
+}
+
+/* Kubernetes' IANA_SVC_NAME, what a named port must be: 1-15 of [a-z0-9-], a letter among
+ * them, no '-' at either end and no "--". */
+static bool valid_port_name(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 15 || s[0] == '-' || s[n - 1] == '-' || strstr(s, "--"))
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n &&
+	       strpbrk(s, "abcdefghijklmnopqrstuvwxyz");
+}
+
+/* Kubernetes' DNS_LABEL, what a service port name must be. */
+static bool valid_dns_label(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (!n || n > 63 || s[0] == '-' || s[n - 1] == '-')
+		return false;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == n;
+}
+
+/* Field @key of @map as a protocol; TCP when absent. */
+static void parse_protocol(struct yt *t, yaml_node_t *map, const char *key, uint8_t *out)
+{
+	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP};
+	yaml_node_t *n = yt_get(t, map, key, NULL);
+	char *s;
+
+	*out = IPPROTO_TCP;
+	if (!n || yt_node_str(t, n, key, &s))
+		return;
+	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++) {
+		if (!strcmp(s, config_proto_str(protos[i]))) {
+			*out = protos[i];
+			goto out;
+		}
+	}
+	yt_error(t, n->start_mark, key, "unsupported protocol \"%s\" (expected TCP, UDP or SCTP)",
+		 s);
+out:
+	free(s);
+}
+
+/* Field @key of @map as an IPv4 address for @what. 0 with *@ip set (s_addr 0 when the field is
+ * absent, "" or IPv6: that one gets a warning, shunt does not capture IPv6 yet), else -EINVAL.
+ * *@v6 (when non-NULL) tells that an IPv6 address was skipped. */
+static int parse_ipv4(struct yt *t, yaml_node_t *map, const char *key, const char *what,
+		      struct in_addr *ip, bool *v6)
+{
+	yaml_node_t *n = yt_get(t, map, key, NULL);
+	struct in6_addr a6;
+	char *s, buf[64];
+	int err = 0;
+
+	ip->s_addr = 0;
+	if (!n || yt_node_str(t, n, key, &s))
+		return n ? -EINVAL : 0;
+	if (!*s)
+		goto out;
+	if (inet_pton(AF_INET, s, ip) == 1) {
+		if (!ip->s_addr) {
+			yt_error(t, n->start_mark, key, "0.0.0.0 is not a usable address");
+			err = -EINVAL;
+		}
+	} else if (inet_pton(AF_INET6, s, &a6) == 1) {
+		yt_report(t, LOG_WARN, n->start_mark, key,
+			  "IPv6 address %s is not captured yet (shunt is IPv4-only): %s", s, what);
+		if (v6)
+			*v6 = true;
+	} else {
+		yt_error(t, n->start_mark, key, "expected an IPv4 address, got %s",
+			 yt_describe(n, buf, sizeof(buf)));
+		err = -EINVAL;
+	}
+out:
+	free(s);
+	return err;
+}
+
+struct meta {
+	char *name, *ns, *created;
+	struct labels labels;
+	bool deleting;
+};
+
+static void meta_release(struct meta *m)
+{
+	free(m->name);
+	free(m->ns);
+	free(m->created);
+	labels_release(&m->labels);
+}
+
+static void parse_meta(struct yt *t, yaml_node_t *obj, struct meta *m)
+{
+	yaml_node_t *md, *n;
+	struct yt_frame f;
+
+	if (yt_enter_map(t, obj, "metadata", 0, &f, &md)) {
+		if (!yt_get(t, obj, "metadata", NULL))
+			yt_error(t, t->owner, "metadata.name", "required field is missing");
+		return;
+	}
+	if (!yt_str(t, md, "name", YT_REQUIRED, &m->name) && !*m->name) {
+		yt_error(t, yt_get(t, md, "name", NULL)->start_mark, "name", "must not be empty");
+	}
+	yt_str(t, md, "namespace", 0, &m->ns);
+	if (!m->ns || !*m->ns) {
+		free(m->ns);
+		m->ns = strdup("default");
+		t->oom |= !m->ns;
+	}
+	yt_str(t, md, "creationTimestamp", 0, &m->created);
+	n = yt_get(t, md, "deletionTimestamp", NULL);
+	m->deleting = n != NULL;
+	parse_labels(t, md, "labels", &m->labels);
+	yt_pop(t, &f);
+}
+
+static void svc_port_release(struct svc_port *p)
+{
+	free(p->name);
+	free(p->target_port_name);
+	free(p->eps);
+}
+
+void k8s_service_release(struct service *s)
+{
+	free(s->name);
+	free(s->namespace);
+	free(s->type);
+	free(s->creation_timestamp);
+	labels_release(&s->selector);
+	for (size_t i = 0; i < s->n_ports; i++)
+		svc_port_release(&s->ports[i]);
+	free(s->ports);
+}
+
+/* targetPort is IntOrString: a plain decimal is a number, anything else a port name. */
+static void parse_target_port(struct yt *t, yaml_node_t *item, struct svc_port *p)
+{
+	yaml_node_t *n = yt_get(t, item, "targetPort", NULL);
+	char buf[64];
+	long v;
+
+	if (!n) {
+		p->target_port = p->port;
+		return;
+	}
+	if (yt_is_int(n)) {
+		if (!yt_node_int(t, n, "targetPort", 1, 65535, &v))
+			p->target_port = (uint16_t)v;
+		return;
+	}
+	if (n->type != YAML_SCALAR_NODE || yt_looks_number(n)) {
+		yt_error(t, n->start_mark, "targetPort", "expected a port number or name, got %s",
+			 yt_describe(n, buf, sizeof(buf)));
+		return;
+	}
+	if (yt_node_str(t, n, "targetPort", &p->target_port_name))
+		return;
+	if (!valid_port_name(p->target_port_name))
+		yt_error(t, n->start_mark, "targetPort",
+			 "%s is not a valid port name (1-15 of a-z, 0-9 and '-', with a letter; "
+			 "a port number is written unquoted)",
+			 yt_describe(n, buf, sizeof(buf)));
+}
+
+/* Compares port @i with the earlier ones: names and port/protocol pairs must be unique. */
+static void check_port_unique(struct yt *t, yaml_node_t *seq, struct service *s, size_t i)
+{
+	const struct svc_port *p = &s->ports[i];
+	yaml_node_t *item = yt_seq_item(t, seq, i);
+	struct yt_frame f;
+
+	yt_push(t, &f, NULL, (long)i, item->start_mark);
+	for (size_t j = 0; j < i; j++) {
+		const struct svc_port *q = &s->ports[j];
+
+		if (p->name && q->name && !strcmp(p->name, q->name))
+			yt_error(t, yt_get(t, item, "name", NULL)->start_mark, "name",
+				 "duplicate port name \"%s\" (also used by ports[%zu])", p->name,
+				 j);
+		if (p->port == q->port && p->protocol == q->protocol)
+			yt_error(t, yt_get(t, item, "port", NULL)->start_mark, "port",
+				 "duplicate port %u/%s (also used by ports[%zu])", p->port,
+				 config_proto_str(p->protocol), j);
+	}
+	yt_pop(t, &f);
+}
+
+/* Parses spec.ports[i] into @p. 0 when it has no problem, else -EINVAL (reported). */
+static int parse_svc_port(struct yt *t, yaml_node_t *item, struct svc_port *p)
+{
+	unsigned errors = t->errors;
+	yaml_node_t *n;
+	long v;
+
+	if (yt_check_map(t, item, NULL))
+		return -EINVAL;
+	if (!yt_str(t, item, "name", 0, &p->name) && !valid_dns_label(p->name)) {
+		n = yt_get(t, item, "name", NULL);
+		yt_error(t, n->start_mark, "name",
+			 "\"%s\" is not a valid port name (a DNS label: a-z, 0-9 and '-')",
+			 p->name);
+	}
+	if (!yt_int(t, item, "port", YT_REQUIRED, 1, 65535, &v))
+		p->port = (uint16_t)v;
+	parse_protocol(t, item, "protocol", &p->protocol);
+	parse_target_port(t, item, p);
+	return t->errors == errors && !t->oom && p->port ? 0 : -EINVAL;
+}
+
+static void parse_svc_ports(struct yt *t, yaml_node_t *spec, struct service *s)
+{
+	struct yt_frame f, fi;
+	yaml_node_t *seq;
+	size_t n;
+
+	if (yt_enter_seq(t, spec, "ports", 0, &f, &seq))
+		return;
+	n = yt_seq_len(seq);
+	s->ports = calloc(n + 1, sizeof(*s->ports));
+	if (!s->ports) {
+		t->oom = true;
+		goto pop;
+	}
+	/* Every slot is kept, even a bad one, so that messages can name ports by index. */
+	s->n_ports = n;
+	for (size_t i = 0; i < n; i++) {
+		yaml_node_t *item = yt_seq_item(t, seq, i);
+		int err;
+
+		yt_push(t, &fi, NULL, (long)i, item->start_mark);
+		err = parse_svc_port(t, item, &s->ports[i]);
+		/* As the API server: ports must be named when there is more than one. */
+		if (!err && n > 1 && !s->ports[i].name) {
+			yt_error(t, item->start_mark, "name",
+				 "required when a Service has more than one port");
+			err = -EINVAL;
+		}
+		yt_pop(t, &fi);
+		if (!err)
+			check_port_unique(t, seq, s, i);
+		else
+			s->ports[i].port = 0; /* not compared by check_port_unique() */
+	}
+pop:
+	yt_pop(t, &f);
+}
+
+static void parse_cluster_ip(struct yt *t, yaml_node_t *spec, struct service *s)
+{
+	yaml_node_t *n = yt_get(t, spec, "clusterIP", NULL);
+
+	if (!n)
+		return;
+	s->cluster_ip_loc = config_loc_of(t, n->start_mark);
+	if (n->type == YAML_SCALAR_NODE && !strcmp((const char *)n->data.scalar.value, "None")) {
+		s->headless = true;
+		return;
+	}
+	parse_ipv4(t, spec, "clusterIP", "the service gets no VIP", &s->cluster_ip,
+		   &s->cluster_ip_v6);
+}
+
+/* Moves @v (of @size bytes) to the end of *@arr. 0 or -ENOMEM. */
+int config_append(void **arr, size_t *n, size_t *cap, const void *v, size_t size)
+{
+	if (config_grow(arr, cap, *n, size))
+		return -ENOMEM;
+	memcpy((char *)*arr + *n * size, v, size);
+	(*n)++;
+	return 0;
+}
+
+int k8s_parse_service(struct load *ld, struct yt *t, yaml_node_t *obj)
+{
+	struct service s = {.loc = config_loc_of(t, obj->start_mark)};
+	unsigned errors = t->errors;
+	struct meta m = {0};
+	struct yt_frame f;
+	yaml_node_t *spec;
+
+	parse_meta(t, obj, &m);
+	s.name = m.name;
+	s.namespace = m.ns;
+	s.creation_timestamp = m.created;
+	m.name = m.ns = m.created = NULL;
+	meta_release(&m);
+	if (!yt_enter_map(t, obj, "spec", 0, &f, &spec)) {
+		parse_cluster_ip(t, spec, &s);
+		yt_str(t, spec, "type", 0, &s.type);
+		/* An empty selector gets no endpoints from the controller: same as none. */
+		parse_labels(t, spec, "selector", &s.selector);
+		s.has_selector = s.selector.n > 0;
+		parse_svc_ports(t, spec, &s);
+		yt_pop(t, &f);
+	}
+	if (t->errors != errors || t->oom)
+		goto drop;
+	if (!config_append((void **)&ld->cfg->services, &ld->cfg->n_services, &ld->cap_services, &s,
+			   sizeof(s)))
+		return 0;
+	t->oom = true;
+drop:
+	k8s_service_release(&s);
+	return t->oom ? -ENOMEM : 0;
+}
+
+void k8s_pod_release(struct pod *p)
+{
+	free(p->name);
+	free(p->namespace);
+	labels_release(&p->labels);
+	free(p->phase);
+	for (size_t i = 0; i < p->n_cports; i++)
+		free(p->cports[i].name);
+	free(p->cports);
+}
+
+/* Appends the ports of one spec.containers[] item to p->cports. */
+static void parse_container(struct yt *t, yaml_node_t *ctr, struct pod *p, size_t *cap)
+{
+	struct yt_frame f, fi;
+	yaml_node_t *seq;
+
+	if (yt_check_map(t, ctr, NULL) || yt_enter_seq(t, ctr, "ports", 0, &f, &seq))
+		return;
+	for (size_t i = 0; i < yt_seq_len(seq); i++) {
+		yaml_node_t *item = yt_seq_item(t, seq, i), *n;
+		struct container_port cp = {0};
+		long v;
+
+		yt_push(t, &fi, NULL, (long)i, item->start_mark);
+		if (yt_check_map(t, item, NULL))
+			goto next;
+		if (!yt_int(t, item, "containerPort", YT_REQUIRED, 1, 65535, &v))
+			cp.port = (uint16_t)v;
+		parse_protocol(t, item, "protocol", &cp.protocol);
+		if (!yt_str(t, item, "name", 0, &cp.name) && !valid_port_name(cp.name)) {
+			n = yt_get(t, item, "name", NULL);
+			yt_error(t, n->start_mark, "name",
+				 "\"%s\" is not a valid port name (1-15 of a-z, 0-9 and '-', "
+				 "with a letter)",
+				 cp.name);
+		}
+		if (!cp.port ||
+		    config_append((void **)&p->cports, &p->n_cports, cap, &cp, sizeof(cp))) {
+			t->oom |= cp.port != 0; /* else the problem was reported */
+			free(cp.name);
+		}
+	next:
+		yt_pop(t, &fi);
+	}
+	yt_pop(t, &f);
+}
+
+static void parse_pod_status(struct yt *t, yaml_node_t *status, struct pod *p)
+{
+	struct yt_frame f, fi;
+	yaml_node_t *conds;
+
+	parse_ipv4(t, status, "podIP", "the pod is not an endpoint", &p->ip, NULL);
+	yt_str(t, status, "phase", 0, &p->phase);
+	p->ready = true; /* no Ready condition: see struct pod */
+	if (yt_enter_seq(t, status, "conditions", 0, &f, &conds))
+		return;
+	for (size_t i = 0; i < yt_seq_len(conds); i++) {
+		yaml_node_t *c = yt_seq_item(t, conds, i);
+		char *type = NULL, *st = NULL;
+
+		yt_push(t, &fi, NULL, (long)i, c->start_mark);
+		if (!yt_check_map(t, c, NULL) && !yt_str(t, c, "type", YT_REQUIRED, &type) &&
+		    !yt_str(t, c, "status", YT_REQUIRED, &st) && !strcmp(type, "Ready"))
+			p->ready = !strcmp(st, "True"); /* "Unknown" is not ready either */
+		free(type);
+		free(st);
+		yt_pop(t, &fi);
+	}
+	yt_pop(t, &f);
+}
+
+int k8s_parse_pod(struct load *ld, struct yt *t, yaml_node_t *obj)
+{
+	struct pod p = {.loc = config_loc_of(t, obj->start_mark), .ready = true};
+	unsigned errors = t->errors;
+	yaml_node_t *spec, *ctrs, *status;
+	struct meta m = {0};
+	struct yt_frame f, fc, fi;
+	size_t cap = 0;
+
+	parse_meta(t, obj, &m);
+	p.name = m.name;
+	p.namespace = m.ns;
+	p.labels = m.labels;
+	p.terminating = m.deleting;
+	free(m.created);
+	if (!yt_enter_map(t, obj, "spec", 0, &f, &spec)) {
+		if (!yt_enter_seq(t, spec, "containers", 0, &fc, &ctrs)) {
+			for (size_t i = 0; i < yt_seq_len(ctrs); i++) {
+				yaml_node_t *ctr = yt_seq_item(t, ctrs, i);
+
+				yt_push(t, &fi, NULL, (long)i, ctr->start_mark);
+				parse_container(t, ctr, &p, &cap);
+				yt_pop(t, &fi);
+			}
+			yt_pop(t, &fc);
+		}
+		yt_pop(t, &f);
+	}
+	if (!yt_enter_map(t, obj, "status", 0, &f, &status)) {
+		parse_pod_status(t, status, &p);
+		yt_pop(t, &f);
+	}
+	if (t->errors != errors || t->oom)
+		goto drop;
+	if (!config_append((void **)&ld->cfg->pods, &ld->cfg->n_pods, &ld->cap_pods, &p, sizeof(p)))
+		return 0;
+	t->oom = true;
+drop:
+	k8s_pod_release(&p);
+	return t->oom ? -ENOMEM : 0;
+}
