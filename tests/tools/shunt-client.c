@@ -376,9 +376,11 @@ static void feed(llhttp_t *parser, struct response *r, struct carry *c, const ch
 static bool read_response(int fd, llhttp_t *parser, struct carry *c, unsigned long index)
 {
 	static char buf[RECV_BUF_SIZE];
-	struct response r = {.head = !strcasecmp(opts->method, "HEAD")};
+	static struct response r;
 	ssize_t n;
 
+	memset(&r, 0, sizeof(r));
+	r.head = !strcasecmp(opts->method, "HEAD");
 	parser->data = &r;
 	if (c->len - c->off) {
 		size_t len = c->len - c->off;
