@@ -226,7 +226,8 @@ static int srv_on_headers_complete(llhttp_t *p)
 	snprintf(c->method, sizeof(c->method), "%s", llhttp_method_name(p->method));
 	if (c->expect && !strncmp(c->url, "/continue", 9))
 		send_str(c->fd, "HTTP/1.1 100 Continue\r\n\r\n");
-	return 0;
+	/* Answer before the body, as a server refusing an upload does. */
+	return !strncmp(c->url, "/early", 6) ? HPE_PAUSED : 0;
 }
 
 static int srv_on_body(llhttp_t *p, const char *at, size_t n)
@@ -332,6 +333,12 @@ static bool srv_respond(struct srv_conn *c)
 	}
 	if (path_is(c, "/malformed")) {
 		send_str(c->fd, "HTTP/1.1 2x0 OK\r\n\r\n");
+		return false;
+	}
+	if (path_is(c, "/early")) {
+		/* Closing with the body unread: the proxy gets a reset behind the answer. */
+		send_str(c->fd, "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n"
+				"Connection: close\r\n\r\nbig!");
 		return false;
 	}
 	if (path_is(c, "/204"))
@@ -562,6 +569,8 @@ static void fixture_start(struct fixture *f, const struct proxy_ops *extra)
 	if (extra) {
 		ops.upstream_mark = extra->upstream_mark;
 		ops.pool_max_idle = extra->pool_max_idle;
+		ops.pool_idle_timeout_ms = extra->pool_idle_timeout_ms;
+		ops.client_idle_timeout_ms = extra->client_idle_timeout_ms;
 	}
 	f->loop = loop_new();
 	assert_non_null(f->loop);
@@ -1399,6 +1408,108 @@ static void upgrade_switches_to_tunnel(void **state)
 	assert_true(wait_active(f, 0, 0));
 }
 
+static void early_response_reaches_client_still_sending(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+	char head[128];
+	char *body = calloc(1, BIG);
+
+	/* The backend answers 413 and resets; the proxy must read the client's upload to its
+	 * end (lingering) rather than reset it, or the answer may never be seen. */
+	snprintf(head, sizeof(head),
+		 "POST /early HTTP/1.1\r\nHost: svc\r\nContent-Length: %d\r\n\r\n", BIG);
+	assert_int_equal(send_str(c->fd, head), 0);
+	assert_int_equal(send_all(c->fd, body, BIG), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 413);
+	assert_memory_equal(r.body, "big!", 4);
+	assert_true(closed_by_proxy(c));
+	free(body);
+	response_reset(&r, false);
+	client_close(c);
+	assert_true(wait_active(f, 0, 0));
+}
+
+static void upgrade_refused_connection_stays_http(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+
+	assert_int_equal(send_str(c->fd, "GET /plain HTTP/1.1\r\nHost: svc\r\n"
+					 "Connection: Upgrade\r\nUpgrade: echo\r\n\r\n"),
+			 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	get_ok(c, "/after", "A");
+	response_reset(&r, false);
+	client_close(c);
+}
+
+static void connect_method_405(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+
+	assert_int_equal(send_str(c->fd, "CONNECT svc:443 HTTP/1.1\r\nHost: svc:443\r\n\r\n"), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 405);
+	assert_true(closed_by_proxy(c));
+	assert_int_equal(f->pick_calls, 0);
+	response_reset(&r, false);
+	client_close(c);
+}
+
+static void restart_fixture(void **state, const struct proxy_ops *extra)
+{
+	struct fixture *f;
+
+	teardown(state);
+	f = calloc(1, sizeof(*f));
+	*state = f;
+	fixture_start(f, extra);
+}
+
+static void idle_client_closed_after_timeout(void **state)
+{
+	struct proxy_ops extra = {.client_idle_timeout_ms = 50};
+	struct fixture *f;
+	struct client *c;
+
+	restart_fixture(state, &extra);
+	f = *state;
+	c = client_open(f);
+	get_ok(c, "/hello", "A");
+	/* Nothing more is sent: the proxy closes, which this read waits for. */
+	assert_true(closed_by_proxy(c));
+	client_close(c);
+	assert_true(wait_active(f, 0, 0));
+}
+
+static void idle_pooled_upstream_closed_after_timeout(void **state)
+{
+	struct proxy_ops extra = {.pool_idle_timeout_ms = 50};
+	struct fixture *f;
+	struct client *c;
+
+	restart_fixture(state, &extra);
+	f = *state;
+	c = client_open(f);
+	get_ok(c, "/hello", "A");
+	client_close(c);
+	/* Gauges only: poll, bounded. */
+	for (int i = 0; i < 2000 && stats(f).upstream_active; i++) {
+		struct timespec ts = {.tv_nsec = 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(stats(f).upstream_active, 0);
+	assert_int_equal(stats(f).upstream_idle, 0);
+}
+
 /* SO_MARK of a socket, read back with sock_diag (INET_DIAG_MARK needs CAP_NET_ADMIN). */
 static int sock_mark(const struct sockaddr_in *src, const struct sockaddr_in *dst, uint32_t *mark)
 {
@@ -1464,10 +1575,8 @@ static void upstream_socket_carries_so_mark(void **state)
 	}
 	close(probe);
 	/* This test needs a proxy with a mark: replace the fixture's. */
-	teardown(state);
-	f = calloc(1, sizeof(*f));
-	*state = f;
-	fixture_start(f, &extra);
+	restart_fixture(state, &extra);
+	f = *state;
 	c = client_open(f);
 	get_ok(c, "/marked", "A");
 	pthread_mutex_lock(&srv_a.mu);
@@ -1485,10 +1594,8 @@ static void pool_limit_evicts_oldest(void **state)
 	struct proxy_ops extra = {.pool_max_idle = 1};
 	struct client *c;
 
-	teardown(state);
-	f = calloc(1, sizeof(*f));
-	*state = f;
-	fixture_start(f, &extra);
+	restart_fixture(state, &extra);
+	f = *state;
 	c = client_open(f);
 	get_ok(c, "/a", "A");
 	get_ok(c, "/b", "B"); /* pooling B's connection evicts A's */
@@ -1548,6 +1655,14 @@ int main(void)
 		cmocka_unit_test_setup_teardown(stale_pooled_connection_is_not_used, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(upgrade_switches_to_tunnel, setup, teardown),
+		cmocka_unit_test_setup_teardown(early_response_reaches_client_still_sending, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(upgrade_refused_connection_stays_http, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(connect_method_405, setup, teardown),
+		cmocka_unit_test_setup_teardown(idle_client_closed_after_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(idle_pooled_upstream_closed_after_timeout, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(upstream_socket_carries_so_mark, setup, teardown),
 		cmocka_unit_test_setup_teardown(pool_limit_evicts_oldest, setup, teardown),
 	};

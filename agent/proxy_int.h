@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Internals of the proxy, shared by its files and nothing else:
+ *   proxy.c          the proxy object, accept, session lifecycle, socket I/O,
+ *                    the event handlers and the state machine driver
+ *   proxy_exchange.c what each session state does with HTTP: routing,
+ *                    forwarding, local replies, retry, keep-alive
+ *   proxy_pool.c     upstream connections: connect, close, the idle pool
+ *
+ * Bytes move through two fixed buffers per session: req (client to
+ * upstream) and rsp (upstream or proxy to client). Each has two marks,
+ * counted from its head: *_parsed (fed to llhttp) and *_fwd (allowed out).
+ * A request head is parsed in req, routed, re-serialized into hout and
+ * dropped from req; the body then goes out of req as received. A response
+ * goes out of rsp as received, once its head parsed cleanly. A side whose
+ * buffer is full is not read (backpressure); EPOLLOUT is watched only
+ * while a write left bytes behind.
+ *
+ * Session states (sess_state_str() in proxy.c):
+ *   HEAD     --head parsed, routed, pooled upstream--> EXCHANGE
+ *   HEAD     --head parsed, routed, new upstream-----> CONNECT --connected--> EXCHANGE
+ *   HEAD, CONNECT, EXCHANGE --no route, connect failure, bad message--> LOCAL
+ *   EXCHANGE --response sent, both keep-alive--> HEAD (upstream back to the pool)
+ *   EXCHANGE --101 Switching Protocols--> TUNNEL
+ *   LOCAL    --reply sent, request drained, keep-alive--> HEAD
+ *   EXCHANGE, LOCAL --answered, not keep-alive, client still sending--> LINGER
+ *   any      --close, abort, error--> CLOSED (freed after the batch)
+ */
+#ifndef SHUNT_PROXY_INT_H
+#define SHUNT_PROXY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "buf.h"
+#include "http1.h"
+#include "loop.h"
+#include "proxy.h"
+
+#define POOL_BUCKETS 64 /* idle upstreams are found by ep hash */
+
+/* Counters are written by the loop's thread only and read by any: relaxed atomics suffice. */
+#define STAT_ADD(px, field, n)                                                                     \
+	__atomic_store_n(&(px)->stats.field, (px)->stats.field + (uint64_t)(n), __ATOMIC_RELAXED)
+#define STAT_INC(px, field) STAT_ADD(px, field, 1)
+#define STAT_DEC(px, field) STAT_ADD(px, field, -1)
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Intrusive doubly linked list; a head or unlinked node points at itself. */
+struct dlist {
+	struct dlist *prev, *next;
+};
+
+static inline void dlist_init(struct dlist *h)
+{
+	h->prev = h->next = h;
+}
+
+static inline bool dlist_empty(const struct dlist *h)
+{
+	return h->next == h;
+}
+
+static inline void dlist_add(struct dlist *h, struct dlist *n)
+{
+	n->next = h->next;
+	n->prev = h;
+	h->next->prev = n;
+	h->next = n;
+}
+
+static inline void dlist_del(struct dlist *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	dlist_init(n);
+}
+
+enum up_state {
+	UP_CONNECTING, /* connect() in progress for its session */
+	UP_BUSY,       /* carrying its session's exchange */
+	UP_IDLE,       /* in the pool, watched for close or stray bytes */
+	UP_CLOSED,     /* closed, freed after the batch */
+};
+
+struct upconn {
+	struct proxy *px;
+	struct session *s; /* owner while connecting or busy */
+	int fd;
+	enum up_state state;
+	struct sockaddr_in ep;
+	struct loop_timer timer; /* connect timeout; idle timeout in the pool */
+	struct dlist bucket;	 /* pool: bucket of its ep hash, most recently used first */
+	struct dlist lru;	 /* pool: every idle connection, most recently used first */
+	struct upconn *next_dead;
+};
+
+enum sess_state {
+	SESS_HEAD,     /* waiting for a request head (keep-alive idle included) */
+	SESS_CONNECT,  /* request routed, upstream connect in progress */
+	SESS_EXCHANGE, /* request going up, response coming down */
+	SESS_LOCAL,    /* sending a response the proxy made itself */
+	SESS_TUNNEL,   /* after 101 Switching Protocols: raw bytes both ways */
+	SESS_LINGER,   /* answered, write side shut: reading what the client still sends */
+	SESS_CLOSED,   /* closed, freed after the batch */
+};
+
+/* Session flags. Those of the current request are cleared by px_sess_next_request(). */
+#define SF_NO_ROUTE   (1u << 0) /* orig_dst unknown: every request is answered 404 */
+#define SF_REQ_DONE   (1u << 1) /* the request was parsed to its end */
+#define SF_REQ_KA     (1u << 2) /* the request lets the client connection live on */
+#define SF_HEAD_REQ   (1u << 3) /* the request is HEAD: no response body */
+#define SF_EXPECT     (1u << 4) /* Expect: 100-continue: the client may hold its body back */
+#define SF_UPGRADE    (1u << 5) /* the request asks for a protocol switch */
+#define SF_REUSED     (1u << 6) /* the upstream came from the pool: one retry if it dies unanswered */
+#define SF_RSP_SEEN   (1u << 7)	    /* the upstream sent at least one byte */
+#define SF_COMMITTED  (1u << 8)	    /* final response bytes went out: no local reply anymore */
+#define SF_RSP_DONE   (1u << 9)	    /* the final response was parsed to its end */
+#define SF_RSP_KA     (1u << 10)    /* the final response lets both connections live on */
+#define SF_DRAIN      (1u << 11)    /* discard the rest of the request body */
+#define SF_CLOSE      (1u << 12)    /* close the client once rsp_fwd is flushed */
+#define SF_CLIENT_EOF (1u << 13)    /* the client closed or reset */
+#define SF_UP_EOF     (1u << 14)    /* the upstream closed or reset */
+#define SF_UP_WERR    (1u << 15)    /* writing upstream failed: request bytes are dropped */
+#define SF_CONN_FLAGS (SF_NO_ROUTE) /* the flags that outlive a request */
+
+struct session {
+	struct proxy *px;
+	int fd;
+	enum sess_state state;
+	uint32_t flags;		      /* SF_* */
+	struct sockaddr_in peer;      /* the app's address */
+	struct sockaddr_in orig;      /* the VIP:port it connected to */
+	struct sockaddr_in ep;	      /* backend of the current request */
+	struct upconn *up;	      /* while connecting or exchanging */
+	struct buf req;		      /* client to upstream */
+	struct buf rsp;		      /* upstream (or the proxy) to client */
+	struct buf hout;	      /* the request head as sent upstream, kept for a retry */
+	uint32_t hout_sent;	      /* bytes of hout written */
+	uint32_t req_parsed, req_fwd; /* req bytes parsed / ready to go upstream */
+	uint32_t rsp_parsed, rsp_fwd; /* rsp bytes parsed / ready to go to the client */
+	uint64_t body_sent;	      /* request body bytes written upstream (a retry needs none) */
+	struct loop_timer timer;      /* client idle timeout */
+	struct dlist link;	      /* proxy.sessions */
+	struct session *next_dead;
+	struct h1_req hreq;
+	struct h1_rsp hrsp;
+};
+
+struct proxy {
+	struct loop *loop;
+	int listen_fd;
+	struct proxy_ops ops; /* with defaults filled in */
+	struct proxy_stats stats;
+	struct dlist sessions;		 /* every open session */
+	struct dlist pool_lru;		 /* idle upstreams, most recently used first */
+	struct dlist pool[POOL_BUCKETS]; /* idle upstreams by ep hash */
+	uint32_t n_idle;
+	struct session *dead_sessions; /* closed, freed by proxy_reap() */
+	struct upconn *dead_ups;
+	bool reap_pending;		/* proxy_reap() is deferred */
+	struct loop_timer accept_timer; /* re-enables the listener after a pause */
+};
+
+/* proxy.c */
+
+/* "ip:port" of @a in @out; returns @out. */
+const char *px_addr_str(const struct sockaddr_in *a, char *out, size_t len);
+
+/* Frees the closed connections after the batch (deferred once per batch). */
+void px_schedule_reap(struct proxy *px);
+
+/* Closes the client (and its upstream, never pooled) now; the memory goes after the batch. */
+void px_sess_close(struct session *s);
+
+/* px_sess_close() for a client that left (or broke HTTP) mid-request: counted as aborted. */
+void px_sess_abort(struct session *s);
+
+/*
+ * Closes after a complete answer. If the client may still be sending, the
+ * write side is shut and its bytes read and dropped until its FIN (state
+ * LINGER), so that close() does not reset the answer out of its receive queue.
+ */
+void px_sess_finish(struct session *s);
+
+/* Back to HEAD for the next request on the connection; pipelined bytes stay in req. */
+void px_sess_next_request(struct session *s);
+
+/* Writes rsp_fwd bytes of rsp to the client until done or EAGAIN. 0 or -errno. */
+int px_client_flush(struct session *s);
+
+/* Writes the rest of hout, then req_fwd bytes of req, upstream until done or EAGAIN. 0 or -errno.
+ */
+int px_up_flush(struct session *s);
+
+/* Handlers registered by px_up_connect(): upstream fd events and the connect timeout. */
+void px_on_upstream(struct loop *loop, int fd, uint32_t events, void *arg);
+void px_on_connect_timeout(struct loop *loop, struct loop_timer *t, void *arg);
+
+/* Bytes waiting to go upstream. */
+static inline uint32_t px_up_pending(const struct session *s)
+{
+	return s->hout.len - s->hout_sent + s->req_fwd;
+}
+
+/* proxy_exchange.c: one step of each state. They may change s->state; the driver calls again. */
+
+/* HEAD: parses the request head, routes it, starts the exchange or answers locally. */
+void px_do_head(struct session *s);
+
+/* EXCHANGE: request bytes up, response bytes down; ends, retries or answers locally. */
+void px_do_exchange(struct session *s);
+
+/* LOCAL: sends the proxy's own answer, drains the request body, then next request or close. */
+void px_do_local(struct session *s);
+
+/* TUNNEL: raw bytes both ways until either side closes. */
+void px_do_tunnel(struct session *s);
+
+/* LINGER: drops what the client still sends until it closes. */
+void px_do_linger(struct session *s);
+
+/* The upstream connect failed or timed out: 503, Envoy's wording, connection kept if it can be. */
+void px_connect_failed(struct session *s, bool timed_out);
+
+/* proxy_pool.c */
+
+/* Closes @up (taking it out of the pool if idle); the memory goes after the batch. */
+void px_up_close(struct upconn *up);
+
+/* The most recently pooled connection to @ep, taken out of the pool and busy; NULL if none. */
+struct upconn *px_pool_take(struct proxy *px, const struct sockaddr_in *ep);
+
+/*
+ * Parks @up, which ended an exchange cleanly, watched for close and stray
+ * bytes; the least recently used idle connection goes if the pool is full.
+ * On failure @up is closed.
+ */
+void px_pool_put(struct proxy *px, struct upconn *up);
+
+/*
+ * Starts a non-blocking connect to s->ep (SO_MARK and TCP_NODELAY set
+ * first) with the connect timeout armed; s->up is the new connection.
+ * 0 or -errno (ECONNREFUSED may come at once on loopback).
+ */
+int px_up_connect(struct session *s);
+
+#endif /* SHUNT_PROXY_INT_H */
