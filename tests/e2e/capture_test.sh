@@ -1,0 +1,292 @@
+#!/bin/bash
+# End-to-end capture test: a node of network namespaces and cgroups
+# (lib/node.sh), the greeter backends (shunt-echo), shuntd attached to the
+# node's mesh cgroup, and helloweb calling greeter-service by its VIP.
+#
+#   tests/e2e/capture_test.sh BUILD_DIR
+#
+# Exit 0 pass, 77 skip (the kernel lacks cgroup2 or bpf), anything else fail.
+# Every assertion prints "ok - ..." or "not ok - ...". Needs root.
+set -u
+
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/lib/node.sh
+source "$HERE/lib/node.sh"
+
+VIP=10.96.77.10
+DEAD_VIP=10.96.77.12
+SVC_PORT=3000
+LISTEN=$NODE_GW:15001
+ADMIN=127.0.0.1:15000
+MARK=0x5e4e0000
+N=30
+
+failed=0
+passed=0
+TMP=
+AGENT_PID=
+
+ok() {
+	passed=$((passed + 1))
+	echo "ok - $*"
+}
+
+not_ok() {
+	failed=$((failed + 1))
+	echo "not ok - $*"
+}
+
+# check DESCRIPTION COMMAND...: ok if COMMAND succeeds.
+check() {
+	local what=$1
+	shift
+	if "$@"; then
+		ok "$what"
+	else
+		not_ok "$what"
+	fi
+}
+
+# Shows a command's output under a failed assertion.
+show() {
+	sed 's/^/#   /' "$@"
+}
+
+skip() {
+	echo "########################################################################"
+	echo "# SKIP capture_test: $*"
+	echo "########################################################################"
+	exit 77
+}
+
+fatal() {
+	echo "# fatal: $*"
+	exit 1
+}
+
+now_ms() {
+	echo $(($(date +%s%N) / 1000000))
+}
+
+# counter NAME: one kernel counter from shuntctl.
+counter() {
+	"$BUILD/shuntctl" --pin-dir "$NODE_PIN" stats 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
+}
+
+# client WHERE ARGS...: runs shunt-client from helloweb (WHERE=pod), helloweb's
+# netns in the outside cgroup (WHERE=outside) or the node (WHERE=node).
+# Sets OUT (stdout file), ERR (stderr file), RC and MS (elapsed milliseconds).
+client() {
+	local where=$1 t0
+	shift
+	OUT=$TMP/out.$((++calls))
+	ERR=$TMP/err.$calls
+	t0=$(now_ms)
+	case $where in
+	pod) pod_exec helloweb "$BUILD/shunt-client" "$@" >"$OUT" 2>"$ERR" ;;
+	outside) pod_exec_outside helloweb "$BUILD/shunt-client" "$@" >"$OUT" 2>"$ERR" ;;
+	node) node_exec "$BUILD/shunt-client" "$@" >"$OUT" 2>"$ERR" ;;
+	esac
+	RC=$?
+	MS=$(($(now_ms) - t0))
+}
+calls=0
+
+# A connection to VIP:port that is not captured must fail at once on the
+# blackhole route (exit 3, well under the client's 3 s timeout).
+refused_at_once() {
+	[ "$RC" -eq 3 ] && grep -q '^connect: ' "$ERR" && [ "$MS" -lt 1000 ]
+}
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		if [ -n "$TMP" ] && [ -s "$TMP/shuntd.log" ]; then
+			echo "# shuntd log:"
+			show "$TMP/shuntd.log"
+		fi
+		for f in "$TMP"/greeter-*.log; do
+			[ -s "$f" ] && echo "# $(basename "$f"):" && show "$f"
+		done
+	fi
+	node_down
+	[ -n "$TMP" ] && rm -rf -- "$TMP"
+	exit "$rc"
+}
+
+# --- can this machine run it at all? -----------------------------------------
+
+grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
+grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
+[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux), CO-RE programs cannot load"
+[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
+why=$(node_unsupported)
+[ -z "$why" ] || fatal "cannot build a node: $why"
+for f in shuntd shuntctl shunt-echo shunt-client; do
+	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
+done
+BUILD=$(cd "$BUILD" && pwd)
+
+TMP=$(mktemp -d /tmp/shunt-e2e.XXXXXX) || fatal "mktemp"
+trap finish EXIT
+trap 'echo "# interrupted"; exit 130' INT
+trap 'echo "# terminated"; exit 143' TERM
+
+node_up || fatal "node_up failed"
+echo "# node $NODE_ID: cgroup $NODE_CG, netns shunt-$NODE_ID-*, pins $NODE_PIN"
+node_start_greeters "$BUILD/shunt-echo" "$TMP" || fatal "the greeter backends did not start"
+
+# --- 1. shuntd becomes ready -------------------------------------------------
+
+agent_spawn "$BUILD/shuntd" --config "$HERE/greeter" --cgroup "$NODE_CG" --listen "$LISTEN" \
+	--admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level debug >"$TMP/shuntd.log" 2>&1
+AGENT_PID=$NODE_LAST_PID
+t0=$(now_ms)
+if node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID"; then
+	ok "1 shuntd is ready (/ready 200) after $(($(now_ms) - t0)) ms"
+else
+	not_ok "1 shuntd is ready (/ready 200) within 15 s"
+	fatal "no agent, nothing else can pass"
+fi
+bpftool cgroup show "$NODE_CG" >"$TMP/progs.before" 2>&1
+check "1 programs attached to the mesh cgroup: $(awk 'NR > 1 { printf "%s ", $NF }' "$TMP/progs.before")" \
+	grep -q shunt "$TMP/progs.before"
+agent_cg=$(sed -n 's/^0:://p' "/proc/$AGENT_PID/cgroup")
+check "6 the agent runs inside the captured cgroup ($agent_cg)" \
+	[ "$NODE_CG2$agent_cg" = "$NODE_CG/agent" ]
+
+# --- 2-4. capture, round robin, getpeername, the agent in the middle -----------
+
+captured0=$(counter captured)
+client pod --connect "$VIP:$SVC_PORT" -n "$N" --peer --timeout-ms 5000
+cp "$OUT" "$TMP/keepalive.out"
+rc_ka=$RC
+err_ka=$ERR
+client pod --connect "$VIP:$SVC_PORT" -n "$N" --new-conn --peer --timeout-ms 5000
+cp "$OUT" "$TMP/newconn.out"
+rc_nc=$RC
+err_nc=$ERR
+captured1=$(counter captured)
+cat "$TMP/keepalive.out" "$TMP/newconn.out" >"$TMP/both.out"
+
+n200=$(grep -c '^status=200 ' "$TMP/both.out")
+if [ "$rc_ka" -eq 0 ] && [ "$rc_nc" -eq 0 ] && [ "$n200" -eq $((2 * N)) ]; then
+	ok "2 $((2 * N)) requests to greeter-service $VIP:$SVC_PORT (keep-alive and new connections): all 200"
+else
+	not_ok "2 $((2 * N)) requests to greeter-service: all 200 (exit $rc_ka/$rc_nc, $n200 times 200)"
+	show "$TMP/both.out" "$err_ka" "$err_nc"
+fi
+spread=$(grep -o ' pod=[^ ]*' "$TMP/both.out" | sort | uniq -c | awk '{ printf "%s%s:%s", s, substr($2, 5), $1; s = " " }')
+for pod in "${NODE_GREETERS[@]}"; do
+	check "2 $pod answered (spread: $spread)" grep -q " pod=$pod " "$TMP/both.out"
+done
+
+npeer=$(grep -c "^peer=$VIP:$SVC_PORT\$" "$TMP/both.out")
+if [ "$npeer" -eq $((N + 1)) ] && [ "$(grep -c '^peer=' "$TMP/both.out")" -eq $((N + 1)) ]; then
+	ok "3 getpeername() in the app says $VIP:$SVC_PORT on all $((N + 1)) connections"
+else
+	not_ok "3 getpeername() in the app says $VIP:$SVC_PORT ($npeer of $((N + 1)))"
+	grep '^peer=' "$TMP/both.out" | sort | uniq -c | show
+fi
+
+nseen=$(grep -cE " seen_peer=${NODE_GW//./\\.}:[0-9]+( |\$)" "$TMP/both.out")
+if [ "$nseen" -eq $((2 * N)) ]; then
+	ok "4 every backend saw the agent ($NODE_GW) as its peer"
+else
+	not_ok "4 every backend saw the agent ($NODE_GW) as its peer ($nseen of $((2 * N)))"
+	grep -o ' seen_peer=[^ :]*' "$TMP/both.out" | sort | uniq -c | show
+fi
+if [ -n "$captured0" ] && [ -n "$captured1" ] && [ $((captured1 - captured0)) -eq $((N + 1)) ]; then
+	ok "4 kernel counter captured grew by $((N + 1)), one per client connection"
+else
+	not_ok "4 kernel counter captured grew by $((N + 1)) (from '$captured0' to '$captured1')"
+	"$BUILD/shuntctl" --pin-dir "$NODE_PIN" stats 2>&1 | show
+fi
+
+# --- 5. the same netns outside the mesh cgroup is not captured ---------------
+
+captured0=$(counter captured)
+client outside --connect "$VIP:$SVC_PORT" --timeout-ms 3000
+captured1=$(counter captured)
+if refused_at_once && [ "$captured1" = "$captured0" ]; then
+	ok "5 outside the mesh cgroup: not captured, $(cat "$ERR") after $MS ms, captured stays $captured1"
+else
+	not_ok "5 outside the mesh cgroup: not captured (exit $RC after $MS ms, captured $captured0 -> $captured1)"
+	show "$OUT" "$ERR"
+fi
+
+# --- 6. a socket with the agent's mark is not captured ------------------------
+
+captured0=$(counter captured)
+skipped0=$(counter skipped_mark)
+client pod --connect "$VIP:$SVC_PORT" --mark "$MARK" --timeout-ms 3000
+captured1=$(counter captured)
+skipped1=$(counter skipped_mark)
+if refused_at_once && [ "$captured1" = "$captured0" ] && [ $((skipped1 - skipped0)) -eq 1 ]; then
+	ok "6 a socket marked $MARK in the mesh cgroup: not captured ($(cat "$ERR")), skipped_mark $skipped0 -> $skipped1"
+else
+	not_ok "6 a socket marked $MARK: not captured (exit $RC after $MS ms, captured $captured0 -> $captured1, skipped_mark $skipped0 -> $skipped1)"
+	show "$OUT" "$ERR"
+fi
+
+# --- 7, 8. bodies both ways, and a service with no listener -------------------
+# Table: description | client arguments | pattern every response line must match
+
+cases=(
+	"7 POST 1 MiB (Content-Length)|--connect $VIP:$SVC_PORT --body-size 1048576|^status=200 .* received=1048576 sum=ok\$"
+	"7 POST 1 MiB (chunked)|--connect $VIP:$SVC_PORT --body-size 1048576 --chunked|^status=200 .* received=1048576 sum=ok\$"
+	"7 GET /bytes/1048576|--connect $VIP:$SVC_PORT --path /bytes/1048576|^status=200 .* bytes=1048576 "
+	"7 GET /chunked/1048576|--connect $VIP:$SVC_PORT --path /chunked/1048576|^status=200 .* bytes=1048576 "
+	"8 dead-service $DEAD_VIP:$SVC_PORT (no listener) answers 503|--connect $DEAD_VIP:$SVC_PORT|^status=503 "
+)
+for row in "${cases[@]}"; do
+	IFS='|' read -r what args want <<<"$row"
+	# shellcheck disable=SC2086 # the arguments are words
+	client pod $args --timeout-ms 5000
+	if [ "$RC" -eq 0 ] && [ -s "$OUT" ] && ! grep -qv -- "$want" "$OUT"; then
+		ok "$what: $(head -c 120 "$OUT")"
+	else
+		not_ok "$what (exit $RC, want $want)"
+		show "$OUT" "$ERR"
+	fi
+done
+
+# --- 9. SIGTERM: exit 0, programs detached, capture stops ---------------------
+
+kill -TERM "$AGENT_PID"
+t0=$(now_ms)
+node_wait_exit "$AGENT_PID" 100
+agent_rc=$?
+node_forget_pid "$AGENT_PID"
+check "9 shuntd exits 0 on SIGTERM (exit $agent_rc after $(($(now_ms) - t0)) ms)" [ "$agent_rc" -eq 0 ]
+bpftool cgroup show "$NODE_CG" >"$TMP/progs.after" 2>&1
+if ! grep -q shunt "$TMP/progs.after"; then
+	ok "9 bpftool cgroup show lists no shunt program after exit"
+else
+	not_ok "9 bpftool cgroup show lists no shunt program after exit"
+	show "$TMP/progs.after"
+fi
+captured0=$(counter captured)
+client pod --connect "$VIP:$SVC_PORT" --timeout-ms 3000
+captured1=$(counter captured)
+if refused_at_once && [ "$captured1" = "$captured0" ]; then
+	ok "9 after exit helloweb -> $VIP:$SVC_PORT is not captured: $(cat "$ERR") after $MS ms"
+else
+	not_ok "9 after exit helloweb -> $VIP:$SVC_PORT is not captured (exit $RC after $MS ms, captured $captured0 -> $captured1)"
+	show "$OUT" "$ERR"
+fi
+
+# --- 10. nothing left ---------------------------------------------------------
+
+node_down
+if node_leftovers >"$TMP/left"; then
+	ok "10 after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
+else
+	not_ok "10 after teardown nothing of node $NODE_ID is left"
+	show "$TMP/left"
+fi
+
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
