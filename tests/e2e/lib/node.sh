@@ -240,15 +240,24 @@ agent_spawn() {
 	node_spawn_in "$NODE_NS" "$NODE_CG/agent" "$@"
 }
 
-# True while $1 runs and is one of ours: a zombie does not run, and a PID that
-# bash already reaped and the kernel gave to someone else is not in our cgroups.
+# True while $1 runs and is one of ours: our child (a spawn that may not have
+# moved into its cgroup yet) or a process in this node's cgroups. A zombie does
+# not run, and a PID that bash already reaped and the kernel then gave to
+# someone else is not ours.
 node_pid_running() {
-	local state
-	state=$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)
-	[ -n "$state" ] && [ "$state" != Z ] && grep -q "^0::.*/shunt-$NODE_ID" "/proc/$1/cgroup" 2>/dev/null
+	local stat state ppid
+	stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+	stat=${stat##*) } # after "pid (comm) ": state ppid ...
+	state=${stat%% *}
+	stat=${stat#* }
+	ppid=${stat%% *}
+	[ "$state" != Z ] || return 1
+	[ "$ppid" = "$$" ] && return 0
+	grep -q "^0::.*/shunt-$NODE_ID" "/proc/$1/cgroup" 2>/dev/null
 }
 
-# The same, and a zombie child is reaped.
+# The same, and an exited child is reaped. wait is only called once the
+# process no longer runs, so it never blocks.
 node_pid_alive() {
 	node_pid_running "$1" && return 0
 	wait "$1" 2>/dev/null
