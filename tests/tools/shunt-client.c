@@ -10,13 +10,14 @@
  * connection each with --new-conn) and prints one line per response:
  *
  *   status=CODE pod=<x-shunt-pod> version=<x-shunt-version> bytes=<body length>
- *       seen_peer=<x-shunt-peer> [received=<n> sum=ok|bad]
+ *       seen_peer=<x-shunt-peer> [received=<n> sum=ok|bad] [pattern=ok|bad]
  *
  * (one line; "-" for a missing header). seen_peer is the address the backend
  * saw the request come from; received/sum are only printed when a body was
  * sent, and check shunt-echo's "received=<n> sum=<sum>" answer against what
- * was sent. --peer prints "peer=IP:PORT" from getpeername() after each
- * connect. The request body is body_pattern repeated, like shunt-echo's.
+ * was sent; pattern is printed for GET /bytes/N and /chunked/N and says
+ * whether the body is shunt-echo's pattern byte for byte. --peer prints "peer=IP:PORT" from
+ * getpeername() after each connect. The request body is body_pattern repeated, like shunt-echo's.
  *
  * Exit status: 0 all responses read (whatever their status), 2 usage,
  * 3 connect failed ("connect: <strerror>" on stderr), 4 anything else
@@ -71,6 +72,7 @@ struct options {
 	uint32_t mark;
 	int timeout_ms;
 	bool peer;
+	bool check_pattern; /* the path asks shunt-echo for pattern bytes */
 };
 
 /* The x-shunt-* headers this client reports. */
@@ -99,7 +101,8 @@ struct response {
 	uint64_t body_bytes;
 	char body_head[BODY_HEAD_MAX + 1]; /* the start of the body, for received=/sum= */
 	size_t body_head_len;
-	bool head; /* the request was HEAD: the response has no body */
+	bool head;	  /* the request was HEAD: the response has no body */
+	bool pattern_bad; /* a body byte differs from body_pattern */
 	bool complete;
 };
 
@@ -187,6 +190,14 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
 	memcpy(r->body_head + r->body_head_len, at, keep);
 	r->body_head_len += keep;
 	r->body_head[r->body_head_len] = '\0';
+	if (opts->check_pattern && !r->pattern_bad) {
+		for (size_t i = 0; i < len; i++) {
+			if (at[i] != body_pattern[(r->body_bytes + i) % PATTERN_PERIOD]) {
+				r->pattern_bad = true;
+				break;
+			}
+		}
+	}
 	r->body_bytes += len;
 	return 0;
 }
@@ -378,10 +389,12 @@ static bool read_response(int fd, llhttp_t *parser, struct carry *c, unsigned lo
 	static char buf[RECV_BUF_SIZE];
 	static struct response r;
 	ssize_t n;
+	int status;
 
+	parser->data = &r;
+next_message:
 	memset(&r, 0, sizeof(r));
 	r.head = !strcasecmp(opts->method, "HEAD");
-	parser->data = &r;
 	if (c->len - c->off) {
 		size_t len = c->len - c->off;
 
@@ -412,9 +425,12 @@ static bool read_response(int fd, llhttp_t *parser, struct carry *c, unsigned lo
 		}
 		feed(parser, &r, c, buf, (size_t)n, index);
 	}
+	status = llhttp_get_status_code(parser);
+	if (status >= 100 && status < 200 && status != 101)
+		goto next_message; /* interim (100 Continue, 103): the final one follows */
 
-	printf("status=%d pod=%s version=%s bytes=%" PRIu64 " seen_peer=%s",
-	       llhttp_get_status_code(parser), r.hdr[HDR_POD][0] ? r.hdr[HDR_POD] : "-",
+	printf("status=%d pod=%s version=%s bytes=%" PRIu64 " seen_peer=%s", status,
+	       r.hdr[HDR_POD][0] ? r.hdr[HDR_POD] : "-",
 	       r.hdr[HDR_VERSION][0] ? r.hdr[HDR_VERSION] : "-", r.body_bytes,
 	       r.hdr[HDR_PEER][0] ? r.hdr[HDR_PEER] : "-");
 	if (opts->body_size >= 0) {
@@ -428,6 +444,8 @@ static bool read_response(int fd, llhttp_t *parser, struct carry *c, unsigned lo
 		else
 			printf(" received=- sum=-");
 	}
+	if (opts->check_pattern)
+		printf(" pattern=%s", r.pattern_bad ? "bad" : "ok");
 	putchar('\n');
 	fflush(stdout);
 	return llhttp_should_keep_alive(parser);
@@ -575,6 +593,8 @@ int main(int argc, char **argv)
 		o.body_size = 0;
 	if (!o.method)
 		o.method = o.body_size >= 0 ? "POST" : "GET";
+	o.check_pattern = o.body_size < 0 && strcasecmp(o.method, "HEAD") &&
+			  (!strncmp(o.path, "/bytes/", 7) || !strncmp(o.path, "/chunked/", 9));
 	if (o.body_size >= 0) {
 		sent_bytes = (uint64_t)o.body_size;
 		/* the sum of the pattern: whole periods, then the rest */

@@ -19,7 +19,8 @@
  *   /chunked/N               the same bytes, chunked, in several chunks
  *   /status/CODE             that status (200..599), body "NAME VERSION\n"
  *   anything else            200, body "NAME VERSION\n"
- * HEAD answers the same headers without a body. SIGTERM/SIGINT exit 0.
+ * HEAD answers the same headers without a body. "Expect: 100-continue" on a
+ * request with a body gets "100 Continue" first. SIGTERM/SIGINT exit 0.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -34,6 +35,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -90,6 +92,11 @@ struct request {
 	bool url_truncated;
 	uint64_t body_bytes;
 	uint32_t body_sum;
+	char field[8]; /* the header name being read, if it can be "expect" */
+	size_t field_len;
+	char value[16]; /* its value, if it can be "100-continue" */
+	size_t value_len;
+	bool expect_continue; /* "Expect: 100-continue" seen */
 };
 
 struct server;
@@ -418,6 +425,60 @@ static int on_message_begin(llhttp_t *p)
 	c->req.url_truncated = false;
 	c->req.body_bytes = 0;
 	c->req.body_sum = 0;
+	c->req.field_len = 0;
+	c->req.value_len = 0;
+	c->req.expect_continue = false;
+	return 0;
+}
+
+/* Appends @len bytes to a small buffer; past its size it only counts them. */
+static void small_append(char *buf, size_t size, size_t *used, const char *at, size_t len)
+{
+	if (*used + len <= size)
+		memcpy(buf + *used, at, len);
+	*used += len;
+}
+
+static int on_header_field(llhttp_t *p, const char *at, size_t len)
+{
+	struct request *r = &((struct conn *)p->data)->req;
+
+	small_append(r->field, sizeof(r->field), &r->field_len, at, len);
+	return 0;
+}
+
+static int on_header_value(llhttp_t *p, const char *at, size_t len)
+{
+	struct request *r = &((struct conn *)p->data)->req;
+
+	small_append(r->value, sizeof(r->value), &r->value_len, at, len);
+	return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+	struct request *r = &((struct conn *)p->data)->req;
+
+	if (r->field_len == 6 && !strncasecmp(r->field, "expect", 6) && r->value_len == 12 &&
+	    !strncasecmp(r->value, "100-continue", 12))
+		r->expect_continue = true;
+	r->field_len = 0;
+	r->value_len = 0;
+	return 0;
+}
+
+/* A client that waits for "100 Continue" before it sends the body gets it now. */
+static int on_headers_complete(llhttp_t *p)
+{
+	struct conn *c = p->data;
+	bool has_body =
+		(p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
+
+	if (c->req.expect_continue && has_body && llhttp_get_http_minor(p) >= 1 &&
+	    buf_printf(&c->out, "HTTP/1.1 100 Continue\r\n\r\n")) {
+		llhttp_set_error_reason(p, "out of memory");
+		return -1;
+	}
 	return 0;
 }
 
@@ -885,6 +946,10 @@ int main(int argc, char **argv)
 	llhttp_settings_init(&srv.settings);
 	srv.settings.on_message_begin = on_message_begin;
 	srv.settings.on_url = on_url;
+	srv.settings.on_header_field = on_header_field;
+	srv.settings.on_header_value = on_header_value;
+	srv.settings.on_header_value_complete = on_header_value_complete;
+	srv.settings.on_headers_complete = on_headers_complete;
 	srv.settings.on_body = on_body;
 	srv.settings.on_message_complete = on_message_complete;
 
