@@ -193,10 +193,20 @@ static void rsp_pump(struct session *s)
 		rsp_malformed(s); /* a response head larger than the buffer */
 }
 
-/* A pooled connection died before answering, having taken no body byte: send it all again. */
+/*
+ * A pooled connection died before answering (the backend closed it as we
+ * sent): an idempotent request that took no body byte can go again as is.
+ */
 static bool can_retry(const struct session *s)
 {
-	return (s->flags & SF_REUSED) && !(s->flags & (SF_RSP_SEEN | SF_UP_WERR)) && !s->body_sent;
+	return (s->flags & (SF_REUSED | SF_IDEMPOTENT)) == (SF_REUSED | SF_IDEMPOTENT) &&
+	       !(s->flags & (SF_RSP_SEEN | SF_UP_WERR)) && !s->body_sent;
+}
+
+static bool idempotent(uint8_t method)
+{
+	return method == HTTP_GET || method == HTTP_HEAD || method == HTTP_OPTIONS ||
+	       method == HTTP_TRACE || method == HTTP_PUT || method == HTTP_DELETE;
 }
 
 /* The upstream closed or reset; everything it sent is parsed. */
@@ -409,6 +419,8 @@ static void on_request_head(struct session *s)
 		s->flags |= SF_EXPECT;
 	if (h1_req_upgrade(&s->hreq))
 		s->flags |= SF_UPGRADE;
+	if (idempotent(s->hreq.ll.method))
+		s->flags |= SF_IDEMPOTENT;
 
 	if (s->hreq.ll.method == HTTP_CONNECT)
 		err = -EOPNOTSUPP;

@@ -125,6 +125,7 @@ enum sess_state {
 #define SF_CLIENT_EOF (1u << 13)    /* the client closed or reset */
 #define SF_UP_EOF     (1u << 14)    /* the upstream closed or reset */
 #define SF_UP_WERR    (1u << 15)    /* writing upstream failed: request bytes are dropped */
+#define SF_IDEMPOTENT (1u << 16)    /* the method may be sent twice (RFC 9110 9.2.2) */
 #define SF_CONN_FLAGS (SF_NO_ROUTE) /* the flags that outlive a request */
 
 struct session {

@@ -135,6 +135,7 @@ struct srv_conn {
 	bool expect;
 	char hdrs[2048]; /* "name: value\n" for each header, as parsed */
 	size_t hdrs_len;
+	bool drop_next; /* close at the next request without answering it */
 };
 
 static void append(char **buf, size_t *len, size_t *cap, const char *p, size_t n)
@@ -291,6 +292,15 @@ static bool srv_respond(struct srv_conn *c)
 	char text[512];
 	int n;
 
+	if (c->drop_next)
+		return false;
+	if (path_is(c, "/dropnext")) {
+		/* Answers as keep-alive, then drops the connection when the next request comes:
+		 * what a backend closing an idle connection does when the request crosses the FIN.
+		 */
+		c->drop_next = true;
+		return !srv_reply(c, 200, "", "ok", 2);
+	}
 	if (path_is(c, "/big")) {
 		char *big = malloc(BIG);
 
@@ -1380,6 +1390,35 @@ static void stale_pooled_connection_is_not_used(void **state)
 	client_close(c);
 }
 
+static void pooled_connection_dying_unanswered_is_retried(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+
+	assert_int_equal(send_str(c->fd, "GET /dropnext HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	/* Sent over the pooled connection, which closes unanswered: resent on a new one. */
+	get_ok(c, "/again", "A");
+	assert_int_equal(stats(f).upstream_retries, 1);
+	assert_int_equal(server_conns(&srv_a), 2);
+
+	/* Not for a POST, even without a body: the backend may have acted on it. */
+	assert_int_equal(send_str(c->fd, "GET /dropnext HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(
+		send_str(c->fd, "POST /echo HTTP/1.1\r\nHost: svc\r\nContent-Length: 0\r\n\r\n"),
+		0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_non_null(memmem(r.body, r.body_len, "connection termination", 22));
+	assert_int_equal(stats(f).upstream_retries, 1);
+	get_ok(c, "/after", "A");
+	response_reset(&r, false);
+	client_close(c);
+}
+
 static void upgrade_switches_to_tunnel(void **state)
 {
 	struct fixture *f = *state;
@@ -1654,6 +1693,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(stale_pooled_connection_is_not_used, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(pooled_connection_dying_unanswered_is_retried,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(upgrade_switches_to_tunnel, setup, teardown),
 		cmocka_unit_test_setup_teardown(early_response_reaches_client_still_sending, setup,
 						teardown),
