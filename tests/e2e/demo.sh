@@ -139,6 +139,7 @@ done <"$TMP/stats"
 
 title "What the kernel looks up at connect() (shuntctl services)"
 "$BUILD/shuntctl" --pin-dir "$NODE_PIN" services 2>&1 | sed 's/^/  /'
+say "  ${D}(from greeter.yaml: 10.96.77.10 greeter-service, 10.96.77.11 helloweb, 10.96.77.12 dead-service)$N"
 
 title "The same entry as bpftool shows it (bpftool map dump pinned $NODE_PIN/shunt_svc4)"
 # The VIP and port are stored in network byte order; as bpftool prints the raw

@@ -101,17 +101,14 @@ node_ns() {
 	echo "shunt-$NODE_ID-$1"
 }
 
-node_pod_cg() {
-	echo "$NODE_CG/$1"
-}
-
 # A fresh id: 6 hex digits from our PID, the time and $RANDOM, not in use yet.
 node_pick_id() {
 	local id i
 	for ((i = 0; i < 10; i++)); do
 		id=$(printf '%s-%s-%s' "$$" "$(date +%s%N)" "$RANDOM" | md5sum | cut -c1-6)
 		if [ ! -e "/run/netns/shunt-$id-node" ] && [ ! -e "$NODE_CG2/shunt-$id" ] &&
-			[ ! -e "$NODE_CG2/shunt-$id-outside" ]; then
+			[ ! -e "$NODE_CG2/shunt-$id-outside" ] &&
+			[ ! -e "${NODE_BPFFS:-/sys/fs/bpf}/shunt-$id" ]; then
 			echo "$id"
 			return 0
 		fi
@@ -136,6 +133,12 @@ node_up() {
 		return 1
 	fi
 	NODE_CG2=$(node_find_cgroup2)
+	NODE_BPFFS=$(node_find_bpffs)
+	if [ -z "$NODE_BPFFS" ]; then
+		# as the agent's DaemonSet would; left mounted, like on any node
+		node_run mount -t bpf bpf /sys/fs/bpf || return 1
+		NODE_BPFFS=/sys/fs/bpf
+	fi
 	NODE_ID=$(node_pick_id) || {
 		node_log "no free id"
 		return 1
@@ -144,11 +147,6 @@ node_up() {
 	NODE_CG_OUT=$NODE_CG2/shunt-$NODE_ID-outside
 	NODE_NS=$(node_ns node)
 	NODE_BR=sh${NODE_ID}br
-	NODE_BPFFS=$(node_find_bpffs)
-	if [ -z "$NODE_BPFFS" ]; then
-		node_run mount -t bpf bpf /sys/fs/bpf || return 1
-		NODE_BPFFS=/sys/fs/bpf
-	fi
 	NODE_PIN=$NODE_BPFFS/shunt-$NODE_ID
 	NODE_IS_UP=1
 
