@@ -134,6 +134,12 @@ grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CON
 [ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
 why=$(node_unsupported)
 [ -z "$why" ] || fatal "cannot build a node: $why"
+for type in cgroup_sock_addr sock_ops; do
+	if timeout 30 bpftool feature probe kernel 2>/dev/null |
+		grep -q "program_type $type is NOT available"; then
+		skip "the kernel cannot run $type programs (CONFIG_CGROUP_BPF?)"
+	fi
+done
 for f in shuntd shuntctl shunt-echo shunt-client; do
 	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
 done
