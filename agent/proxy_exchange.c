@@ -155,6 +155,14 @@ static void rsp_message(struct session *s)
 			rsp_malformed(s);
 		return;
 	}
+	if (status / 100 == 1 && (s->flags & SF_HTTP10)) {
+		/* HTTP/1.0 has no 1xx (RFC 9110 15.2): its client would take it for the answer.
+		 * Nothing is let out before the final response, so the interim one is at the head.
+		 */
+		buf_consume(&s->rsp, s->rsp_parsed);
+		s->rsp_parsed = s->rsp_fwd = 0;
+		return;
+	}
 	s->rsp_fwd = s->rsp_parsed;
 	if (status / 100 == 1) {
 		STAT_INC(s->px, responses_1xx);
@@ -421,6 +429,8 @@ static void on_request_head(struct session *s)
 		s->flags |= SF_UPGRADE;
 	if (idempotent(s->hreq.ll.method))
 		s->flags |= SF_IDEMPOTENT;
+	if (req.http_major == 1 && req.http_minor == 0)
+		s->flags |= SF_HTTP10;
 
 	if (s->hreq.ll.method == HTTP_CONNECT)
 		err = -EOPNOTSUPP;

@@ -126,6 +126,7 @@ enum sess_state {
 #define SF_UP_EOF     (1u << 14)    /* the upstream closed or reset */
 #define SF_UP_WERR    (1u << 15)    /* writing upstream failed: request bytes are dropped */
 #define SF_IDEMPOTENT (1u << 16)    /* the method may be sent twice (RFC 9110 9.2.2) */
+#define SF_HTTP10     (1u << 17)    /* an HTTP/1.0 request: no interim response goes back */
 #define SF_CONN_FLAGS (SF_NO_ROUTE) /* the flags that outlive a request */
 
 struct session {

@@ -1066,6 +1066,23 @@ static void expect_100_continue_is_forwarded(void **state)
 	client_close(c);
 }
 
+static void interim_response_not_sent_to_http10_client(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+
+	assert_int_equal(send_str(c->fd, "POST /continue HTTP/1.0\r\nHost: svc\r\n"
+					 "Expect: 100-continue\r\nContent-Length: 5\r\n\r\n12345"),
+			 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.interim, 0);
+	assert_int_equal(r.status, 200);
+	assert_memory_equal(r.body, "12345", 5);
+	response_reset(&r, false);
+	client_close(c);
+}
+
 static void http10_request_closes_after_response(void **state)
 {
 	struct fixture *f = *state;
@@ -1665,6 +1682,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(head_response_has_length_but_no_body, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(expect_100_continue_is_forwarded, setup, teardown),
+		cmocka_unit_test_setup_teardown(interim_response_not_sent_to_http10_client, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(http10_request_closes_after_response, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(connection_close_request_closes_after_response,
