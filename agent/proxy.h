@@ -75,10 +75,11 @@ struct proxy_ops {
  * the backend or the proxy itself produced it.
  */
 struct proxy_stats {
-	uint64_t accepted;	/* client connections accepted */
-	uint64_t active;	/* gauge: client connections open */
-	uint64_t requests;	/* request heads parsed */
-	uint64_t responses;	/* final responses completely sent to clients */
+	uint64_t accepted;  /* client connections accepted */
+	uint64_t active;    /* gauge: client connections open */
+	uint64_t requests;  /* request heads parsed */
+	uint64_t responses; /* final responses: parsed to their end from a backend, or made locally
+			     */
 	uint64_t responses_1xx; /* interim responses forwarded (100 Continue, ...) */
 	uint64_t responses_2xx;
 	uint64_t responses_3xx;

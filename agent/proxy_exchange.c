@@ -279,11 +279,13 @@ static void exchange_end(struct session *s)
 void px_do_exchange(struct session *s)
 {
 	if (req_pump(s)) {
-		STAT_INC(s->px, bad_requests);
-		if (s->flags & SF_COMMITTED)
+		/* A body with broken framing: the upstream has part of it, it cannot be reused. */
+		if (s->flags & SF_COMMITTED) {
+			STAT_INC(s->px, bad_requests);
 			px_sess_abort(s);
-		else
+		} else {
 			bad_request(s, 400);
+		}
 		return;
 	}
 	if (!(s->flags & SF_UP_WERR) && px_up_flush(s)) {
