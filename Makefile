@@ -9,6 +9,8 @@
 
 .DELETE_ON_ERROR:
 .SUFFIXES:
+# Keep generated skeletons and objects: they are outputs, not throwaway intermediates.
+.SECONDARY:
 
 ARCH ?= $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 BUILD ?= build
@@ -119,7 +121,7 @@ format:
 check: all $(UNIT_BINS)
 	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
 	$(Q)cppcheck -q --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
-		--suppress=missingIncludeSystem -D_GNU_SOURCE -Iinclude -Iagent agent tests/tools
+		--suppress=missingIncludeSystem -D_GNU_SOURCE '-DLIBBPF_OPTS(T,N,...)=struct T N' -Iinclude -Iagent agent tests/tools
 	$(Q)tests/run.sh $(BUILD)
 
 clean:
