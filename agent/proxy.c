@@ -120,8 +120,8 @@ void px_sess_finish(struct session *s)
 {
 	struct proxy *px = s->px;
 
-	if ((s->flags & SF_CLIENT_EOF) || ((s->flags & SF_REQ_DONE) && buf_empty(&s->req)) ||
-	    shutdown(s->fd, SHUT_WR) ||
+	if ((s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN)) ||
+	    ((s->flags & SF_REQ_DONE) && buf_empty(&s->req)) || shutdown(s->fd, SHUT_WR) ||
 	    loop_timer_arm(px->loop, &s->timer, LINGER_MS, on_client_idle_timeout, s)) {
 		px_sess_close(s);
 		return;
@@ -152,7 +152,12 @@ void px_sess_next_request(struct session *s)
 				     on_client_idle_timeout, s);
 }
 
-/* Reads once from the client into req. Bytes read, 0 for none (EOF is flagged). */
+/*
+ * Reads once from the client into req. Bytes read, 0 for none. A FIN is
+ * flagged SF_CLIENT_FIN: HTTP/1.1 lets a client half-close after its request
+ * (printf ... | nc -N does), and what it already sent is still answered. A
+ * reset or error is SF_CLIENT_EOF: nobody is left to answer.
+ */
 static size_t client_read(struct session *s)
 {
 	uint32_t room;
@@ -173,7 +178,9 @@ static size_t client_read(struct session *s)
 		STAT_ADD(s->px, bytes_from_client, n);
 		return (size_t)n;
 	}
-	if (n == 0 || (errno != EAGAIN && errno != EINTR))
+	if (n == 0)
+		s->flags |= SF_CLIENT_FIN;
+	else if (errno != EAGAIN && errno != EINTR)
 		s->flags |= SF_CLIENT_EOF;
 	return 0;
 }
@@ -294,12 +301,16 @@ static void sess_process(struct session *s)
 static void sess_watch(struct session *s)
 {
 	struct proxy *px = s->px;
-	uint32_t ev = EPOLLRDHUP;
+	uint32_t ev = 0;
 
 	if (s->state == SESS_CLOSED)
 		return;
-	if (!s->req.data || buf_room(&s->req))
-		ev |= EPOLLIN;
+	/* After a FIN the client has nothing more to say; RDHUP would fire forever. */
+	if (!(s->flags & SF_CLIENT_FIN)) {
+		ev |= EPOLLRDHUP;
+		if (!s->req.data || buf_room(&s->req))
+			ev |= EPOLLIN;
+	}
 	if (s->rsp_fwd)
 		ev |= EPOLLOUT;
 	(void)loop_mod(px->loop, s->fd, ev);
@@ -330,9 +341,9 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
 			return;
 		budget -= n < budget ? n : budget;
 	} while (n && budget);
-	/* A FIN behind a full buffer: nothing more will be read, take it as the close it is. */
-	if ((events & EPOLLRDHUP) && !buf_room(&s->req)) {
-		s->flags |= SF_CLIENT_EOF;
+	/* A FIN behind a full buffer: nothing more will be read; what is buffered still counts. */
+	if ((events & EPOLLRDHUP) && !buf_room(&s->req) && !(s->flags & SF_CLIENT_FIN)) {
+		s->flags |= SF_CLIENT_FIN;
 		sess_process(s);
 	}
 	sess_watch(s);

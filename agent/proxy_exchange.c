@@ -60,7 +60,7 @@ static void local_reply(struct session *s, int status, const char *body, bool cl
 		s->up = NULL;
 	}
 	buf_free(&s->hout);
-	keep = !close && (s->flags & SF_REQ_KA) && !(s->flags & SF_CLIENT_EOF) &&
+	keep = !close && (s->flags & SF_REQ_KA) && !(s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN)) &&
 	       ((s->flags & SF_REQ_DONE) || !(s->flags & SF_EXPECT));
 	if (!keep)
 		s->flags |= SF_CLOSE;
@@ -263,7 +263,8 @@ static void exchange_end(struct session *s)
 
 	reuse = (s->flags & both_ka) == both_ka && !(s->flags & (SF_UP_EOF | SF_UP_WERR)) &&
 		s->rsp_parsed == s->rsp.len && !px_up_pending(s);
-	keep = (s->flags & both_ka) == both_ka && !(s->flags & (SF_CLOSE | SF_CLIENT_EOF));
+	keep = (s->flags & both_ka) == both_ka && !(s->flags & (SF_CLOSE | SF_CLIENT_EOF)) &&
+	       !((s->flags & SF_CLIENT_FIN) && buf_empty(&s->req)); /* pipelined ones still count */
 	if (reuse)
 		px_pool_put(px, s->up);
 	else
@@ -274,6 +275,13 @@ static void exchange_end(struct session *s)
 		return;
 	}
 	px_sess_next_request(s);
+}
+
+/* The client half-closed before its request was whole: it never will be. */
+static bool req_cut_short(const struct session *s)
+{
+	return (s->flags & SF_CLIENT_FIN) && !(s->flags & SF_REQ_DONE) &&
+	       s->req_parsed == s->req.len;
 }
 
 void px_do_exchange(struct session *s)
@@ -300,6 +308,10 @@ void px_do_exchange(struct session *s)
 			s->req_parsed -= s->req_fwd;
 			s->req_fwd = 0;
 		}
+	}
+	if (req_cut_short(s) && !(s->flags & SF_DRAIN)) {
+		px_sess_abort(s);
+		return;
 	}
 	rsp_pump(s);
 	if (s->state != SESS_EXCHANGE)
@@ -333,7 +345,7 @@ void px_do_local(struct session *s)
 	}
 	if (s->rsp_fwd && !(s->flags & SF_CLIENT_EOF))
 		return;
-	if (s->flags & (SF_CLOSE | SF_CLIENT_EOF))
+	if (s->flags & (SF_CLOSE | SF_CLIENT_EOF | SF_CLIENT_FIN))
 		px_sess_finish(s);
 	else if (s->flags & SF_REQ_DONE)
 		px_sess_next_request(s);
@@ -343,7 +355,7 @@ void px_do_linger(struct session *s)
 {
 	buf_consume(&s->req, s->req.len);
 	s->req_parsed = s->req_fwd = 0;
-	if (s->flags & SF_CLIENT_EOF)
+	if (s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN))
 		px_sess_close(s);
 }
 
@@ -351,7 +363,7 @@ void px_do_tunnel(struct session *s)
 {
 	s->req_parsed = s->req_fwd = s->req.len;
 	s->rsp_parsed = s->rsp_fwd = s->rsp.len;
-	if (px_up_flush(s) || px_client_flush(s) || (s->flags & SF_CLIENT_EOF) ||
+	if (px_up_flush(s) || px_client_flush(s) || (s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN)) ||
 	    ((s->flags & SF_UP_EOF) && !s->rsp_fwd))
 		px_sess_close(s);
 }
@@ -484,7 +496,7 @@ void px_do_head(struct session *s)
 			return;
 		}
 	}
-	if (s->flags & SF_CLIENT_EOF)
+	if (s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN))
 		px_sess_close(s);
 	else if (s->req.data && !buf_room(&s->req))
 		bad_request(s, 431); /* the head does not fit in the buffer */

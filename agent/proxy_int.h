@@ -116,18 +116,20 @@ enum sess_state {
 #define SF_EXPECT     (1u << 4) /* Expect: 100-continue: the client may hold its body back */
 #define SF_UPGRADE    (1u << 5) /* the request asks for a protocol switch */
 #define SF_REUSED     (1u << 6) /* the upstream came from the pool: one retry if it dies unanswered */
-#define SF_RSP_SEEN   (1u << 7)	    /* the upstream sent at least one byte */
-#define SF_COMMITTED  (1u << 8)	    /* final response bytes went out: no local reply anymore */
-#define SF_RSP_DONE   (1u << 9)	    /* the final response was parsed to its end */
-#define SF_RSP_KA     (1u << 10)    /* the final response lets both connections live on */
-#define SF_DRAIN      (1u << 11)    /* discard the rest of the request body */
-#define SF_CLOSE      (1u << 12)    /* close the client once rsp_fwd is flushed */
-#define SF_CLIENT_EOF (1u << 13)    /* the client closed or reset */
-#define SF_UP_EOF     (1u << 14)    /* the upstream closed or reset */
-#define SF_UP_WERR    (1u << 15)    /* writing upstream failed: request bytes are dropped */
-#define SF_IDEMPOTENT (1u << 16)    /* the method may be sent twice (RFC 9110 9.2.2) */
-#define SF_HTTP10     (1u << 17)    /* an HTTP/1.0 request: no interim response goes back */
-#define SF_CONN_FLAGS (SF_NO_ROUTE) /* the flags that outlive a request */
+#define SF_RSP_SEEN   (1u << 7)	 /* the upstream sent at least one byte */
+#define SF_COMMITTED  (1u << 8)	 /* final response bytes went out: no local reply anymore */
+#define SF_RSP_DONE   (1u << 9)	 /* the final response was parsed to its end */
+#define SF_RSP_KA     (1u << 10) /* the final response lets both connections live on */
+#define SF_DRAIN      (1u << 11) /* discard the rest of the request body */
+#define SF_CLOSE      (1u << 12) /* close the client once rsp_fwd is flushed */
+#define SF_CLIENT_EOF (1u << 13) /* the client closed or reset */
+#define SF_UP_EOF     (1u << 14) /* the upstream closed or reset */
+#define SF_UP_WERR    (1u << 15) /* writing upstream failed: request bytes are dropped */
+#define SF_IDEMPOTENT (1u << 16) /* the method may be sent twice (RFC 9110 9.2.2) */
+#define SF_HTTP10     (1u << 17) /* an HTTP/1.0 request: no interim response goes back */
+#define SF_CLIENT_FIN (1u << 18) /* the client half-closed: it sends nothing more, may still read  \
+				  */
+#define SF_CONN_FLAGS (SF_NO_ROUTE | SF_CLIENT_FIN) /* the flags that outlive a request */
 
 struct session {
 	struct proxy *px;

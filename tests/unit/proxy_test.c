@@ -1180,6 +1180,68 @@ static void client_closes_mid_request_body(void **state)
 	assert_int_equal(stats(f).upstream_active, 0);
 }
 
+static void client_half_close_after_request_is_answered(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+
+	/* What printf 'GET ...' | nc -N does: the whole request, then a FIN. */
+	assert_int_equal(send_str(c->fd, "GET /hello HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_memory_equal(r.body, "A GET /hello", r.body_len);
+	response_reset(&r, false);
+	assert_true(closed_by_proxy(c));
+	client_close(c);
+	assert_true(wait_active(f, 0, 0));
+	assert_int_equal(stats(f).client_aborted, 0);
+}
+
+static void client_half_close_after_pipelined_requests_answers_each(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+
+	assert_int_equal(send_str(c->fd, "GET /p/1 HTTP/1.1\r\nHost: svc\r\n\r\n"
+					 "GET /p/2 HTTP/1.1\r\nHost: svc\r\n\r\n"),
+			 0);
+	assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+	for (int i = 1; i <= 2; i++) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "A GET /p/%d", i);
+		assert_int_equal(read_response(c, &r), 0);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.body_len, strlen(want));
+		assert_memory_equal(r.body, want, r.body_len);
+		response_reset(&r, false);
+	}
+	assert_true(closed_by_proxy(c));
+	client_close(c);
+	assert_true(wait_active(f, 0, 0));
+}
+
+static void client_half_close_mid_body_aborts(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+
+	assert_int_equal(send_str(c->fd, "POST /echo HTTP/1.1\r\nHost: svc\r\n"
+					 "Content-Length: 100000\r\n\r\npartial"),
+			 0);
+	assert_true(wait_active(f, 1, 1));
+	/* The body can never be whole: nothing is answered, both sides are closed. */
+	assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+	assert_true(closed_by_proxy(c));
+	client_close(c);
+	assert_true(wait_active(f, 0, 0));
+	assert_int_equal(stats(f).upstream_active, 0);
+	assert_int_equal(stats(f).client_aborted, 1);
+}
+
 static void upstream_closes_mid_response(void **state)
 {
 	struct fixture *f = *state;
@@ -1694,6 +1756,11 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(client_closes_mid_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(client_closes_mid_request_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(client_half_close_after_request_is_answered, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(
+			client_half_close_after_pipelined_requests_answers_each, setup, teardown),
+		cmocka_unit_test_setup_teardown(client_half_close_mid_body_aborts, setup, teardown),
 		cmocka_unit_test_setup_teardown(upstream_closes_mid_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(upstream_refuses_connection_503, setup, teardown),
 		cmocka_unit_test_setup_teardown(upstream_refuses_post_with_body_503_then_drains,
