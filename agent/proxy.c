@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -541,4 +542,43 @@ void proxy_get_stats(const struct proxy *px, struct proxy_stats *out)
 
 	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		dst[i] = __atomic_load_n(&src[i], __ATOMIC_RELAXED);
+}
+
+#define STAT_NAME(f) [offsetof(struct proxy_stats, f) / sizeof(uint64_t)] = #f
+static const char *const stat_names[sizeof(struct proxy_stats) / sizeof(uint64_t)] = {
+	STAT_NAME(accepted),
+	STAT_NAME(active),
+	STAT_NAME(requests),
+	STAT_NAME(responses),
+	STAT_NAME(responses_1xx),
+	STAT_NAME(responses_2xx),
+	STAT_NAME(responses_3xx),
+	STAT_NAME(responses_4xx),
+	STAT_NAME(responses_5xx),
+	STAT_NAME(local_replies),
+	STAT_NAME(bad_requests),
+	STAT_NAME(no_route),
+	STAT_NAME(no_healthy_upstream),
+	STAT_NAME(upstream_connects),
+	STAT_NAME(upstream_connect_failed),
+	STAT_NAME(upstream_connect_timeouts),
+	STAT_NAME(upstream_reused),
+	STAT_NAME(upstream_retries),
+	STAT_NAME(upstream_active),
+	STAT_NAME(upstream_idle),
+	STAT_NAME(upstream_reset),
+	STAT_NAME(upstream_bad_response),
+	STAT_NAME(client_aborted),
+	STAT_NAME(bytes_from_client),
+	STAT_NAME(bytes_to_client),
+};
+
+const char *proxy_stat_name(size_t i)
+{
+	return i < sizeof(stat_names) / sizeof(stat_names[0]) ? stat_names[i] : NULL;
+}
+
+uint64_t proxy_stat_value(const struct proxy_stats *st, size_t i)
+{
+	return ((const uint64_t *)st)[i];
 }

@@ -120,4 +120,9 @@ void proxy_free(struct proxy *px);
 /* A copy of the counters. Safe from any thread; values may be a little stale. */
 void proxy_get_stats(const struct proxy *px, struct proxy_stats *out);
 
+/* The name of counter @i of struct proxy_stats (declaration order), or NULL past the last. */
+const char *proxy_stat_name(size_t i);
+/* Counter @i of @st (see proxy_stat_name()). */
+uint64_t proxy_stat_value(const struct proxy_stats *st, size_t i);
+
 #endif /* SHUNT_PROXY_H */

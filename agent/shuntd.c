@@ -202,38 +202,40 @@ static bool agent_ready(void *ctx)
 	return __atomic_load_n(&a->ready, __ATOMIC_ACQUIRE);
 }
 
+/* Appends one "name value" line; false when @buf is full. */
+static bool stat_line(char *buf, size_t len, size_t *off, const char *prefix, const char *name,
+		      uint64_t v)
+{
+	int n = snprintf(buf + *off, len - *off, "%s%s %llu\n", prefix, name,
+			 (unsigned long long)v);
+
+	if (n < 0 || (size_t)n >= len - *off)
+		return false;
+	*off += (size_t)n;
+	return true;
+}
+
 static int agent_stats(void *ctx, char *buf, size_t len)
 {
 	struct agent *a = ctx;
 	struct proxy_stats sum = {0}, ws;
 	uint64_t k[SHUNT_STAT_MAX];
+	const char *name;
 	size_t off = 0;
-	int n;
 
-	if (!kern_read_stats(kern_stats_fd(a->kern), k)) {
-		for (int i = 0; i < SHUNT_STAT_MAX; i++) {
-			n = snprintf(buf + off, len - off, "kernel.%s %llu\n", kern_stat_name(i),
-				     (unsigned long long)k[i]);
-			if (n < 0 || (size_t)n >= len - off)
+	if (!kern_read_stats(kern_stats_fd(a->kern), k))
+		for (int i = 0; i < SHUNT_STAT_MAX; i++)
+			if (!stat_line(buf, len, &off, "kernel.", kern_stat_name(i), k[i]))
 				return (int)off;
-			off += (size_t)n;
-		}
+	/* Summed over the workers: each counts its own connections. */
+	for (unsigned w = 0; w < a->n_workers; w++) {
+		worker_stats(a->workers[w], &ws);
+		for (size_t i = 0; proxy_stat_name(i); i++)
+			((uint64_t *)&sum)[i] += proxy_stat_value(&ws, i);
 	}
-	for (unsigned i = 0; i < a->n_workers; i++) {
-		worker_stats(a->workers[i], &ws);
-		sum.accepted += ws.accepted;
-		sum.active += ws.active;
-		sum.requests += ws.requests;
-		sum.upstream_connect_failed += ws.upstream_connect_failed;
-	}
-	n = snprintf(buf + off, len - off,
-		     "proxy.accepted %llu\nproxy.active %llu\nproxy.requests %llu\n"
-		     "proxy.upstream_connect_failed %llu\n",
-		     (unsigned long long)sum.accepted, (unsigned long long)sum.active,
-		     (unsigned long long)sum.requests,
-		     (unsigned long long)sum.upstream_connect_failed);
-	if (n > 0 && (size_t)n < len - off)
-		off += (size_t)n;
+	for (size_t i = 0; (name = proxy_stat_name(i)); i++)
+		if (!stat_line(buf, len, &off, "proxy.", name, proxy_stat_value(&sum, i)))
+			break;
 	return (int)off;
 }
 
