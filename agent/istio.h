@@ -1,0 +1,295 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Istio networking.istio.io VirtualService and DestinationRule, as parsed
+ * from YAML (v1alpha3, v1beta1 and v1 share this schema). This is the
+ * validated model, close to the API: field names follow Istio's. The hot
+ * path never reads it directly; agent/route.c compiles it into a route
+ * table once per snapshot.
+ *
+ * Ownership: everything here is owned by the struct config that holds it.
+ * Strings are NUL-terminated copies. Optional scalar fields carry a has_*
+ * flag where "unset" and "zero" mean different things in Istio.
+ */
+#ifndef SHUNT_ISTIO_H
+#define SHUNT_ISTIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+
+/* StringMatch: exactly one of exact, prefix, regex (Istio rejects several). */
+enum str_match_kind {
+	SM_NONE = 0, /* unset, or the empty object {} ("present" for headers) */
+	SM_EXACT,
+	SM_PREFIX,
+	SM_REGEX, /* RE2 syntax, full match */
+};
+
+struct str_match {
+	enum str_match_kind kind;
+	char *value;	    /* the string or pattern; NULL for SM_NONE */
+	struct src_loc loc; /* of the StringMatch object, for regex compile errors */
+};
+
+/* One entry of headers, withoutHeaders or queryParams. */
+struct kv_match {
+	char *name; /* header names lowercased at parse time; query param names as written */
+	struct str_match m; /* SM_NONE: present (headers), or any value */
+};
+
+/* HTTPMatchRequest: every set field must match (AND). */
+struct http_match {
+	char *name;
+	struct str_match uri, scheme, method, authority;
+	struct kv_match *headers;
+	size_t n_headers;
+	struct kv_match *without_headers;
+	size_t n_without_headers;
+	struct kv_match *query_params;
+	size_t n_query_params;
+	bool ignore_uri_case;
+	uint32_t port; /* 0: any */
+	struct labels source_labels;
+	char *source_namespace; /* NULL: any */
+	char **gateways;
+	size_t n_gateways;
+	struct src_loc loc;
+};
+
+/* Destination: host (resolved to an FQDN), optional subset and port. */
+struct istio_destination {
+	char *host;    /* as written */
+	char *fqdn;    /* resolved as Istio does (short name + namespace of the resource) */
+	char *subset;  /* NULL: the whole service */
+	uint32_t port; /* 0: unset (the service's only port, or the request's port) */
+	struct src_loc loc;
+};
+
+/* Headers.HeaderOperations */
+struct header_ops {
+	struct label *set; /* name lowercased, value */
+	size_t n_set;
+	struct label *add;
+	size_t n_add;
+	char **remove; /* lowercased */
+	size_t n_remove;
+};
+
+struct istio_headers {
+	struct header_ops request, response;
+};
+
+/* HTTPRouteDestination */
+struct route_destination {
+	struct istio_destination dst;
+	uint32_t weight; /* 0 allowed; see has_weight */
+	bool has_weight; /* Istio: a single destination without weight gets 100 */
+	struct istio_headers headers;
+};
+
+/* HTTPRedirect */
+struct http_redirect {
+	char *uri;		/* NULL: keep the path */
+	char *authority;	/* NULL: keep */
+	uint32_t port;		/* 0: unset */
+	bool derive_port;	/* derivePort: FROM_PROTOCOL_DEFAULT */
+	char *scheme;		/* NULL: keep */
+	uint32_t redirect_code; /* 301 when unset */
+};
+
+/* HTTPRewrite */
+struct http_rewrite {
+	char *uri;		 /* replaces the matched prefix, or the whole path; NULL: unset */
+	char *uri_regex_match;	 /* uriRegexRewrite.match (RE2); NULL: unset */
+	char *uri_regex_rewrite; /* uriRegexRewrite.rewrite (\1 captures) */
+	char *authority;	 /* NULL: unset */
+	struct src_loc loc;
+};
+
+/* Percent: 0..100, fractional allowed (Istio's Percent type). */
+struct percent {
+	double value;
+	bool set; /* an unset percentage means 0% for faults, 100% for mirrors */
+};
+
+/* HTTPFaultInjection */
+struct http_fault {
+	bool has_delay;
+	uint64_t delay_ms; /* fixedDelay */
+	struct percent delay_pct;
+	bool has_abort;
+	uint32_t abort_status; /* httpStatus */
+	struct percent abort_pct;
+};
+
+/* HTTPRetry */
+struct http_retry {
+	bool set; /* the route has a retries object */
+	uint32_t attempts;
+	uint64_t per_try_timeout_ms; /* 0: unset */
+	char *retry_on;		     /* NULL: Istio's default policy */
+	bool retry_remote_localities;
+};
+
+/* HTTPMirrorPolicy (mirror + mirrorPercentage, or mirrors[]) */
+struct http_mirror {
+	struct istio_destination dst;
+	struct percent pct; /* unset: 100% */
+};
+
+/* CorsPolicy */
+struct cors_policy {
+	struct str_match *allow_origins;
+	size_t n_allow_origins;
+	char **allow_methods;
+	size_t n_allow_methods;
+	char **allow_headers;
+	size_t n_allow_headers;
+	char **expose_headers;
+	size_t n_expose_headers;
+	uint64_t max_age_s;    /* 0: unset */
+	int allow_credentials; /* -1 unset, 0 false, 1 true */
+};
+
+/* HTTPRoute: one rule of a VirtualService's http list. */
+struct http_route {
+	char *name;
+	struct http_match *match; /* n_match == 0: catch-all */
+	size_t n_match;
+	struct route_destination *route;
+	size_t n_route;
+	struct http_redirect *redirect; /* NULL unless set; exclusive with route */
+	struct http_rewrite *rewrite;
+	uint64_t timeout_ms; /* 0: none (Istio's default) */
+	bool has_timeout;
+	struct http_retry retries;
+	struct http_fault *fault;
+	struct http_mirror *mirrors; /* mirror + mirrorPercentage folds into mirrors[0] */
+	size_t n_mirrors;
+	struct cors_policy *cors;
+	struct istio_headers headers;
+	struct src_loc loc;
+};
+
+/* L4MatchAttributes / TCPRoute, kept for issue #4 (L4 weighted balancing). */
+struct tcp_route {
+	uint32_t *match_ports;
+	size_t n_match_ports;
+	struct route_destination *route;
+	size_t n_route;
+	struct src_loc loc;
+};
+
+struct virtual_service {
+	char *name, *namespace;
+	char *creation_timestamp; /* RFC 3339, NULL when absent */
+	char **hosts;		  /* resolved FQDNs (or "*", "*.example.com" as written) */
+	size_t n_hosts;
+	char **gateways; /* NULL/0: "mesh" */
+	size_t n_gateways;
+	char **export_to; /* NULL/0: "*" (everywhere) */
+	size_t n_export_to;
+	struct http_route *http;
+	size_t n_http;
+	struct tcp_route *tcp;
+	size_t n_tcp;
+	bool shadowed; /* another VirtualService for the same host is older: not used */
+	struct src_loc loc;
+};
+
+enum lb_simple {
+	LB_UNSET = 0, /* LEAST_REQUEST, Istio's default */
+	LB_ROUND_ROBIN,
+	LB_LEAST_REQUEST, /* LEAST_CONN is parsed as this */
+	LB_RANDOM,
+	LB_PASSTHROUGH,
+};
+
+enum lb_hash_kind {
+	LB_HASH_NONE = 0,
+	LB_HASH_HEADER,	   /* httpHeaderName */
+	LB_HASH_COOKIE,	   /* httpCookie */
+	LB_HASH_SOURCE_IP, /* useSourceIp */
+	LB_HASH_QUERY,	   /* httpQueryParameterName */
+};
+
+struct lb_policy {
+	bool set; /* loadBalancer present */
+	enum lb_simple simple;
+	enum lb_hash_kind hash;
+	char *hash_key;		    /* header name (lowercased), cookie name, or query parameter */
+	char *cookie_path;	    /* httpCookie.path */
+	uint64_t cookie_ttl_ms;	    /* httpCookie.ttl; 0: session cookie */
+	uint64_t minimum_ring_size; /* 0: default (1024) */
+};
+
+struct connection_pool {
+	bool set;
+	uint32_t tcp_max_connections;	      /* 0: unlimited */
+	uint64_t tcp_connect_timeout_ms;      /* 0: default */
+	uint32_t http1_max_pending_requests;  /* 0: unlimited */
+	uint32_t http2_max_requests;	      /* maximum active requests */
+	uint32_t max_requests_per_connection; /* 0: unlimited */
+	uint64_t idle_timeout_ms;	      /* 0: default */
+};
+
+struct outlier_detection {
+	bool set;
+	uint32_t consecutive_5xx_errors; /* consecutive5xxErrors; 0 disables */
+	bool has_consecutive_5xx;
+	uint32_t consecutive_gateway_errors;
+	uint64_t interval_ms;	       /* default 10 s */
+	uint64_t base_ejection_ms;     /* default 30 s */
+	uint32_t max_ejection_percent; /* default 10 */
+	int32_t min_health_percent;
+};
+
+/* TrafficPolicy; at subset level each set part replaces the service-level one. */
+struct traffic_policy {
+	struct lb_policy lb;
+	struct connection_pool pool;
+	struct outlier_detection outlier;
+};
+
+struct subset {
+	char *name;
+	struct labels labels;
+	struct traffic_policy policy; /* parts with set == false inherit the rule's */
+	struct src_loc loc;
+};
+
+struct destination_rule {
+	char *name, *namespace;
+	char *creation_timestamp;
+	char *host; /* as written */
+	char *fqdn; /* resolved */
+	struct traffic_policy policy;
+	struct subset *subsets;
+	size_t n_subsets;
+	char **export_to;
+	size_t n_export_to;
+	struct labels workload_selector; /* empty: every workload */
+	struct src_loc loc;
+};
+
+/* The Istio part of a config: filled by config_istio.c, owned by struct config. */
+struct istio_config {
+	struct virtual_service *vs;
+	size_t n_vs;
+	struct destination_rule *dr;
+	size_t n_dr;
+};
+
+/*
+ * Resolves @host as Istio does for a resource in @ns: a name without a dot
+ * becomes name.ns.svc.cluster.local; names with a dot and wildcards are kept.
+ * Returns a new string (caller frees), or NULL on allocation failure.
+ */
+char *istio_resolve_host(const char *host, const char *ns);
+
+/* Whether a resource exported with @export_to is visible from namespace @ns. */
+bool istio_exported_to(char *const *export_to, size_t n, const char *own_ns, const char *ns);
+
+#endif /* SHUNT_ISTIO_H */
