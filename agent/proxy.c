@@ -81,6 +81,7 @@ void px_sess_close(struct session *s)
 	if (s->state == SESS_CLOSED)
 		return;
 	log_debug("proxy: fd %d closed in state %s", s->fd, sess_state_str(s->state));
+	px_pick_done(s, -1); /* the client went first */
 	if (s->up) {
 		px_up_close(s->up);
 		s->up = NULL;
@@ -94,6 +95,17 @@ void px_sess_close(struct session *s)
 	s->next_dead = px->dead_sessions;
 	px->dead_sessions = s;
 	px_schedule_reap(px);
+}
+
+void px_pick_done(struct session *s, int status)
+{
+	struct proxy *px = s->px;
+
+	if (!(s->flags & SF_PICKED))
+		return;
+	s->flags &= ~SF_PICKED;
+	if (px->ops.done)
+		px->ops.done(px->ops.ctx, &s->pick, status);
 }
 
 /* The client went away (or broke the protocol) with a request in progress. */

@@ -39,6 +39,19 @@ struct http_req {
 	uint8_t http_major, http_minor;
 };
 
+/*
+ * What the router decided for one request: forward it to @ep (status 0), or
+ * answer it locally. Filled by proxy_ops.pick(); the proxy keeps it until
+ * proxy_ops.done() and touches only ep, status and body.
+ */
+struct proxy_pick {
+	struct sockaddr_in ep; /* status 0: the backend to send the request to */
+	int status;	       /* 0: forward; otherwise answer with this status */
+	const char *body;      /* local reply body, static storage; NULL: empty */
+	const char *flags;     /* Envoy response flags of the decision ("NR", "UH", "NC"), static */
+	uint64_t token[4];     /* the router's own bookkeeping, handed back to done() */
+};
+
 struct proxy_ops {
 	/*
 	 * Original destination of an accepted connection (the VIP:port the app
@@ -48,13 +61,20 @@ struct proxy_ops {
 	int (*orig_dst)(void *ctx, int fd, const struct sockaddr_in *peer,
 			const struct sockaddr_in *local, struct sockaddr_in *orig);
 	/*
-	 * Upstream for one request on a connection to @orig: fills @ep (backend
-	 * ip:port). 0; -ENOENT: nothing serves @orig (404); -EHOSTUNREACH: no
-	 * ready endpoint (503). Called per request: consecutive requests on one
-	 * client connection may go to different backends.
+	 * Routes one request from @peer on a connection to @orig: fills @out
+	 * (zeroed by the caller). Returns 0, or -errno when routing itself failed
+	 * (answered 503). Called per request: consecutive requests on one client
+	 * connection may go to different backends.
 	 */
-	int (*pick)(void *ctx, const struct sockaddr_in *orig, const struct http_req *req,
-		    struct sockaddr_in *ep);
+	int (*pick)(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
+		    const struct http_req *req, struct proxy_pick *out);
+	/*
+	 * Optional. The request a pick() sent upstream is over: @status is the
+	 * final response status, 0 when the upstream failed (connect failure,
+	 * reset, malformed response), -1 when the client went away first. Called
+	 * once per forwarded request, also when the proxy is freed.
+	 */
+	void (*done)(void *ctx, const struct proxy_pick *pick, int status);
 	void *ctx;
 	/*
 	 * SO_MARK set on every upstream socket before connect(); 0 = none. The

@@ -119,6 +119,7 @@ static void tunnel_enter(struct session *s)
 {
 	STAT_INC(s->px, responses_1xx);
 	count_response(s->px, 101);
+	px_pick_done(s, 101); /* a tunnel is no longer a request */
 	s->flags |= SF_COMMITTED;
 	s->state = SESS_TUNNEL;
 	log_debug("proxy: fd %d: switched protocols, tunnelling", s->fd);
@@ -132,6 +133,7 @@ static void rsp_malformed(struct session *s)
 	STAT_INC(s->px, upstream_bad_response);
 	log_debug("proxy: malformed response from %s: %s", px_addr_str(&s->ep, ep, sizeof(ep)),
 		  llhttp_get_error_reason(&s->hrsp.ll));
+	px_pick_done(s, 0);
 	if (!(s->flags & SF_COMMITTED)) {
 		local_reply(s, 502, BODY_PROTOCOL_ERROR, false);
 		return;
@@ -233,6 +235,7 @@ static void up_gone(struct session *s)
 		err = px_up_connect(s);
 		if (err) {
 			STAT_INC(px, upstream_connect_failed);
+			px_pick_done(s, 0);
 			local_reply(s, 503, BODY_CONNECT_FAILURE, false);
 			return;
 		}
@@ -241,6 +244,7 @@ static void up_gone(struct session *s)
 	}
 	if (!(s->flags & SF_COMMITTED)) {
 		STAT_INC(px, upstream_reset);
+		px_pick_done(s, 0);
 		local_reply(s, 503, BODY_TERMINATION, false);
 		return;
 	}
@@ -249,6 +253,7 @@ static void up_gone(struct session *s)
 		return;
 	}
 	STAT_INC(px, upstream_reset);
+	px_pick_done(s, 0); /* cut mid-response: a failure of that endpoint */
 	px_up_close(s->up);
 	s->up = NULL;
 	s->flags |= SF_CLOSE;
@@ -261,6 +266,7 @@ static void exchange_end(struct session *s)
 	uint32_t both_ka = SF_REQ_DONE | SF_REQ_KA | SF_RSP_KA;
 	bool reuse, keep;
 
+	px_pick_done(s, s->hrsp.ll.status_code);
 	reuse = (s->flags & both_ka) == both_ka && !(s->flags & (SF_UP_EOF | SF_UP_WERR)) &&
 		s->rsp_parsed == s->rsp.len && !px_up_pending(s);
 	keep = (s->flags & both_ka) == both_ka && !(s->flags & (SF_CLOSE | SF_CLIENT_EOF)) &&
@@ -403,6 +409,7 @@ static void start_exchange(struct session *s)
 		STAT_INC(px, upstream_connect_failed);
 		log_debug("proxy: connect to %s: %s", px_addr_str(&s->ep, ep, sizeof(ep)),
 			  strerror(-err));
+		px_pick_done(s, 0);
 		local_reply(s, 503, BODY_CONNECT_FAILURE, false);
 		return;
 	}
@@ -446,13 +453,26 @@ static void on_request_head(struct session *s)
 	if (req.http_major == 1 && req.http_minor == 0)
 		s->flags |= SF_HTTP10;
 
-	if (s->hreq.ll.method == HTTP_CONNECT)
-		err = -EOPNOTSUPP;
-	else if (s->flags & SF_NO_ROUTE)
-		err = -ENOENT;
-	else
-		err = px->ops.pick(px->ops.ctx, &s->orig, &req, &s->ep);
-	if (!err && write_head(s, &req)) {
+	memset(&s->pick, 0, sizeof(s->pick));
+	if (s->hreq.ll.method == HTTP_CONNECT) {
+		s->pick.status = 405;
+		s->pick.body = "CONNECT is not supported\n";
+	} else if (s->flags & SF_NO_ROUTE) {
+		s->pick.status = 404; /* the connection was not captured: nowhere to go */
+		s->pick.flags = "NR";
+	} else {
+		err = px->ops.pick(px->ops.ctx, &s->peer, &s->orig, &req, &s->pick);
+		if (err) {
+			log_warn("proxy: routing failed: %s", strerror(-err));
+			memset(&s->pick, 0, sizeof(s->pick));
+			s->pick.status = 503;
+			s->pick.body = "routing failed\n";
+		} else if (!s->pick.status) {
+			s->ep = s->pick.ep;
+			s->flags |= SF_PICKED;
+		}
+	}
+	if (!s->pick.status && write_head(s, &req)) {
 		px_sess_close(s);
 		return;
 	}
@@ -460,17 +480,15 @@ static void on_request_head(struct session *s)
 	buf_consume(&s->req, s->req_parsed);
 	s->req_parsed = s->req_fwd = 0;
 
-	if (err == -EOPNOTSUPP) {
-		local_reply(s, 405, "CONNECT is not supported\n", true);
-	} else if (err == -ENOENT) {
-		STAT_INC(px, no_route);
-		local_reply(s, 404, "no route to this destination\n", false);
-	} else if (err) {
-		STAT_INC(px, no_healthy_upstream);
-		local_reply(s, 503, "no healthy upstream", false);
-	} else {
+	if (!s->pick.status) {
 		start_exchange(s);
+		return;
 	}
+	if (s->pick.status == 404)
+		STAT_INC(px, no_route);
+	else if (s->pick.status == 503)
+		STAT_INC(px, no_healthy_upstream);
+	local_reply(s, s->pick.status, s->pick.body ? s->pick.body : "", s->pick.status == 405);
 }
 
 void px_do_head(struct session *s)
@@ -507,5 +525,6 @@ void px_connect_failed(struct session *s, bool timed_out)
 	STAT_INC(s->px, upstream_connect_failed);
 	if (timed_out)
 		STAT_INC(s->px, upstream_connect_timeouts);
+	px_pick_done(s, 0);
 	local_reply(s, 503, timed_out ? BODY_CONNECT_TIMEOUT : BODY_CONNECT_FAILURE, false);
 }

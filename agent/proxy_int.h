@@ -127,8 +127,8 @@ enum sess_state {
 #define SF_UP_WERR    (1u << 15) /* writing upstream failed: request bytes are dropped */
 #define SF_IDEMPOTENT (1u << 16) /* the method may be sent twice (RFC 9110 9.2.2) */
 #define SF_HTTP10     (1u << 17) /* an HTTP/1.0 request: no interim response goes back */
-#define SF_CLIENT_FIN (1u << 18) /* the client half-closed: it sends nothing more, may still read  \
-				  */
+#define SF_CLIENT_FIN (1u << 18) /* half-closed: the client sends no more, may still read */
+#define SF_PICKED     (1u << 19) /* pick() forwarded this request: done() is owed */
 #define SF_CONN_FLAGS (SF_NO_ROUTE | SF_CLIENT_FIN) /* the flags that outlive a request */
 
 struct session {
@@ -139,6 +139,7 @@ struct session {
 	struct sockaddr_in peer;      /* the app's address */
 	struct sockaddr_in orig;      /* the VIP:port it connected to */
 	struct sockaddr_in ep;	      /* backend of the current request */
+	struct proxy_pick pick;	      /* the router's decision for the current request */
 	struct upconn *up;	      /* while connecting or exchanging */
 	struct buf req;		      /* client to upstream */
 	struct buf rsp;		      /* upstream (or the proxy) to client */
@@ -182,6 +183,9 @@ void px_sess_close(struct session *s);
 
 /* px_sess_close() for a client that left (or broke HTTP) mid-request: counted as aborted. */
 void px_sess_abort(struct session *s);
+
+/* Tells the router the forwarded request is over (once; a no-op when nothing is owed). */
+void px_pick_done(struct session *s, int status);
 
 /*
  * Closes after a complete answer. If the client may still be sending, the

@@ -90,8 +90,8 @@ static int worker_orig_dst(void *ctx, int fd, const struct sockaddr_in *peer,
 }
 
 /* Round robin over the ready endpoints of the service port @orig names. */
-static int worker_pick(void *ctx, const struct sockaddr_in *orig, const struct http_req *req,
-		       struct sockaddr_in *ep)
+static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
+		       const struct http_req *req, struct proxy_pick *out)
 {
 	const struct svc_port *sp;
 	const struct service *svc;
@@ -102,19 +102,25 @@ static int worker_pick(void *ctx, const struct sockaddr_in *orig, const struct h
 
 	err = worker_refresh(w);
 	if (err)
-		return err == -ENOENT ? -EHOSTUNREACH : err;
+		return err;
 	sp = config_find_vip(w->snap->cfg, orig->sin_addr, orig->sin_port, IPPROTO_TCP, &svc);
-	if (!sp)
-		return -ENOENT;
-	if (!sp->n_ready)
-		return -EHOSTUNREACH;
+	if (!sp) {
+		out->status = 404; /* Envoy: no route, empty body */
+		out->flags = "NR";
+		return 0;
+	}
+	if (!sp->n_ready) {
+		out->status = 503;
+		out->body = "no healthy upstream";
+		out->flags = "UH";
+		return 0;
+	}
 
 	slot = w->snap->port_base[svc - w->snap->cfg->services] + (size_t)(sp - svc->ports);
 	e = &sp->eps[w->rr[slot]++ % sp->n_ready];
-	memset(ep, 0, sizeof(*ep));
-	ep->sin_family = AF_INET;
-	ep->sin_addr = e->ip;
-	ep->sin_port = htons(e->port);
+	out->ep.sin_family = AF_INET;
+	out->ep.sin_addr = e->ip;
+	out->ep.sin_port = htons(e->port);
 	return 0;
 }
 

@@ -514,6 +514,10 @@ struct fixture {
 	int pick_calls;
 	bool pick_args_bad;
 	char last_url[256];
+	/* done() calls, written on the loop thread, read after wait_active() */
+	int done_calls;
+	int done_status[8];	 /* the first ones, in order */
+	uint64_t done_token_bad; /* done() got a token pick() did not hand out */
 };
 
 static struct sockaddr_in vip; /* 10.96.0.10:80, what orig_dst() answers */
@@ -533,21 +537,33 @@ static int fake_orig_dst(void *ctx, int fd, const struct sockaddr_in *peer,
 	return 0;
 }
 
-static int fake_pick(void *ctx, const struct sockaddr_in *orig, const struct http_req *req,
-		     struct sockaddr_in *ep)
+static int fake_pick(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
+		     const struct http_req *req, struct proxy_pick *out)
 {
 	struct fixture *f = ctx;
 	size_t n = req->url_len < sizeof(f->last_url) - 1 ? req->url_len : sizeof(f->last_url) - 1;
+	struct sockaddr_in *ep = &out->ep;
 
 	f->pick_calls++;
-	if (orig->sin_addr.s_addr != vip.sin_addr.s_addr || orig->sin_port != vip.sin_port)
+	if (orig->sin_addr.s_addr != vip.sin_addr.s_addr || orig->sin_port != vip.sin_port ||
+	    peer->sin_addr.s_addr != htonl(INADDR_LOOPBACK))
 		f->pick_args_bad = true;
 	memcpy(f->last_url, req->url, n);
 	f->last_url[n] = '\0';
-	if (!strncmp(f->last_url, "/noroute", 8))
-		return -ENOENT;
-	if (!strncmp(f->last_url, "/unhealthy", 10))
-		return -EHOSTUNREACH;
+	out->token[0] = 0x5eed + (uint64_t)f->pick_calls;
+	if (!strncmp(f->last_url, "/noroute", 8)) {
+		out->status = 404;
+		out->flags = "NR";
+		return 0;
+	}
+	if (!strncmp(f->last_url, "/unhealthy", 10)) {
+		out->status = 503;
+		out->body = "no healthy upstream";
+		out->flags = "UH";
+		return 0;
+	}
+	if (!strncmp(f->last_url, "/routing-fails", 14))
+		return -ENOMEM;
 	if (!strncmp(f->last_url, "/refused", 8))
 		*ep = refused_addr;
 	else if (!strncmp(f->last_url, "/timeout", 8))
@@ -557,6 +573,17 @@ static int fake_pick(void *ctx, const struct sockaddr_in *orig, const struct htt
 	else
 		*ep = srv_a.addr;
 	return 0;
+}
+
+static void fake_done(void *ctx, const struct proxy_pick *pick, int status)
+{
+	struct fixture *f = ctx;
+
+	if (pick->token[0] <= 0x5eed || pick->token[0] > 0x5eed + (uint64_t)f->pick_calls)
+		f->done_token_bad++;
+	if (f->done_calls < 8)
+		f->done_status[f->done_calls] = status;
+	f->done_calls++;
 }
 
 static void *loop_main(void *arg)
@@ -572,6 +599,7 @@ static void fixture_start(struct fixture *f, const struct proxy_ops *extra)
 	struct proxy_ops ops = {
 		.orig_dst = fake_orig_dst,
 		.pick = fake_pick,
+		.done = fake_done,
 		.ctx = f,
 		.connect_timeout_ms = 200,
 	};
@@ -1311,7 +1339,7 @@ static void upstream_connect_timeout_503(void **state)
 	client_close(c);
 }
 
-static void pick_enoent_404_and_ehostunreach_503(void **state)
+static void pick_answers_locally_404_and_503(void **state)
 {
 	struct fixture *f = *state;
 	struct client *c = client_open(f);
@@ -1331,6 +1359,39 @@ static void pick_enoent_404_and_ehostunreach_503(void **state)
 	assert_int_equal(stats(f).local_replies, 2);
 	response_reset(&r, false);
 	client_close(c);
+}
+
+static void done_reports_each_forwarded_request_once(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+
+	get_ok(c, "/one", "A");
+	/* Answered locally: nothing was forwarded, nothing is owed. */
+	assert_int_equal(send_str(c->fd, "GET /noroute HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 404);
+	assert_int_equal(r.body_len, 0);
+	assert_int_equal(send_str(c->fd, "GET /refused HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_int_equal(send_str(c->fd, "GET /routing-fails HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 503);
+	response_reset(&r, false);
+	/* The client leaves with its request upstream: the router hears -1. */
+	assert_int_equal(send_str(c->fd, "POST /echo HTTP/1.1\r\nHost: svc\r\n"
+					 "Content-Length: 100000\r\n\r\npartial"),
+			 0);
+	assert_true(wait_active(f, 1, 1));
+	client_close(c);
+	assert_true(wait_active(f, 0, 0));
+	assert_int_equal(f->done_calls, 3);
+	assert_int_equal(f->done_status[0], 200);
+	assert_int_equal(f->done_status[1], 0);
+	assert_int_equal(f->done_status[2], -1);
+	assert_int_equal(f->done_token_bad, 0);
 }
 
 static void orig_dst_unknown_404_on_first_request(void **state)
@@ -1766,8 +1827,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(upstream_refuses_post_with_body_503_then_drains,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(upstream_connect_timeout_503, setup, teardown),
-		cmocka_unit_test_setup_teardown(pick_enoent_404_and_ehostunreach_503, setup,
+		cmocka_unit_test_setup_teardown(done_reports_each_forwarded_request_once, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(pick_answers_locally_404_and_503, setup, teardown),
 		cmocka_unit_test_setup_teardown(orig_dst_unknown_404_on_first_request, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(malformed_request_400_and_close, setup, teardown),
