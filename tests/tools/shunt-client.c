@@ -3,8 +3,8 @@
  * shunt-client: the test and demo HTTP/1.1 client.
  *
  *   shunt-client --connect IP:PORT [-n N] [--new-conn] [--path P] [--method M]
- *                [--host H] [--body-size N] [--chunked] [--mark MARK]
- *                [--timeout-ms MS] [--peer]
+ *                [--host H] [--header 'NAME: VALUE']... [--body-size N] [--chunked]
+ *                [--mark MARK] [--timeout-ms MS] [--peer] [--show-headers] [--show-body]
  *
  * Sends N requests, one after the other, on one keep-alive connection (or one
  * connection each with --new-conn) and prints one line per response:
@@ -19,12 +19,21 @@
  * whether the body is shunt-echo's pattern byte for byte. --peer prints "peer=IP:PORT" from
  * getpeername() after each connect. The request body is body_pattern repeated, like shunt-echo's.
  *
+ * --header adds a request header (up to HEADERS_MAX of them); a User-Agent
+ * given so replaces the default "shunt-client", a Host is the same as --host.
+ * After each response line, --show-headers prints every response header as
+ * "header=<name lowercased>: <value>" (in the order received; at most
+ * SHOWN_MAX, values cut at SHOWN_VALUE_MAX bytes) and --show-body prints
+ * "body=<the first BODY_HEAD_MAX bytes>". Both escape backslashes and bytes
+ * that are not printable ASCII as \\, \n, \r, \t or \xNN.
+ *
  * Exit status: 0 all responses read (whatever their status), 2 usage,
  * 3 connect failed ("connect: <strerror>" on stderr), 4 anything else
  * (timeout, malformed or short response, connection closed early).
  * Every wait is bounded by --timeout-ms (default 5000).
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -48,11 +57,15 @@
 #define EXIT_CONNECT 3
 #define EXIT_OTHER   4
 
-#define RECV_BUF_SIZE (64 * 1024)
-#define SEND_CHUNK    (16 * 1024)
-#define HDR_VAL_MAX   128
-#define BODY_HEAD_MAX 256
-#define BODY_SIZE_MAX (1ull << 32)
+#define RECV_BUF_SIZE	(64 * 1024)
+#define SEND_CHUNK	(16 * 1024)
+#define HDR_VAL_MAX	128
+#define BODY_HEAD_MAX	256
+#define BODY_SIZE_MAX	(1ull << 32)
+#define HEADERS_MAX	32   /* --header options */
+#define SHOWN_MAX	64   /* response headers --show-headers prints */
+#define SHOWN_NAME_MAX	64   /* longer names are cut */
+#define SHOWN_VALUE_MAX 1024 /* longer values are cut */
 
 static const char body_pattern[] =
 	"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ+/";
@@ -72,7 +85,12 @@ struct options {
 	uint32_t mark;
 	int timeout_ms;
 	bool peer;
-	bool check_pattern; /* the path asks shunt-echo for pattern bytes */
+	bool check_pattern;		  /* the path asks shunt-echo for pattern bytes */
+	const char *headers[HEADERS_MAX]; /* --header, "NAME: VALUE" as given */
+	size_t n_headers;
+	bool own_user_agent; /* one of them is User-Agent */
+	bool show_headers;
+	bool show_body;
 };
 
 /* The x-shunt-* headers this client reports. */
@@ -106,6 +124,19 @@ struct response {
 	bool complete;
 };
 
+/* The response headers --show-headers prints, kept apart from struct response
+ * so that resetting a response does not clear this much memory. */
+struct shown {
+	char name[SHOWN_NAME_MAX];
+	size_t name_len;
+	char value[SHOWN_VALUE_MAX];
+	size_t value_len;
+};
+
+static struct shown shown[SHOWN_MAX];
+static size_t n_shown;
+static struct shown shown_cur; /* the header being read */
+
 static const struct options *opts;
 static uint64_t sent_bytes; /* request body: length and sum, to check the echo's answer */
 static uint32_t sent_sum;
@@ -123,6 +154,15 @@ static void fail(int code, const char *fmt, ...)
 	exit(code);
 }
 
+/* Appends what fits of @len bytes to a --show-headers buffer of @size bytes. */
+static void shown_append(char *buf, size_t size, size_t *used, const char *at, size_t len)
+{
+	if (len > size - *used)
+		len = size - *used;
+	memcpy(buf + *used, at, len);
+	*used += len;
+}
+
 static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
 	struct response *r = p->data;
@@ -130,6 +170,8 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 	if (r->field_len + len < sizeof(r->field))
 		memcpy(r->field + r->field_len, at, len);
 	r->field_len += len;
+	if (opts->show_headers)
+		shown_append(shown_cur.name, sizeof(shown_cur.name), &shown_cur.name_len, at, len);
 	return 0;
 }
 
@@ -153,6 +195,9 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
 	struct response *r = p->data;
 
+	if (opts->show_headers)
+		shown_append(shown_cur.value, sizeof(shown_cur.value), &shown_cur.value_len, at,
+			     len);
 	if (r->cur == HDR_OTHER)
 		return 0;
 	if (len > sizeof(r->val) - 1 - r->val_len)
@@ -171,6 +216,9 @@ static int on_header_value_complete(llhttp_t *p)
 		r->hdr[r->cur][r->val_len] = '\0';
 	}
 	r->cur = HDR_OTHER;
+	if (opts->show_headers && n_shown < SHOWN_MAX)
+		shown[n_shown++] = shown_cur;
+	shown_cur.name_len = shown_cur.value_len = 0;
 	return 0;
 }
 
@@ -317,13 +365,19 @@ static void send_pattern(int fd, uint64_t pos, uint64_t len)
 
 static void send_request(int fd)
 {
-	char hdr[1024];
+	char hdr[8192];
 	uint64_t size = opts->body_size < 0 ? 0 : (uint64_t)opts->body_size;
 	uint64_t chunk, pos;
 	int n;
 
-	n = snprintf(hdr, sizeof(hdr), "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: shunt-client\r\n",
-		     opts->method, opts->path, opts->host);
+	n = snprintf(hdr, sizeof(hdr), "%s %s HTTP/1.1\r\nHost: %s\r\n", opts->method, opts->path,
+		     opts->host);
+	if (!opts->own_user_agent && (size_t)n < sizeof(hdr))
+		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "User-Agent: shunt-client\r\n");
+	for (size_t i = 0; i < opts->n_headers && (size_t)n < sizeof(hdr); i++)
+		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "%s\r\n", opts->headers[i]);
+	if ((size_t)n >= sizeof(hdr) - 64) /* room for the framing header and the blank line */
+		fail(EXIT_USAGE, "request line and headers too long");
 	if (opts->body_size >= 0 && opts->chunked)
 		n += snprintf(hdr + n, sizeof(hdr) - (size_t)n, "Transfer-Encoding: chunked\r\n");
 	else if (opts->body_size >= 0)
@@ -383,6 +437,46 @@ static void feed(llhttp_t *parser, struct response *r, struct carry *c, const ch
 	c->off = 0;
 }
 
+/* Prints @len bytes escaped: printable ASCII but the backslash as is. */
+static void print_escaped(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)s[i];
+
+		if (ch == '\\')
+			fputs("\\\\", stdout);
+		else if (ch == '\n')
+			fputs("\\n", stdout);
+		else if (ch == '\r')
+			fputs("\\r", stdout);
+		else if (ch == '\t')
+			fputs("\\t", stdout);
+		else if (ch < 0x20 || ch >= 0x7f)
+			printf("\\x%02x", ch);
+		else
+			putchar(ch);
+	}
+}
+
+/* The lines --show-headers and --show-body add after a response line. */
+static void print_extras(const struct response *r)
+{
+	for (size_t i = 0; opts->show_headers && i < n_shown; i++) {
+		fputs("header=", stdout);
+		for (size_t k = 0; k < shown[i].name_len; k++)
+			shown[i].name[k] = (char)tolower((unsigned char)shown[i].name[k]);
+		print_escaped(shown[i].name, shown[i].name_len);
+		fputs(": ", stdout);
+		print_escaped(shown[i].value, shown[i].value_len);
+		putchar('\n');
+	}
+	if (opts->show_body) {
+		fputs("body=", stdout);
+		print_escaped(r->body_head, r->body_head_len);
+		putchar('\n');
+	}
+}
+
 /* Reads one response; returns false if the server will close the connection. */
 static bool read_response(int fd, llhttp_t *parser, struct carry *c, unsigned long index)
 {
@@ -394,6 +488,8 @@ static bool read_response(int fd, llhttp_t *parser, struct carry *c, unsigned lo
 	parser->data = &r;
 next_message:
 	memset(&r, 0, sizeof(r));
+	n_shown = 0;
+	shown_cur.name_len = shown_cur.value_len = 0;
 	r.head = !strcasecmp(opts->method, "HEAD");
 	if (c->len - c->off) {
 		size_t len = c->len - c->off;
@@ -447,6 +543,7 @@ next_message:
 	if (opts->check_pattern)
 		printf(" pattern=%s", r.pattern_bad ? "bad" : "ok");
 	putchar('\n');
+	print_extras(&r);
 	fflush(stdout);
 	return llhttp_should_keep_alive(parser);
 }
@@ -479,9 +576,11 @@ static void run(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shunt-client --connect IP:PORT [-n N] [--new-conn] [--path P]\n"
-		   "                    [--method M] [--host H] [--body-size N] [--chunked]\n"
-		   "                    [--mark MARK] [--timeout-ms MS] [--peer]\n");
+	fprintf(f,
+		"usage: shunt-client --connect IP:PORT [-n N] [--new-conn] [--path P]\n"
+		"                    [--method M] [--host H] [--header 'NAME: VALUE']...\n"
+		"                    [--body-size N] [--chunked] [--mark MARK] [--timeout-ms MS]\n"
+		"                    [--peer] [--show-headers] [--show-body]\n");
 }
 
 static unsigned long long parse_num(const char *opt, const char *s, unsigned long long max)
@@ -496,6 +595,30 @@ static unsigned long long parse_num(const char *opt, const char *s, unsigned lon
 		exit(EXIT_USAGE);
 	}
 	return v;
+}
+
+/* --header NAME: VALUE. Host sets the Host header; User-Agent replaces the default. */
+static void add_header(struct options *o, const char *s)
+{
+	const char *colon = strchr(s, ':');
+	size_t name_len = colon ? (size_t)(colon - s) : 0;
+	const char *value = colon ? colon + 1 : NULL;
+
+	if (!name_len || strpbrk(s, "\r\n") || strcspn(s, " \t") < name_len) {
+		fprintf(stderr, "shunt-client: --header %s: expected NAME: VALUE\n", s);
+		exit(EXIT_USAGE);
+	}
+	if (name_len == 4 && !strncasecmp(s, "host", 4)) {
+		o->host = value + strspn(value, " \t");
+		return;
+	}
+	if (o->n_headers == HEADERS_MAX) {
+		fprintf(stderr, "shunt-client: more than %d --header options\n", HEADERS_MAX);
+		exit(EXIT_USAGE);
+	}
+	if (name_len == 10 && !strncasecmp(s, "user-agent", 10))
+		o->own_user_agent = true;
+	o->headers[o->n_headers++] = s;
 }
 
 static void parse_connect(const char *s, struct sockaddr_in *addr)
@@ -532,6 +655,9 @@ int main(int argc, char **argv)
 		{"mark", required_argument, NULL, 'k'},
 		{"timeout-ms", required_argument, NULL, 't'},
 		{"peer", no_argument, NULL, 'P'},
+		{"header", required_argument, NULL, 'e'},
+		{"show-headers", no_argument, NULL, 'S'},
+		{"show-body", no_argument, NULL, 'B'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -573,6 +699,15 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			o.peer = true;
+			break;
+		case 'e':
+			add_header(&o, optarg);
+			break;
+		case 'S':
+			o.show_headers = true;
+			break;
+		case 'B':
+			o.show_body = true;
 			break;
 		case 'h':
 			usage(stdout);

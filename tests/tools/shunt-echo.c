@@ -2,7 +2,7 @@
 /*
  * shunt-echo: the project's HTTP/1.1 test backend.
  *
- *   shunt-echo --listen IP:PORT --name NAME [--version V]
+ *   shunt-echo --listen IP:PORT --name NAME [--version V] [--log-requests]
  *
  * One epoll loop, non-blocking sockets, keep-alive, pipelining. Requests are
  * parsed with llhttp one at a time: the parser pauses after each request, its
@@ -12,7 +12,12 @@
  *
  * Every response carries x-shunt-pod, x-shunt-version, x-shunt-peer (the
  * address this server saw the request come from) and Content-Length (or
- * Transfer-Encoding: chunked). Routes:
+ * Transfer-Encoding: chunked). Every answer to a parsed request also says
+ * what arrived, so that a test can check what a proxy forwarded:
+ * x-shunt-path (the request-target as received) and, per request header,
+ * x-shunt-req-<name lowercased>: <value> (headers whose name is longer than
+ * REQ_NAME_MAX or value longer than REQ_VALUE_MAX are left out, and so is
+ * whatever comes after ECHO_MAX bytes of them). Routes:
  *   any request with a body  "NAME VERSION received=<bytes> sum=<sum>\n"
  *                            (sum: the body's bytes added up modulo 2^32)
  *   /bytes/N                 N bytes of body_pattern (N <= 64 MiB)
@@ -21,8 +26,14 @@
  *   anything else            200, body "NAME VERSION\n"
  * HEAD answers the same headers without a body. "Expect: 100-continue" on a
  * request with a body gets "100 Continue" first. SIGTERM/SIGINT exit 0.
+ *
+ * --log-requests prints one line per request on stdout, for a test that
+ * wants to know which requests a backend saw even when it did not get the
+ * response (mirrored traffic):
+ *   request method=<M> path=<request-target> host=<Host or -> case=<x-shunt-case or ->
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -51,6 +62,10 @@
 #define CHUNK_SIZE	(16 * 1024)   /* largest generated chunk or write of the pattern */
 #define BODY_MAX	(64u * 1024 * 1024)
 #define URL_MAX		2048
+#define REQ_NAME_MAX	64   /* longest request header name echoed as x-shunt-req-* */
+#define REQ_VALUE_MAX	1024 /* longest request header value echoed */
+#define ECHO_MAX	4096 /* x-shunt-req-* bytes per response at most */
+#define LOG_VALUE_MAX	256  /* Host and x-shunt-case as --log-requests prints them */
 #define MAX_EVENTS	256
 #define ACCEPT_BUDGET	64
 
@@ -92,11 +107,15 @@ struct request {
 	bool url_truncated;
 	uint64_t body_bytes;
 	uint32_t body_sum;
-	char field[8]; /* the header name being read, if it can be "expect" */
+	char field[REQ_NAME_MAX]; /* the header name being read (field_len counts past the end) */
 	size_t field_len;
-	char value[16]; /* its value, if it can be "100-continue" */
+	char value[REQ_VALUE_MAX]; /* its value (value_len counts past the end) */
 	size_t value_len;
 	bool expect_continue; /* "Expect: 100-continue" seen */
+	char echo[ECHO_MAX];  /* "x-shunt-req-<name>: <value>\r\n" lines for the response */
+	size_t echo_len;
+	char host[LOG_VALUE_MAX];    /* Host, for --log-requests ("" when absent or too long) */
+	char case_id[LOG_VALUE_MAX]; /* x-shunt-case, for --log-requests */
 };
 
 struct server;
@@ -133,6 +152,7 @@ struct server {
 /* Markers for the two non-connection descriptors in epoll's data.ptr. */
 static char tag_listen, tag_signal;
 static bool verbose;
+static bool log_requests;
 
 static const char *conn_state_str(enum conn_state s)
 {
@@ -384,6 +404,11 @@ static int conn_respond(struct conn *c, bool keep_alive)
 			 "x-shunt-version: %s\r\n"
 			 "x-shunt-peer: %s\r\n",
 			 rt.status, status_reason(rt.status), srv->name, srv->version, c->peer);
+	if (!err && !c->req.url_truncated)
+		err = buf_printf(&c->out, "x-shunt-path: %.*s\r\n", (int)c->req.url_len,
+				 c->req.url);
+	if (!err)
+		err = buf_append(&c->out, c->req.echo, c->req.echo_len);
 	if (!err && !no_body) {
 		if (rt.chunked)
 			err = buf_printf(&c->out, "Transfer-Encoding: chunked\r\n");
@@ -428,6 +453,9 @@ static int on_message_begin(llhttp_t *p)
 	c->req.field_len = 0;
 	c->req.value_len = 0;
 	c->req.expect_continue = false;
+	c->req.echo_len = 0;
+	c->req.host[0] = '\0';
+	c->req.case_id[0] = '\0';
 	return 0;
 }
 
@@ -455,13 +483,57 @@ static int on_header_value(llhttp_t *p, const char *at, size_t len)
 	return 0;
 }
 
+/* Copies a header value for --log-requests if it fits, else leaves "". */
+static void keep_value(char *dst, size_t size, const struct request *r)
+{
+	if (r->value_len >= size)
+		return;
+	memcpy(dst, r->value, r->value_len);
+	dst[r->value_len] = '\0';
+}
+
+/* Adds "x-shunt-req-<name>: <value>" for the header just read, if it fits. */
+static void echo_header(struct request *r)
+{
+	static const char prefix[] = "x-shunt-req-";
+	size_t need = sizeof(prefix) - 1 + r->field_len + 2 + r->value_len + 2;
+	char *p = r->echo + r->echo_len;
+
+	if (r->field_len > sizeof(r->field) || r->value_len > sizeof(r->value) ||
+	    need > sizeof(r->echo) - r->echo_len)
+		return;
+	memcpy(p, prefix, sizeof(prefix) - 1);
+	p += sizeof(prefix) - 1;
+	for (size_t i = 0; i < r->field_len; i++)
+		*p++ = (char)tolower((unsigned char)r->field[i]);
+	*p++ = ':';
+	*p++ = ' ';
+	memcpy(p, r->value, r->value_len);
+	p += r->value_len;
+	*p++ = '\r';
+	*p++ = '\n';
+	r->echo_len += need;
+}
+
+static bool field_is(const struct request *r, const char *name)
+{
+	size_t n = strlen(name);
+
+	return r->field_len == n && !strncasecmp(r->field, name, n);
+}
+
 static int on_header_value_complete(llhttp_t *p)
 {
 	struct request *r = &((struct conn *)p->data)->req;
 
-	if (r->field_len == 6 && !strncasecmp(r->field, "expect", 6) && r->value_len == 12 &&
+	if (field_is(r, "expect") && r->value_len == 12 &&
 	    !strncasecmp(r->value, "100-continue", 12))
 		r->expect_continue = true;
+	else if (field_is(r, "host"))
+		keep_value(r->host, sizeof(r->host), r);
+	else if (field_is(r, "x-shunt-case"))
+		keep_value(r->case_id, sizeof(r->case_id), r);
+	echo_header(r);
 	r->field_len = 0;
 	r->value_len = 0;
 	return 0;
@@ -513,6 +585,14 @@ static int on_message_complete(llhttp_t *p)
 	struct conn *c = p->data;
 	bool keep_alive = llhttp_should_keep_alive(p);
 
+	if (log_requests) {
+		printf("request method=%s path=%.*s host=%s case=%s\n",
+		       llhttp_method_name(llhttp_get_method(p)),
+		       c->req.url_truncated ? 1 : (int)c->req.url_len,
+		       c->req.url_truncated ? "-" : c->req.url, c->req.host[0] ? c->req.host : "-",
+		       c->req.case_id[0] ? c->req.case_id : "-");
+		fflush(stdout);
+	}
 	if (conn_respond(c, keep_alive)) {
 		llhttp_set_error_reason(p, "out of memory");
 		return -1;
@@ -879,7 +959,8 @@ static void server_loop(struct server *srv)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: shunt-echo --listen IP:PORT --name NAME [--version V] [--verbose]\n");
+	fprintf(f, "usage: shunt-echo --listen IP:PORT --name NAME [--version V] [--verbose]\n"
+		   "                  [--log-requests]\n");
 }
 
 static void parse_listen(const char *s, struct sockaddr_in *addr)
@@ -902,9 +983,13 @@ static void parse_listen(const char *s, struct sockaddr_in *addr)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, 'l'},  {"name", required_argument, NULL, 'n'},
-		{"version", required_argument, NULL, 'v'}, {"verbose", no_argument, NULL, 'V'},
-		{"help", no_argument, NULL, 'h'},	   {},
+		{"listen", required_argument, NULL, 'l'},
+		{"name", required_argument, NULL, 'n'},
+		{"version", required_argument, NULL, 'v'},
+		{"verbose", no_argument, NULL, 'V'},
+		{"log-requests", no_argument, NULL, 'L'},
+		{"help", no_argument, NULL, 'h'},
+		{},
 	};
 	static struct server srv; /* large (the read buffer): not on the stack */
 	struct sockaddr_in addr;
@@ -926,6 +1011,9 @@ int main(int argc, char **argv)
 			break;
 		case 'V':
 			verbose = true;
+			break;
+		case 'L':
+			log_requests = true;
 			break;
 		case 'h':
 			usage(stdout);

@@ -2,6 +2,8 @@
 # A Kubernetes node built from network namespaces, a bridge and cgroups, for
 # the end-to-end test and the demo. Source it; it runs nothing by itself.
 #
+#   node_declare_pods NAME=IP...  before node_up: the node's pods are these instead of
+#                                 the greeter ones below (IPs 10.77.0.2-254)
 #   node_up                       build the node (returns non-zero if it cannot)
 #   node_traps                    node_down on EXIT, INT and TERM (INT/TERM then exit)
 #   node_down                     tear everything down; idempotent, bounded
@@ -12,6 +14,8 @@
 #   node_exec CMD...              the node's netns (where the agent listens), uncaptured
 #   agent_spawn CMD...            the node's netns and the agent's cgroup, in the
 #                                 background; PID in NODE_LAST_PID
+#   node_start_echos ECHO LOGDIR POD:PORT:VERSION [ARG]...
+#                                 a shunt-echo per pod; waits until all listen
 #
 # Layout (<id> is unique per run, so runs can overlap):
 #   netns shunt-<id>-node         stands in for the node's root netns: bridge
@@ -114,6 +118,44 @@ node_pick_id() {
 		fi
 	done
 	return 1
+}
+
+# node_declare_pods NAME=IP...: the pods node_up builds, instead of the
+# default ones. Names are DNS labels (they name netns and cgroups), IPs are
+# distinct hosts of the on-link /24 other than the bridge's. 1 if refused.
+node_declare_pods() {
+	local arg name ip pods=() seen=" "
+	local -A ips=()
+	if [ "$NODE_IS_UP" = 1 ]; then
+		node_log "node_declare_pods: the node is already up"
+		return 1
+	fi
+	if [ $# -eq 0 ] || [ $# -gt 100 ]; then
+		node_log "node_declare_pods: 1 to 100 pods, not $#"
+		return 1
+	fi
+	for arg in "$@"; do
+		name=${arg%%=*}
+		ip=${arg#*=}
+		if ! [[ $name =~ ^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$ ]] || [ "$name" = node ] ||
+			[ "$name" = agent ] || [ -n "${ips[$name]:-}" ]; then
+			node_log "node_declare_pods: $arg: a pod name must be a new DNS label, not node or agent"
+			return 1
+		fi
+		if ! [[ $ip =~ ^10\.77\.0\.([0-9]{1,3})$ ]] || [ "${BASH_REMATCH[1]}" -lt 2 ] ||
+			[ "${BASH_REMATCH[1]}" -gt 254 ] || [[ $seen == *" $ip "* ]]; then
+			node_log "node_declare_pods: $arg: the IP must be a free host of 10.77.0.0/24 (2-254)"
+			return 1
+		fi
+		seen+="$ip "
+		ips[$name]=$ip
+		pods+=("$name")
+	done
+	NODE_PODS=("${pods[@]}")
+	NODE_POD_IP=()
+	for name in "${pods[@]}"; do
+		NODE_POD_IP[$name]=${ips[$name]}
+	done
 }
 
 # Runs a command, logging it when it fails.
@@ -422,6 +464,41 @@ node_start_greeters() {
 			--version "$version" >"$logdir/$pod.log" 2>&1
 	done
 	for pod in "${NODE_GREETERS[@]}"; do
+		for ((tenths = 50; tenths > 0; tenths--)); do
+			grep -q "listening on" "$logdir/$pod.log" 2>/dev/null && break
+			sleep 0.1
+		done
+		if [ "$tenths" -eq 0 ]; then
+			node_log "$pod did not start listening: $(cat "$logdir/$pod.log")"
+			return 1
+		fi
+	done
+}
+
+# node_start_echos ECHO LOGDIR POD:PORT:VERSION... [-- ARG...]: starts shunt-echo
+# (ECHO) in each pod on its IP and PORT, named after the pod, with that
+# version and the ARGs after "--", output in LOGDIR/POD.log; waits (5 s at
+# most) until every one prints that it listens. 1 if one does not.
+node_start_echos() {
+	local echo=$1 logdir=$2 spec pod port version tenths specs=() args=()
+	shift 2
+	while [ $# -gt 0 ]; do
+		if [ "$1" = -- ]; then
+			shift
+			args=("$@")
+			break
+		fi
+		specs+=("$1")
+		shift
+	done
+	for spec in "${specs[@]}"; do
+		IFS=: read -r pod port version <<<"$spec"
+		node_check_pod "$pod" || return 1
+		pod_spawn "$pod" "$echo" --listen "${NODE_POD_IP[$pod]}:$port" --name "$pod" \
+			--version "$version" "${args[@]}" >"$logdir/$pod.log" 2>&1
+	done
+	for spec in "${specs[@]}"; do
+		pod=${spec%%:*}
 		for ((tenths = 50; tenths > 0; tenths--)); do
 			grep -q "listening on" "$logdir/$pod.log" 2>/dev/null && break
 			sleep 0.1
