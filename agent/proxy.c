@@ -318,12 +318,14 @@ static void sess_watch(struct session *s)
 
 	if (s->state == SESS_CLOSED)
 		return;
-	/* After a FIN the client has nothing more to say; RDHUP would fire forever. */
-	if (!(s->flags & SF_CLIENT_FIN)) {
-		ev |= EPOLLRDHUP;
-		if (!s->req.data || buf_room(&s->req))
-			ev |= EPOLLIN;
-	}
+	/*
+	 * Input is watched only while there is room for it. RDHUP says a FIN is
+	 * queued, not that every byte before it was read: it is armed with EPOLLIN
+	 * and the FIN is taken when recv() returns 0. After that, nothing is watched:
+	 * RDHUP would fire forever.
+	 */
+	if (!(s->flags & SF_CLIENT_FIN) && (!s->req.data || buf_room(&s->req)))
+		ev |= EPOLLIN | EPOLLRDHUP;
 	if (s->rsp_fwd)
 		ev |= EPOLLOUT;
 	(void)loop_mod(px->loop, s->fd, ev);
@@ -354,11 +356,6 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
 			return;
 		budget -= n < budget ? n : budget;
 	} while (n && budget);
-	/* A FIN behind a full buffer: nothing more will be read; what is buffered still counts. */
-	if ((events & EPOLLRDHUP) && !buf_room(&s->req) && !(s->flags & SF_CLIENT_FIN)) {
-		s->flags |= SF_CLIENT_FIN;
-		sess_process(s);
-	}
 	sess_watch(s);
 }
 

@@ -1252,6 +1252,61 @@ static void client_half_close_after_pipelined_requests_answers_each(void **state
 	assert_true(wait_active(f, 0, 0));
 }
 
+static void client_half_close_behind_a_full_buffer_loses_nothing(void **state)
+{
+	enum { N = 600 }; /* ~22 KiB of requests: more than one 16 KiB buffer */
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+	char *reqs = malloc((size_t)N * 64), want[32];
+	size_t len = 0;
+
+	assert_non_null(reqs);
+	for (int i = 0; i < N; i++)
+		len += (size_t)sprintf(reqs + len, "GET /q/%d HTTP/1.1\r\nHost: svc\r\n\r\n", i);
+	assert_int_equal(send_all(c->fd, reqs, len), 0);
+	assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+	for (int i = 0; i < N; i++) {
+		snprintf(want, sizeof(want), "A GET /q/%d", i);
+		assert_int_equal(read_response(c, &r), 0);
+		assert_int_equal(r.status, 200);
+		assert_int_equal(r.body_len, strlen(want));
+		assert_memory_equal(r.body, want, r.body_len);
+		response_reset(&r, false);
+	}
+	assert_true(closed_by_proxy(c));
+	client_close(c);
+	free(reqs);
+	assert_true(wait_active(f, 0, 0));
+}
+
+static void client_half_close_after_big_body_is_answered(void **state)
+{
+	enum { BODY = 100000 };
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+	char *body = malloc(BODY), head[128];
+
+	assert_non_null(body);
+	for (size_t i = 0; i < BODY; i++)
+		body[i] = (char)pattern(i);
+	snprintf(head, sizeof(head),
+		 "POST /echo HTTP/1.1\r\nHost: svc\r\nContent-Length: %d\r\n\r\n", BODY);
+	assert_int_equal(send_str(c->fd, head), 0);
+	assert_int_equal(send_all(c->fd, body, BODY), 0);
+	assert_int_equal(shutdown(c->fd, SHUT_WR), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(r.body_len, BODY); /* the test server echoes the body */
+	assert_memory_equal(r.body, body, BODY);
+	response_reset(&r, false);
+	assert_true(closed_by_proxy(c));
+	client_close(c);
+	free(body);
+	assert_true(wait_active(f, 0, 0));
+}
+
 static void client_half_close_mid_body_aborts(void **state)
 {
 	struct fixture *f = *state;
@@ -1821,6 +1876,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			client_half_close_after_pipelined_requests_answers_each, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			client_half_close_behind_a_full_buffer_loses_nothing, setup, teardown),
+		cmocka_unit_test_setup_teardown(client_half_close_after_big_body_is_answered, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(client_half_close_mid_body_aborts, setup, teardown),
 		cmocka_unit_test_setup_teardown(upstream_closes_mid_response, setup, teardown),
 		cmocka_unit_test_setup_teardown(upstream_refuses_connection_503, setup, teardown),
