@@ -57,15 +57,16 @@ static void conn_close(struct admin_conn *c)
 static void respond(struct admin_conn *c, int status, const char *reason, const char *body,
 		    size_t body_len)
 {
-	char head[256];
+	bool head = !strncmp(c->req, "HEAD ", 5);
+	char hdr[256];
 	int n;
 
-	n = snprintf(head, sizeof(head),
+	n = snprintf(hdr, sizeof(hdr),
 		     "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n"
 		     "connection: close\r\n\r\n",
 		     status, reason, body_len);
 	/* Small, one shot, best effort: an admin client that cannot take 16 KiB at once is gone. */
-	if (send(c->fd, head, (size_t)n, MSG_NOSIGNAL) == n && body_len)
+	if (send(c->fd, hdr, (size_t)n, MSG_NOSIGNAL) == n && body_len && !head)
 		(void)send(c->fd, body, body_len, MSG_NOSIGNAL);
 }
 
@@ -195,6 +196,11 @@ close_fd:
 free_adm:
 	free(adm);
 	return err;
+}
+
+int admin_listen_fd(const struct admin *adm)
+{
+	return adm->listen_fd;
 }
 
 void admin_free(struct admin *adm)

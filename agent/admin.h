@@ -27,6 +27,9 @@ struct admin_ops {
 int admin_new(struct loop *loop, const struct sockaddr_in *addr, const struct admin_ops *ops,
 	      struct admin **out);
 
+/* The listening socket (to learn the port bound for a port-0 address). */
+int admin_listen_fd(const struct admin *adm);
+
 /* Closes the listener and every admin connection. NULL is fine. */
 void admin_free(struct admin *adm);
 

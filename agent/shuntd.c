@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -52,7 +53,9 @@ struct agent {
 	struct admin *admin;
 	int cgroup_fd;
 	int sig_fd;
-	bool ready; /* atomic: programs attached and maps filled */
+	pthread_t starter; /* runs agent_start() while the main loop answers /ready 503 */
+	int start_err;	   /* written by the starter before it stops the loop */
+	bool ready; /* atomic: programs attached and maps filled; workers and kern readable */
 };
 
 static void usage(FILE *f)
@@ -223,6 +226,9 @@ static int agent_stats(void *ctx, char *buf, size_t len)
 	const char *name;
 	size_t off = 0;
 
+	/* Until ready, the starter thread is still building what is read below. */
+	if (!agent_ready(a))
+		return snprintf(buf, len, "not ready\n");
 	if (!kern_read_stats(kern_stats_fd(a->kern), k))
 		for (int i = 0; i < SHUNT_STAT_MAX; i++)
 			if (!stat_line(buf, len, &off, "kernel.", kern_stat_name(i), k[i]))
@@ -241,11 +247,13 @@ static int agent_stats(void *ctx, char *buf, size_t len)
 
 static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
 {
+	struct agent *a = arg;
 	struct signalfd_siginfo si;
 
 	while (read(fd, &si, sizeof(si)) == sizeof(si)) {
 		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
 			log_info("shuntd: %s, shutting down", strsignal((int)si.ssi_signo));
+			__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
 			loop_stop(loop);
 		}
 	}
@@ -330,6 +338,17 @@ static int agent_start(struct agent *a)
 	return 0;
 }
 
+/* The starter thread: start-up runs here so that the main loop answers /ready 503 meanwhile. */
+static void *agent_starter(void *arg)
+{
+	struct agent *a = arg;
+
+	a->start_err = agent_start(a);
+	if (a->start_err)
+		loop_stop(a->loop);
+	return NULL;
+}
+
 static void agent_stop(struct agent *a)
 {
 	__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
@@ -385,10 +404,14 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	err = agent_start(&a);
+	err = -pthread_create(&a.starter, NULL, agent_starter, &a);
 	if (err)
 		goto out;
 	err = loop_run(a.loop);
+	/* A signal may come while starting: let the starter finish, then undo what it did. */
+	pthread_join(a.starter, NULL);
+	if (!err)
+		err = a.start_err;
 
 out:
 	agent_stop(&a);
