@@ -2,6 +2,8 @@
 # Runs every test: the cmocka unit binaries, then the end-to-end scripts
 # (tests/e2e/*_test.sh). An e2e script exits 0 (pass), 77 (skip: it must say
 # why, loudly) or anything else (fail). Ends with one summary line.
+# With SHUNT_REQUIRE_E2E=1 (CI sets it), a skipped end-to-end test fails the
+# run, and so does a run in which no end-to-end test executed.
 #   tests/run.sh [--unit-only|--e2e-only] BUILD_DIR
 set -u
 mode=all
@@ -9,13 +11,19 @@ case "${1:-}" in --unit-only) mode=unit; shift ;; --e2e-only) mode=e2e; shift ;;
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 2
 
-passed=0 failed=0 skipped=0 failures=()
+passed=0 failed=0 skipped=0 failures=() e2e_ran=0
+require_e2e=${SHUNT_REQUIRE_E2E:-0}
 run_one() { # name, command...
 	local name=$1 rc
 	shift
 	echo "=== $name"
 	"$@"
 	rc=$?
+	if [ "$rc" = 77 ] && [ "$require_e2e" = 1 ] && [[ $name == e2e/* ]]; then
+		echo "$name skipped, but SHUNT_REQUIRE_E2E=1: the end-to-end tests must run here"
+		rc=1
+	fi
+	[[ $name == e2e/* ]] && [ "$rc" != 77 ] && e2e_ran=$((e2e_ran + 1))
 	case $rc in
 	0) passed=$((passed + 1)); echo "--- PASS $name" ;;
 	77) skipped=$((skipped + 1)); echo "--- SKIP $name" ;;
@@ -36,6 +44,11 @@ if [ "$mode" != unit ]; then
 	done
 fi
 
+if [ "$mode" != unit ] && [ "$require_e2e" = 1 ] && [ "$e2e_ran" -eq 0 ]; then
+	echo "no end-to-end test executed, but SHUNT_REQUIRE_E2E=1"
+	failed=$((failed + 1))
+	failures+=("e2e (none ran)")
+fi
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ] && [ $((passed + skipped)) -gt 0 ]
