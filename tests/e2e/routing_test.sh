@@ -17,12 +17,19 @@
 # runs the suite. SHUNT_ROUTING_E2E=0 skips even then.
 # SHUNT_ROUTING_SETS="set ..." runs only those sets' rows (for debugging).
 #
+# The table is checked before anything runs: a split row's n must make its
+# tolerance 4 standard deviations wide, an every= row's n must make a missed
+# pod unlikely (1e-6), and a pod(s)= row's n must make it unlikely (1e-3) that
+# a router ignoring the rule passes by luck.
+#
 # One "ok - " or "not ok - " line per row, then "# N passed, N failed, N todo".
 # A row marked todo still runs: passing, it says so ("todo passes now: remove
 # the marker"); failing, it prints "not ok - TODO" and does not fail the
-# suite. Exit 0 if every other row passed, 77 skip, anything else fail.
-# Needs root; about a minute. Everything of the node is removed at the end,
-# also on failure or interrupt, and the script checks that nothing is left.
+# suite. Failing rows show the client's output and the set's shuntd log.
+# Exit 0 if every other row passed, 77 skip, anything else fail. Needs root;
+# about 15 s (25 s once the 7 s fault delay works). Everything of the node is
+# removed at the end, also on failure or interrupt (SIGINT, SIGTERM), and the
+# script checks that nothing is left.
 set -u
 
 BUILD=${1:-build}
