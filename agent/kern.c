@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +22,7 @@ struct kern {
 	struct bpf_link *links[3];
 	size_t n_links;
 	char *pin_dir;
+	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
 	int svc4_fd, pair4_fd, cfg_fd, stats_fd; /* borrowed from sa, not owned */
 };
 
@@ -50,12 +53,29 @@ int kern_open(const char *pin_dir, struct kern **out)
 		err = -ENOMEM;
 		goto free_kern;
 	}
+	/*
+	 * Two agents on one pin dir would share shunt_cfg, and the first to exit
+	 * would switch capture off under the other: refuse the second.
+	 */
+	k->lock_fd = open(pin_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (k->lock_fd < 0) {
+		err = -errno;
+		log_error("kern: cannot open %s: %s", pin_dir, strerror(-err));
+		goto free_kern;
+	}
+	if (flock(k->lock_fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		log_error(
+			"kern: %s is in use by another shuntd (give each agent its own --pin-dir)",
+			pin_dir);
+		goto close_lock;
+	}
 
 	k->sa = sock_addr_bpf__open_opts(&opts);
 	if (!k->sa) {
 		err = -errno;
 		log_error("kern: cannot open sock_addr programs: %s", strerror(-err));
-		goto free_kern;
+		goto close_lock;
 	}
 	err = sock_addr_bpf__load(k->sa);
 	if (err) {
@@ -87,6 +107,8 @@ destroy_so:
 	sockops_bpf__destroy(k->so);
 destroy_sa:
 	sock_addr_bpf__destroy(k->sa);
+close_lock:
+	close(k->lock_fd);
 free_kern:
 	free(k->pin_dir);
 	free(k);
@@ -115,7 +137,35 @@ static void svc4_key_of(struct svc4_key *key, struct in_addr vip, uint16_t port)
 	key->proto = IPPROTO_TCP;
 }
 
-/* Deletes every shunt_svc4 entry that @cfg does not hold. Returns how many, or -errno. */
+/*
+ * Whether connections to @sp go to the agent. Istio's protocol selection by
+ * port name ("<protocol>[-<suffix>]"): a port that declares another protocol
+ * than HTTP/1.1 (TCP, TLS, HTTPS, HTTP/2, gRPC, databases) is not captured,
+ * because the agent speaks HTTP/1.1 only; kube-proxy keeps serving it. An
+ * unnamed port is taken as HTTP/1.1 (where Istio would sniff). A service
+ * without a selector has endpoints shunt does not know (manual Endpoints):
+ * left to kube-proxy too.
+ */
+static bool captured_as_http(const struct service *svc, const struct svc_port *sp)
+{
+	static const char *const not_http1[] = {"tcp",	 "tls",	  "https", "http2", "grpc",
+						"mongo", "mysql", "redis", "udp",   "h2c"};
+	size_t len;
+
+	if (!svc->has_selector || sp->protocol != IPPROTO_TCP)
+		return false;
+	if (!sp->name)
+		return true;
+	for (size_t i = 0; i < sizeof(not_http1) / sizeof(not_http1[0]); i++) {
+		len = strlen(not_http1[i]);
+		if (!strncmp(sp->name, not_http1[i], len) &&
+		    (sp->name[len] == '\0' || sp->name[len] == '-'))
+			return false;
+	}
+	return true;
+}
+
+/* Deletes every shunt_svc4 entry that @cfg does not capture. Returns how many, or -errno. */
 static int svc4_delete_stale(struct kern *k, const struct config *cfg)
 {
 	struct svc4_key key, *prev = NULL, *stale;
@@ -127,7 +177,11 @@ static int svc4_delete_stale(struct kern *k, const struct config *cfg)
 	if (!stale)
 		return -ENOMEM;
 	while (n_stale < SHUNT_SVC4_MAX && !bpf_map_get_next_key(k->svc4_fd, prev, &key)) {
-		if (!config_find_vip(cfg, (struct in_addr){key.vip}, key.port, key.proto, NULL))
+		const struct service *svc;
+		const struct svc_port *sp =
+			config_find_vip(cfg, (struct in_addr){key.vip}, key.port, key.proto, &svc);
+
+		if (!sp || !captured_as_http(svc, sp))
 			stale[n_stale++] = key;
 		prev = &key;
 	}
@@ -152,8 +206,16 @@ int kern_sync_services(struct kern *k, const struct config *cfg)
 			struct svc4_val val = {.svc_id = (__u32)i, .flags = SVC4_F_L7};
 			struct svc4_key key;
 
-			if (sp->protocol != IPPROTO_TCP)
+			if (!captured_as_http(svc, sp)) {
+				log_info("kern: %s/%s port %u%s%s is not captured (%s)",
+					 svc->namespace, svc->name, sp->port, sp->name ? " " : "",
+					 sp->name ? sp->name : "",
+					 !svc->has_selector ? "no selector: endpoints unknown"
+					 : sp->protocol != IPPROTO_TCP
+						 ? "not TCP"
+						 : "not HTTP/1.1 by its name");
 				continue;
+			}
 			svc4_key_of(&key, svc->cluster_ip, sp->port);
 			if (bpf_map_update_elem(k->svc4_fd, &key, &val, BPF_ANY)) {
 				int err = -errno;
@@ -196,9 +258,9 @@ int kern_attach(struct kern *k, int cgroup_fd)
 	 */
 	err = attach_one(k, k->so->progs.shunt_sockops, cgroup_fd);
 	if (!err)
-		err = attach_one(k, k->sa->progs.shunt_sock4_getpeername, cgroup_fd);
+		err = attach_one(k, k->sa->progs.shunt_peername4, cgroup_fd);
 	if (!err)
-		err = attach_one(k, k->sa->progs.shunt_sock4_connect, cgroup_fd);
+		err = attach_one(k, k->sa->progs.shunt_connect4, cgroup_fd);
 	if (err)
 		kern_detach(k);
 	return err;
@@ -279,6 +341,7 @@ void kern_close(struct kern *k, bool unpin)
 		unpin_all(k);
 	sockops_bpf__destroy(k->so);
 	sock_addr_bpf__destroy(k->sa);
+	close(k->lock_fd);
 	free(k->pin_dir);
 	free(k);
 }

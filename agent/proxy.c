@@ -431,6 +431,8 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_in *peer)
 {
 	struct sockaddr_in local;
 	socklen_t len = sizeof(local);
+	char ep[32];
+	int err;
 	struct session *s;
 	int one = 1;
 
@@ -447,9 +449,16 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_in *peer)
 	h1_rsp_init(&s->hrsp);
 	/* Responses are written as they come: small writes must not wait for ACKs. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if (getsockname(fd, (struct sockaddr *)&local, &len) ||
-	    px->ops.orig_dst(px->ops.ctx, fd, peer, &local, &s->orig))
+	err = getsockname(fd, (struct sockaddr *)&local, &len)
+		      ? -errno
+		      : px->ops.orig_dst(px->ops.ctx, fd, peer, &local, &s->orig);
+	if (err) {
+		/* -ENOENT: not a captured connection. Anything else is a fault worth a line. */
+		if (err != -ENOENT)
+			log_warn("proxy: original destination of %s: %s",
+				 px_addr_str(peer, ep, sizeof(ep)), strerror(-err));
 		s->flags |= SF_NO_ROUTE;
+	}
 	if (loop_add(px->loop, fd, EPOLLIN | EPOLLRDHUP, on_client, s)) {
 		close(fd);
 		free(s);

@@ -120,6 +120,12 @@ static int parse_args(int argc, char **argv, struct options *o)
 					optarg);
 				return -EINVAL;
 			}
+			if ((ntohl(o->listen.sin_addr.s_addr) >> 24) == 127)
+				fprintf(stderr,
+					"shuntd: warning: --listen %s is a loopback address: pods "
+					"in "
+					"their own network namespace cannot reach it\n",
+					optarg);
 			have_listen = true;
 			break;
 		case 'a':

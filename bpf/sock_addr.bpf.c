@@ -15,7 +15,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * untouched. Always returns 1: this program never refuses a connect.
  */
 SEC("cgroup/connect4")
-int shunt_sock4_connect(struct bpf_sock_addr *ctx)
+int shunt_connect4(struct bpf_sock_addr *ctx)
 {
 	const struct shunt_cfg *cfg;
 	const struct svc4_val *svc;
@@ -25,6 +25,12 @@ int shunt_sock4_connect(struct bpf_sock_addr *ctx)
 
 	if (!sk || ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
 		return 1;
+	/*
+	 * A socket connects again after a failed connect() or an AF_UNSPEC
+	 * disconnect: what it remembered from last time must not make
+	 * getpeername() lie about this connection.
+	 */
+	bpf_sk_storage_delete(&shunt_orig4, sk);
 
 	key.vip = ctx->user_ip4;
 	key.port = (__be16)ctx->user_port;
@@ -59,7 +65,7 @@ int shunt_sock4_connect(struct bpf_sock_addr *ctx)
 
 /* getpeername() on a captured socket answers the VIP:port the app asked for. */
 SEC("cgroup/getpeername4")
-int shunt_sock4_getpeername(struct bpf_sock_addr *ctx)
+int shunt_peername4(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct orig4 *orig;

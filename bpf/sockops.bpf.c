@@ -11,11 +11,12 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-static __always_inline int index_captured(struct bpf_sock_ops *skops)
+static __always_inline long index_captured(struct bpf_sock_ops *skops)
 {
 	struct bpf_sock *sk = skops->sk;
 	struct pair4_key key = {};
 	struct orig4 *orig;
+	long err;
 
 	if (!sk)
 		return 0;
@@ -27,9 +28,10 @@ static __always_inline int index_captured(struct bpf_sock_ops *skops)
 	key.client_port = bpf_htons((__u16)skops->local_port); /* host order in ctx */
 	key.server_ip = skops->remote_ip4;
 	key.server_port = bpf_htons((__u16)bpf_ntohl(skops->remote_port));
-	if (bpf_map_update_elem(&shunt_pair4, &key, orig, BPF_ANY)) {
+	err = bpf_map_update_elem(&shunt_pair4, &key, orig, BPF_ANY);
+	if (err) {
 		stat_inc(SHUNT_STAT_PAIR_FAILED);
-		return -1;
+		return err;
 	}
 	stat_inc(SHUNT_STAT_PAIR_INDEXED);
 	return 0;

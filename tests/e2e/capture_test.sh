@@ -156,7 +156,21 @@ node_start_greeters "$BUILD/shunt-echo" "$TMP" || fatal "the greeter backends di
 
 # --- 1. shuntd becomes ready -------------------------------------------------
 
-agent_spawn "$BUILD/shuntd" --config "$HERE/greeter" --cgroup "$NODE_CG" --listen "$LISTEN" \
+# The user's config, plus a Service whose clusterIP:port is greeter-v1-a's own
+# address: the agent's upstream connections to that pod then go to a captured
+# address, and only their mark keeps them from looping back to the agent.
+mkdir -p "$TMP/config"
+cp "$HERE/greeter/greeter.yaml" "$TMP/config/"
+cat >"$TMP/config/alias.yaml" <<'YAML'
+apiVersion: v1
+kind: Service
+metadata: {name: greeter-v1-a-alias, namespace: default}
+spec:
+  clusterIP: 10.77.0.11
+  selector: {app: greeter-service, version: v1}
+  ports: [{port: 3000, name: http}]
+YAML
+agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
 	--admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level debug >"$TMP/shuntd.log" 2>&1
 AGENT_PID=$NODE_LAST_PID
 t0=$(now_ms)
@@ -167,8 +181,12 @@ else
 	fatal "no agent, nothing else can pass"
 fi
 bpftool cgroup show "$NODE_CG" >"$TMP/progs.before" 2>&1
-check "1 programs attached to the mesh cgroup: $(awk 'NR > 1 { printf "%s ", $NF }' "$TMP/progs.before")" \
-	grep -q shunt "$TMP/progs.before"
+for prog in cgroup_inet4_connect:shunt_connect4 cgroup_inet4_getpeername:shunt_peername4 \
+	cgroup_sock_ops:shunt_sockops; do
+	check "1 ${prog#*:} attached to the mesh cgroup as ${prog%%:*}" \
+		grep -qE "^[0-9]+[[:space:]]+${prog%%:*}[[:space:]].*[[:space:]]${prog#*:}[[:space:]]*\$" \
+		"$TMP/progs.before"
+done
 agent_cg=$(sed -n 's/^0:://p' "/proc/$AGENT_PID/cgroup")
 check "6 the agent runs inside the captured cgroup ($agent_cg)" \
 	[ "$NODE_CG2$agent_cg" = "$NODE_CG/agent" ]
@@ -176,6 +194,7 @@ check "6 the agent runs inside the captured cgroup ($agent_cg)" \
 # --- 2-4. capture, round robin, getpeername, the agent in the middle -----------
 
 captured0=$(counter captured)
+skipped_before=$(counter skipped_mark)
 client pod --connect "$VIP:$SVC_PORT" -n "$N" --peer --timeout-ms 5000
 cp "$OUT" "$TMP/keepalive.out"
 rc_ka=$RC
@@ -185,6 +204,7 @@ cp "$OUT" "$TMP/newconn.out"
 rc_nc=$RC
 err_nc=$ERR
 captured1=$(counter captured)
+skipped_after=$(counter skipped_mark)
 cat "$TMP/keepalive.out" "$TMP/newconn.out" >"$TMP/both.out"
 
 n200=$(grep -c '^status=200 ' "$TMP/both.out")
@@ -221,6 +241,14 @@ else
 	"$BUILD/shuntctl" --pin-dir "$NODE_PIN" stats 2>&1 | show
 fi
 
+# The agent reached greeter-v1-a (a captured address, see alias.yaml) only because
+# connect4 skipped its marked sockets; captured grew by the clients alone (above).
+if [ "$skipped_after" -gt "$skipped_before" ] && grep -q ' pod=greeter-v1-a ' "$TMP/both.out"; then
+	ok "6 the agent's own connections to a captured address were not re-captured (skipped_mark $skipped_before -> $skipped_after)"
+else
+	not_ok "6 the agent's own connections to a captured address were not re-captured (skipped_mark $skipped_before -> $skipped_after)"
+fi
+
 # --- 5. the same netns outside the mesh cgroup is not captured ---------------
 
 captured0=$(counter captured)
@@ -230,6 +258,18 @@ if refused_at_once && unchanged "$captured0" "$captured1"; then
 	ok "5 outside the mesh cgroup: not captured, $(cat "$ERR") after $MS ms, captured stays $captured1"
 else
 	not_ok "5 outside the mesh cgroup: not captured (exit $RC after $MS ms, captured $captured0 -> $captured1)"
+	show "$OUT" "$ERR"
+fi
+
+# --- 5. a port the service does not declare is not captured -------------------
+
+captured0=$(counter captured)
+client pod --connect "$VIP:$((SVC_PORT + 1))" --timeout-ms 3000
+captured1=$(counter captured)
+if refused_at_once && unchanged "$captured0" "$captured1"; then
+	ok "5 $VIP:$((SVC_PORT + 1)) (no such service port) is not captured: $(cat "$ERR")"
+else
+	not_ok "5 $VIP:$((SVC_PORT + 1)) (no such service port) is not captured (exit $RC after $MS ms, captured $captured0 -> $captured1)"
 	show "$OUT" "$ERR"
 fi
 

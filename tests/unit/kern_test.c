@@ -34,6 +34,7 @@ static const char two_services[] =
 	"metadata: {name: a, namespace: default}\n"
 	"spec:\n"
 	"  clusterIP: 10.96.0.10\n"
+	"  selector: {app: a}\n"
 	"  ports: [{port: 80, name: http}, {port: 53, name: dns, protocol: UDP}]\n"
 	"---\n"
 	"apiVersion: v1\n"
@@ -41,6 +42,7 @@ static const char two_services[] =
 	"metadata: {name: b, namespace: default}\n"
 	"spec:\n"
 	"  clusterIP: 10.96.0.11\n"
+	"  selector: {app: b}\n"
 	"  ports: [{port: 8080}]\n";
 
 static const char one_service[] =
@@ -49,6 +51,7 @@ static const char one_service[] =
 	"metadata: {name: b, namespace: default}\n"
 	"spec:\n"
 	"  clusterIP: 10.96.0.11\n"
+	"  selector: {app: b}\n"
 	"  ports: [{port: 8080, name: http}, {port: 9090, name: metrics}]\n";
 
 static struct config *load(const char *yaml)
@@ -124,6 +127,59 @@ static void services_follow_config_and_stale_go(void **state)
 	config_free(c2);
 }
 
+static void only_http_ports_of_selected_services_are_captured(void **state)
+{
+	static const char yaml[] = "apiVersion: v1\n"
+				   "kind: Service\n"
+				   "metadata: {name: db, namespace: default}\n"
+				   "spec:\n"
+				   "  clusterIP: 10.96.0.20\n"
+				   "  selector: {app: db}\n"
+				   "  ports:\n"
+				   "  - {port: 8080, name: http-api}\n"
+				   "  - {port: 5432, name: tcp-postgres}\n"
+				   "  - {port: 6379, name: redis}\n"
+				   "  - {port: 9090, name: grpc-web}\n"
+				   "  - {port: 9091, name: httpish}\n"
+				   "---\n"
+				   "apiVersion: v1\n"
+				   "kind: Service\n"
+				   "metadata: {name: manual, namespace: default}\n"
+				   "spec:\n"
+				   "  clusterIP: 10.96.0.21\n"
+				   "  ports: [{port: 80, name: http}]\n";
+	struct config *cfg = load(yaml);
+	struct kern *k;
+	int fd;
+
+	assert_int_equal(kern_open(pin_dir, &k), 0);
+	/* http-api, and httpish (no known protocol prefix: taken as HTTP, as unnamed ports are) */
+	assert_int_equal(kern_sync_services(k, cfg), 2);
+	fd = svc4_fd();
+	assert_true(fd >= 0);
+	assert_true(has_vip(fd, "10.96.0.20", 8080, NULL));
+	assert_true(has_vip(fd, "10.96.0.20", 9091, NULL));
+	assert_false(has_vip(fd, "10.96.0.20", 5432, NULL)); /* declared TCP: kube-proxy's */
+	assert_false(has_vip(fd, "10.96.0.20", 6379, NULL));
+	assert_false(has_vip(fd, "10.96.0.20", 9090, NULL)); /* gRPC is HTTP/2 */
+	assert_false(has_vip(fd, "10.96.0.21", 80, NULL));   /* no selector: endpoints unknown */
+	close(fd);
+	kern_close(k, true);
+	config_free(cfg);
+}
+
+static void a_second_agent_on_the_same_pin_dir_is_refused(void **state)
+{
+	struct kern *k1, *k2 = NULL;
+
+	assert_int_equal(kern_open(pin_dir, &k1), 0);
+	assert_int_equal(kern_open(pin_dir, &k2), -EBUSY);
+	assert_null(k2);
+	kern_close(k1, false);
+	assert_int_equal(kern_open(pin_dir, &k2), 0); /* free again once the first is gone */
+	kern_close(k2, true);
+}
+
 static void second_agent_adopts_pins_and_reconciles(void **state)
 {
 	struct config *c1 = load(two_services), *c2 = load(one_service);
@@ -188,7 +244,8 @@ static int group_setup(void **state)
 	struct statfs st;
 
 	if (geteuid() != 0) {
-		fprintf(stderr, "kern_test: SKIPPED: needs root (CAP_BPF) to load programs\n");
+		fprintf(stderr, "kern_test: FAILED: needs root (CAP_BPF) to load programs: run "
+				"make test as root\n");
 		return -1;
 	}
 	log_level_cur = LOG_WARN;
@@ -221,6 +278,10 @@ int main(void)
 		cmocka_unit_test_setup(services_follow_config_and_stale_go, pin_dir_setup),
 		cmocka_unit_test_setup(second_agent_adopts_pins_and_reconciles, pin_dir_setup),
 		cmocka_unit_test_setup(orig_dst_is_taken_once, pin_dir_setup),
+		cmocka_unit_test_setup(only_http_ports_of_selected_services_are_captured,
+				       pin_dir_setup),
+		cmocka_unit_test_setup(a_second_agent_on_the_same_pin_dir_is_refused,
+				       pin_dir_setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
