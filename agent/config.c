@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Config loader: YAML files → Services and Pods → endpoints and a VIP index.
+ * Config loader: YAML files → Services, Pods, VirtualServices and DestinationRules →
+ * endpoints and a VIP index.
  *
  * Each document is dispatched on (apiVersion group, kind) through kind_parsers[];
  * a new kind is a new parse function and a row in that table. Parsers report
@@ -34,10 +35,13 @@ static __thread void (*diag_fn)(enum log_level level, const char *line, void *ar
 static __thread void *diag_arg;
 
 static const char *const core_v1[] = {"v1", NULL};
+static const char *const istio_networking[] = {"v1alpha3", "v1beta1", "v1", NULL};
 
 static const struct kind_parser kind_parsers[] = {
 	{"", "Service", core_v1, k8s_parse_service},
 	{"", "Pod", core_v1, k8s_parse_pod},
+	{"networking.istio.io", "VirtualService", istio_networking, istio_parse_virtual_service},
+	{"networking.istio.io", "DestinationRule", istio_networking, istio_parse_destination_rule},
 };
 
 void config_set_diag_sink(void (*fn)(enum log_level level, const char *line, void *arg), void *arg)
@@ -56,6 +60,19 @@ static void emit(void *arg, enum log_level level, const char *line)
 /* A diagnostic that is not about a field (I/O, syntax, notices). */
 __attribute__((format(printf, 3, 4))) static void load_report(struct load *ld, enum log_level level,
 							      const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (level == LOG_ERROR)
+		ld->errors++;
+	emit(NULL, level, line);
+}
+
+void config_report(struct load *ld, enum log_level level, const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
@@ -468,6 +485,8 @@ static int finish(struct load *ld, int err)
 		goto free_order;
 	}
 	ierr = check_unique(ld, pod_order);
+	if (!ierr) /* Istio's checks that need every object, warnings only on a clean load */
+		ierr = istio_finish(ld, !err && !ld->errors);
 	if (ierr || err || ld->errors) {
 		err = ierr ? ierr : err ? err : -EINVAL;
 		goto free_order;
@@ -570,6 +589,7 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_pods; i++)
 		k8s_pod_release(&cfg->pods[i]);
 	free(cfg->pods);
+	istio_config_release(&cfg->istio);
 	for (size_t i = 0; i < cfg->n_files; i++)
 		free(cfg->files[i]);
 	free(cfg->files);

@@ -90,12 +90,24 @@ struct service {
 };
 
 struct config_vip_slot;
+struct virtual_service;
+struct destination_rule;
+
+/* The Istio part of a config (the model is in istio.h): filled by config_istio.c, owned by struct
+ * config. Arrays in file order, holding only objects without problems. */
+struct istio_config {
+	struct virtual_service *vs;
+	size_t n_vs;
+	struct destination_rule *dr;
+	size_t n_dr;
+};
 
 struct config {
 	struct service *services; /* in file order */
 	size_t n_services;
 	struct pod *pods; /* in file order */
 	size_t n_pods;
+	struct istio_config istio; /* networking.istio.io VirtualServices and DestinationRules */
 	/* private */
 	char **files; /* every file name a src_loc may point to */
 	size_t n_files;

@@ -15,7 +15,8 @@
 struct load {
 	struct config *cfg;
 	size_t cap_services, cap_pods, cap_files;
-	unsigned errors; /* problems reported so far, every file */
+	size_t cap_vs, cap_dr; /* of cfg->istio.vs and cfg->istio.dr */
+	unsigned errors;       /* problems reported so far, every file */
 	struct yt_sink sink;
 };
 
@@ -41,5 +42,97 @@ int k8s_parse_pod(struct load *ld, struct yt *t, yaml_node_t *obj);
 /* Free what a Service or Pod owns (not the struct itself). */
 void k8s_service_release(struct service *s);
 void k8s_pod_release(struct pod *p);
+
+/* A diagnostic that is not about one field (cross-object checks): @fmt usually starts with
+ * "FILE:LINE:COL: FIELD: ". Counts errors in ld->errors. */
+void config_report(struct load *ld, enum log_level level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* networking.istio.io VirtualService (config_istio_vs.c) and DestinationRule (config_istio.c):
+ * parse @obj, validate it as Istio's webhook would, and append it to ld->cfg->istio when it has
+ * no problem. 0 or -ENOMEM. */
+int istio_parse_virtual_service(struct load *ld, struct yt *t, yaml_node_t *obj);
+int istio_parse_destination_rule(struct load *ld, struct yt *t, yaml_node_t *obj);
+/* Once every file is read: duplicate objects (errors, always); then, when @semantics, the checks
+ * that need every object: shadowed VirtualServices, unknown destination hosts and subsets
+ * (warnings). 0 or -ENOMEM. */
+int istio_finish(struct load *ld, bool semantics);
+/* Frees everything @ic owns, not @ic itself. */
+void istio_config_release(struct istio_config *ic);
+
+/* Shared by config_istio.c and config_istio_vs.c. */
+struct str_match;
+struct labels;
+struct istio_destination;
+struct percent;
+struct virtual_service;
+
+/* What a field of the Istio API is to shunt. */
+enum ist_use {
+	IST_PARSED = 0, /* read by the parser */
+	IST_WARN,	/* not supported yet: warning, ignored */
+	IST_NOTICE,	/* not used by shunt: notice, ignored */
+	IST_REJECT,	/* not supported, and ignoring it would change routing: error */
+};
+
+struct ist_field {
+	const char *name; /* JSON (camelCase) name; the proto (snake_case) name is accepted too */
+	enum ist_use use;
+	const char *why; /* the message for IST_WARN, IST_NOTICE and IST_REJECT; NULL: default */
+};
+
+/* Istio's webhook decodes strictly: reports keys of mapping @map that are not in @fields
+ * (NULL-name terminated), and the use of fields that are not IST_PARSED. */
+void ist_check_fields(struct yt *t, yaml_node_t *map, const struct ist_field *fields);
+/* The key spelling of field @camel that @map uses: @camel, or its snake_case form. */
+const char *ist_key(struct yt *t, yaml_node_t *map, const char *camel);
+
+enum {
+	IST_DUR_MIN_1MS = 1 << 8, /* Istio's ValidateDuration: >= 1ms, whole milliseconds */
+	IST_DUR_SECONDS = 1 << 9, /* whole seconds (corsPolicy.maxAge) */
+};
+/* Field @camel of @map as a duration ("1h", "1m", "10s", "0.5s", "100ms": Go's syntax, as the
+ * API server and Istio take it) in milliseconds. @flags: YT_REQUIRED, IST_DUR_*. 0, -ENOENT or
+ * -EINVAL (reported). */
+int ist_duration(struct yt *t, yaml_node_t *map, const char *camel, unsigned flags, uint64_t *ms);
+/* Parses a Go duration string into nanoseconds. 0, or -EINVAL (-ERANGE for overflow). */
+int ist_parse_duration(const char *s, int64_t *ns);
+/* Field @camel of @map as an integer in [@min, @max]. 0, -ENOENT or -EINVAL (reported). */
+int ist_int(struct yt *t, yaml_node_t *map, const char *camel, long min, long max, long *out);
+int ist_str(struct yt *t, yaml_node_t *map, const char *camel, unsigned flags, char **out);
+int ist_bool(struct yt *t, yaml_node_t *map, const char *camel, bool *out);
+/* A list of strings; -ENOENT when absent. */
+int ist_str_list(struct yt *t, yaml_node_t *map, const char *camel, char ***out, size_t *n);
+void ist_str_list_free(char **v, size_t n);
+/* A map of strings (labels); @validate: as Kubernetes label keys and values. */
+int ist_labels(struct yt *t, yaml_node_t *map, const char *camel, bool validate,
+	       struct labels *out);
+void ist_labels_release(struct labels *l);
+/* A StringMatch under key @key of mapping @parent (node @n): exactly one of exact, prefix,
+ * regex; {} is SM_NONE. A regex is compiled (RE2 syntax, full match) to report problems. */
+int ist_string_match(struct yt *t, yaml_node_t *n, const char *key, struct str_match *out);
+void ist_str_match_release(struct str_match *m);
+/* percentage: {value}: 0..100 (@strict: Istio's "neither 0.0, nor in [0.0001, 100.0]"). */
+int ist_percent(struct yt *t, yaml_node_t *map, const char *camel, bool strict,
+		struct percent *out);
+/* A Destination at field @camel of @map, its host resolved for namespace @ns. */
+int ist_destination(struct yt *t, yaml_node_t *map, const char *camel, const char *ns,
+		    struct istio_destination *out);
+void ist_destination_release(struct istio_destination *d);
+/* exportTo of a resource in @ns, validated as Istio does. */
+void ist_export_to(struct yt *t, yaml_node_t *spec, const char *ns, bool dr_with_selector,
+		   char ***out, size_t *n);
+/* metadata: name (required), namespace ("default"), creationTimestamp (RFC 3339). */
+void ist_meta(struct yt *t, yaml_node_t *obj, char **name, char **ns, char **created);
+/* Istio's ValidateWildcardDomain (a FQDN, '*' allowed in the first label): NULL when @host is
+ * valid, else the reason written into @buf. */
+const char *ist_check_wildcard_domain(const char *host, char *buf, size_t len);
+/* Istio's ValidateFQDN. */
+const char *ist_check_fqdn(const char *name, char *buf, size_t len);
+/* Istio's labels.IsDNS1123Label. */
+bool ist_dns1123_label(const char *s);
+/* Istio's header name rule: [-_A-Za-z0-9]+. */
+bool ist_header_name(const char *s);
+void istio_vs_release(struct virtual_service *v);
 
 #endif /* SHUNT_CONFIG_INT_H */

@@ -137,6 +137,7 @@ struct http_retry {
 struct http_mirror {
 	struct istio_destination dst;
 	struct percent pct; /* unset: 100% */
+	bool legacy;	    /* written as mirror (+ mirrorPercentage or mirror_percent) */
 };
 
 /* CorsPolicy */
@@ -274,13 +275,8 @@ struct destination_rule {
 	struct src_loc loc;
 };
 
-/* The Istio part of a config: filled by config_istio.c, owned by struct config. */
-struct istio_config {
-	struct virtual_service *vs;
-	size_t n_vs;
-	struct destination_rule *dr;
-	size_t n_dr;
-};
+/* struct istio_config (vs, n_vs, dr, n_dr), the Istio part of a config filled by config_istio.c,
+ * is defined in config.h, which embeds it in struct config as cfg->istio. */
 
 /*
  * Resolves @host as Istio does for a resource in @ns: a name without a dot

@@ -568,3 +568,70 @@ int yt_load_stream(const char *file, const char *buf, size_t len, const struct y
 	yaml_parser_delete(&parser);
 	return err;
 }
+
+/* YAML 1.1 true values, as go-yaml v2 reads them; the rest of looks_bool() is false. */
+static bool bool_value(const char *s)
+{
+	static const char *const trues[] = {"y",    "Y",    "yes", "Yes", "YES", "true",
+					    "True", "TRUE", "on",  "On",  "ON",	 NULL};
+
+	return one_of(s, trues);
+}
+
+/* The node of field @key of @map, or NULL (reported with YT_REQUIRED; *@err set). */
+static yaml_node_t *get_scalar_field(struct yt *t, yaml_node_t *map, const char *key,
+				     unsigned flags, int *err)
+{
+	yaml_node_t *n = yt_get(t, map, key, NULL);
+
+	*err = 0;
+	if (n)
+		return n;
+	*err = -ENOENT;
+	if (flags & YT_REQUIRED) {
+		yt_error(t, t->owner, key, "required field is missing");
+		*err = -EINVAL;
+	}
+	return NULL;
+}
+
+int yt_bool(struct yt *t, yaml_node_t *map, const char *key, unsigned flags, bool *out)
+{
+	char buf[64];
+	int err;
+	yaml_node_t *n = get_scalar_field(t, map, key, flags, &err);
+
+	if (!n)
+		return err;
+	if (is_plain(n) && looks_bool(scalar(n))) {
+		*out = bool_value(scalar(n));
+		return 0;
+	}
+	yt_error(t, n->start_mark, key, "expected true or false, got %s%s",
+		 yt_describe(n, buf, sizeof(buf)),
+		 n->type == YAML_SCALAR_NODE && !is_plain(n) ? " (quoted, so a string)" : "");
+	return -EINVAL;
+}
+
+int yt_double(struct yt *t, yaml_node_t *map, const char *key, unsigned flags, double *out)
+{
+	char buf[64], *end;
+	const char *s;
+	int err;
+	yaml_node_t *n = get_scalar_field(t, map, key, flags, &err);
+
+	if (!n)
+		return err;
+	s = n->type == YAML_SCALAR_NODE ? scalar(n) : "";
+	/* Plain decimal spellings only: what JSON would carry as a number. */
+	if (is_plain(n) && looks_number(s) && strspn(s, "+-0123456789.eE") == strlen(s)) {
+		errno = 0;
+		*out = strtod(s, &end);
+		if (!errno && !*end)
+			return 0;
+	}
+	yt_error(t, n->start_mark, key, "expected a number, got %s%s",
+		 yt_describe(n, buf, sizeof(buf)),
+		 n->type == YAML_SCALAR_NODE && !is_plain(n) ? " (quoted, so a string)" : "");
+	return -EINVAL;
+}

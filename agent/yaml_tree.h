@@ -125,6 +125,14 @@ int yt_int(struct yt *t, yaml_node_t *map, const char *key, unsigned flags, long
 /* Range-checks an integer node @n (yt_is_int() true) found under "path.@key". 0 or -EINVAL. */
 int yt_node_int(struct yt *t, yaml_node_t *n, const char *key, long min, long max, long *out);
 
+/* Reads field @key of @map as a boolean: a plain true or false (or another YAML 1.1 spelling such
+ * as yes/no, as kubectl's decoder reads them). A quoted "true" is a string and refused. 0, -ENOENT
+ * or -EINVAL (reported). */
+int yt_bool(struct yt *t, yaml_node_t *map, const char *key, unsigned flags, bool *out);
+/* Reads field @key of @map as a number (a plain decimal integer or float: 100, 0.5, 1e-3).
+ * Quoted numbers, 0x.., .inf and .nan are refused. 0, -ENOENT or -EINVAL (reported). */
+int yt_double(struct yt *t, yaml_node_t *map, const char *key, unsigned flags, double *out);
+
 /* Writes a short, printable rendering of @n for messages: "http" (quoted, escaped, truncated)
  * for a scalar, "a mapping" or "a sequence" otherwise. Returns @buf. */
 const char *yt_describe(const yaml_node_t *n, char *buf, size_t len);
