@@ -1,0 +1,763 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Building the route table: namespaces interned, a client index by IP,
+ * exportTo as bitsets, VirtualService rules compiled (regexes once), every
+ * service's VirtualService and DestinationRule candidates in Istio's order of
+ * precedence, and one cluster per (service port, DestinationRule, subset) with
+ * its merged policy, ready endpoints and hash ring. route_select.c reads it.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "route_int.h"
+
+#define ISTIO(cfg) (&(cfg)->istio)
+
+static uint16_t next_tag;
+
+static bool strmap_get(const struct rt_strmap *m, const char *key, uint32_t *val)
+{
+	return key && rt_strmap_get(m, key, strlen(key), val);
+}
+
+static int intern_ns(struct route_table *rt, const char *ns, uint32_t *id)
+{
+	if (!ns)
+		ns = "";
+	if (strmap_get(&rt->ns_ids, ns, id))
+		return 0;
+	*id = (uint32_t)rt->n_ns;
+	rt->ns_names[rt->n_ns++] = ns;
+	rt_strmap_put(&rt->ns_ids, ns, *id);
+	return 0;
+}
+
+static int build_namespaces(struct route_table *rt)
+{
+	const struct config *cfg = rt->cfg;
+	const struct istio_config *ic = ISTIO(cfg);
+	size_t max = cfg->n_pods + cfg->n_services + ic->n_vs + ic->n_dr + 1;
+	uint32_t id;
+	int err;
+
+	err = rt_strmap_init(&rt->ns_ids, max);
+	if (err)
+		return err;
+	rt->ns_names = calloc(max, sizeof(*rt->ns_names));
+	if (!rt->ns_names)
+		return -ENOMEM;
+	intern_ns(rt, ROUTE_ROOT_NAMESPACE, &rt->root_ns);
+	for (size_t i = 0; i < cfg->n_pods; i++)
+		intern_ns(rt, cfg->pods[i].namespace, &id);
+	for (size_t i = 0; i < cfg->n_services; i++)
+		intern_ns(rt, cfg->services[i].namespace, &id);
+	for (size_t i = 0; i < ic->n_vs; i++)
+		intern_ns(rt, ic->vs[i].namespace, &id);
+	for (size_t i = 0; i < ic->n_dr; i++)
+		intern_ns(rt, ic->dr[i].namespace, &id);
+	return 0;
+}
+
+static int pod_rank(const struct pod *p)
+{
+	if (p->terminating ||
+	    (p->phase && (!strcmp(p->phase, "Succeeded") || !strcmp(p->phase, "Failed"))))
+		return 0;
+	return 1;
+}
+
+/*
+ * IP -> client. Several pods may share an address (hostNetwork pods, a pod
+ * terminating while its IP is reused): a live pod beats a finished one; two
+ * live pods leave the client without pod (no labels), and without namespace
+ * unless they share it.
+ */
+static int build_clients(struct route_table *rt)
+{
+	const struct config *cfg = rt->cfg;
+	size_t cap = 16;
+
+	while (cap < cfg->n_pods * 2)
+		cap <<= 1;
+	rt->clients = calloc(cap, sizeof(*rt->clients));
+	if (!rt->clients)
+		return -ENOMEM;
+	rt->clients_mask = cap - 1;
+	for (size_t i = 0; i < cfg->n_pods; i++) {
+		const struct pod *p = &cfg->pods[i];
+		struct rt_client *c, now;
+
+		if (!p->ip.s_addr)
+			continue;
+		now = (struct rt_client){.ip = p->ip.s_addr, .pod = p, .rank = pod_rank(p)};
+		strmap_get(&rt->ns_ids, p->namespace ? p->namespace : "", &now.ns);
+		for (size_t h = lb_hash(&p->ip.s_addr, 4);; h++) {
+			c = &rt->clients[h & rt->clients_mask];
+			if (!c->ip || c->ip == p->ip.s_addr)
+				break;
+		}
+		if (!c->ip || now.rank > c->rank) {
+			*c = now;
+		} else if (now.rank == c->rank) {
+			c->pod = NULL;
+			if (c->ns != now.ns)
+				c->ns = RT_NS_NONE;
+		}
+	}
+	return 0;
+}
+
+const struct rt_client *rt_client_find(const struct route_table *rt, struct in_addr ip)
+{
+	static const struct rt_client unknown = {.ns = RT_NS_NONE};
+
+	if (!ip.s_addr)
+		return &unknown;
+	for (size_t h = lb_hash(&ip.s_addr, 4);; h++) {
+		const struct rt_client *c = &rt->clients[h & rt->clients_mask];
+
+		if (c->ip == ip.s_addr)
+			return c;
+		if (!c->ip)
+			return &unknown;
+	}
+}
+
+bool rt_labels_subset(const struct labels *want, const struct labels *have)
+{
+	for (size_t i = 0; i < want->n; i++) {
+		const char *v = have ? labels_get(have, want->v[i].key) : NULL;
+
+		if (!v || strcmp(v, want->v[i].value))
+			return false;
+	}
+	return true;
+}
+
+bool rt_host_matches(const char *pattern, const char *fqdn, size_t *specificity)
+{
+	size_t pl = strlen(pattern), fl = strlen(fqdn);
+
+	if (pattern[0] != '*') {
+		if (strcmp(pattern, fqdn))
+			return false;
+		*specificity = SIZE_MAX;
+		return true;
+	}
+	/* "*" matches everything; "*.example.com" any name ending in ".example.com". */
+	if (fl < pl || strcmp(fqdn + fl - (pl - 1), pattern + 1))
+		return false;
+	*specificity = pl;
+	return true;
+}
+
+/* Who is older in Istio's eyes: creation time, then name, then namespace. */
+static int age_cmp(const char *ta, const char *na, const char *nsa, const char *tb, const char *nb,
+		   const char *nsb)
+{
+	int c = strcmp(ta ? ta : "", tb ? tb : "");
+
+	if (!c)
+		c = strcmp(na ? na : "", nb ? nb : "");
+	if (!c)
+		c = strcmp(nsa ? nsa : "", nsb ? nsb : "");
+	return c;
+}
+
+/* exportTo as Istio reads it; @ns NULL is a client in no namespace: only "*" (or none) shows. */
+static bool exported(char *const *to, size_t n, const char *own, const char *ns)
+{
+	if (!ns) {
+		for (size_t i = 0; i < n; i++)
+			if (!strcmp(to[i], "*"))
+				return true;
+		return n == 0;
+	}
+	return istio_exported_to(to, n, own, ns);
+}
+
+static const uint64_t *visibility(struct route_table *rt, size_t idx, char *const *to, size_t n,
+				  const char *own)
+{
+	size_t words = (rt->n_ns + 1 + 63) / 64;
+	uint64_t *vis = rt->bits + idx * words;
+
+	for (size_t i = 0; i <= rt->n_ns; i++)
+		if (exported(to, n, own, i < rt->n_ns ? rt->ns_names[i] : NULL))
+			vis[i / 64] |= 1ULL << (i % 64);
+	return vis;
+}
+
+static bool private_only(char *const *to, size_t n, const char *own)
+{
+	if (!n)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(to[i], ".") && strcmp(to[i], "~") && strcmp(to[i], own ? own : ""))
+			return false;
+	return true;
+}
+
+static int build_services(struct route_table *rt)
+{
+	const struct config *cfg = rt->cfg;
+	int err;
+
+	rt->svcs = calloc(cfg->n_services + 1, sizeof(*rt->svcs));
+	if (!rt->svcs)
+		return -ENOMEM;
+	err = rt_strmap_init(&rt->svc_by_fqdn, cfg->n_services);
+	if (err)
+		return err;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct service *s = &cfg->services[i];
+		struct rt_svc *rs = &rt->svcs[i];
+
+		rs->svc = s;
+		if (asprintf(&rs->fqdn, "%s.%s.svc.cluster.local", s->name, s->namespace) < 0) {
+			rs->fqdn = NULL;
+			return -ENOMEM;
+		}
+		strmap_get(&rt->ns_ids, s->namespace, &rs->ns);
+		rt_strmap_put(&rt->svc_by_fqdn, rs->fqdn, (uint32_t)i);
+	}
+	return 0;
+}
+
+static bool names_mesh(char *const *gw, size_t n)
+{
+	if (!n)
+		return true;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(gw[i], "mesh"))
+			return true;
+	return false;
+}
+
+static int compile_kv(struct rt_kv *kv, const struct kv_match *src, bool invert, bool query,
+		      const char *what)
+{
+	static const struct {
+		const char *name;
+		enum rt_field field;
+	} pseudo[] = {
+		{":authority", RF_AUTHORITY}, {"host", RF_AUTHORITY}, {":method", RF_METHOD},
+		{":scheme", RF_SCHEME},	      {":path", RF_PATH},
+	};
+
+	kv->name = src->name;
+	kv->name_len = strlen(src->name);
+	kv->invert = invert;
+	kv->field = RF_HEADER;
+	for (size_t i = 0; !query && i < sizeof(pseudo) / sizeof(pseudo[0]); i++)
+		if (!strcasecmp(src->name, pseudo[i].name))
+			kv->field = pseudo[i].field;
+	return rt_str_compile(&kv->m, &src->m, false, true, what);
+}
+
+/* method, authority, scheme: Istio makes them header matchers on Envoy's pseudo-headers. */
+static int compile_pseudo(struct rt_kv *kv, const struct str_match *sm, enum rt_field field,
+			  const char *what)
+{
+	kv->name = what;
+	kv->name_len = strlen(what);
+	kv->field = field;
+	kv->invert = false;
+	return rt_str_compile(&kv->m, sm, false, true, what);
+}
+
+/* A regex that does not compile was reported: note it and go on, to report every one. */
+static int note(struct route_table *rt, int err)
+{
+	if (err == -EINVAL) {
+		rt->bad_regex = true;
+		return 0;
+	}
+	return err;
+}
+
+static int compile_match(struct route_table *rt, struct rt_match *m, const struct http_match *src)
+{
+	size_t n = src->n_headers + src->n_without_headers + 3;
+	int err;
+
+	m->mesh = names_mesh(src->gateways, src->n_gateways);
+	m->by_gateways = src->n_gateways > 0;
+	m->port = src->port;
+	m->src_labels = src->source_labels.n ? &src->source_labels : NULL;
+	m->src_ns = RT_NS_ANY;
+	if (src->source_namespace && !strmap_get(&rt->ns_ids, src->source_namespace, &m->src_ns))
+		m->src_ns = RT_NS_MISSING;
+
+	m->hdrs = calloc(n, sizeof(*m->hdrs));
+	m->qps = calloc(src->n_query_params + 1, sizeof(*m->qps));
+	if (!m->hdrs || !m->qps)
+		return -ENOMEM;
+	/* ignoreUriCase: Envoy's case_sensitive applies to exact and prefix paths, not regexes. */
+	err = note(rt, rt_str_compile(&m->uri, &src->uri, src->ignore_uri_case, false, "uri"));
+	if (!err && src->method.kind != SM_NONE)
+		err = note(rt, compile_pseudo(&m->hdrs[m->n_hdrs++], &src->method, RF_METHOD,
+					      "method"));
+	if (!err && src->authority.kind != SM_NONE)
+		err = note(rt, compile_pseudo(&m->hdrs[m->n_hdrs++], &src->authority, RF_AUTHORITY,
+					      "authority"));
+	if (!err && src->scheme.kind != SM_NONE)
+		err = note(rt, compile_pseudo(&m->hdrs[m->n_hdrs++], &src->scheme, RF_SCHEME,
+					      "scheme"));
+	for (size_t i = 0; !err && i < src->n_headers; i++)
+		err = note(rt, compile_kv(&m->hdrs[m->n_hdrs++], &src->headers[i], false, false,
+					  "headers"));
+	for (size_t i = 0; !err && i < src->n_without_headers; i++)
+		err = note(rt, compile_kv(&m->hdrs[m->n_hdrs++], &src->without_headers[i], true,
+					  false, "withoutHeaders"));
+	for (size_t i = 0; !err && i < src->n_query_params; i++)
+		err = note(rt, compile_kv(&m->qps[m->n_qps++], &src->query_params[i], false, true,
+					  "queryParams"));
+	return err;
+}
+
+static void resolve_dest(struct route_table *rt, struct rt_dest *d,
+			 const struct route_destination *src)
+{
+	const char *host = src->dst.fqdn ? src->dst.fqdn : src->dst.host;
+	uint32_t idx;
+
+	d->src = src;
+	d->subset = src->dst.subset;
+	d->svc = host && strmap_get(&rt->svc_by_fqdn, host, &idx) ? &rt->svcs[idx] : NULL;
+	d->port = RT_PORT_MISSING;
+	if (!d->svc)
+		return;
+	if (src->dst.port) {
+		for (size_t i = 0; i < d->svc->svc->n_ports; i++)
+			if (d->svc->svc->ports[i].port == src->dst.port)
+				d->port = (int)i;
+	} else if (d->svc->svc->n_ports == 1) {
+		d->port = 0;
+	} else {
+		d->port = RT_PORT_REQUEST;
+	}
+}
+
+static int compile_rule(struct route_table *rt, struct rt_rule *r, const struct http_route *src,
+			size_t index)
+{
+	int err;
+
+	r->src = src;
+	r->index = index;
+	r->m = calloc(src->n_match + 1, sizeof(*r->m));
+	r->d = calloc(src->n_route + 1, sizeof(*r->d));
+	r->w = calloc(src->n_route + 1, sizeof(*r->w));
+	if (!r->m || !r->d || !r->w)
+		return -ENOMEM;
+	for (size_t i = 0; i < src->n_match; i++) {
+		r->n_m++;
+		err = compile_match(rt, &r->m[i], &src->match[i]);
+		if (err)
+			return err;
+	}
+	/* One destination takes everything whatever its weight; among several, zero means none. */
+	for (size_t i = 0; i < src->n_route; i++) {
+		uint32_t w = src->n_route == 1 ? 1 : src->route[i].weight;
+
+		if (!w)
+			continue;
+		resolve_dest(rt, &r->d[r->n_d], &src->route[i]);
+		r->w[r->n_d++] = w;
+		r->total += w;
+	}
+	if (r->n_d > 1) {
+		r->wrr_base = rt->n_wrr;
+		rt->n_wrr += (uint32_t)r->n_d;
+	}
+	return 0;
+}
+
+static int compile_vs(struct route_table *rt)
+{
+	const struct istio_config *ic = ISTIO(rt->cfg);
+	int err;
+
+	rt->vs = calloc(ic->n_vs + 1, sizeof(*rt->vs));
+	if (!rt->vs)
+		return -ENOMEM;
+	for (size_t i = 0; i < ic->n_vs; i++) {
+		const struct virtual_service *src = &ic->vs[i];
+		struct rt_vs *vs = &rt->vs[i];
+
+		vs->src = src;
+		vs->vis = visibility(rt, i, src->export_to, src->n_export_to, src->namespace);
+		if (src->shadowed || !names_mesh(src->gateways, src->n_gateways))
+			continue;
+		vs->rules = calloc(src->n_http + 1, sizeof(*vs->rules));
+		if (!vs->rules)
+			return -ENOMEM;
+		for (size_t j = 0; j < src->n_http; j++) {
+			vs->n_rules++;
+			rt->n_rules++;
+			err = compile_rule(rt, &vs->rules[j], &src->http[j], j);
+			if (err)
+				return err;
+		}
+		err = rt_vs_index(vs);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+struct vs_cand {
+	struct rt_vs *vs;
+	size_t specificity;
+};
+
+static int vs_cand_cmp(const void *a, const void *b)
+{
+	const struct vs_cand *x = a, *y = b;
+	const struct virtual_service *p = x->vs->src, *q = y->vs->src;
+
+	if (x->specificity != y->specificity)
+		return x->specificity > y->specificity ? -1 : 1;
+	return age_cmp(p->creation_timestamp, p->name, p->namespace, q->creation_timestamp, q->name,
+		       q->namespace);
+}
+
+/* Every service's VirtualService candidates; VirtualService hosts are few, services many. */
+static int attach_vs(struct route_table *rt)
+{
+	const struct config *cfg = rt->cfg;
+	const struct istio_config *ic = ISTIO(cfg);
+	struct vs_cand *tmp = calloc(ic->n_vs + 1, sizeof(*tmp));
+
+	if (!tmp)
+		return -ENOMEM;
+	for (size_t s = 0; s < cfg->n_services; s++) {
+		struct rt_svc *rs = &rt->svcs[s];
+		size_t n = 0;
+
+		for (size_t i = 0; i < ic->n_vs; i++) {
+			const struct virtual_service *v = &ic->vs[i];
+			size_t best = 0, spec;
+			bool hit = false;
+
+			if (v->shadowed || !names_mesh(v->gateways, v->n_gateways))
+				continue;
+			for (size_t h = 0; h < v->n_hosts; h++)
+				if (rt_host_matches(v->hosts[h], rs->fqdn, &spec) &&
+				    (!hit || spec > best)) {
+					best = spec;
+					hit = true;
+				}
+			if (hit)
+				tmp[n++] = (struct vs_cand){&rt->vs[i], best};
+		}
+		if (!n)
+			continue;
+		qsort(tmp, n, sizeof(*tmp), vs_cand_cmp);
+		rs->vs = calloc(n, sizeof(*rs->vs));
+		if (!rs->vs) {
+			free(tmp);
+			return -ENOMEM;
+		}
+		for (size_t i = 0; i < n; i++)
+			rs->vs[i] = tmp[i].vs;
+		rs->n_vs = n;
+	}
+	free(tmp);
+	return 0;
+}
+
+static int drc_cmp(const void *a, const void *b)
+{
+	const struct rt_drc *x = a, *y = b;
+
+	if (x->specificity != y->specificity)
+		return x->specificity > y->specificity ? -1 : 1;
+	return age_cmp(x->src->creation_timestamp, x->src->name, x->src->namespace,
+		       y->src->creation_timestamp, y->src->name, y->src->namespace);
+}
+
+static int attach_drs(struct route_table *rt)
+{
+	const struct config *cfg = rt->cfg;
+	const struct istio_config *ic = ISTIO(cfg);
+	struct rt_drc *tmp = calloc(ic->n_dr + 1, sizeof(*tmp));
+	size_t base = ic->n_vs;
+
+	if (!tmp)
+		return -ENOMEM;
+	for (size_t s = 0; s < cfg->n_services; s++) {
+		struct rt_svc *rs = &rt->svcs[s];
+		size_t n = 0, spec;
+
+		for (size_t i = 0; i < ic->n_dr; i++) {
+			const struct destination_rule *d = &ic->dr[i];
+			const char *host = d->fqdn ? d->fqdn : d->host;
+
+			if (!host || !rt_host_matches(host, rs->fqdn, &spec))
+				continue;
+			tmp[n] = (struct rt_drc){
+				.src = d,
+				.specificity = spec,
+				.selector = d->workload_selector.n > 0,
+				.private_only =
+					private_only(d->export_to, d->n_export_to, d->namespace),
+				.vis = rt->bits + (base + i) * ((rt->n_ns + 1 + 63) / 64),
+			};
+			strmap_get(&rt->ns_ids, d->namespace ? d->namespace : "", &tmp[n].ns);
+			n++;
+		}
+		if (!n)
+			continue;
+		qsort(tmp, n, sizeof(*tmp), drc_cmp);
+		rs->drs = malloc(n * sizeof(*rs->drs));
+		if (!rs->drs) {
+			free(tmp);
+			return -ENOMEM;
+		}
+		memcpy(rs->drs, tmp, n * sizeof(*rs->drs));
+		rs->n_drs = n;
+	}
+	free(tmp);
+	return 0;
+}
+
+/* Istio's subset merge: each part the subset sets replaces the DestinationRule's. */
+static void merge_policy(struct traffic_policy *out, const struct destination_rule *dr,
+			 const struct subset *ss)
+{
+	memset(out, 0, sizeof(*out));
+	if (dr)
+		*out = dr->policy;
+	if (!ss)
+		return;
+	if (ss->policy.lb.set)
+		out->lb = ss->policy.lb;
+	if (ss->policy.pool.set)
+		out->pool = ss->policy.pool;
+	if (ss->policy.outlier.set)
+		out->outlier = ss->policy.outlier;
+}
+
+static int build_cluster(struct route_table *rt, struct rt_cluster *c, const struct rt_svc *rs,
+			 size_t port, const struct destination_rule *dr, const struct subset *ss)
+{
+	const struct svc_port *sp = &rs->svc->ports[port];
+	struct lb_ring_host *keys;
+	int err;
+
+	c->svc = rs->svc;
+	c->sp = sp;
+	c->dr = dr;
+	c->subset = ss;
+	merge_policy(&c->policy, dr, ss);
+	if (asprintf(&c->name, "outbound|%u|%s|%s", sp->port, ss ? ss->name : "", rs->fqdn) < 0) {
+		c->name = NULL;
+		return -ENOMEM;
+	}
+	c->eps = calloc(sp->n_ready + 1, sizeof(*c->eps));
+	if (!c->eps)
+		return -ENOMEM;
+	for (size_t i = 0; i < sp->n_ready; i++) {
+		const struct endpoint *e = &sp->eps[i];
+
+		if (!e->ready)
+			continue;
+		if (ss && !rt_labels_subset(&ss->labels, e->pod ? &e->pod->labels : NULL))
+			continue;
+		c->eps[c->lb.n_hosts++] = e;
+	}
+	c->lb.simple = c->policy.lb.simple;
+	c->lb.hash = c->policy.lb.hash;
+	lb_outlier_from(&c->lb.outlier, &c->policy.outlier);
+	if (c->lb.hash != LB_HASH_NONE && c->lb.n_hosts) {
+		keys = calloc(c->lb.n_hosts, sizeof(*keys));
+		if (!keys)
+			return -ENOMEM;
+		for (size_t i = 0; i < c->lb.n_hosts; i++)
+			keys[i] = (struct lb_ring_host){c->eps[i]->ip.s_addr, c->eps[i]->port};
+		err = lb_ring_build(&c->lb.ring, keys, c->lb.n_hosts,
+				    c->policy.lb.minimum_ring_size);
+		free(keys);
+		if (err)
+			return err;
+	}
+	c->id = (uint32_t)rt->n_clusters;
+	c->host_base = (uint32_t)rt->n_hosts;
+	rt->clusters[rt->n_clusters++] = c;
+	rt->n_hosts += c->lb.n_hosts;
+	if (c->lb.n_hosts > rt->max_hosts)
+		rt->max_hosts = c->lb.n_hosts;
+	return 0;
+}
+
+static size_t count_clusters(const struct route_table *rt)
+{
+	size_t n = 0;
+
+	for (size_t s = 0; s < rt->cfg->n_services; s++) {
+		const struct rt_svc *rs = &rt->svcs[s];
+		size_t per_port = 1;
+
+		for (size_t k = 0; k < rs->n_drs; k++)
+			per_port += 1 + rs->drs[k].src->n_subsets;
+		n += per_port * rs->svc->n_ports;
+	}
+	return n;
+}
+
+static int build_clusters(struct route_table *rt)
+{
+	int err;
+
+	rt->clusters = calloc(count_clusters(rt) + 1, sizeof(*rt->clusters));
+	if (!rt->clusters)
+		return -ENOMEM;
+	for (size_t s = 0; s < rt->cfg->n_services; s++) {
+		struct rt_svc *rs = &rt->svcs[s];
+		size_t slots = rs->n_drs + 1;
+
+		rs->groups = calloc(rs->svc->n_ports * slots + 1, sizeof(*rs->groups));
+		if (!rs->groups)
+			return -ENOMEM;
+		for (size_t p = 0; p < rs->svc->n_ports; p++) {
+			for (size_t k = 0; k < slots; k++) {
+				struct rt_cgroup *g = &rs->groups[p * slots + k];
+				const struct destination_rule *dr = k ? rs->drs[k - 1].src : NULL;
+				size_t n = 1 + (dr ? dr->n_subsets : 0);
+
+				g->cl = calloc(n, sizeof(*g->cl));
+				if (!g->cl)
+					return -ENOMEM;
+				for (size_t i = 0; i < n; i++) {
+					g->n++;
+					err = build_cluster(rt, &g->cl[i], rs, p, dr,
+							    i ? &dr->subsets[i - 1] : NULL);
+					if (err)
+						return err;
+				}
+			}
+		}
+	}
+	return 0;
+}
+
+int route_table_build(const struct config *cfg, struct route_table **out)
+{
+	const struct istio_config *ic = ISTIO(cfg);
+	struct route_table *rt = calloc(1, sizeof(*rt));
+	size_t words;
+	int err;
+
+	if (!rt)
+		return -ENOMEM;
+	rt->cfg = cfg;
+	rt->tag = (uint16_t)(__atomic_add_fetch(&next_tag, 1, __ATOMIC_RELAXED) | 1);
+	err = build_namespaces(rt);
+	if (err)
+		goto free_rt;
+	words = (rt->n_ns + 1 + 63) / 64;
+	rt->bits = calloc((ic->n_vs + ic->n_dr) * words + 1, sizeof(*rt->bits));
+	if (!rt->bits) {
+		err = -ENOMEM;
+		goto free_rt;
+	}
+	for (size_t i = 0; i < ic->n_dr; i++)
+		visibility(rt, ic->n_vs + i, ic->dr[i].export_to, ic->dr[i].n_export_to,
+			   ic->dr[i].namespace);
+	err = build_clients(rt);
+	if (!err)
+		err = build_services(rt);
+	if (!err)
+		err = compile_vs(rt);
+	if (!err)
+		err = attach_vs(rt);
+	if (!err)
+		err = attach_drs(rt);
+	if (!err)
+		err = build_clusters(rt);
+	if (!err && rt->bad_regex)
+		err = -EINVAL;
+	if (err)
+		goto free_rt;
+	*out = rt;
+	return 0;
+free_rt:
+	route_table_free(rt);
+	return err;
+}
+
+size_t route_table_n_clusters(const struct route_table *rt)
+{
+	return rt->n_clusters;
+}
+
+static void free_match(struct rt_match *m)
+{
+	rt_str_release(&m->uri);
+	for (size_t i = 0; m->hdrs && i < m->n_hdrs; i++)
+		rt_str_release(&m->hdrs[i].m);
+	for (size_t i = 0; m->qps && i < m->n_qps; i++)
+		rt_str_release(&m->qps[i].m);
+	free(m->hdrs);
+	free(m->qps);
+}
+
+static void free_vs(struct rt_vs *vs)
+{
+	for (size_t j = 0; j < vs->n_rules; j++) {
+		struct rt_rule *r = &vs->rules[j];
+
+		for (size_t k = 0; k < r->n_m; k++)
+			free_match(&r->m[k]);
+		free(r->m);
+		free(r->d);
+		free(r->w);
+	}
+	free(vs->rules);
+	rt_vs_index_free(vs);
+}
+
+static void free_svc(struct rt_svc *rs)
+{
+	size_t groups = rs->svc ? rs->svc->n_ports * (rs->n_drs + 1) : 0;
+
+	for (size_t g = 0; rs->groups && g < groups; g++) {
+		for (size_t i = 0; i < rs->groups[g].n; i++) {
+			struct rt_cluster *c = &rs->groups[g].cl[i];
+
+			free(c->name);
+			free(c->eps);
+			lb_ring_free(&c->lb.ring);
+		}
+		free(rs->groups[g].cl);
+	}
+	free(rs->groups);
+	free(rs->fqdn);
+	free(rs->vs);
+	free(rs->drs);
+}
+
+void route_table_free(struct route_table *rt)
+{
+	if (!rt)
+		return;
+	for (size_t i = 0; rt->vs && i < ISTIO(rt->cfg)->n_vs; i++)
+		free_vs(&rt->vs[i]);
+	for (size_t i = 0; rt->svcs && i < rt->cfg->n_services; i++)
+		free_svc(&rt->svcs[i]);
+	free(rt->vs);
+	free(rt->svcs);
+	free(rt->clusters);
+	rt_strmap_free(&rt->ns_ids);
+	free(rt->ns_names);
+	rt_strmap_free(&rt->svc_by_fqdn);
+	free(rt->clients);
+	free(rt->bits);
+	free(rt);
+}

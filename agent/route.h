@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * The router: Istio VirtualService and DestinationRule semantics compiled once
+ * per config snapshot into an immutable route table, then applied per HTTP
+ * request by route_select().
+ *
+ * A request is routed by the service whose clusterIP:port it was sent to (the
+ * original destination the kernel captured), not by its Host header as a
+ * sidecar's Envoy does: the VirtualService that applies is the one whose hosts
+ * name that service (exact FQDN first, then the longest wildcard), bound to the
+ * mesh and exported to the client's namespace. Its rules are tried in order; a
+ * weighted destination is chosen by smooth weighted round robin; the
+ * DestinationRule that applies to the destination's host (Istio's lookup
+ * order: client namespace, service namespace, root namespace) gives its
+ * subsets and traffic policy; the load balancer of the resulting cluster picks
+ * the endpoint.
+ *
+ * Threads: a route_table is shared read-only by every worker. Each worker owns
+ * one route_worker bound to one table (weighted round-robin positions,
+ * round-robin positions, active requests, outlier state, RNG); nothing on the
+ * request path locks or allocates.
+ */
+#ifndef SHUNT_ROUTE_H
+#define SHUNT_ROUTE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include "config.h"
+#include "istio.h"
+#include "proxy.h"
+
+#define ROUTE_ROOT_NAMESPACE "istio-system" /* Istio's default meshConfig.rootNamespace */
+#define ROUTE_CLUSTER_MAX    160
+
+struct route_table;
+struct route_worker;
+
+/* One request, as the router sees it. */
+struct route_req {
+	const struct http_req *req; /* method, url (path + query), headers (repeats appear often) */
+	struct in_addr dst_ip;	    /* original destination (service VIP) */
+	uint16_t dst_port;	    /* host order */
+	struct in_addr src_ip; /* client address: its pod gives sourceLabels, sourceNamespace and
+				  the namespace exportTo is checked against */
+	bool https;	       /* scheme: false for now (plain HTTP capture) */
+};
+
+enum route_verdict {
+	RV_FORWARD,  /* send to ep */
+	RV_NO_ROUTE, /* 404, Envoy flag NR: nothing serves dst, or the host's rules match nothing */
+	RV_NO_CLUSTER,	/* 503 NC: the destination names no known cluster (host, port, subset) */
+	RV_NO_HEALTHY,	/* 503 UH: the cluster has no ready, non-ejected endpoint */
+	RV_REDIRECT,	/* the rule redirects: the proxy builds the answer from rule->redirect */
+	RV_PASSTHROUGH, /* DestinationRule PASSTHROUGH: forward to the original destination (ep) */
+};
+
+/* "FORWARD", "NO_ROUTE", ... */
+const char *route_verdict_str(enum route_verdict v);
+/* Envoy's response flag for @v ("NR", "NC", "UH") or NULL, and the status of a local reply (404,
+ * 503) or 0 when the request goes upstream or is redirected. */
+const char *route_verdict_flag(enum route_verdict v);
+int route_verdict_status(enum route_verdict v);
+
+struct route_result {
+	enum route_verdict verdict;
+	const struct virtual_service *vs; /* NULL: no VirtualService, the default route */
+	const struct http_route
+		*rule;	   /* the matched rule (actions are read from it); NULL: default */
+	size_t rule_index; /* of rule in vs->http */
+	const struct route_destination *rdst; /* the weighted destination chosen; NULL: default */
+	const struct service *svc; /* the destination service (FORWARD, UH, PASSTHROUGH) */
+	const struct traffic_policy *policy; /* the cluster's merged policy (subset parts over the
+						rule's); connectionPool is the proxy's to enforce */
+	const struct destination_rule *dr;   /* the DestinationRule applied, or NULL */
+	uint32_t cluster_id;		 /* < route_table_n_clusters(): per-cluster accounting */
+	struct sockaddr_in ep;		 /* FORWARD, PASSTHROUGH */
+	char cluster[ROUTE_CLUSTER_MAX]; /* "outbound|3000|v1|greeter.default.svc.cluster.local" */
+	const struct pod *ep_pod;	 /* the endpoint's pod, NULL for passthrough */
+	uint64_t lb_token;		 /* FORWARD: hand back to route_done(); 0 otherwise */
+	/* Consistent hash on an httpCookie with a ttl, and no such cookie in the request: the
+	 * Set-Cookie value to add to the response. Owned by the worker, valid until its next
+	 * route_select(); NULL otherwise. */
+	const char *set_cookie;
+};
+
+/*
+ * Compiles the VirtualServices and DestinationRules of @cfg (which must outlive
+ * the table) into a new table in *@out. Returns 0, -ENOMEM, or -EINVAL when a
+ * regex fails to compile (each one reported with log_error() as FILE:LINE:COL:
+ * FIELD: reason).
+ */
+int route_table_build(const struct config *cfg, struct route_table **out);
+/* Frees @rt once no worker uses it any more. NULL is fine. */
+void route_table_free(struct route_table *rt);
+/* The number of clusters of @rt (cluster_id of a result is below it). */
+size_t route_table_n_clusters(const struct route_table *rt);
+
+/* Per-worker state for @rt, its RNG seeded with @seed (give each worker its own). NULL on ENOMEM.
+ */
+struct route_worker *route_worker_new(const struct route_table *rt, uint64_t seed);
+/* Frees @w. Tokens it handed out are then meaningless. NULL is fine. */
+void route_worker_free(struct route_worker *w);
+/* Sets the time (monotonic ms, e.g. loop_now_ms()) route_select() and route_done() use for
+ * outlier ejection. Call it before each of them, or at least once per loop iteration. */
+void route_worker_set_now(struct route_worker *w, uint64_t now_ms);
+
+/*
+ * Routes @rq with @rt and the worker state @w (bound to @rt): fills @out.
+ * Returns 0 (the decision is out->verdict), or -EINVAL when @w belongs to
+ * another table. Pointers in @out point into the config and @w; they stay
+ * valid while the table lives (set_cookie: until the next call).
+ */
+int route_select(const struct route_table *rt, struct route_worker *w, const struct route_req *rq,
+		 struct route_result *out);
+
+/*
+ * The request @res forwarded is over (least-request accounting, outlier
+ * detection): @status is the response status, 0 when the upstream failed
+ * (connect failure, reset), -1 when the client left first. Call it once per
+ * RV_FORWARD result. A token from another table (the worker moved to a new
+ * snapshot meanwhile) is ignored.
+ */
+void route_done(struct route_worker *w, const struct route_result *res, int status);
+/* The same with the token alone, for callers that keep only res->lb_token. */
+void route_done_token(struct route_worker *w, uint64_t lb_token, int status);
+
+#endif /* SHUNT_ROUTE_H */

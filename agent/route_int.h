@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Inside the router: the compiled route table that route.c builds and
+ * route_select.c and route_match.c read on the request path. Everything here
+ * is immutable once route_table_build() returned.
+ *
+ * Namespaces are interned to small ids at build time; visibility (exportTo)
+ * of every VirtualService and DestinationRule is a bitset over those ids, with
+ * one extra bit for a client in no known namespace.
+ */
+#ifndef SHUNT_ROUTE_INT_H
+#define SHUNT_ROUTE_INT_H
+
+#include "lb.h"
+#include "route.h"
+
+struct regex;
+
+#define RT_NS_NONE    UINT32_MAX       /* the client is in no known namespace */
+#define RT_NS_ANY     (UINT32_MAX - 1) /* a match without sourceNamespace */
+#define RT_NS_MISSING (UINT32_MAX - 2) /* sourceNamespace no pod lives in: never matches */
+
+#define RT_PORT_REQUEST (-1) /* destination port unset on a multi-port service: the request's */
+#define RT_PORT_MISSING (-2) /* the service has no such port: NC */
+
+/* A compiled StringMatch. */
+struct rt_str {
+	enum str_match_kind kind; /* SM_NONE: no condition (uri...) or presence (headers...) */
+	bool caseless;		  /* exact and prefix ignore ASCII case (ignoreUriCase) */
+	const char *s;		  /* exact or prefix */
+	size_t len;
+	struct regex *re; /* SM_REGEX, owned */
+};
+
+/* Where a header condition reads its value: a header, or what Envoy keeps as a pseudo-header. */
+enum rt_field {
+	RF_HEADER,
+	RF_AUTHORITY, /* :authority (Host) */
+	RF_METHOD,    /* :method */
+	RF_SCHEME,    /* :scheme */
+	RF_PATH,      /* :path, query included */
+};
+
+/* One entry of headers, withoutHeaders (invert) or queryParams. */
+struct rt_kv {
+	const char *name;
+	size_t name_len;
+	enum rt_field field;
+	struct rt_str m; /* SM_NONE: present */
+	bool invert;	 /* withoutHeaders: a missing header is "" (absent for SM_NONE) */
+};
+
+/* One HTTPMatchRequest. */
+struct rt_match {
+	bool mesh;	  /* applies to mesh traffic at all (gateways empty or naming "mesh") */
+	bool by_gateways; /* gateways given: Istio then ignores sourceLabels and sourceNamespace */
+	uint32_t port;	  /* 0: any */
+	struct rt_str uri, scheme, method, authority;
+	struct rt_kv *hdrs; /* headers then withoutHeaders */
+	size_t n_hdrs;
+	struct rt_kv *qps;
+	size_t n_qps;
+	const struct labels *src_labels; /* NULL: any */
+	uint32_t src_ns;		 /* namespace id, RT_NS_ANY, or RT_NS_MISSING */
+};
+
+struct rt_svc;
+
+/* One weighted destination of a rule. */
+struct rt_dest {
+	const struct route_destination *src;
+	struct rt_svc *svc; /* NULL: host is no known service (NC) */
+	int port;	    /* index in the service's ports, RT_PORT_REQUEST or RT_PORT_MISSING */
+	const char *subset; /* NULL: the whole service */
+};
+
+struct rt_rule {
+	const struct http_route *src;
+	size_t index;
+	struct rt_match *m; /* n_m == 0: catch-all */
+	size_t n_m;
+	struct rt_dest *d; /* weight > 0 only (Istio drops zero weights when there are several) */
+	uint32_t *w;	   /* weights of d */
+	size_t n_d;
+	uint64_t total;	   /* sum of w */
+	uint32_t wrr_base; /* first slot of this rule in a worker's SWRR state (n_d > 1) */
+};
+
+/* Open-addressing map from strings to ids (keys not owned). */
+struct rt_strmap_slot {
+	const char *key; /* NULL: empty */
+	size_t len;
+	uint32_t val;
+};
+
+struct rt_strmap {
+	struct rt_strmap_slot *slots;
+	size_t mask, n;
+};
+
+struct rt_vs {
+	const struct virtual_service *src;
+	struct rt_rule *rules;
+	size_t n_rules;
+	const uint64_t *vis; /* exportTo bitset */
+	bool always_applies; /* some entry applies to every client on every port */
+	/* Exact-path index, with many rules (route_index.c): */
+	bool indexed;
+	struct rt_strmap by_path; /* path -> offset in lists: count, then rule indexes ascending */
+	uint32_t *lists;
+	uint32_t *other; /* rules whose match does not pin one exact path, ascending */
+	size_t n_other;
+};
+
+/* A DestinationRule whose host matches a service: a candidate, chosen per client. */
+struct rt_drc {
+	const struct destination_rule *src;
+	uint32_t ns;	     /* namespace id */
+	size_t specificity;  /* SIZE_MAX: exact host; else the wildcard's length */
+	bool selector;	     /* has a workloadSelector */
+	bool private_only;   /* exportTo only its own namespace (not in Istio's exported index) */
+	const uint64_t *vis; /* exportTo bitset */
+};
+
+struct rt_cluster {
+	uint32_t id;	    /* index in the table's and the worker's per-cluster arrays */
+	uint32_t host_base; /* first slot of its hosts in a worker's per-host state */
+	char *name;	    /* outbound|port|subset|fqdn */
+	const struct service *svc;
+	const struct svc_port *sp;
+	const struct destination_rule *dr;
+	const struct subset *subset;
+	struct traffic_policy policy; /* merged: subset parts replace the rule's */
+	const struct endpoint **eps;  /* ready endpoints (of the subset) */
+	struct lb_cluster lb;
+};
+
+/* The clusters of one (port, DestinationRule choice): [0] the service, [1 + i] subset i. */
+struct rt_cgroup {
+	struct rt_cluster *cl;
+	size_t n;
+};
+
+struct rt_svc {
+	const struct service *svc;
+	char *fqdn;
+	uint32_t ns;
+	struct rt_vs **vs; /* candidates: visible ones win, most specific host first, then oldest */
+	size_t n_vs;
+	struct rt_drc *drs; /* candidates: most specific host first, then oldest */
+	size_t n_drs;
+	struct rt_cgroup *groups; /* [port * (n_drs + 1) + slot], slot 0: no DestinationRule */
+};
+
+/* A client address: its pod (NULL when unknown or ambiguous) and namespace id. */
+struct rt_client {
+	uint32_t ip; /* network order; 0: empty slot */
+	uint32_t ns;
+	const struct pod *pod;
+	int rank; /* 1: a live pod, 0: terminating or finished */
+};
+
+struct route_table {
+	const struct config *cfg;
+	uint16_t tag;		      /* in every lb_token, to spot tokens from another table */
+	struct rt_svc *svcs;	      /* parallel to cfg->services */
+	struct rt_vs *vs;	      /* parallel to cfg->istio.vs */
+	struct rt_cluster **clusters; /* by id */
+	size_t n_clusters, n_hosts, max_hosts;
+	uint32_t n_wrr; /* SWRR slots over all rules */
+	struct rt_strmap ns_ids;
+	const char **ns_names;
+	size_t n_ns;
+	uint32_t root_ns; /* id of ROUTE_ROOT_NAMESPACE */
+	struct rt_strmap svc_by_fqdn;
+	struct rt_client *clients; /* open addressing by ip, ip 0 empty */
+	size_t clients_mask;
+	uint64_t *bits; /* every visibility bitset */
+	size_t bits_words;
+	size_t n_rules;
+	bool bad_regex;
+};
+
+struct route_worker {
+	const struct route_table *rt;
+	struct lb_rng rng;
+	uint64_t now_ms;
+	int64_t *wrr;		     /* [rt->n_wrr] */
+	struct lb_cluster_state *cs; /* [rt->n_clusters] */
+	struct lb_host_state *hs;    /* [rt->n_hosts] */
+	uint32_t *scratch;	     /* [rt->max_hosts] */
+	char *buf;		     /* joined header values */
+	size_t buf_cap;
+	char cookie[256]; /* the Set-Cookie value of the last result */
+};
+
+/* What the matchers read of one request, parsed once. */
+struct rt_reqview {
+	const struct route_req *rq;
+	const char *path; /* without query and fragment */
+	size_t path_len;
+	const char *pathq; /* path and query: what Envoy's prefix match sees */
+	size_t pathq_len;
+	const char *query; /* after '?', up to '#'; NULL: none */
+	size_t query_len;
+	const char *authority; /* Host, or the authority of an absolute-form target; NULL: none */
+	size_t authority_len;
+	const struct rt_client *client;
+};
+
+/* String map and exact-path index (route_index.c). */
+int rt_strmap_init(struct rt_strmap *m, size_t expect);
+bool rt_strmap_get(const struct rt_strmap *m, const char *key, size_t len, uint32_t *val);
+/* Adds NUL-terminated @key unless present (false then); the map was sized for every key. */
+bool rt_strmap_put(struct rt_strmap *m, const char *key, uint32_t val);
+void rt_strmap_free(struct rt_strmap *m);
+/* Computes vs->always_applies, and the exact-path index when @vs has many rules. 0 or -ENOMEM. */
+int rt_vs_index(struct rt_vs *vs);
+void rt_vs_index_free(struct rt_vs *vs);
+
+/* Namespace helpers (route.c). */
+static inline bool rt_visible(const uint64_t *vis, uint32_t ns, size_t n_ns)
+{
+	size_t bit = ns == RT_NS_NONE ? n_ns : ns;
+
+	return vis[bit / 64] >> (bit % 64) & 1;
+}
+const struct rt_client *rt_client_find(const struct route_table *rt, struct in_addr ip);
+bool rt_labels_subset(const struct labels *want, const struct labels *have);
+bool rt_host_matches(const char *pattern, const char *fqdn, size_t *specificity);
+
+/* Request view and matchers (route_match.c). */
+void rt_reqview_init(struct rt_reqview *v, const struct route_req *rq,
+		     const struct rt_client *client);
+/* Whether @m applies to this client and port at all (Istio drops it from the client's routes
+ * otherwise), and whether it matches the request. */
+bool rt_match_applies(const struct rt_match *m, const struct rt_reqview *v, uint16_t port);
+bool rt_match_request(struct route_worker *w, const struct rt_match *m, const struct rt_reqview *v);
+/* The consistent-hash key of @pol for the request into *@h; false when the request has none. A
+ * cookie generated for a ttl sets w->cookie and *@set_cookie. */
+bool rt_hash_key(struct route_worker *w, const struct lb_policy *pol, const struct rt_reqview *v,
+		 uint64_t *h, const char **set_cookie);
+/* Compiles @sm (of @field, for messages) into @out. @star_present: regex "*" means "present", as
+ * Istio makes it for header and query matches. -EINVAL (reported with log_error()) for a regex
+ * that does not compile, -ENOMEM. */
+int rt_str_compile(struct rt_str *out, const struct str_match *sm, bool caseless, bool star_present,
+		   const char *field);
+void rt_str_release(struct rt_str *s);
+
+#endif /* SHUNT_ROUTE_INT_H */

@@ -1,0 +1,409 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The request path: service by original destination, VirtualService by
+ * visibility, first matching rule, weighted destination (smooth weighted
+ * round robin per worker and rule), DestinationRule for the client, cluster,
+ * endpoint. Reads the table, writes only the worker's state.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "route_int.h"
+
+#define TOKEN_ID_BITS 24
+#define TOKEN_ID_MAX  ((1u << TOKEN_ID_BITS) - 1)
+
+const char *route_verdict_str(enum route_verdict v)
+{
+	static const char *const names[] = {
+		[RV_FORWARD] = "FORWARD",	[RV_NO_ROUTE] = "NO_ROUTE",
+		[RV_NO_CLUSTER] = "NO_CLUSTER", [RV_NO_HEALTHY] = "NO_HEALTHY",
+		[RV_REDIRECT] = "REDIRECT",	[RV_PASSTHROUGH] = "PASSTHROUGH",
+	};
+
+	return (size_t)v < sizeof(names) / sizeof(names[0]) && names[v] ? names[v] : "?";
+}
+
+const char *route_verdict_flag(enum route_verdict v)
+{
+	switch (v) {
+	case RV_NO_ROUTE:
+		return "NR";
+	case RV_NO_CLUSTER:
+		return "NC";
+	case RV_NO_HEALTHY:
+		return "UH";
+	default:
+		return NULL;
+	}
+}
+
+int route_verdict_status(enum route_verdict v)
+{
+	switch (v) {
+	case RV_NO_ROUTE:
+		return 404;
+	case RV_NO_CLUSTER:
+	case RV_NO_HEALTHY:
+		return 503;
+	default:
+		return 0;
+	}
+}
+
+struct route_worker *route_worker_new(const struct route_table *rt, uint64_t seed)
+{
+	struct route_worker *w = calloc(1, sizeof(*w));
+
+	if (!w)
+		return NULL;
+	w->rt = rt;
+	lb_rng_seed(&w->rng, seed);
+	w->wrr = calloc(rt->n_wrr + 1, sizeof(*w->wrr));
+	w->cs = calloc(rt->n_clusters + 1, sizeof(*w->cs));
+	w->hs = calloc(rt->n_hosts + 1, sizeof(*w->hs));
+	w->scratch = calloc(rt->max_hosts + 1, sizeof(*w->scratch));
+	if (!w->wrr || !w->cs || !w->hs || !w->scratch) {
+		route_worker_free(w);
+		return NULL;
+	}
+	/* Workers start round robin at different places, not all on the first endpoint. */
+	for (size_t i = 0; i < rt->n_clusters; i++)
+		if (rt->clusters[i]->lb.n_hosts)
+			w->cs[i].rr = lb_rng_below(&w->rng, rt->clusters[i]->lb.n_hosts);
+	return w;
+}
+
+void route_worker_free(struct route_worker *w)
+{
+	if (!w)
+		return;
+	free(w->wrr);
+	free(w->cs);
+	free(w->hs);
+	free(w->scratch);
+	free(w->buf);
+	free(w);
+}
+
+void route_worker_set_now(struct route_worker *w, uint64_t now_ms)
+{
+	w->now_ms = now_ms;
+}
+
+static bool dr_selects(const struct rt_drc *d, const struct rt_client *c)
+{
+	return c->pod && rt_labels_subset(&d->src->workload_selector, &c->pod->labels);
+}
+
+/*
+ * The DestinationRule that applies to @rs for client @c, as Istio chooses it:
+ * 1. the client's namespace, every rule there whatever its exportTo: the most
+ *    specific host; among its rules one whose workloadSelector selects the
+ *    client, else one without selector (the oldest); none: no rule at all;
+ * 2. the service's namespace, then 3. the root namespace: the most specific
+ *    host among the rules exported beyond their namespace (no selector), used
+ *    only if it is exported to the client.
+ * Returns 0 (none) or 1 + the index in rs->drs.
+ */
+static size_t choose_dr(const struct route_table *rt, const struct rt_svc *rs,
+			const struct rt_client *c)
+{
+	uint32_t steps[2] = {rs->ns, rt->root_ns};
+	size_t i, j, plain = 0;
+
+	if (c->ns != RT_NS_NONE) {
+		for (i = 0; i < rs->n_drs && rs->drs[i].ns != c->ns; i++)
+			;
+		if (i < rs->n_drs) {
+			const char *host = rs->drs[i].src->fqdn;
+
+			for (j = i; j < rs->n_drs; j++) {
+				const struct rt_drc *d = &rs->drs[j];
+
+				if (d->ns != c->ns ||
+				    (host && d->src->fqdn && strcmp(host, d->src->fqdn)))
+					continue;
+				if (d->selector && dr_selects(d, c))
+					return j + 1;
+				if (!d->selector && !plain)
+					plain = j + 1;
+			}
+			return plain;
+		}
+	}
+	for (size_t s = 0; s < 2; s++) {
+		if (steps[s] == c->ns || (s && steps[1] == steps[0]))
+			continue;
+		for (i = 0; i < rs->n_drs; i++) {
+			const struct rt_drc *d = &rs->drs[i];
+
+			if (d->ns != steps[s] || d->selector || d->private_only)
+				continue;
+			if (rt_visible(d->vis, c->ns, rt->n_ns))
+				return i + 1;
+			break;
+		}
+	}
+	return 0;
+}
+
+static void cluster_name(struct route_result *out, const struct rt_dest *d, uint32_t port)
+{
+	snprintf(out->cluster, sizeof(out->cluster), "outbound|%u|%s|%s", port,
+		 d->subset ? d->subset : "",
+		 d->svc ? d->svc->fqdn : (d->src->dst.fqdn ? d->src->dst.fqdn : d->src->dst.host));
+}
+
+/* The cluster (port index @port of @rs, @subset) the client reaches; NULL: none exists. */
+static const struct rt_cluster *find_cluster(const struct route_table *rt, const struct rt_svc *rs,
+					     size_t port, const char *subset,
+					     const struct rt_client *c)
+{
+	size_t slot = choose_dr(rt, rs, c);
+	const struct rt_cgroup *g = &rs->groups[port * (rs->n_drs + 1) + slot];
+	const struct destination_rule *dr;
+
+	if (!subset)
+		return &g->cl[0];
+	if (!slot)
+		return NULL;
+	dr = rs->drs[slot - 1].src;
+	for (size_t i = 0; i < dr->n_subsets; i++)
+		if (dr->subsets[i].name && !strcmp(dr->subsets[i].name, subset))
+			return &g->cl[1 + i];
+	return NULL;
+}
+
+/* Whether rule @r matches: *@applies is set when one of its entries applies to the client. */
+static bool rule_matches(struct route_worker *w, const struct rt_rule *r,
+			 const struct rt_reqview *v, uint16_t port, bool *applies)
+{
+	if (!r->n_m) {
+		*applies = true;
+		return true;
+	}
+	for (size_t k = 0; k < r->n_m; k++) {
+		if (!rt_match_applies(&r->m[k], v, port))
+			continue;
+		*applies = true;
+		if (rt_match_request(w, &r->m[k], v))
+			return true;
+	}
+	return false;
+}
+
+/* Rules a request for another path than their exact ones cannot match are skipped; the order of
+ * the rest is kept. */
+static const struct rt_rule *match_indexed(struct route_worker *w, const struct rt_vs *vs,
+					   const struct rt_reqview *v, uint16_t port, bool *applies)
+{
+	const uint32_t *ex = NULL;
+	size_t n_ex = 0, i = 0, j = 0;
+	uint32_t off, r;
+
+	if (rt_strmap_get(&vs->by_path, v->path, v->path_len, &off)) {
+		n_ex = vs->lists[off];
+		ex = vs->lists + off + 1;
+	}
+	while (i < n_ex || j < vs->n_other) {
+		if (j == vs->n_other || (i < n_ex && ex[i] < vs->other[j])) {
+			r = ex[i++];
+		} else {
+			r = vs->other[j++];
+			if (i < n_ex && ex[i] == r)
+				i++;
+		}
+		if (rule_matches(w, &vs->rules[r], v, port, applies))
+			return &vs->rules[r];
+	}
+	if (!*applies && vs->always_applies)
+		*applies = true;
+	/* Some skipped rule may apply to this client (sourceLabels, port): look, rarely. */
+	for (size_t k = 0; !*applies && k < vs->n_rules; k++)
+		for (size_t e = 0; e < vs->rules[k].n_m && !*applies; e++)
+			*applies = rt_match_applies(&vs->rules[k].m[e], v, port);
+	return NULL;
+}
+
+/* First rule with a matching entry; *@applies tells whether any entry applied to the client. */
+static const struct rt_rule *match_rules(struct route_worker *w, const struct rt_vs *vs,
+					 const struct rt_reqview *v, uint16_t port, bool *applies)
+{
+	*applies = false;
+	if (vs->indexed)
+		return match_indexed(w, vs, v, port, applies);
+	for (size_t i = 0; i < vs->n_rules; i++)
+		if (rule_matches(w, &vs->rules[i], v, port, applies))
+			return &vs->rules[i];
+	return NULL;
+}
+
+static int pick_endpoint(const struct route_table *rt, struct route_worker *w,
+			 const struct rt_cluster *c, const struct rt_reqview *v,
+			 struct route_result *out)
+{
+	const struct route_req *rq = v->rq;
+	const struct endpoint *e;
+	uint64_t h;
+	bool has_hash = false;
+	int host;
+
+	out->svc = c->svc;
+	out->policy = &c->policy;
+	out->dr = c->dr;
+	out->cluster_id = c->id;
+	strncpy(out->cluster, c->name, sizeof(out->cluster) - 1);
+	out->cluster[sizeof(out->cluster) - 1] = '\0';
+	if (c->lb.simple == LB_PASSTHROUGH && c->lb.hash == LB_HASH_NONE) {
+		out->verdict = RV_PASSTHROUGH;
+		out->ep.sin_family = AF_INET;
+		out->ep.sin_addr = rq->dst_ip;
+		out->ep.sin_port = htons(rq->dst_port);
+		return 0;
+	}
+	if (c->lb.hash != LB_HASH_NONE && c->lb.n_hosts)
+		has_hash = rt_hash_key(w, &c->policy.lb, v, &h, &out->set_cookie);
+	host = lb_pick(&c->lb, &w->cs[c->id], &w->hs[c->host_base], &w->rng, w->now_ms,
+		       has_hash ? &h : NULL, w->scratch);
+	if (host < 0) {
+		out->verdict = RV_NO_HEALTHY;
+		return 0;
+	}
+	e = c->eps[host];
+	out->verdict = RV_FORWARD;
+	out->ep.sin_family = AF_INET;
+	out->ep.sin_addr = e->ip;
+	out->ep.sin_port = htons(e->port);
+	out->ep_pod = e->pod;
+	if (c->id <= TOKEN_ID_MAX && (uint32_t)host <= TOKEN_ID_MAX)
+		out->lb_token =
+			(uint64_t)rt->tag << 48 | (uint64_t)c->id << TOKEN_ID_BITS | (uint32_t)host;
+	return 0;
+}
+
+/* A rule matched: its action, its weighted destination, that destination's cluster. */
+static int route_rule(const struct route_table *rt, struct route_worker *w, const struct rt_rule *r,
+		      const struct rt_reqview *v, struct route_result *out)
+{
+	const struct rt_cluster *c;
+	const struct rt_dest *d;
+	size_t i, port;
+
+	out->rule = r->src;
+	out->rule_index = r->index;
+	if (r->src->redirect) {
+		out->verdict = RV_REDIRECT;
+		return 0;
+	}
+	if (!r->src->n_route) { /* no action shunt knows (directResponse is not modelled) */
+		out->verdict = RV_NO_ROUTE;
+		return 0;
+	}
+	out->verdict = RV_NO_CLUSTER;
+	if (!r->n_d) /* every weight 0: Envoy would get no cluster at all */
+		return 0;
+	i = r->n_d == 1 ? 0 : lb_swrr_pick(w->wrr + r->wrr_base, r->w, r->n_d, r->total);
+	d = &r->d[i];
+	out->rdst = d->src;
+	if (!d->svc || d->port == RT_PORT_MISSING) {
+		cluster_name(out, d, d->src->dst.port ? d->src->dst.port : v->rq->dst_port);
+		return 0;
+	}
+	if (d->port == RT_PORT_REQUEST) {
+		for (port = 0; port < d->svc->svc->n_ports; port++)
+			if (d->svc->svc->ports[port].port == v->rq->dst_port)
+				break;
+		if (port == d->svc->svc->n_ports) {
+			cluster_name(out, d, v->rq->dst_port);
+			return 0;
+		}
+	} else {
+		port = (size_t)d->port;
+	}
+	c = find_cluster(rt, d->svc, port, d->subset, v->client);
+	if (!c) {
+		cluster_name(out, d, d->svc->svc->ports[port].port);
+		return 0;
+	}
+	return pick_endpoint(rt, w, c, v, out);
+}
+
+int route_select(const struct route_table *rt, struct route_worker *w, const struct route_req *rq,
+		 struct route_result *out)
+{
+	const struct service *svc;
+	const struct svc_port *sp;
+	const struct rt_svc *rs;
+	const struct rt_vs *vs = NULL;
+	const struct rt_rule *r;
+	struct rt_reqview v;
+	bool applies;
+
+	if (w->rt != rt)
+		return -EINVAL;
+	out->verdict = RV_NO_ROUTE;
+	out->vs = NULL;
+	out->rule = NULL;
+	out->rule_index = 0;
+	out->rdst = NULL;
+	out->svc = NULL;
+	out->policy = NULL;
+	out->dr = NULL;
+	out->cluster_id = 0;
+	memset(&out->ep, 0, sizeof(out->ep));
+	out->cluster[0] = '\0';
+	out->ep_pod = NULL;
+	out->lb_token = 0;
+	out->set_cookie = NULL;
+
+	sp = config_find_vip(rt->cfg, rq->dst_ip, htons(rq->dst_port), IPPROTO_TCP, &svc);
+	if (!sp)
+		return 0;
+	rs = &rt->svcs[svc - rt->cfg->services];
+	rt_reqview_init(&v, rq, rt_client_find(rt, rq->src_ip));
+	for (size_t i = 0; i < rs->n_vs; i++) {
+		if (rt_visible(rs->vs[i]->vis, v.client->ns, rt->n_ns)) {
+			vs = rs->vs[i];
+			break;
+		}
+	}
+	if (vs) {
+		r = match_rules(w, vs, &v, rq->dst_port, &applies);
+		if (r) {
+			out->vs = vs->src;
+			return route_rule(rt, w, r, &v, out);
+		}
+		/* Rules apply to this client and none matched: 404. None applies (sourceLabels,
+		 * port...): Istio builds no route from this VirtualService, the default route
+		 * serves. */
+		if (applies) {
+			out->vs = vs->src;
+			return 0;
+		}
+	}
+	return pick_endpoint(rt, w, find_cluster(rt, rs, (size_t)(sp - svc->ports), NULL, v.client),
+			     &v, out);
+}
+
+void route_done_token(struct route_worker *w, uint64_t lb_token, int status)
+{
+	const struct route_table *rt = w->rt;
+	uint32_t id = (uint32_t)(lb_token >> TOKEN_ID_BITS) & TOKEN_ID_MAX;
+	const struct rt_cluster *c;
+
+	if (!lb_token || (uint16_t)(lb_token >> 48) != rt->tag || id >= rt->n_clusters)
+		return;
+	c = rt->clusters[id];
+	lb_done(&c->lb, &w->cs[id], &w->hs[c->host_base], (uint32_t)lb_token & TOKEN_ID_MAX, status,
+		w->now_ms);
+}
+
+void route_done(struct route_worker *w, const struct route_result *res, int status)
+{
+	if (res->verdict == RV_FORWARD)
+		route_done_token(w, res->lb_token, status);
+}
