@@ -411,120 +411,172 @@ static int compile_vs(struct route_table *rt)
 	return 0;
 }
 
-struct vs_cand {
-	struct rt_vs *vs;
-	size_t specificity;
+/* A resource (VirtualService or DestinationRule @idx) whose host covers service @svc. */
+struct cand {
+	uint32_t svc, idx;
+	size_t spec; /* the most specific of its hosts that covers the service */
+	const char *ts, *name, *ns;
 };
 
-static int vs_cand_cmp(const void *a, const void *b)
-{
-	const struct vs_cand *x = a, *y = b;
-	const struct virtual_service *p = x->vs->src, *q = y->vs->src;
+struct cands {
+	struct cand *v;
+	size_t n, cap;
+	uint32_t *last;	 /* per service: 1 + the resource of its latest pair, 0: none */
+	size_t *last_at; /* per service: where that pair is */
+};
 
-	if (x->specificity != y->specificity)
-		return x->specificity > y->specificity ? -1 : 1;
-	return age_cmp(p->creation_timestamp, p->name, p->namespace, q->creation_timestamp, q->name,
-		       q->namespace);
+/* Candidates by service, most specific host first, then oldest. */
+static int cand_cmp(const void *a, const void *b)
+{
+	const struct cand *x = a, *y = b;
+
+	if (x->svc != y->svc)
+		return x->svc < y->svc ? -1 : 1;
+	if (x->spec != y->spec)
+		return x->spec > y->spec ? -1 : 1;
+	return age_cmp(x->ts, x->name, x->ns, y->ts, y->name, y->ns);
 }
 
-/* Every service's VirtualService candidates; VirtualService hosts are few, services many. */
-static int attach_vs(struct route_table *rt)
+/* Notes that host @host of resource @c->idx covers what it covers: exact hosts through the FQDN
+ * map, wildcards against every service. One pair per (service, resource), the best host. */
+static int cands_add(struct route_table *rt, struct cands *cs, const char *host,
+		     const struct cand *c)
 {
-	const struct config *cfg = rt->cfg;
-	const struct istio_config *ic = ISTIO(cfg);
-	struct vs_cand *tmp = calloc(ic->n_vs + 1, sizeof(*tmp));
+	uint32_t first = 0, end = (uint32_t)rt->cfg->n_services;
+	size_t spec;
 
-	if (!tmp)
-		return -ENOMEM;
-	for (size_t s = 0; s < cfg->n_services; s++) {
-		struct rt_svc *rs = &rt->svcs[s];
-		size_t n = 0;
-
-		for (size_t i = 0; i < ic->n_vs; i++) {
-			const struct virtual_service *v = &ic->vs[i];
-			size_t best = 0, spec;
-			bool hit = false;
-
-			if (v->shadowed || !names_mesh(v->gateways, v->n_gateways))
-				continue;
-			for (size_t h = 0; h < v->n_hosts; h++)
-				if (rt_host_matches(v->hosts[h], rs->fqdn, &spec) &&
-				    (!hit || spec > best)) {
-					best = spec;
-					hit = true;
-				}
-			if (hit)
-				tmp[n++] = (struct vs_cand){&rt->vs[i], best};
-		}
-		if (!n)
-			continue;
-		qsort(tmp, n, sizeof(*tmp), vs_cand_cmp);
-		rs->vs = calloc(n, sizeof(*rs->vs));
-		if (!rs->vs) {
-			free(tmp);
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < n; i++)
-			rs->vs[i] = tmp[i].vs;
-		rs->n_vs = n;
+	if (host[0] != '*') {
+		if (!strmap_get(&rt->svc_by_fqdn, host, &first))
+			return 0;
+		end = first + 1;
 	}
-	free(tmp);
+	for (uint32_t s = first; s < end; s++) {
+		if (!rt_host_matches(host, rt->svcs[s].fqdn, &spec))
+			continue;
+		if (cs->last[s] == c->idx + 1) {
+			struct cand *prev = &cs->v[cs->last_at[s]];
+
+			prev->spec = spec > prev->spec ? spec : prev->spec;
+			continue;
+		}
+		if (cs->n == cs->cap) {
+			size_t cap = cs->cap ? cs->cap * 2 : 64;
+			struct cand *v = realloc(cs->v, cap * sizeof(*v));
+
+			if (!v)
+				return -ENOMEM;
+			cs->v = v;
+			cs->cap = cap;
+		}
+		cs->v[cs->n] = *c;
+		cs->v[cs->n].svc = s;
+		cs->v[cs->n].spec = spec;
+		cs->last[s] = c->idx + 1;
+		cs->last_at[s] = cs->n++;
+	}
 	return 0;
 }
 
-static int drc_cmp(const void *a, const void *b)
+static int cands_init(struct cands *cs, size_t n_services)
 {
-	const struct rt_drc *x = a, *y = b;
-
-	if (x->specificity != y->specificity)
-		return x->specificity > y->specificity ? -1 : 1;
-	return age_cmp(x->src->creation_timestamp, x->src->name, x->src->namespace,
-		       y->src->creation_timestamp, y->src->name, y->src->namespace);
+	memset(cs, 0, sizeof(*cs));
+	cs->last = calloc(n_services + 1, sizeof(*cs->last));
+	cs->last_at = calloc(n_services + 1, sizeof(*cs->last_at));
+	return cs->last && cs->last_at ? 0 : -ENOMEM;
 }
 
+static void cands_free(struct cands *cs)
+{
+	free(cs->v);
+	free(cs->last);
+	free(cs->last_at);
+}
+
+/* Every service's VirtualService candidates (bound to the mesh, not shadowed). */
+static int attach_vs(struct route_table *rt)
+{
+	const struct istio_config *ic = ISTIO(rt->cfg);
+	struct cands cs;
+	int err = cands_init(&cs, rt->cfg->n_services);
+
+	for (size_t i = 0; !err && i < ic->n_vs; i++) {
+		const struct virtual_service *v = &ic->vs[i];
+		struct cand c = {.idx = (uint32_t)i,
+				 .ts = v->creation_timestamp,
+				 .name = v->name,
+				 .ns = v->namespace};
+
+		if (v->shadowed || !names_mesh(v->gateways, v->n_gateways))
+			continue;
+		for (size_t h = 0; !err && h < v->n_hosts; h++)
+			err = cands_add(rt, &cs, v->hosts[h], &c);
+	}
+	if (!err)
+		qsort(cs.v, cs.n, sizeof(*cs.v), cand_cmp);
+	for (size_t i = 0, j; !err && i < cs.n; i = j) {
+		struct rt_svc *rs = &rt->svcs[cs.v[i].svc];
+
+		for (j = i; j < cs.n && cs.v[j].svc == cs.v[i].svc; j++)
+			;
+		rs->vs = calloc(j - i, sizeof(*rs->vs));
+		if (!rs->vs) {
+			err = -ENOMEM;
+			break;
+		}
+		for (size_t k = i; k < j; k++)
+			rs->vs[rs->n_vs++] = &rt->vs[cs.v[k].idx];
+	}
+	cands_free(&cs);
+	return err;
+}
+
+/* Every service's DestinationRule candidates. */
 static int attach_drs(struct route_table *rt)
 {
-	const struct config *cfg = rt->cfg;
-	const struct istio_config *ic = ISTIO(cfg);
-	struct rt_drc *tmp = calloc(ic->n_dr + 1, sizeof(*tmp));
-	size_t base = ic->n_vs;
+	const struct istio_config *ic = ISTIO(rt->cfg);
+	size_t words = (rt->n_ns + 1 + 63) / 64;
+	struct cands cs;
+	int err = cands_init(&cs, rt->cfg->n_services);
 
-	if (!tmp)
-		return -ENOMEM;
-	for (size_t s = 0; s < cfg->n_services; s++) {
-		struct rt_svc *rs = &rt->svcs[s];
-		size_t n = 0, spec;
+	for (size_t i = 0; !err && i < ic->n_dr; i++) {
+		const struct destination_rule *d = &ic->dr[i];
+		struct cand c = {.idx = (uint32_t)i,
+				 .ts = d->creation_timestamp,
+				 .name = d->name,
+				 .ns = d->namespace};
 
-		for (size_t i = 0; i < ic->n_dr; i++) {
-			const struct destination_rule *d = &ic->dr[i];
-			const char *host = d->fqdn ? d->fqdn : d->host;
+		if (d->fqdn || d->host)
+			err = cands_add(rt, &cs, d->fqdn ? d->fqdn : d->host, &c);
+	}
+	if (!err)
+		qsort(cs.v, cs.n, sizeof(*cs.v), cand_cmp);
+	for (size_t i = 0, j; !err && i < cs.n; i = j) {
+		struct rt_svc *rs = &rt->svcs[cs.v[i].svc];
 
-			if (!host || !rt_host_matches(host, rs->fqdn, &spec))
-				continue;
-			tmp[n] = (struct rt_drc){
+		for (j = i; j < cs.n && cs.v[j].svc == cs.v[i].svc; j++)
+			;
+		rs->drs = calloc(j - i, sizeof(*rs->drs));
+		if (!rs->drs) {
+			err = -ENOMEM;
+			break;
+		}
+		for (size_t k = i; k < j; k++) {
+			const struct destination_rule *d = &ic->dr[cs.v[k].idx];
+			struct rt_drc *dc = &rs->drs[rs->n_drs++];
+
+			*dc = (struct rt_drc){
 				.src = d,
-				.specificity = spec,
+				.specificity = cs.v[k].spec,
 				.selector = d->workload_selector.n > 0,
 				.private_only =
 					private_only(d->export_to, d->n_export_to, d->namespace),
-				.vis = rt->bits + (base + i) * ((rt->n_ns + 1 + 63) / 64),
+				.vis = rt->bits + (ic->n_vs + cs.v[k].idx) * words,
 			};
-			strmap_get(&rt->ns_ids, d->namespace ? d->namespace : "", &tmp[n].ns);
-			n++;
+			strmap_get(&rt->ns_ids, d->namespace ? d->namespace : "", &dc->ns);
 		}
-		if (!n)
-			continue;
-		qsort(tmp, n, sizeof(*tmp), drc_cmp);
-		rs->drs = malloc(n * sizeof(*rs->drs));
-		if (!rs->drs) {
-			free(tmp);
-			return -ENOMEM;
-		}
-		memcpy(rs->drs, tmp, n * sizeof(*rs->drs));
-		rs->n_drs = n;
 	}
-	free(tmp);
-	return 0;
+	cands_free(&cs);
+	return err;
 }
 
 /* Istio's subset merge: each part the subset sets replaces the DestinationRule's. */
