@@ -319,6 +319,12 @@ static void scheme_is_http_on_plain_connections(void **state)
 	teardown(NULL);
 	load_match("    - scheme: {exact: https}\n");
 	assert_false(hit("/", END));
+	teardown(NULL);
+	load_match("    - scheme: {prefix: ht}\n");
+	assert_true(hit("/", END));
+	teardown(NULL);
+	load_match("    - scheme: {regex: 'https?'}\n");
+	assert_true(hit("/", END));
 }
 
 static void header_names_ignore_case_values_do_not(void **state)
@@ -869,6 +875,81 @@ static void consistent_hash_on_a_header_keeps_affinity(void **state)
 	}
 	for (int i = 0; i < 3; i++) /* users spread over the endpoints */
 		assert_in_range(got[i], 50, 150);
+}
+
+/* A config of service ring (10.96.7.1:80) with @n pods r0.. but pod @skip, hashing on x-user. */
+static struct config *ring_config(int n, int skip)
+{
+	char y[8192];
+	struct config *cfg = NULL;
+	int len = snprintf(
+		y, sizeof(y),
+		"apiVersion: v1\nkind: Service\nmetadata: {name: ring}\n"
+		"spec: {clusterIP: 10.96.7.1, selector: {app: ring}, ports: [{port: 80}]}\n"
+		"---\n" DR_HEAD "metadata: {name: ring}\n"
+		"spec:\n  host: ring\n  trafficPolicy:\n"
+		"    loadBalancer: {consistentHash: {httpHeaderName: x-user}}\n");
+
+	for (int i = 0; i < n; i++)
+		if (i != skip)
+			len += snprintf(y + len, sizeof(y) - (size_t)len,
+					"---\napiVersion: v1\nkind: Pod\n"
+					"metadata: {name: r%d, labels: {app: ring}}\n"
+					"status: {podIP: 10.0.7.%d}\n",
+					i, i + 1);
+	assert_int_equal(config_load_buf("ring.yaml", y, (size_t)len, &cfg), 0);
+	return cfg;
+}
+
+/* The pod each of @n users reaches through @cfg. */
+static void ring_pods(struct config *cfg, int n, char (*out)[8])
+{
+	struct route_table *rt;
+	struct route_worker *w;
+	struct http_hdr h = {"x-user", 6, NULL, 0};
+	struct http_req req = {.method = "GET",
+			       .method_len = 3,
+			       .url = "/",
+			       .url_len = 1,
+			       .hdrs = &h,
+			       .n_hdrs = 1};
+	struct route_req rq = {.req = &req, .dst_port = 80};
+	struct route_result res;
+	char user[32];
+
+	assert_int_equal(route_table_build(cfg, &rt), 0);
+	w = route_worker_new(rt, 3);
+	inet_pton(AF_INET, "10.96.7.1", &rq.dst_ip);
+	for (int u = 0; u < n; u++) {
+		h.value_len = (size_t)snprintf(user, sizeof(user), "user-%d", u);
+		h.value = user;
+		assert_int_equal(route_select(rt, w, &rq, &res), 0);
+		assert_int_equal(res.verdict, RV_FORWARD);
+		snprintf(out[u], sizeof(out[u]), "%s", res.ep_pod->name);
+		route_done(w, &res, 200);
+	}
+	route_worker_free(w);
+	route_table_free(rt);
+}
+
+static void consistent_hash_survives_an_endpoint_leaving(void **state)
+{
+	/* A new snapshot without r3: only r3's users move, about a tenth of them. */
+	static char before[4000][8], after[4000][8];
+	struct config *all = ring_config(10, -1), *less = ring_config(10, 3);
+	int moved = 0;
+
+	ring_pods(all, 4000, before);
+	ring_pods(less, 4000, after);
+	for (int u = 0; u < 4000; u++) {
+		if (!strcmp(before[u], after[u]))
+			continue;
+		moved++;
+		assert_string_equal(before[u], "r3");
+	}
+	assert_in_range(moved, 4000 * 7 / 100, 4000 * 13 / 100);
+	config_free(all);
+	config_free(less);
 }
 
 static void consistent_hash_without_key_spreads_at_random(void **state)
@@ -1458,6 +1539,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(subset_policy_replaces_the_rule_policy_part_by_part,
 					  teardown),
 		cmocka_unit_test_teardown(consistent_hash_on_a_header_keeps_affinity, teardown),
+		cmocka_unit_test_teardown(consistent_hash_survives_an_endpoint_leaving, teardown),
 		cmocka_unit_test_teardown(consistent_hash_without_key_spreads_at_random, teardown),
 		cmocka_unit_test_teardown(consistent_hash_cookie_is_generated_with_a_ttl, teardown),
 		cmocka_unit_test_teardown(consistent_hash_cookie_without_ttl_is_not_generated,
