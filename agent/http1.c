@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "http1.h"
 
@@ -262,7 +263,49 @@ static char *put(char *p, const void *s, size_t n)
 	return p + n;
 }
 
-size_t h1_req_write(const struct http_req *req, char *out)
+static bool name_is(const struct http_hdr *h, const char *name, size_t len)
+{
+	return h->name_len == len && !strncasecmp(h->name, name, len);
+}
+
+/* Whether a Connection header of @req lists the header name @h as a token. */
+static bool connection_lists(const struct http_req *req, const struct http_hdr *h)
+{
+	for (size_t i = 0; i < req->n_hdrs; i++) {
+		const char *v = req->hdrs[i].value, *end = v + req->hdrs[i].value_len;
+
+		if (!name_is(&req->hdrs[i], "connection", 10))
+			continue;
+		while (v < end) {
+			const char *tok, *comma = memchr(v, ',', (size_t)(end - v));
+			const char *stop = comma ? comma : end;
+
+			while (v < stop && (*v == ' ' || *v == '\t'))
+				v++;
+			tok = v;
+			while (stop > tok && (stop[-1] == ' ' || stop[-1] == '\t'))
+				stop--;
+			if ((size_t)(stop - tok) == h->name_len &&
+			    !strncasecmp(tok, h->name, h->name_len))
+				return true;
+			v = comma ? comma + 1 : end;
+		}
+	}
+	return false;
+}
+
+/*
+ * Hop-by-hop headers (RFC 9110 7.6.1) concern one connection, not the
+ * request: the client's Connection: close must not close a pooled upstream.
+ * Transfer-Encoding stays: the body goes upstream with its framing as is.
+ */
+static bool hop_by_hop(const struct http_req *req, const struct http_hdr *h)
+{
+	return name_is(h, "connection", 10) || name_is(h, "keep-alive", 10) ||
+	       name_is(h, "proxy-connection", 16) || connection_lists(req, h);
+}
+
+size_t h1_req_write(const struct http_req *req, bool upgrade, char *out)
 {
 	char version[] = " HTTP/x.y\r\n";
 	char *p = out;
@@ -274,6 +317,9 @@ size_t h1_req_write(const struct http_req *req, char *out)
 	p = put(p, req->url, req->url_len);
 	p = put(p, version, sizeof(version) - 1);
 	for (size_t i = 0; i < req->n_hdrs; i++) {
+		/* An upgrade keeps Connection and Upgrade: the switch is end to end. */
+		if (!upgrade && hop_by_hop(req, &req->hdrs[i]))
+			continue;
 		p = put(p, req->hdrs[i].name, req->hdrs[i].name_len);
 		p = put(p, ": ", 2);
 		p = put(p, req->hdrs[i].value, req->hdrs[i].value_len);

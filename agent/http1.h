@@ -102,10 +102,12 @@ size_t h1_req_size(const struct http_req *req);
 
 /*
  * Writes @req as an HTTP/1.x request head: "METHOD SP url SP HTTP/x.y",
- * then every header as "name: value" in order, then an empty line; names
- * and values byte-exact. Returns the bytes written (h1_req_size()).
+ * then its headers as "name: value" in order, then an empty line; names and
+ * values byte-exact. Hop-by-hop headers (Connection, those it lists,
+ * Keep-Alive, Proxy-Connection) are left out unless @upgrade. Returns the
+ * bytes written, at most h1_req_size().
  */
-size_t h1_req_write(const struct http_req *req, char *out);
+size_t h1_req_write(const struct http_req *req, bool upgrade, char *out);
 
 /*
  * Appends a complete local response to @b: status line, content-type

@@ -267,8 +267,10 @@ static void exchange_end(struct session *s)
 	bool reuse, keep;
 
 	px_pick_done(s, s->hrsp.ll.status_code);
-	reuse = (s->flags & both_ka) == both_ka && !(s->flags & (SF_UP_EOF | SF_UP_WERR)) &&
-		s->rsp_parsed == s->rsp.len && !px_up_pending(s);
+	/* The upstream never saw the client's Connection header: its own answer decides. */
+	reuse = (s->flags & (SF_REQ_DONE | SF_RSP_KA)) == (SF_REQ_DONE | SF_RSP_KA) &&
+		!(s->flags & (SF_UP_EOF | SF_UP_WERR)) && s->rsp_parsed == s->rsp.len &&
+		!px_up_pending(s);
 	keep = (s->flags & both_ka) == both_ka && !(s->flags & (SF_CLOSE | SF_CLIENT_EOF)) &&
 	       !((s->flags & SF_CLIENT_FIN) && buf_empty(&s->req)); /* pipelined ones still count */
 	if (reuse)
@@ -425,7 +427,7 @@ static int write_head(struct session *s, const struct http_req *req)
 	if (!err)
 		err = buf_alloc(&s->rsp, PROXY_BUF_SIZE);
 	if (!err)
-		s->hout.len = (uint32_t)h1_req_write(req, s->hout.data);
+		s->hout.len = (uint32_t)h1_req_write(req, s->flags & SF_UPGRADE, s->hout.data);
 	return err;
 }
 

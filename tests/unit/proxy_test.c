@@ -1568,6 +1568,37 @@ static void request_head_reserialized_byte_exact(void **state)
 	client_close(c);
 }
 
+static void hop_by_hop_headers_stay_on_their_connection(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+	const char *expect = "Host: svc\nX-End: 2\nTransfer-Encoding: chunked\n";
+
+	assert_int_equal(send_str(c->fd, "POST /hdrs HTTP/1.1\r\nHost: svc\r\n"
+					 "Connection: close, X-Hop\r\nX-Hop: 1\r\n"
+					 "Keep-Alive: timeout=5\r\nProxy-Connection: keep-alive\r\n"
+					 "X-End: 2\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+			 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	/* The backend saw none of the client connection's own headers ... */
+	assert_int_equal(r.body_len, strlen(expect));
+	assert_memory_equal(r.body, expect, r.body_len);
+	response_reset(&r, false);
+	/* ... the client's Connection: close still closes the client ... */
+	assert_true(closed_by_proxy(c));
+	client_close(c);
+	assert_true(wait_active(f, 0, 0));
+	assert_int_equal(stats(f).upstream_idle, 1); /* pooled, not closed */
+	/* ... and the upstream connection, never told to close, serves the next client. */
+	c = client_open(f);
+	get_ok(c, "/again", "A");
+	client_close(c);
+	assert_int_equal(stats(f).upstream_connects, 1);
+	assert_int_equal(stats(f).upstream_reused, 1);
+}
+
 static void stale_pooled_connection_is_not_used(void **state)
 {
 	struct fixture *f = *state;
@@ -1896,6 +1927,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(oversized_head_431, setup, teardown),
 		cmocka_unit_test_setup_teardown(malformed_response_502, setup, teardown),
 		cmocka_unit_test_setup_teardown(status_204_has_no_body, setup, teardown),
+		cmocka_unit_test_setup_teardown(hop_by_hop_headers_stay_on_their_connection, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(request_head_reserialized_byte_exact, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(stale_pooled_connection_is_not_used, setup,
