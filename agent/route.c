@@ -343,17 +343,18 @@ static void resolve_dest(struct route_table *rt, struct rt_dest *d,
 	}
 }
 
-static int compile_rule(struct route_table *rt, struct rt_rule *r, const struct http_route *src,
-			size_t index)
+/* Compiles @src into @r, its match entries into @m (room for src->n_match). */
+static int compile_rule(struct route_table *rt, struct rt_rule *r, struct rt_match *m,
+			const struct http_route *src, size_t index)
 {
 	int err;
 
 	r->src = src;
 	r->index = index;
-	r->m = calloc(src->n_match + 1, sizeof(*r->m));
+	r->m = m;
 	r->d = calloc(src->n_route + 1, sizeof(*r->d));
 	r->w = calloc(src->n_route + 1, sizeof(*r->w));
-	if (!r->m || !r->d || !r->w)
+	if (!r->d || !r->w)
 		return -ENOMEM;
 	for (size_t i = 0; i < src->n_match; i++) {
 		r->n_m++;
@@ -389,20 +390,28 @@ static int compile_vs(struct route_table *rt)
 	for (size_t i = 0; i < ic->n_vs; i++) {
 		const struct virtual_service *src = &ic->vs[i];
 		struct rt_vs *vs = &rt->vs[i];
+		size_t n_m = 0;
 
 		vs->src = src;
 		vs->vis = visibility(rt, i, src->export_to, src->n_export_to, src->namespace);
 		if (src->shadowed || !names_mesh(src->gateways, src->n_gateways))
 			continue;
+		for (size_t j = 0; j < src->n_http; j++)
+			n_m += src->http[j].n_match;
+		/* rules and their entries each in one array, in order: a scan walks memory forward
+		 */
 		vs->rules = calloc(src->n_http + 1, sizeof(*vs->rules));
-		if (!vs->rules)
+		vs->matches = calloc(n_m + 1, sizeof(*vs->matches));
+		if (!vs->rules || !vs->matches)
 			return -ENOMEM;
+		n_m = 0;
 		for (size_t j = 0; j < src->n_http; j++) {
 			vs->n_rules++;
 			rt->n_rules++;
-			err = compile_rule(rt, &vs->rules[j], &src->http[j], j);
+			err = compile_rule(rt, &vs->rules[j], vs->matches + n_m, &src->http[j], j);
 			if (err)
 				return err;
+			n_m += src->http[j].n_match;
 		}
 		err = rt_vs_index(vs);
 		if (err)
@@ -767,11 +776,11 @@ static void free_vs(struct rt_vs *vs)
 
 		for (size_t k = 0; k < r->n_m; k++)
 			free_match(&r->m[k]);
-		free(r->m);
 		free(r->d);
 		free(r->w);
 	}
 	free(vs->rules);
+	free(vs->matches);
 	rt_vs_index_free(vs);
 }
 

@@ -102,8 +102,9 @@ struct rt_vs {
 	const struct virtual_service *src;
 	struct rt_rule *rules;
 	size_t n_rules;
-	const uint64_t *vis; /* exportTo bitset */
-	bool always_applies; /* some entry applies to every client on every port */
+	struct rt_match *matches; /* every rule's entries, rule after rule (rules[i].m points in) */
+	const uint64_t *vis;	  /* exportTo bitset */
+	bool always_applies;	  /* some entry applies to every client on every port */
 	/* Exact-path index, with many rules (route_index.c): */
 	bool indexed;
 	struct rt_strmap by_path; /* path -> offset in lists: count, then rule indexes ascending */

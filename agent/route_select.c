@@ -178,7 +178,20 @@ static const struct rt_cluster *find_cluster(const struct route_table *rt, const
 	return NULL;
 }
 
-/* Whether rule @r matches: *@applies is set when one of its entries applies to the client. */
+/* A quick look at the path alone, before the calls: most rules differ there. */
+static inline bool uri_rejects(const struct rt_str *u, const struct rt_reqview *v)
+{
+	if (u->caseless)
+		return false;
+	if (u->kind == SM_PREFIX)
+		return v->pathq_len < u->len || memcmp(v->pathq, u->s, u->len);
+	if (u->kind == SM_EXACT)
+		return v->path_len != u->len || memcmp(v->path, u->s, u->len);
+	return false;
+}
+
+/* Whether rule @r matches: *@applies is set when one of its entries applies to the client (once
+ * set, entries are rejected by path first). */
 static bool rule_matches(struct route_worker *w, const struct rt_rule *r,
 			 const struct rt_reqview *v, uint16_t port, bool *applies)
 {
@@ -187,10 +200,14 @@ static bool rule_matches(struct route_worker *w, const struct rt_rule *r,
 		return true;
 	}
 	for (size_t k = 0; k < r->n_m; k++) {
-		if (!rt_match_applies(&r->m[k], v, port))
+		const struct rt_match *m = &r->m[k];
+
+		if (*applies && uri_rejects(&m->uri, v))
+			continue;
+		if (!rt_match_applies(m, v, port))
 			continue;
 		*applies = true;
-		if (rt_match_request(w, &r->m[k], v))
+		if (rt_match_request(w, m, v))
 			return true;
 	}
 	return false;
@@ -220,8 +237,6 @@ static const struct rt_rule *match_indexed(struct route_worker *w, const struct 
 		if (rule_matches(w, &vs->rules[r], v, port, applies))
 			return &vs->rules[r];
 	}
-	if (!*applies && vs->always_applies)
-		*applies = true;
 	/* Some skipped rule may apply to this client (sourceLabels, port): look, rarely. */
 	for (size_t k = 0; !*applies && k < vs->n_rules; k++)
 		for (size_t e = 0; e < vs->rules[k].n_m && !*applies; e++)
@@ -233,7 +248,7 @@ static const struct rt_rule *match_indexed(struct route_worker *w, const struct 
 static const struct rt_rule *match_rules(struct route_worker *w, const struct rt_vs *vs,
 					 const struct rt_reqview *v, uint16_t port, bool *applies)
 {
-	*applies = false;
+	*applies = vs->always_applies;
 	if (vs->indexed)
 		return match_indexed(w, vs, v, port, applies);
 	for (size_t i = 0; i < vs->n_rules; i++)
