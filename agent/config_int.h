@@ -127,6 +127,9 @@ void ist_meta(struct yt *t, yaml_node_t *obj, char **name, char **ns, char **cre
 /* Istio's ValidateWildcardDomain (a FQDN, '*' allowed in the first label): NULL when @host is
  * valid, else the reason written into @buf. */
 const char *ist_check_wildcard_domain(const char *host, char *buf, size_t len);
+/* Where byte @off of scalar @n's value is in the file, when that can be told (one line, no
+ * escapes); else where @n starts. */
+yaml_mark_t ist_mark_at(const yaml_node_t *n, size_t off);
 /* Istio's ValidateFQDN. */
 const char *ist_check_fqdn(const char *name, char *buf, size_t len);
 /* Istio's labels.IsDNS1123Label. */

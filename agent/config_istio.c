@@ -551,11 +551,27 @@ static const struct ist_field string_match_fields[] = {
 	{NULL, IST_PARSED, NULL},
 };
 
-/* Compiles @m's regex to report what Istio's webhook would refuse. */
+/* Where byte @off of scalar @n's value is, when the value is written on one line without
+ * escapes (plain, or quoted with nothing to unescape); else where the scalar starts. */
+yaml_mark_t ist_mark_at(const yaml_node_t *n, size_t off)
+{
+	yaml_mark_t m = n->start_mark;
+	size_t quotes = n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ? 0 : 2;
+	bool one_line = n->end_mark.line == n->start_mark.line &&
+			n->end_mark.column - n->start_mark.column == n->data.scalar.length + quotes;
+
+	if (one_line && (n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE ||
+			 n->data.scalar.style == YAML_SINGLE_QUOTED_SCALAR_STYLE ||
+			 n->data.scalar.style == YAML_DOUBLE_QUOTED_SCALAR_STYLE))
+		m.column += quotes / 2 + off;
+	return m;
+}
+
+/* Checks a regex to report what Istio's webhook would refuse, pointing at the culprit. */
 static void check_regex(struct yt *t, yaml_node_t *n, const char *key, const char *re)
 {
 	char err[256];
-	struct regex *r = NULL;
+	size_t off = 0;
 
 	if (!*re) {
 		yt_error(t, n->start_mark, key, "regex string match should not be empty");
@@ -566,15 +582,15 @@ static void check_regex(struct yt *t, yaml_node_t *n, const char *key, const cha
 			 REGEX_MAX_LEN);
 		return;
 	}
-	switch (regex_compile(re, false, &r, err, sizeof(err))) {
+	switch (regex_check(re, &off, err, sizeof(err))) {
 	case 0:
-		regex_free(r);
 		break;
 	case -ENOMEM:
 		t->oom = true;
 		break;
 	default:
-		yt_error(t, n->start_mark, key, "invalid regex: %s (Istio uses RE2 syntax)", err);
+		yt_error(t, ist_mark_at(n, off), key, "invalid regex: %s (Istio uses RE2 syntax)",
+			 err);
 	}
 }
 
@@ -1569,9 +1585,11 @@ static void check_destinations(struct load *ld)
 
 int istio_finish(struct load *ld, bool semantics)
 {
+	unsigned errors = ld->errors;
 	int err = check_unique(ld);
 
-	if (err || !semantics)
+	/* Warnings about a config that is rejected anyway would only bury its errors. */
+	if (err || !semantics || ld->errors != errors)
 		return err;
 	mark_shadowed(ld);
 	check_destinations(ld);

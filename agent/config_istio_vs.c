@@ -467,10 +467,13 @@ static void check_header_value(struct yt *t, yaml_node_t *map, const char *name,
 {
 	yaml_node_t *n = yt_get(t, map, name, NULL);
 
+	char buf[64];
+
 	for (const unsigned char *c = (const unsigned char *)value; *c; c++) {
 		if ((*c < 0x20 && *c != '\t') || *c == 0x7f) {
-			yt_error(t, n->start_mark, name, "header value configuration %s is invalid",
-				 value);
+			yt_error(t, n->start_mark, name,
+				 "header value configuration %s is invalid (a control character)",
+				 yt_describe(n, buf, sizeof(buf)));
 			return;
 		}
 	}
@@ -545,6 +548,7 @@ static void parse_route_dests(struct yt *t, yaml_node_t *r, const char *ns, bool
 {
 	struct yt_frame f, fi;
 	long long total = 0;
+	bool bad = false;
 	yaml_node_t *seq;
 	long w;
 
@@ -563,20 +567,25 @@ static void parse_route_dests(struct yt *t, yaml_node_t *r, const char *ns, bool
 		if (!yt_get(t, item, "destination", NULL))
 			yt_error(t, item->start_mark, "destination", "destination is required");
 		ist_destination(t, item, "destination", ns, &d->dst);
-		if (!yt_int(t, item, "weight", 0, INT32_MIN, INT32_MAX, &w)) {
+		switch (yt_int(t, item, "weight", 0, INT32_MIN, INT32_MAX, &w)) {
+		case 0:
 			if (w < 0)
 				yt_error(t, yt_get(t, item, "weight", NULL)->start_mark, "weight",
 					 "weight %ld < 0", w);
 			d->weight = w < 0 ? 0 : (uint32_t)w;
 			d->has_weight = true;
-			total += w < 0 ? 0 : w;
+			total += w;
+			break;
+		case -EINVAL:
+			bad = true; /* no total: it would only repeat the problem */
+			break;
 		}
 		if (http)
 			parse_headers(t, item, &d->headers);
 	next:
 		yt_pop(t, &fi);
 	}
-	if (*n > 1 && total == 0)
+	if (*n > 1 && total == 0 && !bad)
 		yt_error(t, seq->start_mark, NULL, "total destination weight = 0");
 	yt_pop(t, &f);
 }
@@ -657,6 +666,7 @@ static void parse_regex_rewrite(struct yt *t, yaml_node_t *m, struct http_rewrit
 	struct yt_frame f;
 	yaml_node_t *rr, *n;
 	char err[256];
+	size_t off;
 
 	if (yt_enter_map(t, m, key, 0, &f, &rr))
 		return;
@@ -675,10 +685,14 @@ static void parse_regex_rewrite(struct yt *t, yaml_node_t *m, struct http_rewrit
 			 "regex is too large, max length allowed is 1024");
 		goto pop;
 	}
+	if (regex_check(rw->uri_regex_match, &off, err, sizeof(err)) == -EINVAL) {
+		yt_error(t, ist_mark_at(n, off), "match",
+			 "invalid regex: %s (Istio uses RE2 syntax)", err);
+		goto pop;
+	}
 	re = regex_compile_search(rw->uri_regex_match, err, sizeof(err));
 	if (!re) {
-		yt_error(t, n->start_mark, "match", "invalid regex: %s (Istio uses RE2 syntax)",
-			 err);
+		t->oom = true;
 		goto pop;
 	}
 	/* Envoy refuses a substitution naming a group the regex does not have. */
@@ -789,21 +803,19 @@ static void parse_retries(struct yt *t, yaml_node_t *r, struct http_retry *rt)
 		return;
 	rt->set = true;
 	ist_check_fields(t, m, retry_fields);
-	if (!yt_int(t, m, "attempts", 0, INT32_MIN, INT32_MAX, &v)) {
-		if (v < 0)
-			yt_error(t, yt_get(t, m, "attempts", NULL)->start_mark, "attempts",
-				 "attempts cannot be negative");
-		else
-			rt->attempts = (uint32_t)v;
-	}
+	v = 0;
+	if (!yt_int(t, m, "attempts", 0, INT32_MIN, INT32_MAX, &v) && v < 0)
+		yt_error(t, yt_get(t, m, "attempts", NULL)->start_mark, "attempts",
+			 "attempts cannot be negative");
+	rt->attempts = v > 0 ? (uint32_t)v : 0;
 	ist_duration(t, m, "perTryTimeout", IST_DUR_MIN_1MS, &rt->per_try_timeout_ms);
 	key = ist_key(t, m, "retryOn");
 	if (!yt_str(t, m, key, 0, &rt->retry_on))
 		check_retry_on(t, m, key, rt->retry_on);
 	ist_bool(t, m, "retryRemoteLocalities", &rt->retry_remote_localities);
-	if (!rt->attempts && (yt_get(t, m, ist_key(t, m, "perTryTimeout"), NULL) ||
-			      (rt->retry_on && *rt->retry_on) ||
-			      yt_get(t, m, ist_key(t, m, "retryRemoteLocalities"), NULL)))
+	if (!v && (yt_get(t, m, ist_key(t, m, "perTryTimeout"), NULL) ||
+		   (rt->retry_on && *rt->retry_on) ||
+		   yt_get(t, m, ist_key(t, m, "retryRemoteLocalities"), NULL)))
 		yt_error(t, m->start_mark, NULL,
 			 "http retry policy configured when attempts are set to 0 (disabled)");
 	yt_pop(t, &f);
@@ -1355,9 +1367,10 @@ int istio_parse_virtual_service(struct load *ld, struct yt *t, yaml_node_t *obj)
 	if (yt_enter_map(t, obj, "spec", YT_REQUIRED, &f, &spec))
 		goto check;
 	ist_check_fields(t, spec, vs_spec_fields);
-	if (!ist_str_list(t, spec, "gateways", &v.gateways, &v.n_gateways))
-		check_gateway_names(t, spec, "gateways", v.gateways, v.n_gateways);
+	/* Hosts first, in file order, though whether "*" is allowed depends on gateways. */
+	ist_str_list(t, spec, "gateways", &v.gateways, &v.n_gateways);
 	parse_hosts(t, spec, &v, names_mesh(v.gateways, v.n_gateways));
+	check_gateway_names(t, spec, "gateways", v.gateways, v.n_gateways);
 	ist_export_to(t, spec, v.namespace, false, &v.export_to, &v.n_export_to);
 	parse_http(t, spec, &v);
 	parse_tcp(t, spec, &v);

@@ -43,6 +43,7 @@ struct scan {
 	size_t *map;	 /* map[k]: the input offset output byte k came from */
 	size_t w;	 /* output length */
 	unsigned groups; /* capture groups seen */
+	size_t erroff;	 /* where the problem is, an input offset */
 	char *err;
 	size_t errlen;
 };
@@ -110,6 +111,7 @@ __attribute__((format(printf, 3, 4))) static int scan_fail(struct scan *sc, size
 	va_list ap;
 	int n;
 
+	sc->erroff = off;
 	va_start(ap, fmt);
 	n = vsnprintf(sc->err, sc->errlen, fmt, ap);
 	va_end(ap);
@@ -618,7 +620,7 @@ static int scan_pattern(struct scan *sc)
 }
 
 static int compile(const char *pattern, uint32_t extra, struct regex **out, char *err,
-		   size_t errlen)
+		   size_t errlen, size_t *erroff)
 {
 	struct scan sc = {.p = pattern, .n = strlen(pattern), .err = err, .errlen = errlen};
 	pcre2_compile_context *cctx;
@@ -660,6 +662,8 @@ static int compile(const char *pattern, uint32_t extra, struct regex **out, char
 	re = NULL;
 	rc = 0;
 free_all:
+	if (rc == -EINVAL && erroff)
+		*erroff = sc.erroff;
 	pcre2_compile_context_free(cctx);
 	regex_free(re);
 	free(sc.map);
@@ -671,14 +675,23 @@ int regex_compile(const char *pattern, bool caseless, struct regex **out, char *
 {
 	return compile(pattern,
 		       PCRE2_ANCHORED | PCRE2_ENDANCHORED | (caseless ? PCRE2_CASELESS : 0), out,
-		       err, errlen);
+		       err, errlen, NULL);
+}
+
+int regex_check(const char *pattern, size_t *offset, char *err, size_t errlen)
+{
+	struct regex *re = NULL;
+	int rc = compile(pattern, 0, &re, err, errlen, offset);
+
+	regex_free(re);
+	return rc;
 }
 
 struct regex *regex_compile_search(const char *pattern, char *err, size_t errlen)
 {
 	struct regex *re = NULL;
 
-	if (compile(pattern, 0, &re, err, errlen) == -ENOMEM && errlen)
+	if (compile(pattern, 0, &re, err, errlen, NULL) == -ENOMEM && errlen)
 		snprintf(err, errlen, "out of memory");
 	return re;
 }

@@ -35,6 +35,10 @@ struct regex;
  */
 int regex_compile(const char *pattern, bool caseless, struct regex **out, char *err, size_t errlen);
 
+/* Checks @pattern as regex_compile() would, without keeping it: for config validation. 0, or
+ * -EINVAL with the reason in @err and the byte offset of the problem in *@offset, or -ENOMEM. */
+int regex_check(const char *pattern, size_t *offset, char *err, size_t errlen);
+
 /* Whether @re matches all of @s[0..len). Thread-safe: match data is per thread. A match that
  * exceeds the backtracking limit is "no match" and counts in regex_limit_hits(). */
 bool regex_full_match(const struct regex *re, const char *s, size_t len);

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "config_int.h" /* ist_parse_duration() */
 #include "istio.h"
 #include "log.h"
 
@@ -598,6 +599,607 @@ static void reviews_end_user_jason_v1alpha3(void **state)
 	config_free(cfg);
 }
 
+/* ---- every field, read into the model ---- */
+
+static void full_virtual_service_every_field(void **state)
+{
+	struct config *cfg = load_ok(fixture("full"));
+	const struct virtual_service *v = vs(cfg, "shop", "web");
+	const struct http_route *r = &v->http[0];
+	const struct http_match *m = &r->match[0];
+	const struct route_destination *d = &r->route[0];
+
+	assert_int_equal(count_level(LOG_ERROR), 0);
+	assert_string_equal(v->creation_timestamp, "2024-03-01T10:00:00Z");
+	assert_int_equal(v->loc.line, 2);
+	assert_int_equal(v->n_hosts, 3);
+	assert_string_equal(v->hosts[0], "web.shop.svc.cluster.local");
+	assert_string_equal(v->hosts[1], "web.example.com");
+	assert_string_equal(v->hosts[2], "*.web.example.org");
+	assert_int_equal(v->n_gateways, 2);
+	assert_string_equal(v->gateways[1], "istio-system/ingress");
+	assert_int_equal(v->n_export_to, 2);
+	assert_string_equal(v->export_to[0], ".");
+	assert_false(v->shadowed);
+	assert_int_equal(v->n_http, 4);
+
+	/* the first rule: every match field */
+	assert_string_equal(r->name, "api");
+	assert_int_equal(r->n_match, 2);
+	assert_string_equal(m->name, "v2-api");
+	assert_int_equal(m->uri.kind, SM_REGEX);
+	assert_string_equal(m->uri.value, "/api/v2/.*");
+	assert_int_equal(m->scheme.kind, SM_EXACT);
+	assert_string_equal(m->method.value, "POST");
+	assert_int_equal(m->authority.kind, SM_PREFIX);
+	assert_string_equal(m->authority.value, "web");
+	assert_int_equal(m->n_headers, 2);
+	assert_string_equal(m->headers[0].name, "x-canary"); /* lowercased */
+	assert_int_equal(m->headers[0].m.kind, SM_NONE);     /* {}: present */
+	assert_null(m->headers[0].m.value);
+	assert_string_equal(m->headers[1].name, "x-user");
+	assert_int_equal(m->headers[1].m.kind, SM_PREFIX);
+	assert_int_equal(m->n_without_headers, 1);
+	assert_string_equal(m->without_headers[0].m.value, "1");
+	assert_int_equal(m->n_query_params, 1);
+	assert_string_equal(m->query_params[0].name, "Debug"); /* as written */
+	assert_string_equal(m->query_params[0].m.value, "true");
+	assert_int_equal(m->port, 8080);
+	assert_int_equal(m->source_labels.n, 2);
+	assert_string_equal(labels_get(&m->source_labels, "app"), "frontend");
+	assert_string_equal(m->source_namespace, "default");
+	assert_int_equal(m->n_gateways, 1);
+	assert_false(m->ignore_uri_case);
+	assert_true(r->match[1].ignore_uri_case); /* spelled ignore_uri_case */
+	assert_string_equal(r->match[1].uri.value, "/API");
+
+	/* destinations, weights, per-destination headers */
+	assert_int_equal(r->n_route, 2);
+	assert_dst(&d->dst, "web", "web.shop.svc.cluster.local", "v2", 8080);
+	assert_int_equal(d->weight, 75);
+	assert_int_equal(d->headers.request.n_set, 1);
+	assert_string_equal(d->headers.request.set[0].key, "x-route");
+	assert_string_equal(d->headers.request.set[0].value, "v2");
+	assert_string_equal(d->headers.request.add[0].key, "x-trace");
+	assert_int_equal(d->headers.request.n_remove, 1);
+	assert_string_equal(d->headers.request.remove[0], "x-debug");
+	assert_string_equal(d->headers.response.remove[0], "server");
+	assert_dst(&r->route[1].dst, "web.other.svc.cluster.local", "web.other.svc.cluster.local",
+		   NULL, 0);
+	assert_int_equal(r->route[1].weight, 25);
+
+	/* actions */
+	assert_non_null(r->rewrite);
+	assert_null(r->rewrite->uri);
+	assert_string_equal(r->rewrite->uri_regex_match, "^/api/v2/(.*)$");
+	assert_string_equal(r->rewrite->uri_regex_rewrite, "/\\1");
+	assert_string_equal(r->rewrite->authority, "backend.shop");
+	assert_true(r->has_timeout);
+	assert_int_equal(r->timeout_ms, 90000);
+	assert_true(r->retries.set);
+	assert_int_equal(r->retries.attempts, 3);
+	assert_int_equal(r->retries.per_try_timeout_ms, 2500); /* spelled per_try_timeout */
+	assert_string_equal(r->retries.retry_on, "5xx,connect-failure,503");
+	assert_true(r->retries.retry_remote_localities);
+	assert_true(r->fault->has_delay);
+	assert_int_equal(r->fault->delay_ms, 100);
+	assert_true(r->fault->delay_pct.set && r->fault->delay_pct.value == 5.0); /* legacy */
+	assert_true(r->fault->has_abort);
+	assert_int_equal(r->fault->abort_status, 503);
+	assert_true(r->fault->abort_pct.value == 0.5);
+	assert_int_equal(r->n_mirrors, 2);
+	assert_false(r->mirrors[0].legacy);
+	assert_dst(&r->mirrors[0].dst, "web-shadow", "web-shadow.shop.svc.cluster.local", NULL, 0);
+	assert_true(r->mirrors[0].pct.set && r->mirrors[0].pct.value == 12.5);
+	assert_false(r->mirrors[1].pct.set); /* 100% */
+	assert_int_equal(r->mirrors[1].dst.port, 9000);
+	assert_non_null(r->cors);
+	assert_int_equal(r->cors->n_allow_origins, 2);
+	assert_int_equal(r->cors->allow_origins[1].kind, SM_REGEX);
+	assert_int_equal(r->cors->n_allow_methods, 2);
+	assert_string_equal(r->cors->allow_headers[1], "*");
+	assert_string_equal(r->cors->expose_headers[0], "x-request-id");
+	assert_int_equal(r->cors->max_age_s, 86400);
+	assert_int_equal(r->cors->allow_credentials, 0);
+	assert_string_equal(r->headers.request.add[0].key, "x-via");
+	assert_string_equal(r->headers.response.set[0].value, "no-store");
+
+	/* redirects */
+	assert_string_equal(v->http[1].redirect->uri, "/new");
+	assert_string_equal(v->http[1].redirect->scheme, "https");
+	assert_int_equal(v->http[1].redirect->port, 8443);
+	assert_int_equal(v->http[1].redirect->redirect_code, 308);
+	assert_false(v->http[1].redirect->derive_port);
+	assert_true(v->http[2].redirect->derive_port);
+	assert_int_equal(v->http[2].redirect->redirect_code, 301);
+
+	/* the catch-all: legacy allowOrigin and mirror + mirrorPercentage */
+	r = &v->http[3];
+	assert_int_equal(r->cors->n_allow_origins, 2);
+	assert_int_equal(r->cors->allow_origins[0].kind, SM_PREFIX); /* "*": any origin */
+	assert_string_equal(r->cors->allow_origins[0].value, "");
+	assert_int_equal(r->cors->allow_origins[1].kind, SM_EXACT);
+	assert_int_equal(r->cors->allow_credentials, -1);
+	assert_int_equal(r->n_mirrors, 1);
+	assert_true(r->mirrors[0].legacy);
+	assert_true(r->mirrors[0].pct.value == 50.0);
+
+	/* tcp */
+	assert_int_equal(v->n_tcp, 1);
+	assert_int_equal(v->tcp[0].n_match_ports, 2);
+	assert_int_equal(v->tcp[0].match_ports[1], 5433);
+	assert_dst(&v->tcp[0].route[0].dst, "db", "db.shop.svc.cluster.local", NULL, 5432);
+	assert_int_equal(v->tcp[0].route[0].weight, 100);
+	config_free(cfg);
+}
+
+static void full_destination_rules_every_field(void **state)
+{
+	struct config *cfg = load_ok(fixture("full"));
+	const struct destination_rule *d = dr(cfg, "shop", "web");
+	const struct traffic_policy *p = &d->policy;
+	const char *const warns[] = {
+		"destination-rules.yaml:34:45: spec.subsets[1].trafficPolicy.outlierDetection."
+		"consecutiveErrors: outlier detection consecutive errors is deprecated, use "
+		"consecutiveGatewayErrors or consecutive5xxErrors instead",
+		"destination-rules.yaml:60:73: spec.trafficPolicy.loadBalancer.consistentHash."
+		"minimumRingSize: consistent hash MinimumRingSize is deprecated, use "
+		"ConsistentHashLB's RingHash configuration instead",
+		NULL,
+	};
+
+	assert_diags(LOG_WARN, warns);
+	assert_string_equal(d->fqdn, "web.shop.svc.cluster.local");
+	assert_int_equal(d->n_export_to, 1);
+	assert_true(p->lb.set);
+	assert_int_equal(p->lb.simple, LB_UNSET);
+	assert_int_equal(p->lb.hash, LB_HASH_COOKIE);
+	assert_string_equal(p->lb.hash_key, "session");
+	assert_string_equal(p->lb.cookie_path, "/");
+	assert_int_equal(p->lb.cookie_ttl_ms, 3600000);
+	assert_int_equal(p->lb.minimum_ring_size, 4096);
+	assert_true(p->pool.set);
+	assert_int_equal(p->pool.tcp_max_connections, 100);
+	assert_int_equal(p->pool.tcp_connect_timeout_ms, 250);
+	assert_int_equal(p->pool.http1_max_pending_requests, 10);
+	assert_int_equal(p->pool.http2_max_requests, 1000);
+	assert_int_equal(p->pool.max_requests_per_connection, 5);
+	assert_int_equal(p->pool.idle_timeout_ms, 300000);
+	assert_true(p->outlier.set);
+	assert_true(p->outlier.has_consecutive_5xx);
+	assert_int_equal(p->outlier.consecutive_5xx_errors, 0); /* 0 disables */
+	assert_int_equal(p->outlier.consecutive_gateway_errors, 3);
+	assert_int_equal(p->outlier.interval_ms, 5000);
+	assert_int_equal(p->outlier.base_ejection_ms, 60000);
+	assert_int_equal(p->outlier.max_ejection_percent, 50);
+	assert_int_equal(p->outlier.min_health_percent, 20);
+	assert_int_equal(d->n_subsets, 2);
+	assert_false(d->subsets[0].policy.lb.set); /* inherits the rule's */
+	assert_int_equal(d->subsets[1].labels.n, 2);
+	assert_string_equal(labels_get(&d->subsets[1].labels, "track"), "canary");
+	assert_true(d->subsets[1].policy.lb.set);
+	assert_int_equal(d->subsets[1].policy.lb.simple, LB_LEAST_REQUEST); /* LEAST_CONN */
+	/* Envoy's defaults fill what the subset's outlierDetection leaves out */
+	assert_int_equal(d->subsets[1].policy.outlier.consecutive_gateway_errors, 7);
+	assert_int_equal(d->subsets[1].policy.outlier.consecutive_5xx_errors, 0);
+	assert_int_equal(d->subsets[1].policy.outlier.interval_ms, 10000);
+	assert_int_equal(d->subsets[1].policy.outlier.base_ejection_ms, 30000);
+	assert_int_equal(d->subsets[1].policy.outlier.max_ejection_percent, 10);
+	assert_false(d->subsets[1].policy.pool.set);
+
+	d = dr(cfg, "shop", "web-frontend");
+	assert_string_equal(d->fqdn, "*.shop.svc.cluster.local");
+	assert_string_equal(labels_get(&d->workload_selector, "app"), "frontend");
+	assert_int_equal(d->policy.lb.hash, LB_HASH_HEADER);
+	assert_string_equal(d->policy.lb.hash_key, "x-user");
+	assert_int_equal(dr(cfg, "shop", "db")->policy.lb.simple, LB_PASSTHROUGH);
+	d = dr(cfg, "shop", "web-ip");
+	assert_int_equal(d->policy.lb.hash, LB_HASH_SOURCE_IP);
+	assert_int_equal(d->policy.lb.minimum_ring_size, 2048);
+	d = dr(cfg, "shop", "web-query");
+	assert_int_equal(d->policy.lb.hash, LB_HASH_QUERY);
+	assert_string_equal(d->policy.lb.hash_key, "user");
+	config_free(cfg);
+}
+
+/* ---- validation: every problem, each with Istio's rule ---- */
+
+static void every_virtual_service_problem_reported_at_once(void **state)
+{
+	const char *const errors[] = {
+		"1-hosts.yaml:9:5: spec.hosts[0]: wildcard host * is not allowed for virtual "
+		"services bound to the mesh gateway",
+		"1-hosts.yaml:10:5: spec.hosts[1]: domain name \"Bad_Host.example.com\" invalid "
+		"(label \"Bad_Host\" invalid)",
+		"1-hosts.yaml:11:5: spec.hosts[2]: domain name \"cart.10\" invalid (top level "
+		"domain \"10\" cannot be all-numeric)",
+		"1-hosts.yaml:14:5: spec.gateways[1]: invalid value for gateway name: \"Bad_Name\"",
+		"1-hosts.yaml:15:19: spec.exportTo[1]: duplicate entries in exportTo: . and "
+		"current "
+		"namespace shop",
+		"1-hosts.yaml:15:25: spec.exportTo[2]: exportTo ~ (none) is not allowed for Istio "
+		"configuration objects",
+		"1-hosts.yaml:26:28: spec.hosts[1]: duplicate hosts in virtual service: "
+		"*.example.com & api.example.com",
+		"1-hosts.yaml:27:13: spec.exportTo: cannot have both public (*) and non-public "
+		"exportTo values for a resource",
+		"1-hosts.yaml:37:10: spec.hosts: at least one host is required (delegate "
+		"VirtualServices, which have none, are not supported)",
+		"1-hosts.yaml:37:3: spec: http, tcp or tls must be provided in virtual service",
+		"2-match.yaml:9:32: spec.http[0].match[0].uri.prefix: only one of exact, prefix or "
+		"regex may be set",
+		"2-match.yaml:10:23: spec.http[0].match[0].method.regex: regex string match should "
+		"not be empty",
+		"2-match.yaml:11:19: spec.http[0].match[0].authority.suffix: unknown field (not in "
+		"the Istio API)",
+		"2-match.yaml:13:9: spec.http[0].match[0].headers.x y: header name x y is not a "
+		"valid header name",
+		"2-match.yaml:14:16: spec.http[0].match[0].headers.x-null: header match x-null "
+		"cannot be null",
+		"2-match.yaml:15:9: spec.http[0].match[0].headers.@request.auth.claims.group: JWT "
+		"claim based routing is only supported for gateways",
+		"2-match.yaml:17:20: spec.http[0].match[0].queryParams.q.regex: invalid regex: "
+		"backreferences are not supported (RE2 syntax) at offset 3 (Istio uses RE2 syntax)",
+		"2-match.yaml:18:22: spec.http[0].match[0].ignoreUriCase: expected true or false, "
+		"got \"true\" (quoted, so a string)",
+		"2-match.yaml:19:13: spec.http[0].match[0].port: port number 70000 must be in the "
+		"range 1..65535",
+		"2-match.yaml:21:22: spec.http[0].match[0].sourceLabels.app/x/y: invalid tag key: "
+		"\"app/x/y\"",
+		"2-match.yaml:20:24: spec.http[0].match[0].sourceNamespace: sourceNamespace match "
+		"Bad_NS is invalid",
+		"2-match.yaml:26:15: spec.http[0].route[0].weight: weight -1 < 0",
+		"2-match.yaml:28:15: spec.http[0].route[1].weight: expected an integer, got \"1\" "
+		"(quoted, so a string)",
+		"2-match.yaml:30:7: spec.http[1].route[0].destination: destination is required",
+		"2-match.yaml:33:7: spec.http[1].route[1].bogus: unknown field (not in the Istio "
+		"API)",
+		"2-match.yaml:31:27: spec.http[1].route[1].destination.host: invalid destination "
+		"host *",
+		"2-match.yaml:31:59: spec.http[1].route[1].destination.port.number: port number 0 "
+		"must be in the range 1..65535",
+		"3-actions.yaml:8:30: spec.http[0].redirect.redirectCode: 305 is not supported "
+		"(301, 302, 303, 307 or 308, as Envoy)",
+		"3-actions.yaml:8:15: spec.http[0].redirect: redirect must specify URI, authority, "
+		"scheme, or port",
+		"3-actions.yaml:8:5: spec.http[0]: HTTP route cannot contain both route and "
+		"redirect",
+		"3-actions.yaml:8:5: spec.http[0]: HTTP route cannot contain both fault and "
+		"redirect",
+		"3-actions.yaml:8:5: spec.http[0]: HTTP route rule cannot contain both rewrite and "
+		"redirect",
+		"3-actions.yaml:12:52: spec.http[1].redirect.scheme: invalid redirect scheme, must "
+		"be \"http\" or \"https\"",
+		"3-actions.yaml:12:39: spec.http[1].redirect.redirectCode: 200 is not a valid "
+		"redirect code, must be 3xx",
+		"3-actions.yaml:13:5: spec.http[2]: HTTP route or redirect is required",
+		"3-actions.yaml:32:5: spec.http[3].directResponse: directResponse is not supported "
+		"yet",
+		"3-actions.yaml:33:5: spec.http[3].unknownField: unknown field (not in the Istio "
+		"API)",
+		"3-actions.yaml:23:14: spec.http[3].rewrite: rewrite may only contain one of URI "
+		"or UriRegexRewrite",
+		"3-actions.yaml:23:65: spec.http[3].rewrite.uriRegexRewrite.rewrite: rewrite "
+		"refers to \\2 but the regex has 1 capture group",
+		"3-actions.yaml:14:14: spec.http[3].timeout: duration must be greater than 1ms",
+		"3-actions.yaml:15:56: spec.http[3].retries.retryOn: \"419\" is not a valid "
+		"retryOn policy",
+		"3-actions.yaml:15:56: spec.http[3].retries.retryOn: \"bogus\" is not a valid "
+		"retryOn policy",
+		"3-actions.yaml:15:14: spec.http[3].retries: http retry policy configured when "
+		"attempts are set to 0 (disabled)",
+		"3-actions.yaml:18:27: spec.http[3].fault.delay.fixedDelay: expected a duration "
+		"such as \"10s\", \"100ms\" or \"1m\", got \"10\"",
+		"3-actions.yaml:18:40: spec.http[3].fault.delay.percent: percentage 120 is not in "
+		"range 0..100",
+		"3-actions.yaml:17:52: spec.http[3].fault.abort.percentage.value: percentage 150 "
+		"is neither 0.0, nor in range [0.0001, 100.0]",
+		"3-actions.yaml:17:27: spec.http[3].fault.abort.httpStatus: HTTP status 600 is not "
+		"in range 200-599",
+		"3-actions.yaml:21:23: spec.http[3].mirrorPercentage: mirror_percentage must have "
+		"a max value of 100 (it has 101.000000)",
+		"3-actions.yaml:20:14: spec.http[3].mirrors: HTTP route cannot contain both mirror "
+		"and mirrors",
+		"3-actions.yaml:25:22: spec.http[3].corsPolicy.allowOrigins[0]: '' is not a valid "
+		"match type for CORS allow origins",
+		"3-actions.yaml:26:21: spec.http[3].corsPolicy.allowMethods: \"FETCH\" is not a "
+		"supported HTTP method",
+		"3-actions.yaml:27:21: spec.http[3].corsPolicy.allowHeaders: header name x y is "
+		"not a valid header name",
+		"3-actions.yaml:28:15: spec.http[3].corsPolicy.maxAge: max_age duration is "
+		"accurate only to seconds precision",
+		"3-actions.yaml:30:22: spec.http[3].headers.request.set.:path: invalid header "
+		"\":path\": header cannot have \":\" prefix",
+		"3-actions.yaml:31:47: spec.http[3].headers.response.add.x-bad: header value "
+		"configuration \"a\\x01b\" is invalid (a control character)",
+		"3-actions.yaml:31:26: spec.http[3].headers.response.remove: invalid header "
+		"\"host\": cannot set Host header",
+		"3-actions.yaml:35:58: spec.http[4].rewrite.uriRegexRewrite: UriRegexRewrite "
+		"requires both Rewrite and Match fields to be specified",
+		"3-actions.yaml:36:25: spec.http[4].retries.attempts: attempts cannot be negative",
+		"3-actions.yaml:36:44: spec.http[4].retries.perTryTimeout: invalid duration \"10 "
+		"seconds\" (expected a number and a unit: h, m, s, ms, us or ns, such as \"10s\" "
+		"or "
+		"\"1m30s\")",
+		"3-actions.yaml:34:12: spec.http[4].fault: HTTP fault injection must have an abort "
+		"and/or a delay",
+		"3-actions.yaml:41:14: spec.http[5].headers: authority header cannot be set "
+		"multiple times: have \"a.example.com\", attempting to set \"b.example.com\"",
+		NULL,
+	};
+	const char *const warns[] = {
+		"2-match.yaml:22:18: spec.http[0].match[0].gateways[0]: using legacy gatewayName "
+		"format \"foo.bar\"; prefer the <namespace>/<name> format: \"bar/foo\"",
+		"3-actions.yaml:12:5: spec.http[1]: virtualService rule #1 not used (rule #0 "
+		"before "
+		"it matches every request)",
+		"3-actions.yaml:13:5: spec.http[2]: virtualService rule #2 not used (rule #0 "
+		"before "
+		"it matches every request)",
+		"3-actions.yaml:14:5: spec.http[3]: virtualService rule #3 not used (rule #0 "
+		"before "
+		"it matches every request)",
+		"3-actions.yaml:34:5: spec.http[4]: virtualService rule #4 not used (rule #0 "
+		"before "
+		"it matches every request)",
+		"3-actions.yaml:38:5: spec.http[5]: virtualService rule #5 not used (rule #0 "
+		"before "
+		"it matches every request)",
+		NULL,
+	};
+	const char *const notices[] = {
+		"1-hosts.yaml:28:3: spec.tls: TLS routes are not supported yet, ignored",
+		"2-match.yaml:23:7: spec.http[0].match[0].statPrefix: statPrefix is not used by "
+		"shunt, ignored",
+		NULL,
+	};
+
+	load_fails_with(fixture("err-vs"), errors);
+	assert_diags(LOG_WARN, warns);
+	assert_diags(LOG_INFO, notices);
+}
+
+static void every_destination_rule_problem_reported_at_once(void **state)
+{
+	const char *const errors[] = {
+		"dr.yaml:5:22: metadata.creationTimestamp: expected an RFC 3339 time such as "
+		"2024-01-02T15:04:05Z, got \"yesterday\"",
+		"dr.yaml:7:9: spec.host: domain name \"reviews..default\" invalid (label \"\" "
+		"invalid)",
+		"dr.yaml:8:18: spec.trafficPolicy: traffic policy must have at least one field",
+		"dr.yaml:14:17: spec.subsets[0].trafficPolicy.loadBalancer.simple: unknown value "
+		"\"LEAST_CONNECTIONS\" (expected ROUND_ROBIN, LEAST_REQUEST, LEAST_CONN, RANDOM or "
+		"PASSTHROUGH)",
+		"dr.yaml:14:17: spec.subsets[0].trafficPolicy.loadBalancer.simple: simple and "
+		"consistentHash are mutually exclusive",
+		"dr.yaml:16:11: spec.subsets[1].name: duplicate subset names: v1 (also subsets[0])",
+		"dr.yaml:17:14: spec.subsets[1].labels.-bad: invalid tag key: \"-bad\"",
+		"dr.yaml:18:11: spec.subsets[2].name: subset name is invalid: V_2",
+		"dr.yaml:19:5: spec.subsets[3].name: required field is missing",
+		"dr.yaml:20:13: spec.exportTo: destination rule with workload selector cannot have "
+		"exportTo beyond current namespace",
+		"dr.yaml:34:22: spec.trafficPolicy.loadBalancer.consistentHash.useSourceIp: only "
+		"one of httpHeaderName and useSourceIp may be set",
+		"dr.yaml:36:19: spec.trafficPolicy.loadBalancer.consistentHash: only one of "
+		"MinimumRingSize or Maglev/Ringhash can be specified",
+		"dr.yaml:38:29: spec.trafficPolicy.connectionPool.tcp.maxConnections: max "
+		"connections must be non-negative",
+		"dr.yaml:38:49: spec.trafficPolicy.connectionPool.tcp.connectTimeout: duration "
+		"must "
+		"be greater than 1ms",
+		"dr.yaml:39:39: spec.trafficPolicy.connectionPool.http.http1MaxPendingRequests: "
+		"http1 max pending requests must be non-negative",
+		"dr.yaml:42:17: spec.trafficPolicy.outlierDetection.interval: only durations to ms "
+		"precision are supported",
+		"dr.yaml:43:25: spec.trafficPolicy.outlierDetection.baseEjectionTime: expected a "
+		"duration such as \"10s\", \"100ms\" or \"1m\", got \"30\"",
+		"dr.yaml:44:27: spec.trafficPolicy.outlierDetection.maxEjectionPercent: percentage "
+		"150 is not in range 0..100",
+		"dr.yaml:45:25: spec.trafficPolicy.outlierDetection.minHealthPercent: percentage "
+		"-1 "
+		"is not in range 0..100",
+		"dr.yaml:53:1: spec.host: required field is missing",
+		"dr.yaml:57:21: spec.trafficPolicy.loadBalancer.consistentHash.httpCookie.name: "
+		"name required for HttpCookie",
+		"dr.yaml:58:21: spec.trafficPolicy.connectionPool: connection pool must have at "
+		"least one field",
+		"dr.yaml:60:13: apiVersion: networking.istio.io/v2 is not a known version of "
+		"DestinationRule",
+		NULL,
+	};
+	const char *const warns[] = {
+		"dr.yaml:18:5: spec.subsets[2].labels: a subset without labels selects every "
+		"endpoint of the service",
+		"dr.yaml:47:5: spec.trafficPolicy.tunnel: not supported yet, ignored",
+		"dr.yaml:35:26: spec.trafficPolicy.loadBalancer.consistentHash.minimumRingSize: "
+		"consistent hash MinimumRingSize is deprecated, use ConsistentHashLB's RingHash "
+		"configuration instead",
+		"dr.yaml:39:60: spec.trafficPolicy.connectionPool.http.maxRetries: not supported "
+		"yet, ignored",
+		NULL,
+	};
+
+	load_fails_with(fixture("err-dr"), errors);
+	assert_diags(LOG_WARN, warns);
+}
+
+static void duplicate_objects_name_both_places(void **state)
+{
+	char want0[1024], want1[1024];
+	const char *const want[] = {want0, want1, NULL};
+
+	fixture("err-dup");
+	snprintf(want0, sizeof(want0),
+		 "b.yaml:10:1: metadata.name: duplicate VirtualService shop/reviews (first "
+		 "defined at %s/a.yaml:1:1)",
+		 dir);
+	snprintf(want1, sizeof(want1),
+		 "b.yaml:17:1: metadata.name: duplicate DestinationRule shop/reviews (first "
+		 "defined at %s/a.yaml:8:1)",
+		 dir);
+	load_fails_with(dir, want);
+	/* no warning buries the errors of a rejected config */
+	assert_int_equal(count_level(LOG_WARN), 0);
+}
+
+static void regexes_are_re2_and_fully_anchored_at_load(void **state)
+{
+	static const char yaml[] = "apiVersion: networking.istio.io/v1\n"
+				   "kind: VirtualService\n"
+				   "metadata: {name: re}\n"
+				   "spec:\n"
+				   "  hosts: [web]\n"
+				   "  http:\n"
+				   "  - match:\n"
+				   "    - uri: {regex: '/a(?=b)'}\n"
+				   "    - uri: {regex: '/(?i)ok|/fine'}\n"
+				   "    - headers: {user-agent: {regex: '.*(Firefox'}}\n"
+				   "      ignoreUriCase: true\n"
+				   "    - uri: {regex: '/x.*'}\n"
+				   "      ignoreUriCase: true\n"
+				   "    route: [{destination: {host: web}}]\n";
+	const char *const errors[] = {
+		"re.yaml:8:23: spec.http[0].match[0].uri.regex: invalid regex: lookahead and "
+		"lookbehind are not supported (RE2 syntax) at offset 2 (Istio uses RE2 syntax)",
+		"re.yaml:10:48: spec.http[0].match[2].headers.user-agent.regex: invalid regex: "
+		"missing closing parenthesis at offset 10 (Istio uses RE2 syntax)",
+		NULL,
+	};
+	const char *const warns[] = {
+		"re.yaml:13:22: spec.http[0].match[3].ignoreUriCase: does not apply to a uri regex "
+		"(Envoy matches regexes case-sensitively, and so does shunt): write (?i) in the "
+		"pattern",
+		NULL,
+	};
+	struct config *cfg = (struct config *)0x1;
+
+	snprintf(dir, sizeof(dir), "%s", "re.yaml");
+	assert_int_equal(config_load_buf("re.yaml", yaml, sizeof(yaml) - 1, &cfg), -EINVAL);
+	/* config_load_buf names the file as given: compare without a directory */
+	for (size_t i = 0, k = 0, w = 0; i < diags.n; i++) {
+		if (diags.level[i] == LOG_ERROR && strncmp(diags.line[i], "config:", 7))
+			assert_string_equal(diags.line[i], errors[k++]);
+		else if (diags.level[i] == LOG_WARN)
+			assert_string_equal(diags.line[i], warns[w++]);
+	}
+	assert_int_equal(count_level(LOG_ERROR), 2);
+	assert_int_equal(count_level(LOG_WARN), 1);
+}
+
+/* ---- durations, hosts, exportTo ---- */
+
+static void durations_in_go_syntax(void **state)
+{
+	static const struct {
+		const char *s;
+		int64_t ns;
+	} ok[] = {
+		{"1s", 1000000000LL},
+		{"0.5s", 500000000LL},
+		{"100ms", 100000000LL},
+		{"1m", 60000000000LL},
+		{"1h", 3600000000000LL},
+		{"1m30s", 90000000000LL},
+		{"1.5h", 5400000000000LL},
+		{"2h45m0.5s", 9900500000000LL},
+		{"300us", 300000LL},
+		{"300\xc2\xb5s", 300000LL},
+		{"7ns", 7LL},
+		{"0", 0},
+		{"0s", 0},
+		{"-1s", -1000000000LL},
+		{".5s", 500000000LL},
+		{"1.s", 1000000000LL},
+		{"2562047h", 9223369200000000000LL},
+	};
+	static const char *const bad[] = {
+		"", "s", "10", "1x", "1.5.5s", "1 s", "s1", "1sm", "+", "1e3s", "2562048h", "1d",
+	};
+	int64_t ns;
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		if (ist_parse_duration(ok[i].s, &ns) != 0)
+			fail_msg("\"%s\" refused", ok[i].s);
+		if (ns != ok[i].ns)
+			fail_msg("\"%s\": %lld ns, want %lld", ok[i].s, (long long)ns,
+				 (long long)ok[i].ns);
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (ist_parse_duration(bad[i], &ns) == 0)
+			fail_msg("\"%s\" accepted", bad[i]);
+}
+
+static void hosts_resolve_as_istio_does(void **state)
+{
+	static const struct {
+		const char *host, *ns, *fqdn;
+	} cases[] = {
+		{"reviews", "default", "reviews.default.svc.cluster.local"},
+		{"reviews", "shop", "reviews.shop.svc.cluster.local"},
+		/* a dot: taken as written, even when it is not a full name */
+		{"reviews.shop", "default", "reviews.shop"},
+		{"reviews.shop.svc.cluster.local", "x", "reviews.shop.svc.cluster.local"},
+		{"www.googleapis.com", "default", "www.googleapis.com"},
+		{"*", "default", "*"},
+		{"*.example.com", "default", "*.example.com"},
+		{"2001:db8::1", "default", "2001:db8::1"},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *fqdn = istio_resolve_host(cases[i].host, cases[i].ns);
+
+		assert_non_null(fqdn);
+		assert_string_equal(fqdn, cases[i].fqdn);
+		free(fqdn);
+	}
+}
+
+static void export_to_decides_visibility(void **state)
+{
+	char *all[] = {"*"}, *own[] = {"."}, *list[] = {"a", "b"}, *mixed[] = {".", "c"};
+
+	assert_true(istio_exported_to(NULL, 0, "shop", "other")); /* none: everywhere */
+	assert_true(istio_exported_to(all, 1, "shop", "other"));
+	assert_true(istio_exported_to(own, 1, "shop", "shop"));
+	assert_false(istio_exported_to(own, 1, "shop", "other"));
+	assert_true(istio_exported_to(list, 2, "shop", "b"));
+	assert_false(istio_exported_to(list, 2, "shop", "shop"));
+	assert_true(istio_exported_to(mixed, 2, "shop", "shop"));
+	assert_true(istio_exported_to(mixed, 2, "shop", "c"));
+	assert_false(istio_exported_to(mixed, 2, "shop", "d"));
+}
+
+static void older_virtual_service_shadows_younger_for_its_host(void **state)
+{
+	struct config *cfg = load_ok(fixture("shadow"));
+	char w0[2048], w1[2048], w2[2048];
+	const char *const warns[] = {w0, w1, w2, NULL};
+
+	snprintf(w0, sizeof(w0),
+		 "a.yaml:2:1: spec.hosts[0]: virtual service default/a (%s/a.yaml:2) for host "
+		 "reviews.default.svc.cluster.local is shadowed by older default/b (%s/b.yaml:2)",
+		 dir, dir);
+	snprintf(w1, sizeof(w1),
+		 "c.yaml:2:1: spec.hosts[0]: virtual service default/c (%s/c.yaml:2) for host "
+		 "reviews.default.svc.cluster.local is shadowed by older default/b (%s/b.yaml:2)",
+		 dir, dir);
+	snprintf(w2, sizeof(w2),
+		 "e.yaml:22:1: spec.hosts[0]: virtual service default/g (%s/e.yaml:22) for host "
+		 "details.default.svc.cluster.local is shadowed by older default/f (%s/e.yaml:14)",
+		 dir, dir);
+	assert_diags(LOG_WARN, warns);
+	assert_true(vs(cfg, "default", "a")->shadowed);
+	assert_false(vs(cfg, "default", "b")->shadowed);
+	assert_false(vs(cfg, "default", "c")->shadowed); /* still the one for ratings */
+	assert_false(vs(cfg, "default", "d")->shadowed); /* gateway only */
+	assert_false(vs(cfg, "other", "d")->shadowed);	 /* reviews.other is another host */
+	assert_false(vs(cfg, "default", "e")->shadowed); /* older, but only for namespace test */
+	assert_false(vs(cfg, "default", "f")->shadowed);
+	assert_true(vs(cfg, "default", "g")->shadowed);
+	assert_string_equal(vs(cfg, "default", "b")->hosts[0], "reviews.default.svc.cluster.local");
+	config_free(cfg);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -617,6 +1219,16 @@ int main(void)
 		T(greeter_two_unweighted_destinations_rejected),
 		T(greeter_gateway_vs_for_helloweb),
 		T(reviews_end_user_jason_v1alpha3),
+		T(full_virtual_service_every_field),
+		T(full_destination_rules_every_field),
+		T(every_virtual_service_problem_reported_at_once),
+		T(every_destination_rule_problem_reported_at_once),
+		T(duplicate_objects_name_both_places),
+		T(regexes_are_re2_and_fully_anchored_at_load),
+		T(durations_in_go_syntax),
+		T(hosts_resolve_as_istio_does),
+		T(export_to_decides_visibility),
+		T(older_virtual_service_shadows_younger_for_its_host),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -195,6 +195,20 @@ static void error_is_truncated_safely(void **state)
 	assert_string_equal(err, "backref");
 }
 
+static void check_reports_the_offset(void **state)
+{
+	size_t off = 99;
+	char err[128];
+
+	assert_int_equal(regex_check("ab(?=c)", &off, err, sizeof(err)), -EINVAL);
+	assert_int_equal(off, 2);
+	/* a PCRE2 error after the \v translation still points into the user's pattern */
+	assert_int_equal(regex_check("a\\vb(", &off, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "missing closing parenthesis at offset 5");
+	assert_int_equal(off, 5);
+	assert_int_equal(regex_check(".*Firefox.*", &off, err, sizeof(err)), 0);
+}
+
 static void jit_is_used(void **state)
 {
 	uint32_t jit = 0;
@@ -327,6 +341,7 @@ int main(void)
 		cmocka_unit_test(re2_escapes_keep_their_meaning),
 		cmocka_unit_test(rejected_constructs),
 		cmocka_unit_test(error_is_truncated_safely),
+		cmocka_unit_test(check_reports_the_offset),
 		cmocka_unit_test(jit_is_used),
 		cmocka_unit_test(catastrophic_pattern_is_bounded),
 		cmocka_unit_test(threads_share_one_regex),
