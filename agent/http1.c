@@ -353,15 +353,18 @@ const char *h1_reason(int status)
 	}
 }
 
-int h1_local_response(struct buf *b, int status, const char *body, bool head_only, bool close)
+int h1_local_response(struct buf *b, int status, const char *body, const char *extra,
+		      bool head_only, bool close)
 {
 	size_t body_len = strlen(body);
-	char head[256];
+	char head[2560];
 	int n;
 
-	n = snprintf(head, sizeof(head),
-		     "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n%s\r\n",
-		     status, h1_reason(status), body_len, close ? "connection: close\r\n" : "");
+	n = snprintf(
+		head, sizeof(head),
+		"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n%s%s\r\n",
+		status, h1_reason(status), body_len, extra ? extra : "",
+		close ? "connection: close\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -ENOSPC;
 	if (head_only)

@@ -110,11 +110,13 @@ size_t h1_req_size(const struct http_req *req);
 size_t h1_req_write(const struct http_req *req, bool upgrade, char *out);
 
 /*
- * Appends a complete local response to @b: status line, content-type
+ * Appends a complete local response to @b: status line, content-type,
+ * the header lines in @extra (each ending in CRLF; NULL for none)
  * text/plain, content-length, "connection: close" if @close, then @body
  * unless @head_only. 0 or -ENOSPC.
  */
-int h1_local_response(struct buf *b, int status, const char *body, bool head_only, bool close);
+int h1_local_response(struct buf *b, int status, const char *body, const char *extra,
+		      bool head_only, bool close);
 
 /* The reason phrase the proxy uses for @status. */
 const char *h1_reason(int status);

@@ -49,6 +49,8 @@ struct proxy_pick {
 	int status;	       /* 0: forward; otherwise answer with this status */
 	const char *body;      /* local reply body, static storage; NULL: empty */
 	const char *flags;     /* Envoy response flags of the decision ("NR", "UH", "NC"), static */
+	const char *headers;   /* extra header lines of a local reply ("location: ...\r\n"), NULL:
+				  none; valid until the router's next pick() */
 	uint64_t token[4];     /* the router's own bookkeeping, handed back to done() */
 };
 

@@ -50,7 +50,9 @@ static void count_response(struct proxy *px, int status)
  * request allows it and its body can be drained; otherwise it closes after
  * the reply.
  */
-static void local_reply(struct session *s, int status, const char *body, bool close)
+/* Answers the client with @status, @body and the header lines @extra (NULL: none). */
+static void local_reply_ex(struct session *s, int status, const char *body, const char *extra,
+			   bool close)
 {
 	struct proxy *px = s->px;
 	bool keep;
@@ -71,7 +73,7 @@ static void local_reply(struct session *s, int status, const char *body, bool cl
 	s->req_fwd = 0;
 	s->rsp.len = s->rsp_fwd;
 	if (buf_alloc(&s->rsp, PROXY_BUF_SIZE) ||
-	    h1_local_response(&s->rsp, status, body, s->flags & SF_HEAD_REQ, !keep)) {
+	    h1_local_response(&s->rsp, status, body, extra, s->flags & SF_HEAD_REQ, !keep)) {
 		px_sess_close(s);
 		return;
 	}
@@ -80,6 +82,11 @@ static void local_reply(struct session *s, int status, const char *body, bool cl
 	count_response(px, status);
 	log_debug("proxy: fd %d: local reply %d (%s)", s->fd, status, body);
 	s->state = SESS_LOCAL;
+}
+
+static void local_reply(struct session *s, int status, const char *body, bool close)
+{
+	local_reply_ex(s, status, body, NULL, close);
 }
 
 static void bad_request(struct session *s, int status)
@@ -490,7 +497,8 @@ static void on_request_head(struct session *s)
 		STAT_INC(px, no_route);
 	else if (s->pick.status == 503)
 		STAT_INC(px, no_healthy_upstream);
-	local_reply(s, s->pick.status, s->pick.body ? s->pick.body : "", s->pick.status == 405);
+	local_reply_ex(s, s->pick.status, s->pick.body ? s->pick.body : "", s->pick.headers,
+		       s->pick.status == 405);
 }
 
 void px_do_head(struct session *s)

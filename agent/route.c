@@ -520,7 +520,7 @@ static int attach_vs(struct route_table *rt)
 		for (size_t h = 0; !err && h < v->n_hosts; h++)
 			err = cands_add(rt, &cs, v->hosts[h], &c);
 	}
-	if (!err)
+	if (!err && cs.n)
 		qsort(cs.v, cs.n, sizeof(*cs.v), cand_cmp);
 	for (size_t i = 0, j; !err && i < cs.n; i = j) {
 		struct rt_svc *rs = &rt->svcs[cs.v[i].svc];
@@ -557,7 +557,7 @@ static int attach_drs(struct route_table *rt)
 		if (d->fqdn || d->host)
 			err = cands_add(rt, &cs, d->fqdn ? d->fqdn : d->host, &c);
 	}
-	if (!err)
+	if (!err && cs.n)
 		qsort(cs.v, cs.n, sizeof(*cs.v), cand_cmp);
 	for (size_t i = 0, j; !err && i < cs.n; i = j) {
 		struct rt_svc *rs = &rt->svcs[cs.v[i].svc];

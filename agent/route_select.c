@@ -265,14 +265,17 @@ static int pick_endpoint(const struct route_table *rt, struct route_worker *w,
 	const struct endpoint *e;
 	uint64_t h;
 	bool has_hash = false;
+	size_t n;
 	int host;
 
 	out->svc = c->svc;
 	out->policy = &c->policy;
 	out->dr = c->dr;
 	out->cluster_id = c->id;
-	strncpy(out->cluster, c->name, sizeof(out->cluster) - 1);
-	out->cluster[sizeof(out->cluster) - 1] = '\0';
+	n = strlen(c->name);
+	n = n < sizeof(out->cluster) ? n : sizeof(out->cluster) - 1;
+	memcpy(out->cluster, c->name, n);
+	out->cluster[n] = '\0';
 	if (c->lb.simple == LB_PASSTHROUGH && c->lb.hash == LB_HASH_NONE) {
 		out->verdict = RV_PASSTHROUGH;
 		out->ep.sin_family = AF_INET;

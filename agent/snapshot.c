@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "config.h"
+#include "route.h"
 #include "snapshot.h"
 
 void snapshot_store_init(struct snapshot_store *st)
@@ -24,19 +25,17 @@ void snapshot_store_fini(struct snapshot_store *st)
 int snapshot_publish(struct snapshot_store *st, struct config *cfg)
 {
 	struct snapshot *snap, *old;
-	size_t base = 0;
+	int err;
 
 	snap = calloc(1, sizeof(*snap));
-	if (!snap)
-		goto nomem;
-	snap->port_base = calloc(cfg->n_services + 1, sizeof(*snap->port_base));
-	if (!snap->port_base)
-		goto free_snap;
-	for (size_t i = 0; i < cfg->n_services; i++) {
-		snap->port_base[i] = base;
-		base += cfg->services[i].n_ports;
+	if (!snap) {
+		err = -ENOMEM;
+		goto free_cfg;
 	}
-	snap->n_ports = base;
+	/* Built before the swap and off the request path: workers never wait for it. */
+	err = route_table_build(cfg, &snap->rt);
+	if (err)
+		goto free_snap;
 	snap->cfg = cfg;
 	snap->refcnt = 1; /* the store's */
 
@@ -51,9 +50,9 @@ int snapshot_publish(struct snapshot_store *st, struct config *cfg)
 
 free_snap:
 	free(snap);
-nomem:
+free_cfg:
 	config_free(cfg);
-	return -ENOMEM;
+	return err;
 }
 
 struct snapshot *snapshot_acquire(struct snapshot_store *st)
@@ -73,7 +72,7 @@ void snapshot_release(struct snapshot *snap)
 {
 	if (!snap || __atomic_sub_fetch(&snap->refcnt, 1, __ATOMIC_ACQ_REL))
 		return;
+	route_table_free(snap->rt);
 	config_free(snap->cfg);
-	free(snap->port_base);
 	free(snap);
 }

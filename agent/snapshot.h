@@ -13,13 +13,13 @@
 #include <stdint.h>
 
 struct config;
+struct route_table;
 
 struct snapshot {
-	struct config *cfg;  /* owned */
-	uint64_t generation; /* 1 for the first config, +1 per publish */
-	size_t *port_base;   /* port_base[i]: flat index of service i's first port */
-	size_t n_ports;	     /* ports over all services: size of a per-worker counter array */
-	unsigned refcnt;     /* atomic; the store holds one reference to the current one */
+	struct config *cfg;	/* owned */
+	struct route_table *rt; /* owned: cfg compiled for the request path */
+	uint64_t generation;	/* 1 for the first config, +1 per publish */
+	unsigned refcnt;	/* atomic; the store holds one reference to the current one */
 };
 
 struct snapshot_store {
@@ -33,7 +33,12 @@ void snapshot_store_init(struct snapshot_store *st);
 /* Drops the store's reference to the current snapshot. */
 void snapshot_store_fini(struct snapshot_store *st);
 
-/* Makes @cfg (ownership passes to the store) the current config. 0 or -ENOMEM (cfg then freed). */
+/*
+ * Compiles @cfg's route table and makes both the current snapshot.
+ * Ownership of @cfg passes to the store, also on failure (then it is freed
+ * and the current snapshot stays). 0, -EINVAL (the routes do not compile:
+ * logged with file and line), or -ENOMEM.
+ */
 int snapshot_publish(struct snapshot_store *st, struct config *cfg);
 
 /* A reference to the current snapshot (NULL before the first publish). Release it. */

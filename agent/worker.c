@@ -13,6 +13,8 @@
 #include "log.h"
 #include "loop.h"
 #include "proxy.h"
+#include "redirect.h"
+#include "route.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -24,8 +26,9 @@ struct worker {
 	pthread_t thread;
 	bool started;
 
-	struct snapshot *snap; /* the snapshot this worker routes with; a reference */
-	uint32_t *rr;	       /* next endpoint per service port, indexed by snapshot port_base */
+	struct snapshot *snap;	 /* the snapshot this worker routes with; a reference */
+	struct route_worker *rw; /* this worker's balancing state for snap->rt */
+	char location[2048];	 /* a redirect's "location: ...\r\n", until the next pick() */
 };
 
 static int listen_socket(const struct sockaddr_in *addr)
@@ -52,23 +55,23 @@ fail:
 /* Moves the worker to the current snapshot if a newer one was published. */
 static int worker_refresh(struct worker *w)
 {
+	struct route_worker *rw;
 	struct snapshot *snap;
-	uint32_t *rr;
 
 	if (w->snap && w->snap->generation == snapshot_generation(w->opts.store))
 		return 0;
 	snap = snapshot_acquire(w->opts.store);
 	if (!snap)
 		return -ENOENT;
-	rr = calloc(snap->n_ports + 1, sizeof(*rr));
-	if (!rr) {
+	rw = route_worker_new(snap->rt, ((uint64_t)w->opts.id << 32) ^ snap->generation);
+	if (!rw) {
 		snapshot_release(snap);
 		return -ENOMEM;
 	}
+	route_worker_free(w->rw);
 	snapshot_release(w->snap);
-	free(w->rr);
 	w->snap = snap;
-	w->rr = rr;
+	w->rw = rw;
 	return 0;
 }
 
@@ -89,39 +92,67 @@ static int worker_orig_dst(void *ctx, int fd, const struct sockaddr_in *peer,
 	return 0;
 }
 
-/* Round robin over the ready endpoints of the service port @orig names. */
 static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
 		       const struct http_req *req, struct proxy_pick *out)
 {
-	const struct svc_port *sp;
-	const struct service *svc;
+	struct route_req rq = {
+		.req = req,
+		.dst_ip = orig->sin_addr,
+		.dst_port = ntohs(orig->sin_port),
+		.src_ip = peer->sin_addr,
+	};
 	struct worker *w = ctx;
-	const struct endpoint *e;
-	size_t slot;
+	struct route_result res;
 	int err;
 
 	err = worker_refresh(w);
 	if (err)
 		return err;
-	sp = config_find_vip(w->snap->cfg, orig->sin_addr, orig->sin_port, IPPROTO_TCP, &svc);
-	if (!sp) {
-		out->status = 404; /* Envoy: no route, empty body */
-		out->flags = "NR";
-		return 0;
-	}
-	if (!sp->n_ready) {
-		out->status = 503;
-		out->body = "no healthy upstream";
-		out->flags = "UH";
-		return 0;
-	}
+	route_worker_set_now(w->rw, loop_now_ms(w->loop));
+	err = route_select(w->snap->rt, w->rw, &rq, &res);
+	if (err)
+		return err;
+	log_debug("route: %.*s %.*s -> %s %s", (int)req->method_len, req->method, (int)req->url_len,
+		  req->url, route_verdict_str(res.verdict), res.cluster);
 
-	slot = w->snap->port_base[svc - w->snap->cfg->services] + (size_t)(sp - svc->ports);
-	e = &sp->eps[w->rr[slot]++ % sp->n_ready];
-	out->ep.sin_family = AF_INET;
-	out->ep.sin_addr = e->ip;
-	out->ep.sin_port = htons(e->port);
-	return 0;
+	out->flags = route_verdict_flag(res.verdict);
+	switch (res.verdict) {
+	case RV_FORWARD:
+		out->ep = res.ep;
+		out->token[0] = res.lb_token;
+		out->token[1] = w->snap->generation; /* done() must reach the same balancer */
+		return 0;
+	case RV_PASSTHROUGH:
+		out->ep = res.ep;
+		return 0;
+	case RV_REDIRECT:
+		err = redirect_location(res.rule->redirect, req, false, w->location,
+					sizeof(w->location));
+		if (err)
+			return err;
+		out->status = res.rule->redirect->redirect_code
+				      ? (int)res.rule->redirect->redirect_code
+				      : 301;
+		out->headers = w->location;
+		return 0;
+	case RV_NO_HEALTHY:
+		/* Envoy's words, which users grep for */
+		out->body = "no healthy upstream";
+		/* fall through */
+	default:
+		out->status = route_verdict_status(res.verdict);
+		return 0;
+	}
+}
+
+/* The proxy is done with a request pick() forwarded: least-request and outlier accounting. */
+static void worker_done(void *ctx, const struct proxy_pick *pick, int status)
+{
+	struct worker *w = ctx;
+
+	/* A token from an older snapshot's balancer means nothing to this one. */
+	if (pick->token[0] && w->snap && pick->token[1] == w->snap->generation)
+		route_done_token(w->rw, pick->token[0], status);
 }
 
 int worker_new(const struct worker_opts *opts, struct worker **out)
@@ -129,6 +160,7 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 	struct proxy_ops ops = {
 		.orig_dst = worker_orig_dst,
 		.pick = worker_pick,
+		.done = worker_done,
 		.upstream_mark = opts->mark,
 	};
 	char addr[INET_ADDRSTRLEN];
@@ -204,8 +236,8 @@ void worker_free(struct worker *w)
 	proxy_free(w->proxy);
 	loop_free(w->loop);
 	close(w->listen_fd);
+	route_worker_free(w->rw);
 	snapshot_release(w->snap);
-	free(w->rr);
 	free(w);
 }
 

@@ -10,11 +10,8 @@
 #
 #   SHUNT_ROUTING_E2E=1 tests/e2e/routing_test.sh BUILD_DIR
 #
-# NOT RUN BY DEFAULT YET: until the router is integrated, most rows fail, so
-# the script skips (77) unless SHUNT_ROUTING_E2E=1 is set or the file
-# tests/e2e/routing/ENABLED exists. Whoever integrates the router creates
-# that file (git add tests/e2e/routing/ENABLED): from then on `make test`
-# runs the suite. SHUNT_ROUTING_E2E=0 skips even then.
+# Runs when tests/e2e/routing/ENABLED exists (it does since the router
+# was integrated) or SHUNT_ROUTING_E2E=1; SHUNT_ROUTING_E2E=0 skips it.
 # SHUNT_ROUTING_SETS="set ..." runs only those sets' rows (for debugging).
 #
 # The table is checked before anything runs: a split row's n must make its
@@ -678,7 +675,7 @@ case ${SHUNT_ROUTING_E2E:-} in
 0) skip "SHUNT_ROUTING_E2E=0" ;;
 *)
 	[ -e "$ROUTING/ENABLED" ] ||
-		skip "routing not integrated yet: run with SHUNT_ROUTING_E2E=1 (or create tests/e2e/routing/ENABLED once the router lands)"
+		skip "tests/e2e/routing/ENABLED is missing: run with SHUNT_ROUTING_E2E=1"
 	;;
 esac
 ONLY_SETS=${SHUNT_ROUTING_SETS:-}

@@ -562,6 +562,11 @@ static int fake_pick(void *ctx, const struct sockaddr_in *peer, const struct soc
 		out->flags = "UH";
 		return 0;
 	}
+	if (!strncmp(f->last_url, "/moved", 6)) {
+		out->status = 301;
+		out->headers = "location: http://svc/new\r\n";
+		return 0;
+	}
 	if (!strncmp(f->last_url, "/routing-fails", 14))
 		return -ENOMEM;
 	if (!strncmp(f->last_url, "/refused", 8))
@@ -724,6 +729,7 @@ struct response {
 	size_t body_len, body_cap;
 	long content_length; /* -1: none */
 	char server[8];	     /* X-Server */
+	char location[64];   /* Location */
 	char hname[32];
 	size_t hname_len;
 	char hvalue[64];
@@ -753,6 +759,8 @@ static void rsp_header_done(struct response *r)
 {
 	if (r->hname_len == 8 && !strncasecmp(r->hname, "x-server", 8))
 		snprintf(r->server, sizeof(r->server), "%.*s", (int)r->hvalue_len, r->hvalue);
+	if (r->hname_len == 8 && !strncasecmp(r->hname, "location", 8))
+		snprintf(r->location, sizeof(r->location), "%.*s", (int)r->hvalue_len, r->hvalue);
 	if (r->hname_len == 14 && !strncasecmp(r->hname, "content-length", 14))
 		r->content_length = strtol(r->hvalue, NULL, 10);
 	r->hname_len = r->hvalue_len = 0;
@@ -1394,7 +1402,7 @@ static void upstream_connect_timeout_503(void **state)
 	client_close(c);
 }
 
-static void pick_answers_locally_404_and_503(void **state)
+static void pick_answers_locally_404_503_and_301(void **state)
 {
 	struct fixture *f = *state;
 	struct client *c = client_open(f);
@@ -1412,6 +1420,14 @@ static void pick_answers_locally_404_and_503(void **state)
 	assert_int_equal(stats(f).no_route, 1);
 	assert_int_equal(stats(f).no_healthy_upstream, 1);
 	assert_int_equal(stats(f).local_replies, 2);
+	/* A redirect: the router's header lines go out with the local reply. */
+	assert_int_equal(send_str(c->fd, "GET /moved HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 301);
+	assert_string_equal(r.location, "http://svc/new");
+	assert_int_equal(r.body_len, 0);
+	assert_true(r.keep_alive);
+	get_ok(c, "/after", "A");
 	response_reset(&r, false);
 	client_close(c);
 }
@@ -1919,7 +1935,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(upstream_connect_timeout_503, setup, teardown),
 		cmocka_unit_test_setup_teardown(done_reports_each_forwarded_request_once, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(pick_answers_locally_404_and_503, setup, teardown),
+		cmocka_unit_test_setup_teardown(pick_answers_locally_404_503_and_301, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(orig_dst_unknown_404_on_first_request, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(malformed_request_400_and_close, setup, teardown),
