@@ -39,19 +39,61 @@ struct http_req {
 	uint8_t http_major, http_minor;
 };
 
+/* Retry conditions (Envoy's retry_on policies, as Istio's retryOn names them). */
+#define PROXY_RETRY_CONNECT_FAILURE (1u << 0) /* connect-failure: refused, unreachable, timeout */
+#define PROXY_RETRY_RESET	    (1u << 1) /* reset: the upstream closed or reset, no response */
+#define PROXY_RETRY_5XX		    (1u << 2) /* 5xx: any 5xx, a reset, a connect failure, a
+						 per-try timeout */
+#define PROXY_RETRY_GATEWAY	    (1u << 3) /* gateway-error: 502, 503, 504 */
+#define PROXY_RETRY_STATUS	    (1u << 4) /* retriable-status-codes: retry_status[] */
+#define PROXY_RETRY_4XX		    (1u << 5) /* retriable-4xx: 409 */
+#define PROXY_RETRY_STATUS_MAX	    8	      /* retry_status[] entries */
+#define PROXY_MIRRORS_MAX	    4
+
+/* A copy of a request sent elsewhere, fire and forget (VirtualService mirror). */
+struct proxy_mirror {
+	struct sockaddr_in ep;
+	const char *authority; /* Host of the copy (Envoy's "<host>-shadow"); see proxy_pick */
+};
+
 /*
  * What the router decided for one request: forward it to @ep (status 0), or
- * answer it locally. Filled by proxy_ops.pick(); the proxy keeps it until
- * proxy_ops.done() and touches only ep, status and body.
+ * answer it locally. Filled by proxy_ops.pick() (zeroed first); the proxy
+ * keeps the struct until the last proxy_ops.done() of the request.
+ *
+ * Strings (target, req_*, rsp_*, headers, mirrors[].authority) need only
+ * live until the pick() call's caller returns: the proxy copies what it
+ * keeps. A header list (req_drop, rsp_drop) is lower-case names, each
+ * followed by '\n' ("host\nx-debug\n"); header lines (req_add, rsp_add,
+ * headers) are "name: value\r\n" each.
  */
 struct proxy_pick {
 	struct sockaddr_in ep; /* status 0: the backend to send the request to */
 	int status;	       /* 0: forward; otherwise answer with this status */
 	const char *body;      /* local reply body, static storage; NULL: empty */
-	const char *flags;     /* Envoy response flags of the decision ("NR", "UH", "NC"), static */
-	const char *headers;   /* extra header lines of a local reply ("location: ...\r\n"), NULL:
-				  none; valid until the router's next pick() */
+	const char *flags;     /* Envoy response flags of the decision ("NR", "UH", "NC", "FI") */
+	const char *headers;   /* extra header lines of a local reply (location:, CORS), NULL: none */
 	uint64_t token[4];     /* the router's own bookkeeping, handed back to done() */
+
+	/* A forwarded request, as it goes upstream: */
+	const char *target;   /* request-target instead of the received one (rewrite); NULL: as
+				 received. x-envoy-original-path then carries the received path */
+	const char *req_drop; /* request headers left out (with those named in req_add) */
+	const char *req_add;  /* request header lines added */
+	const char *rsp_drop; /* response headers left out, when the response head arrives */
+	const char *rsp_add;  /* response header lines added */
+
+	/* Its policy: */
+	uint32_t timeout_ms;	     /* the whole exchange, retries included; 0: none. 504 UT */
+	uint32_t per_try_timeout_ms; /* each attempt; 0: none */
+	uint32_t delay_ms;	     /* fault injection: wait this long before forwarding */
+	uint32_t connect_timeout_ms; /* 0: proxy_ops.connect_timeout_ms */
+	uint32_t retry_on;	     /* PROXY_RETRY_* */
+	uint16_t retries;	     /* attempts after the first */
+	uint16_t retry_status[PROXY_RETRY_STATUS_MAX]; /* PROXY_RETRY_STATUS codes */
+	uint8_t n_retry_status;
+	uint8_t n_mirrors;
+	struct proxy_mirror mirrors[PROXY_MIRRORS_MAX];
 };
 
 struct proxy_ops {
@@ -71,12 +113,21 @@ struct proxy_ops {
 	int (*pick)(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
 		    const struct http_req *req, struct proxy_pick *out);
 	/*
-	 * Optional. The request a pick() sent upstream is over: @status is the
-	 * final response status, 0 when the upstream failed (connect failure,
-	 * reset, malformed response), -1 when the client went away first. Called
-	 * once per forwarded request, also when the proxy is freed.
+	 * Optional. One attempt of a request pick() sent upstream is over:
+	 * @status is the response status, 0 when the upstream failed (connect
+	 * failure, reset, timeout, malformed response), -1 when the client went
+	 * away first. Called once per attempt (a retry is another attempt), also
+	 * when the proxy is freed.
 	 */
 	void (*done)(void *ctx, const struct proxy_pick *pick, int status);
+	/*
+	 * Optional. A retry is due: choose the endpoint of the next attempt in
+	 * @pick (ep and token), another one than the last when the cluster has
+	 * one (Envoy's previous-hosts predicate, which Istio configures). 0, or
+	 * -errno to retry on the same endpoint. Called after done() of the
+	 * previous attempt.
+	 */
+	int (*repick)(void *ctx, struct proxy_pick *pick);
 	void *ctx;
 	/*
 	 * SO_MARK set on every upstream socket before connect(); 0 = none. The
