@@ -124,7 +124,8 @@ awk '
 say
 say "  The app asked for $VIP:$SVC_PORT and getpeername() still says so, but every backend"
 say "  saw $NODE_GW, shuntd: cgroup/connect4 sent the connection to shuntd, which picked"
-say "  a greeter pod round robin and opened its own (marked, never re-captured) connection."
+say "  a greeter pod (no VirtualService: the whole service, least request as Istio balances"
+say "  by default) and opened its own (marked, never re-captured) connection."
 say "  The backends see few distinct ports: shuntd keeps its upstream connections alive and reuses them."
 printf '  Answers per pod:'
 grep -o ' pod=[^ ]*' "$TMP/requests" | cut -d= -f2 | sort | uniq -c |
