@@ -320,27 +320,33 @@ static int compile_match(struct route_table *rt, struct rt_match *m, const struc
 	return err;
 }
 
+void rt_resolve(const struct route_table *rt, const struct istio_destination *dst,
+		struct rt_svc **svc, int *port)
+{
+	const char *host = dst->fqdn ? dst->fqdn : dst->host;
+	uint32_t idx;
+
+	*svc = host && strmap_get(&rt->svc_by_fqdn, host, &idx) ? &rt->svcs[idx] : NULL;
+	*port = RT_PORT_MISSING;
+	if (!*svc)
+		return;
+	if (dst->port) {
+		for (size_t i = 0; i < (*svc)->svc->n_ports; i++)
+			if ((*svc)->svc->ports[i].port == dst->port)
+				*port = (int)i;
+	} else if ((*svc)->svc->n_ports == 1) {
+		*port = 0;
+	} else {
+		*port = RT_PORT_REQUEST;
+	}
+}
+
 static void resolve_dest(struct route_table *rt, struct rt_dest *d,
 			 const struct route_destination *src)
 {
-	const char *host = src->dst.fqdn ? src->dst.fqdn : src->dst.host;
-	uint32_t idx;
-
 	d->src = src;
 	d->subset = src->dst.subset;
-	d->svc = host && strmap_get(&rt->svc_by_fqdn, host, &idx) ? &rt->svcs[idx] : NULL;
-	d->port = RT_PORT_MISSING;
-	if (!d->svc)
-		return;
-	if (src->dst.port) {
-		for (size_t i = 0; i < d->svc->svc->n_ports; i++)
-			if (d->svc->svc->ports[i].port == src->dst.port)
-				d->port = (int)i;
-	} else if (d->svc->svc->n_ports == 1) {
-		d->port = 0;
-	} else {
-		d->port = RT_PORT_REQUEST;
-	}
+	rt_resolve(rt, &src->dst, &d->svc, &d->port);
 }
 
 /* Compiles @src into @r, its match entries into @m (room for src->n_match). */
@@ -376,7 +382,7 @@ static int compile_rule(struct route_table *rt, struct rt_rule *r, struct rt_mat
 		r->wrr_base = rt->n_wrr;
 		rt->n_wrr += (uint32_t)r->n_d;
 	}
-	return 0;
+	return note(rt, rt_actions_build(rt, r));
 }
 
 static int compile_vs(struct route_table *rt)
@@ -776,6 +782,7 @@ static void free_vs(struct rt_vs *vs)
 
 		for (size_t k = 0; k < r->n_m; k++)
 			free_match(&r->m[k]);
+		rt_actions_free(r);
 		free(r->d);
 		free(r->w);
 	}

@@ -70,6 +70,8 @@ struct route_result {
 	const struct http_route
 		*rule;	   /* the matched rule (actions are read from it); NULL: default */
 	size_t rule_index; /* of rule in vs->http */
+	const struct http_match *match; /* the entry of rule->match that matched; NULL: the rule
+					   has none (catch-all) or no rule */
 	const struct route_destination *rdst; /* the weighted destination chosen; NULL: default */
 	const struct service *svc; /* the destination service (FORWARD, UH, PASSTHROUGH) */
 	const struct traffic_policy *policy; /* the cluster's merged policy (subset parts over the
@@ -80,6 +82,8 @@ struct route_result {
 	char cluster[ROUTE_CLUSTER_MAX]; /* "outbound|3000|v1|greeter.default.svc.cluster.local" */
 	const struct pod *ep_pod;	 /* the endpoint's pod, NULL for passthrough */
 	uint64_t lb_token;		 /* FORWARD: hand back to route_done(); 0 otherwise */
+	bool has_hash;			 /* consistent hashing found its key in the request: */
+	uint64_t hash;			 /* the key's hash, for route_repick() */
 	/* Consistent hash on an httpCookie with a ttl, and no such cookie in the request: the
 	 * Set-Cookie value to add to the response. Owned by the worker, valid until its next
 	 * route_select(); NULL otherwise. */
@@ -126,5 +130,44 @@ int route_select(const struct route_table *rt, struct route_worker *w, const str
 void route_done(struct route_worker *w, const struct route_result *res, int status);
 /* The same with the token alone, for callers that keep only res->lb_token. */
 void route_done_token(struct route_worker *w, uint64_t lb_token, int status);
+
+/*
+ * The actions of the rule @res matched, as Istio configures Envoy, into @out (which the caller
+ * filled with ep, status, flags and tokens from @res): for RV_FORWARD and RV_PASSTHROUGH
+ *   - target: rewrite.uriRegexRewrite (global, on the path; the query is kept), else
+ *     rewrite.uri in place of what the entry matched (Envoy's prefix_rewrite on Istio's route:
+ *     the prefix of a prefix match, the whole path of an exact or regex match, the leading "/"
+ *     when the entry has no uri or the rule no entry); NULL: unchanged;
+ *   - req_drop/req_add: rule then destination headers.request (a single destination's join the
+ *     rule's list; a weighted one's are applied before the rule's, which win), remove before
+ *     set/add, Host from rewrite.authority or a header op on host/:authority. Every name edited
+ *     is in req_drop; received values that stay are re-sent in req_add;
+ *   - rsp_drop/rsp_add: the same on the response, then the Set-Cookie of res->set_cookie, then
+ *     CORS headers for an allowed Origin;
+ *   - timeout_ms, retry policy (Istio's default when the rule has no retries), connect timeout
+ *     of the cluster, mirrors[] (endpoint of the mirror's cluster, "<host>-shadow[:port]").
+ * For those and for RV_NO_HEALTHY and RV_NO_CLUSTER (a local reply) the rule's fault and
+ * CORS preflight apply first, in Envoy's filter order (fault, then CORS, then the router):
+ *   - fault delay (flag DI): out->delay_ms; fault abort (FI): out->status, body "fault filter
+ *     abort". Both may be drawn: then delay_ms and status are both set and the proxy waits
+ *     delay_ms before sending the local reply, as Envoy's fault filter aborts after its timer;
+ *   - an allowed CORS preflight: status 200, out->headers, no body (delayed likewise).
+ * A local reply made here for an RV_FORWARD result releases its endpoint (route_done with -1)
+ * and clears token[0]. Strings live in @w until the next call. 0, or -ENOMEM.
+ */
+int route_actions(const struct route_table *rt, struct route_worker *w, const struct route_req *rq,
+		  const struct route_result *res, struct proxy_pick *out);
+
+/*
+ * A retry is due for the request whose last attempt went to the endpoint of @lb_token (its
+ * route_done() was already reported): picks an endpoint of the same cluster into *@ep and a
+ * new token into *@lb_token. Hosts in *@tried (bit i: host i < 63; the previous host is added)
+ * are avoided while the cluster has another one, as Envoy's previous_hosts predicate (up to 5
+ * draws). With @hash (consistent hashing, where Istio sets no such predicate) the ring gives
+ * the same host again unless it was ejected. 0, -EINVAL (no token), -ESTALE (a token of
+ * another table), -EHOSTUNREACH (no host can serve).
+ */
+int route_repick(const struct route_table *rt, struct route_worker *w, uint64_t *lb_token,
+		 uint64_t *tried, const uint64_t *hash, struct sockaddr_in *ep);
 
 #endif /* SHUNT_ROUTE_H */

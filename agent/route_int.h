@@ -66,12 +66,57 @@ struct rt_match {
 
 struct rt_svc;
 
+/*
+ * Header edits of one direction, flattened at build time from the rule's and the destination's
+ * set/add/remove in the order Envoy applies them (route_action.c): what is left per name is
+ * either "the received values, then these lines" (keep) or "these lines only".
+ */
+struct rt_hdr_edit {
+	char *drop; /* "name\n"...: request: every name touched; response: names set or removed */
+	char *add;  /* "name: value\r\n"... added */
+	const char **keep; /* request: names whose received values stay, re-sent before add */
+	size_t n_keep;
+};
+
 /* One weighted destination of a rule. */
 struct rt_dest {
 	const struct route_destination *src;
 	struct rt_svc *svc; /* NULL: host is no known service (NC) */
 	int port;	    /* index in the service's ports, RT_PORT_REQUEST or RT_PORT_MISSING */
 	const char *subset; /* NULL: the whole service */
+	const char *authority;	     /* Host rewrite: the rule's (rewrite, then headers), else this
+					destination's headers; NULL: keep */
+	struct rt_hdr_edit req, rsp; /* the rule's and this destination's header operations */
+};
+
+/* A mirror of a rule, its cluster resolved like a destination's. */
+struct rt_mirror {
+	struct rt_svc *svc; /* NULL: no known service, never mirrored */
+	int port;
+	const char *subset;
+	uint32_t ppm; /* chance in millionths (Envoy's FractionalPercent over a million) */
+};
+
+/* The retry policy Istio gives Envoy for a rule, parsed once. */
+struct rt_retry {
+	uint32_t on; /* PROXY_RETRY_* */
+	uint16_t retries;
+	uint8_t n_status;
+	uint16_t status[PROXY_RETRY_STATUS_MAX];
+	uint32_t per_try_ms;
+};
+
+/* What a rule does besides choosing a destination (route_action.c). */
+struct rt_actions {
+	struct regex *rewrite_re; /* uriRegexRewrite.match, unanchored; NULL: none */
+	struct rt_retry retry;
+	uint32_t delay_ppm, abort_ppm; /* fault chances in millionths */
+	struct rt_mirror *mirrors;
+	size_t n_mirrors;
+	struct rt_str *origins; /* corsPolicy allowOrigins, compiled */
+	size_t n_origins;
+	char *cors_methods, *cors_headers, *cors_expose; /* joined with ","; NULL: none */
+	char cors_max_age[24];				 /* "": unset */
 };
 
 struct rt_rule {
@@ -84,6 +129,7 @@ struct rt_rule {
 	size_t n_d;
 	uint64_t total;	   /* sum of w */
 	uint32_t wrr_base; /* first slot of this rule in a worker's SWRR state (n_d > 1) */
+	struct rt_actions act;
 };
 
 /* Open-addressing map from strings to ids (keys not owned). */
@@ -182,6 +228,25 @@ struct route_table {
 	bool bad_regex;
 };
 
+/* A grow-once string buffer of a worker. */
+struct rt_sbuf {
+	char *p;
+	size_t len, cap;
+};
+
+/* The buffers route_actions() builds strings in: one per string, so that none moves while
+ * another grows. */
+enum {
+	RT_SB_TARGET,
+	RT_SB_REQ_DROP,
+	RT_SB_REQ_ADD,
+	RT_SB_RSP_DROP,
+	RT_SB_RSP_ADD,
+	RT_SB_HEADERS,
+	RT_SB_MIRROR, /* RT_SB_MIRROR + i: authority of mirror i */
+	RT_SBUF_N = RT_SB_MIRROR + PROXY_MIRRORS_MAX,
+};
+
 struct route_worker {
 	const struct route_table *rt;
 	struct lb_rng rng;
@@ -192,7 +257,8 @@ struct route_worker {
 	uint32_t *scratch;	     /* [rt->max_hosts] */
 	char *buf;		     /* joined header values */
 	size_t buf_cap;
-	char cookie[256]; /* the Set-Cookie value of the last result */
+	char cookie[256];	       /* the Set-Cookie value of the last result */
+	struct rt_sbuf act[RT_SBUF_N]; /* route_actions() strings, until its next call */
 };
 
 /* What the matchers read of one request, parsed once. */
@@ -247,5 +313,18 @@ bool rt_hash_key(struct route_worker *w, const struct lb_policy *pol, const stru
 int rt_str_compile(struct rt_str *out, const struct str_match *sm, bool caseless, bool star_present,
 		   const char *field);
 void rt_str_release(struct rt_str *s);
+
+/* Resolves @dst to a service and port index as a route destination is (route.c). */
+void rt_resolve(const struct route_table *rt, const struct istio_destination *dst,
+		struct rt_svc **svc, int *port);
+
+/* Actions (route_action.c): compiled into r->act and each destination's edits at build time;
+ * -EINVAL (reported) for a regex that does not compile, -ENOMEM. */
+int rt_actions_build(struct route_table *rt, struct rt_rule *r);
+void rt_actions_free(struct rt_rule *r);
+/* Picks an endpoint of mirror @m's cluster for the client of @v into *@ep, without counting it
+ * as an active request (nothing reports a mirror's end). false: no such cluster or endpoint. */
+bool rt_mirror_pick(const struct route_table *rt, struct route_worker *w, const struct rt_mirror *m,
+		    const struct rt_reqview *v, struct sockaddr_in *ep);
 
 #endif /* SHUNT_ROUTE_INT_H */

@@ -86,6 +86,8 @@ void route_worker_free(struct route_worker *w)
 	free(w->hs);
 	free(w->scratch);
 	free(w->buf);
+	for (size_t i = 0; i < RT_SBUF_N; i++)
+		free(w->act[i].p);
 	free(w);
 }
 
@@ -190,11 +192,13 @@ static inline bool uri_rejects(const struct rt_str *u, const struct rt_reqview *
 	return false;
 }
 
-/* Whether rule @r matches: *@applies is set when one of its entries applies to the client (once
- * set, entries are rejected by path first). */
+/* Whether rule @r matches, and with which entry (*@entry, SIZE_MAX: the rule has none): *@applies
+ * is set when one of its entries applies to the client (once set, entries are rejected by path
+ * first). */
 static bool rule_matches(struct route_worker *w, const struct rt_rule *r,
-			 const struct rt_reqview *v, uint16_t port, bool *applies)
+			 const struct rt_reqview *v, uint16_t port, bool *applies, size_t *entry)
 {
+	*entry = SIZE_MAX;
 	if (!r->n_m) {
 		*applies = true;
 		return true;
@@ -207,8 +211,10 @@ static bool rule_matches(struct route_worker *w, const struct rt_rule *r,
 		if (!rt_match_applies(m, v, port))
 			continue;
 		*applies = true;
-		if (rt_match_request(w, m, v))
+		if (rt_match_request(w, m, v)) {
+			*entry = k;
 			return true;
+		}
 	}
 	return false;
 }
@@ -216,7 +222,8 @@ static bool rule_matches(struct route_worker *w, const struct rt_rule *r,
 /* Rules a request for another path than their exact ones cannot match are skipped; the order of
  * the rest is kept. */
 static const struct rt_rule *match_indexed(struct route_worker *w, const struct rt_vs *vs,
-					   const struct rt_reqview *v, uint16_t port, bool *applies)
+					   const struct rt_reqview *v, uint16_t port, bool *applies,
+					   size_t *entry)
 {
 	const uint32_t *ex = NULL;
 	size_t n_ex = 0, i = 0, j = 0;
@@ -234,7 +241,7 @@ static const struct rt_rule *match_indexed(struct route_worker *w, const struct 
 			if (i < n_ex && ex[i] == r)
 				i++;
 		}
-		if (rule_matches(w, &vs->rules[r], v, port, applies))
+		if (rule_matches(w, &vs->rules[r], v, port, applies, entry))
 			return &vs->rules[r];
 	}
 	/* Some skipped rule may apply to this client (sourceLabels, port): look, rarely. */
@@ -244,15 +251,17 @@ static const struct rt_rule *match_indexed(struct route_worker *w, const struct 
 	return NULL;
 }
 
-/* First rule with a matching entry; *@applies tells whether any entry applied to the client. */
+/* First rule with a matching entry (*@entry, as rule_matches()); *@applies tells whether any
+ * entry applied to the client. */
 static const struct rt_rule *match_rules(struct route_worker *w, const struct rt_vs *vs,
-					 const struct rt_reqview *v, uint16_t port, bool *applies)
+					 const struct rt_reqview *v, uint16_t port, bool *applies,
+					 size_t *entry)
 {
 	*applies = vs->always_applies;
 	if (vs->indexed)
-		return match_indexed(w, vs, v, port, applies);
+		return match_indexed(w, vs, v, port, applies, entry);
 	for (size_t i = 0; i < vs->n_rules; i++)
-		if (rule_matches(w, &vs->rules[i], v, port, applies))
+		if (rule_matches(w, &vs->rules[i], v, port, applies, entry))
 			return &vs->rules[i];
 	return NULL;
 }
@@ -285,6 +294,8 @@ static int pick_endpoint(const struct route_table *rt, struct route_worker *w,
 	}
 	if (c->lb.hash != LB_HASH_NONE && c->lb.n_hosts)
 		has_hash = rt_hash_key(w, &c->policy.lb, v, &h, &out->set_cookie);
+	out->has_hash = has_hash;
+	out->hash = has_hash ? h : 0;
 	host = lb_pick(&c->lb, &w->cs[c->id], &w->hs[c->host_base], &w->rng, w->now_ms,
 		       has_hash ? &h : NULL, w->scratch);
 	if (host < 0) {
@@ -303,9 +314,28 @@ static int pick_endpoint(const struct route_table *rt, struct route_worker *w,
 	return 0;
 }
 
-/* A rule matched: its action, its weighted destination, that destination's cluster. */
+/* The port index of destination port @port of @rs for a request to @req_port; false: none. */
+static bool dest_port(const struct rt_svc *rs, int port, uint16_t req_port, size_t *out)
+{
+	if (port == RT_PORT_MISSING)
+		return false;
+	if (port != RT_PORT_REQUEST) {
+		*out = (size_t)port;
+		return true;
+	}
+	for (size_t i = 0; i < rs->svc->n_ports; i++) {
+		if (rs->svc->ports[i].port == req_port) {
+			*out = i;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A rule matched (with entry @entry): its action, its weighted destination, that destination's
+ * cluster. */
 static int route_rule(const struct route_table *rt, struct route_worker *w, const struct rt_rule *r,
-		      const struct rt_reqview *v, struct route_result *out)
+		      size_t entry, const struct rt_reqview *v, struct route_result *out)
 {
 	const struct rt_cluster *c;
 	const struct rt_dest *d;
@@ -313,6 +343,7 @@ static int route_rule(const struct route_table *rt, struct route_worker *w, cons
 
 	out->rule = r->src;
 	out->rule_index = r->index;
+	out->match = entry < r->src->n_match ? &r->src->match[entry] : NULL;
 	if (r->src->redirect) {
 		out->verdict = RV_REDIRECT;
 		return 0;
@@ -331,16 +362,9 @@ static int route_rule(const struct route_table *rt, struct route_worker *w, cons
 		cluster_name(out, d, d->src->dst.port ? d->src->dst.port : v->rq->dst_port);
 		return 0;
 	}
-	if (d->port == RT_PORT_REQUEST) {
-		for (port = 0; port < d->svc->svc->n_ports; port++)
-			if (d->svc->svc->ports[port].port == v->rq->dst_port)
-				break;
-		if (port == d->svc->svc->n_ports) {
-			cluster_name(out, d, v->rq->dst_port);
-			return 0;
-		}
-	} else {
-		port = (size_t)d->port;
+	if (!dest_port(d->svc, d->port, v->rq->dst_port, &port)) {
+		cluster_name(out, d, v->rq->dst_port);
+		return 0;
 	}
 	c = find_cluster(rt, d->svc, port, d->subset, v->client);
 	if (!c) {
@@ -359,6 +383,7 @@ int route_select(const struct route_table *rt, struct route_worker *w, const str
 	const struct rt_vs *vs = NULL;
 	const struct rt_rule *r;
 	struct rt_reqview v;
+	size_t entry;
 	bool applies;
 
 	if (w->rt != rt)
@@ -367,6 +392,7 @@ int route_select(const struct route_table *rt, struct route_worker *w, const str
 	out->vs = NULL;
 	out->rule = NULL;
 	out->rule_index = 0;
+	out->match = NULL;
 	out->rdst = NULL;
 	out->svc = NULL;
 	out->policy = NULL;
@@ -376,6 +402,8 @@ int route_select(const struct route_table *rt, struct route_worker *w, const str
 	out->cluster[0] = '\0';
 	out->ep_pod = NULL;
 	out->lb_token = 0;
+	out->has_hash = false;
+	out->hash = 0;
 	out->set_cookie = NULL;
 
 	sp = config_find_vip(rt->cfg, rq->dst_ip, htons(rq->dst_port), IPPROTO_TCP, &svc);
@@ -390,10 +418,10 @@ int route_select(const struct route_table *rt, struct route_worker *w, const str
 		}
 	}
 	if (vs) {
-		r = match_rules(w, vs, &v, rq->dst_port, &applies);
+		r = match_rules(w, vs, &v, rq->dst_port, &applies, &entry);
 		if (r) {
 			out->vs = vs->src;
-			return route_rule(rt, w, r, &v, out);
+			return route_rule(rt, w, r, entry, &v, out);
 		}
 		/* Rules apply to this client and none matched: 404. None applies (sourceLabels,
 		 * port...): Istio builds no route from this VirtualService, the default route
@@ -424,4 +452,70 @@ void route_done(struct route_worker *w, const struct route_result *res, int stat
 {
 	if (res->verdict == RV_FORWARD)
 		route_done_token(w, res->lb_token, status);
+}
+
+bool rt_mirror_pick(const struct route_table *rt, struct route_worker *w, const struct rt_mirror *m,
+		    const struct rt_reqview *v, struct sockaddr_in *ep)
+{
+	const struct rt_cluster *c;
+	const struct endpoint *e;
+	size_t port;
+	int host;
+
+	if (!m->svc || !dest_port(m->svc, m->port, v->rq->dst_port, &port))
+		return false;
+	c = find_cluster(rt, m->svc, port, m->subset, v->client);
+	if (!c || !c->lb.n_hosts || c->lb.simple == LB_PASSTHROUGH)
+		return false;
+	host = lb_pick(&c->lb, &w->cs[c->id], &w->hs[c->host_base], &w->rng, w->now_ms, NULL,
+		       w->scratch);
+	if (host < 0)
+		return false;
+	/* Nobody reports the end of a mirrored copy: it is not an active request. */
+	if (w->hs[c->host_base + (uint32_t)host].active)
+		w->hs[c->host_base + (uint32_t)host].active--;
+	e = c->eps[host];
+	memset(ep, 0, sizeof(*ep));
+	ep->sin_family = AF_INET;
+	ep->sin_addr = e->ip;
+	ep->sin_port = htons(e->port);
+	return true;
+}
+
+#define REPICK_DRAWS 5 /* Istio's HostSelectionRetryMaxAttempts */
+
+int route_repick(const struct route_table *rt, struct route_worker *w, uint64_t *lb_token,
+		 uint64_t *tried, const uint64_t *hash, struct sockaddr_in *ep)
+{
+	uint32_t id = (uint32_t)(*lb_token >> TOKEN_ID_BITS) & TOKEN_ID_MAX;
+	uint32_t prev = (uint32_t)*lb_token & TOKEN_ID_MAX;
+	const struct rt_cluster *c;
+	struct lb_host_state *hs;
+	int host = -1;
+
+	if (!*lb_token)
+		return -EINVAL;
+	if (w->rt != rt || (uint16_t)(*lb_token >> 48) != rt->tag || id >= rt->n_clusters)
+		return -ESTALE;
+	c = rt->clusters[id];
+	hs = &w->hs[c->host_base];
+	if (prev < 63)
+		*tried |= 1ULL << prev;
+	for (int draw = 0; draw < REPICK_DRAWS; draw++) {
+		if (host >= 0 && hs[host].active) /* a rejected draw is no request */
+			hs[host].active--;
+		host = lb_pick(&c->lb, &w->cs[id], hs, &w->rng, w->now_ms, hash, w->scratch);
+		if (host < 0 || hash || c->lb.hash != LB_HASH_NONE || c->lb.n_hosts < 2)
+			break;
+		if ((uint32_t)host < 63 ? !(*tried >> host & 1) : (uint32_t)host != prev)
+			break;
+	}
+	if (host < 0)
+		return -EHOSTUNREACH;
+	memset(ep, 0, sizeof(*ep));
+	ep->sin_family = AF_INET;
+	ep->sin_addr = c->eps[host]->ip;
+	ep->sin_port = htons(c->eps[host]->port);
+	*lb_token = (uint64_t)rt->tag << 48 | (uint64_t)id << TOKEN_ID_BITS | (uint32_t)host;
+	return 0;
 }

@@ -18,6 +18,13 @@
 #include "snapshot.h"
 #include "worker.h"
 
+/*
+ * A pick's tokens: [0] the route table's lb token (0: nothing to report), [1] the snapshot
+ * generation it belongs to, [2] hosts already tried (bit i: host i of the cluster, which
+ * route_repick() keeps) with TOKEN_HAS_HASH, [3] the consistent-hash key when that bit is set.
+ */
+#define TOKEN_HAS_HASH (1ULL << 63)
+
 struct worker {
 	struct worker_opts opts;
 	int listen_fd;
@@ -121,10 +128,13 @@ static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct s
 		out->ep = res.ep;
 		out->token[0] = res.lb_token;
 		out->token[1] = w->snap->generation; /* done() must reach the same balancer */
-		return 0;
+		/* repick(): hosts tried so far, and the consistent-hash key that chose the host */
+		out->token[2] = res.has_hash ? TOKEN_HAS_HASH : 0;
+		out->token[3] = res.hash;
+		return route_actions(w->snap->rt, w->rw, &rq, &res, out);
 	case RV_PASSTHROUGH:
 		out->ep = res.ep;
-		return 0;
+		return route_actions(w->snap->rt, w->rw, &rq, &res, out);
 	case RV_REDIRECT:
 		err = redirect_location(res.rule->redirect, req, false, w->location,
 					sizeof(w->location));
@@ -139,10 +149,36 @@ static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct s
 		/* Envoy's words, which users grep for */
 		out->body = "no healthy upstream";
 		/* fall through */
+	case RV_NO_CLUSTER:
+		out->status = route_verdict_status(res.verdict);
+		/* the rule's fault and CORS filters run before the router's local reply */
+		return res.rule ? route_actions(w->snap->rt, w->rw, &rq, &res, out) : 0;
 	default:
 		out->status = route_verdict_status(res.verdict);
 		return 0;
 	}
+}
+
+/* A retry is due: another endpoint of the same cluster, with its own token. */
+static int worker_repick(void *ctx, struct proxy_pick *pick)
+{
+	uint64_t tried = pick->token[2] & ~TOKEN_HAS_HASH, lb_token = pick->token[0];
+	struct worker *w = ctx;
+	struct sockaddr_in ep;
+	int err;
+
+	/* A pick of an older snapshot's table: retry where it went. */
+	if (!lb_token || !w->snap || pick->token[1] != w->snap->generation)
+		return -ESTALE;
+	route_worker_set_now(w->rw, loop_now_ms(w->loop));
+	err = route_repick(w->snap->rt, w->rw, &lb_token, &tried,
+			   pick->token[2] & TOKEN_HAS_HASH ? &pick->token[3] : NULL, &ep);
+	if (err)
+		return err;
+	pick->ep = ep;
+	pick->token[0] = lb_token;
+	pick->token[2] = tried | (pick->token[2] & TOKEN_HAS_HASH);
+	return 0;
 }
 
 /* The proxy is done with a request pick() forwarded: least-request and outlier accounting. */
@@ -161,6 +197,7 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		.orig_dst = worker_orig_dst,
 		.pick = worker_pick,
 		.done = worker_done,
+		.repick = worker_repick,
 		.upstream_mark = opts->mark,
 	};
 	char addr[INET_ADDRSTRLEN];
