@@ -529,6 +529,8 @@ struct proxy *proxy_new(struct loop *loop, int listen_fd, const struct proxy_ops
 	dlist_init(&px->pool_lru);
 	for (int i = 0; i < POOL_BUCKETS; i++)
 		dlist_init(&px->pool[i]);
+	dlist_init(&px->mirrors);
+	dlist_init(&px->mirrors_dead);
 	err = loop_add(loop, listen_fd, EPOLLIN, on_accept, px);
 	if (err) {
 		free(px);
@@ -548,6 +550,7 @@ void proxy_free(struct proxy *px)
 		px_sess_close(container_of(px->sessions.next, struct session, link));
 	while (!dlist_empty(&px->pool_lru))
 		px_up_close(container_of(px->pool_lru.next, struct upconn, lru));
+	px_mirror_close_all(px);
 	loop_defer_cancel(px->loop, proxy_reap, px);
 	proxy_reap(px);
 	free(px);
@@ -589,6 +592,10 @@ static const char *const stat_names[sizeof(struct proxy_stats) / sizeof(uint64_t
 	STAT_NAME(client_aborted),
 	STAT_NAME(bytes_from_client),
 	STAT_NAME(bytes_to_client),
+	STAT_NAME(mirror_sent),
+	STAT_NAME(mirror_failed),
+	STAT_NAME(mirror_dropped),
+	STAT_NAME(mirror_active),
 };
 
 const char *proxy_stat_name(size_t i)

@@ -140,6 +140,7 @@ struct proxy_ops {
 	uint32_t pool_idle_timeout_ms; /* close a pooled connection idle this long; 0 = never */
 	uint32_t client_idle_timeout_ms; /* close a client waiting this long for a request; 0 =
 					    never */
+	uint32_t mirror_timeout_ms; /* a mirror copy's whole life (connect + exchange); 0 = 10 s */
 };
 
 /*
@@ -174,6 +175,11 @@ struct proxy_stats {
 	uint64_t client_aborted;	/* clients that closed before their response was complete */
 	uint64_t bytes_from_client;	/* request bytes read */
 	uint64_t bytes_to_client;	/* response bytes written */
+	uint64_t mirror_sent;	 /* mirror copies answered: their response was read to its end */
+	uint64_t mirror_failed;	 /* mirror copies that were not: connect failure, reset, timeout,
+				    malformed response, closed by proxy_free() */
+	uint64_t mirror_dropped; /* mirror copies never started: too many in flight, no memory */
+	uint64_t mirror_active;	 /* gauge: mirror connections open */
 };
 
 /*

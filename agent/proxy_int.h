@@ -168,6 +168,10 @@ struct proxy {
 	struct upconn *dead_ups;
 	bool reap_pending;		/* proxy_reap() is deferred */
 	struct loop_timer accept_timer; /* re-enables the listener after a pause */
+	struct dlist mirrors;		/* mirror connections in flight (proxy_mirror.c) */
+	struct dlist mirrors_dead;	/* mirrors closed, freed after the batch */
+	uint32_t n_mirrors;		/* in flight, at most PROXY_MIRROR_MAX */
+	bool mirror_reap_pending;	/* the reap of mirrors_dead is deferred */
 };
 
 /* proxy.c */
@@ -255,5 +259,22 @@ void px_pool_put(struct proxy *px, struct upconn *up);
  * 0 or -errno (ECONNREFUSED may come at once on loopback).
  */
 int px_up_connect(struct session *s);
+
+/* proxy_mirror.c */
+
+#define PROXY_MIRROR_TIMEOUT_MS 10000 /* proxy_ops.mirror_timeout_ms when 0 */
+#define PROXY_MIRROR_MAX	256 /* mirrors in flight per proxy; beyond it copies are dropped */
+
+/*
+ * Sends a copy of a request to @ep: @head (a complete request head, ending in CRLF CRLF, with
+ * the Host the copy must carry already in it) then @body (@body_len bytes: the whole body, or
+ * 0). Fire and forget: the response is read and dropped, failures are only counted. The bytes
+ * are copied; nothing the mirror does reaches the caller's exchange. Loop thread only.
+ */
+void px_mirror_send(struct proxy *px, const struct sockaddr_in *ep, const char *head,
+		    size_t head_len, const char *body, size_t body_len);
+
+/* Closes every mirror connection (from proxy_free()). */
+void px_mirror_close_all(struct proxy *px);
 
 #endif /* SHUNT_PROXY_INT_H */
