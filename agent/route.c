@@ -724,7 +724,7 @@ int route_table_build(const struct config *cfg, struct route_table **out)
 	if (!rt)
 		return -ENOMEM;
 	rt->cfg = cfg;
-	rt->tag = (uint16_t)(__atomic_add_fetch(&next_tag, 1, __ATOMIC_RELAXED) | 1);
+	rt->tag = (uint16_t)(__atomic_add_fetch(&next_tag, 2, __ATOMIC_RELAXED) | 1);
 	err = build_namespaces(rt);
 	if (err)
 		goto free_rt;

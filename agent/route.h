@@ -140,8 +140,8 @@ void route_done_token(struct route_worker *w, uint64_t lb_token, int status);
  *     when the entry has no uri or the rule no entry); NULL: unchanged;
  *   - req_drop/req_add: rule then destination headers.request (a single destination's join the
  *     rule's list; a weighted one's are applied before the rule's, which win), remove before
- *     set/add, Host from rewrite.authority or a header op on host/:authority. Every name edited
- *     is in req_drop; received values that stay are re-sent in req_add;
+ *     set/add, Host from rewrite.authority or a header op on host/:authority (a name set or
+ *     removed is in req_drop, one only added to is not);
  *   - rsp_drop/rsp_add: the same on the response, then the Set-Cookie of res->set_cookie, then
  *     CORS headers for an allowed Origin;
  *   - timeout_ms, retry policy (Istio's default when the rule has no retries), connect timeout

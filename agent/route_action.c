@@ -112,18 +112,15 @@ static int append_line(char **s, size_t *len, const char *name, const char *valu
 	return err ? err : append(s, len, "\r\n", "", "");
 }
 
-/* What is left per name after the steps: see struct rt_hdr_edit. @request: every name touched is
- * dropped and received values that stay are re-sent (names in req_add are replaced whole). */
-static int edit_build(struct rt_hdr_edit *e, const struct step *st, size_t n, bool request,
-		      const char *authority)
+/* What is left per name after the steps (see struct rt_hdr_edit), and the Host rewrite. */
+static int edit_build(struct rt_hdr_edit *e, const struct step *st, size_t n, const char *authority)
 {
 	size_t dl = 0, al = 0;
 	int err = 0;
 
 	e->drop = strdup("");
 	e->add = strdup("");
-	e->keep = calloc(n + 1, sizeof(*e->keep));
-	if (!e->drop || !e->add || !e->keep)
+	if (!e->drop || !e->add)
 		return -ENOMEM;
 	for (size_t i = 0; !err && i < n; i++) {
 		size_t from = 0, j;
@@ -139,10 +136,8 @@ static int edit_build(struct rt_hdr_edit *e, const struct step *st, size_t n, bo
 				reset = true;
 			}
 		}
-		if (request || reset)
+		if (reset)
 			err = append(&e->drop, &dl, st[i].name, "\n", "");
-		if (request && !reset)
-			e->keep[e->n_keep++] = st[i].name;
 		for (j = from; !err && j < n; j++)
 			if (!strcmp(st[j].name, st[i].name) && st[j].kind != ST_REMOVE)
 				err = append_line(&e->add, &al, st[j].name, st[j].value);
@@ -189,10 +184,10 @@ static int dest_edits(struct rt_rule *r, struct rt_dest *d)
 	if (!d->authority)
 		d->authority = ops_authority(&dh->request);
 	n = flatten(st, &rh->request, &dh->request, single);
-	err = edit_build(&d->req, st, n, true, d->authority);
+	err = edit_build(&d->req, st, n, d->authority);
 	if (!err) {
 		n = flatten(st, &rh->response, &dh->response, single);
-		err = edit_build(&d->rsp, st, n, false, NULL);
+		err = edit_build(&d->rsp, st, n, NULL);
 	}
 	free(st);
 	return err;
@@ -377,7 +372,6 @@ static void edit_free(struct rt_hdr_edit *e)
 {
 	free(e->drop);
 	free(e->add);
-	free(e->keep);
 }
 
 void rt_actions_free(struct rt_rule *r)
@@ -530,36 +524,6 @@ static int rewrite_target(const struct rt_rule *r, const struct route_result *re
 	if (v->query && (sb_put(b, "?", 1) || sb_put(b, v->query, v->query_len)))
 		return -ENOMEM;
 	*done = true;
-	return 0;
-}
-
-/* Request edits: static unless received values of an added-to header must be re-sent. */
-static int request_edits(const struct rt_dest *d, const struct http_req *req,
-			 struct route_worker *w, struct proxy_pick *out)
-{
-	struct rt_sbuf *b = &w->act[RT_SB_REQ_ADD];
-
-	if (d->req.drop[0])
-		out->req_drop = d->req.drop;
-	if (!d->req.n_keep) {
-		if (d->req.add[0])
-			out->req_add = d->req.add;
-		return 0;
-	}
-	for (size_t k = 0; k < d->req.n_keep; k++) {
-		size_t n = strlen(d->req.keep[k]);
-
-		for (size_t i = 0; i < req->n_hdrs; i++) {
-			const struct http_hdr *h = &req->hdrs[i];
-
-			if (h->name_len == n && !strncasecmp(h->name, d->req.keep[k], n) &&
-			    sb_line(b, d->req.keep[k], h->value, h->value_len))
-				return -ENOMEM;
-		}
-	}
-	if (sb_puts(b, d->req.add))
-		return -ENOMEM;
-	out->req_add = b->len ? b->p : NULL;
 	return 0;
 }
 
@@ -811,11 +775,10 @@ int route_actions(const struct route_table *rt, struct route_worker *w, const st
 		return err;
 	if (rewritten)
 		out->target = w->act[RT_SB_TARGET].p;
-	if (d) {
-		err = request_edits(d, rq->req, w, out);
-		if (err)
-			return err;
-	}
+	if (d && d->req.drop[0])
+		out->req_drop = d->req.drop;
+	if (d && d->req.add[0])
+		out->req_add = d->req.add;
 	err = response_edits(d, res, cors, &r->act, origin, w, out);
 	if (err)
 		return err;

@@ -69,13 +69,12 @@ struct rt_svc;
 /*
  * Header edits of one direction, flattened at build time from the rule's and the destination's
  * set/add/remove in the order Envoy applies them (route_action.c): what is left per name is
- * either "the received values, then these lines" (keep) or "these lines only".
+ * either "the received values, then these lines" (only added to) or "these lines only" (set or
+ * removed somewhere: the name is dropped).
  */
 struct rt_hdr_edit {
-	char *drop; /* "name\n"...: request: every name touched; response: names set or removed */
+	char *drop; /* "name\n"... set or removed: the proxy leaves the received ones out */
 	char *add;  /* "name: value\r\n"... added */
-	const char **keep; /* request: names whose received values stay, re-sent before add */
-	size_t n_keep;
 };
 
 /* One weighted destination of a rule. */
@@ -238,8 +237,6 @@ struct rt_sbuf {
  * another grows. */
 enum {
 	RT_SB_TARGET,
-	RT_SB_REQ_DROP,
-	RT_SB_REQ_ADD,
 	RT_SB_RSP_DROP,
 	RT_SB_RSP_ADD,
 	RT_SB_HEADERS,
