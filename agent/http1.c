@@ -129,7 +129,11 @@ static int rsp_on_message_begin(llhttp_t *ll)
 	return 0;
 }
 
-/* Returning 1 tells llhttp the message has no body whatever its headers say. */
+/*
+ * A response with a body pauses after its head (H1_HEADERS) so that the head
+ * can be edited in place; returning 1 tells llhttp the message has no body
+ * whatever its headers say, and then the message ends right after the head.
+ */
 static int rsp_on_headers_complete(llhttp_t *ll)
 {
 	struct h1_rsp *r = ll->data;
@@ -138,7 +142,8 @@ static int rsp_on_headers_complete(llhttp_t *ll)
 	r->head_done = true;
 	if (r->no_body || status / 100 == 1 || status == 204 || status == 304)
 		return 1;
-	return 0;
+	r->paused = H1_HEADERS;
+	return HPE_PAUSED;
 }
 
 static int rsp_on_message_complete(llhttp_t *ll)
@@ -248,12 +253,32 @@ enum h1_ev h1_rsp_finish(struct h1_rsp *r)
 	return err == HPE_OK ? H1_MORE : H1_ERROR;
 }
 
-size_t h1_req_size(const struct http_req *req)
+/* Whether @name (@len bytes, any case) is in @list ("name\n" entries, lower case). */
+bool h1_name_listed(const char *list, const char *name, size_t len)
 {
-	size_t n = req->method_len + 1 + req->url_len + sizeof(" HTTP/x.y\r\n") - 1 + 2;
+	const char *p = list, *nl;
+
+	if (!list)
+		return false;
+	for (; *p; p = nl + 1) {
+		nl = strchr(p, '\n');
+		if (!nl)
+			return false;
+		if ((size_t)(nl - p) == len && !strncasecmp(p, name, len))
+			return true;
+	}
+	return false;
+}
+
+size_t h1_req_size(const struct http_req *req, const struct h1_edit *e)
+{
+	size_t url_len = e && e->target ? e->target_len : req->url_len;
+	size_t n = req->method_len + 1 + url_len + sizeof(" HTTP/x.y\r\n") - 1 + 2;
 
 	for (size_t i = 0; i < req->n_hdrs; i++)
 		n += req->hdrs[i].name_len + 2 + req->hdrs[i].value_len + 2;
+	if (e && e->add)
+		n += e->add_len;
 	return n;
 }
 
@@ -305,7 +330,7 @@ static bool hop_by_hop(const struct http_req *req, const struct http_hdr *h)
 	       name_is(h, "proxy-connection", 16) || connection_lists(req, h);
 }
 
-size_t h1_req_write(const struct http_req *req, bool upgrade, char *out)
+size_t h1_req_write(const struct http_req *req, bool upgrade, const struct h1_edit *e, char *out)
 {
 	char version[] = " HTTP/x.y\r\n";
 	char *p = out;
@@ -314,19 +339,63 @@ size_t h1_req_write(const struct http_req *req, bool upgrade, char *out)
 	version[8] = (char)('0' + req->http_minor % 10);
 	p = put(p, req->method, req->method_len);
 	p = put(p, " ", 1);
-	p = put(p, req->url, req->url_len);
+	if (e && e->target)
+		p = put(p, e->target, e->target_len);
+	else
+		p = put(p, req->url, req->url_len);
 	p = put(p, version, sizeof(version) - 1);
 	for (size_t i = 0; i < req->n_hdrs; i++) {
+		const struct http_hdr *h = &req->hdrs[i];
+
 		/* An upgrade keeps Connection and Upgrade: the switch is end to end. */
-		if (!upgrade && hop_by_hop(req, &req->hdrs[i]))
+		if (!upgrade && hop_by_hop(req, h))
 			continue;
-		p = put(p, req->hdrs[i].name, req->hdrs[i].name_len);
+		if (e && h1_name_listed(e->drop, h->name, h->name_len))
+			continue;
+		p = put(p, h->name, h->name_len);
 		p = put(p, ": ", 2);
-		p = put(p, req->hdrs[i].value, req->hdrs[i].value_len);
+		p = put(p, h->value, h->value_len);
 		p = put(p, "\r\n", 2);
 	}
-	p = put(p, "\r\n", 2);
+	if (e && e->add)
+		p = put(p, e->add, e->add_len);
+	if (!e || !e->open)
+		p = put(p, "\r\n", 2);
 	return (size_t)(p - out);
+}
+
+size_t h1_head_edit(const char *head, size_t len, const char *drop, const char *add, size_t add_len,
+		    char *out)
+{
+	const char *p = head, *end = head + len - 2; /* the empty line's CRLF */
+	const char *line_end;
+	char *o = out;
+	bool dropping = false;
+
+	/* The status line stays. */
+	line_end = memchr(p, '\n', (size_t)(end - p));
+	line_end = line_end ? line_end + 1 : end;
+	o = put(o, p, (size_t)(line_end - p));
+	for (p = line_end; p < end; p = line_end) {
+		const char *colon;
+
+		line_end = memchr(p, '\n', (size_t)(end - p));
+		line_end = line_end ? line_end + 1 : end;
+		if (*p == ' ' || *p == '\t') {
+			/* obs-fold: a continuation of the previous field. */
+			if (!dropping)
+				o = put(o, p, (size_t)(line_end - p));
+			continue;
+		}
+		colon = memchr(p, ':', (size_t)(line_end - p));
+		dropping = colon && h1_name_listed(drop, p, (size_t)(colon - p));
+		if (!dropping)
+			o = put(o, p, (size_t)(line_end - p));
+	}
+	if (add)
+		o = put(o, add, add_len);
+	o = put(o, "\r\n", 2);
+	return (size_t)(o - out);
 }
 
 const char *h1_reason(int status)

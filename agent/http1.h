@@ -88,8 +88,10 @@ bool h1_req_upgrade(const struct h1_req *h);
 void h1_rsp_init(struct h1_rsp *r);
 
 /*
- * Parses response bytes; stops after each message (H1_MESSAGE), including
- * 1xx interim ones. Responses to HEAD, 1xx, 204 and 304 never have a body.
+ * Parses response bytes; stops after the head of a message with a body
+ * (H1_HEADERS: *used ends at the head's empty line) and after each message
+ * (H1_MESSAGE), including 1xx interim ones. Responses to HEAD, 1xx, 204 and
+ * 304 never have a body: their H1_MESSAGE comes right after the head.
  */
 enum h1_ev h1_rsp_execute(struct h1_rsp *r, const char *data, size_t len, size_t *used);
 
@@ -97,17 +99,39 @@ enum h1_ev h1_rsp_execute(struct h1_rsp *r, const char *data, size_t len, size_t
  * H1_ERROR. */
 enum h1_ev h1_rsp_finish(struct h1_rsp *r);
 
-/* Bytes h1_req_write() needs for @req. */
-size_t h1_req_size(const struct http_req *req);
+/* How a request head is changed on its way upstream (all fields optional). */
+struct h1_edit {
+	const char *target; /* request-target instead of the received one */
+	size_t target_len;
+	const char *drop; /* header names left out: "name\n" entries, lower case */
+	const char *add;  /* header lines appended ("name: value\r\n" each) */
+	size_t add_len;
+	bool open; /* leave out the final empty line: the caller appends more lines */
+};
+
+/* Whether header name @name (@len bytes, any case) is in @list ("name\n" entries, lower case). */
+bool h1_name_listed(const char *list, const char *name, size_t len);
+
+/* Bytes h1_req_write() needs for @req with @e (NULL: unchanged). */
+size_t h1_req_size(const struct http_req *req, const struct h1_edit *e);
 
 /*
- * Writes @req as an HTTP/1.x request head: "METHOD SP url SP HTTP/x.y",
- * then its headers as "name: value" in order, then an empty line; names and
- * values byte-exact. Hop-by-hop headers (Connection, those it lists,
- * Keep-Alive, Proxy-Connection) are left out unless @upgrade. Returns the
- * bytes written, at most h1_req_size().
+ * Writes @req as an HTTP/1.x request head: "METHOD SP target SP HTTP/x.y",
+ * then its headers as "name: value" in order, byte-exact, but those @e
+ * drops, then @e's lines, then an empty line (unless @e->open). Hop-by-hop
+ * headers (Connection, those it lists, Keep-Alive, Proxy-Connection) are
+ * left out unless @upgrade. Returns the bytes written, at most h1_req_size().
  */
-size_t h1_req_write(const struct http_req *req, bool upgrade, char *out);
+size_t h1_req_write(const struct http_req *req, bool upgrade, const struct h1_edit *e, char *out);
+
+/*
+ * Rewrites a complete response head (@len bytes at @head, status line to
+ * the empty line) into @out: the header fields named in @drop left out
+ * (with their obs-fold continuations), the @add_len bytes of lines @add
+ * appended. @out needs @len + @add_len bytes. Returns the bytes written.
+ */
+size_t h1_head_edit(const char *head, size_t len, const char *drop, const char *add, size_t add_len,
+		    char *out);
 
 /*
  * Appends a complete local response to @b: status line, content-type,

@@ -28,9 +28,9 @@
 static const char *sess_state_str(enum sess_state state)
 {
 	static const char *const names[] = {
-		[SESS_HEAD] = "head",	  [SESS_CONNECT] = "connect", [SESS_EXCHANGE] = "exchange",
-		[SESS_LOCAL] = "local",	  [SESS_TUNNEL] = "tunnel",   [SESS_LINGER] = "linger",
-		[SESS_CLOSED] = "closed",
+		[SESS_HEAD] = "head",	      [SESS_CONNECT] = "connect", [SESS_WAIT] = "wait",
+		[SESS_EXCHANGE] = "exchange", [SESS_LOCAL] = "local",	  [SESS_TUNNEL] = "tunnel",
+		[SESS_LINGER] = "linger",     [SESS_CLOSED] = "closed",
 	};
 
 	return (unsigned)state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
@@ -87,6 +87,7 @@ void px_sess_close(struct session *s)
 		s->up = NULL;
 	}
 	loop_timer_cancel(px->loop, &s->timer);
+	px_req_reset(s);
 	loop_del(px->loop, s->fd);
 	close(s->fd);
 	s->state = SESS_CLOSED;
@@ -153,6 +154,7 @@ void px_sess_next_request(struct session *s)
 
 	s->state = SESS_HEAD;
 	s->flags &= SF_CONN_FLAGS;
+	px_req_reset(s);
 	buf_free(&s->hout);
 	s->hout_sent = 0;
 	s->body_sent = 0;
@@ -287,6 +289,9 @@ static void sess_process(struct session *s)
 			if (s->flags & SF_CLIENT_EOF)
 				px_sess_abort(s);
 			break;
+		case SESS_WAIT:
+			px_do_wait(s);
+			break;
 		case SESS_EXCHANGE:
 			px_do_exchange(s);
 			break;
@@ -308,6 +313,14 @@ static void sess_process(struct session *s)
 			  sess_state_str(s->state));
 		px_sess_close(s);
 	}
+}
+
+static void sess_watch(struct session *s);
+
+void px_sess_kick(struct session *s)
+{
+	sess_process(s);
+	sess_watch(s);
 }
 
 /* Sets what epoll watches on both fds from what the buffers can take and hold. */
@@ -521,6 +534,7 @@ struct proxy *proxy_new(struct loop *loop, int listen_fd, const struct proxy_ops
 	px->loop = loop;
 	px->listen_fd = listen_fd;
 	px->ops = *ops;
+	px->rng = ((uint64_t)(uintptr_t)px ^ loop_now_ms(loop) * 0x9e3779b97f4a7c15ull) | 1;
 	if (!px->ops.connect_timeout_ms)
 		px->ops.connect_timeout_ms = PROXY_CONNECT_TIMEOUT_MS;
 	if (!px->ops.pool_max_idle)
@@ -553,6 +567,7 @@ void proxy_free(struct proxy *px)
 	px_mirror_close_all(px);
 	loop_defer_cancel(px->loop, proxy_reap, px);
 	proxy_reap(px);
+	free(px->scratch);
 	free(px);
 }
 
@@ -585,6 +600,7 @@ static const char *const stat_names[sizeof(struct proxy_stats) / sizeof(uint64_t
 	STAT_NAME(upstream_connect_timeouts),
 	STAT_NAME(upstream_reused),
 	STAT_NAME(upstream_retries),
+	STAT_NAME(upstream_timeouts),
 	STAT_NAME(upstream_active),
 	STAT_NAME(upstream_idle),
 	STAT_NAME(upstream_reset),

@@ -42,13 +42,14 @@ struct http_req {
 /* Retry conditions (Envoy's retry_on policies, as Istio's retryOn names them). */
 #define PROXY_RETRY_CONNECT_FAILURE (1u << 0) /* connect-failure: refused, unreachable, timeout */
 #define PROXY_RETRY_RESET	    (1u << 1) /* reset: the upstream closed or reset, no response */
-#define PROXY_RETRY_5XX		    (1u << 2) /* 5xx: any 5xx, a reset, a connect failure, a
-						 per-try timeout */
-#define PROXY_RETRY_GATEWAY	    (1u << 3) /* gateway-error: 502, 503, 504 */
-#define PROXY_RETRY_STATUS	    (1u << 4) /* retriable-status-codes: retry_status[] */
-#define PROXY_RETRY_4XX		    (1u << 5) /* retriable-4xx: 409 */
-#define PROXY_RETRY_STATUS_MAX	    8	      /* retry_status[] entries */
-#define PROXY_MIRRORS_MAX	    4
+#define PROXY_RETRY_5XX                                                                            \
+	(1u << 2)			 /* 5xx: any 5xx, a reset, a connect failure, a            \
+					    per-try timeout */
+#define PROXY_RETRY_GATEWAY    (1u << 3) /* gateway-error: 502, 503, 504 */
+#define PROXY_RETRY_STATUS     (1u << 4) /* retriable-status-codes: retry_status[] */
+#define PROXY_RETRY_4XX	       (1u << 5) /* retriable-4xx: 409 */
+#define PROXY_RETRY_STATUS_MAX 8	 /* retry_status[] entries */
+#define PROXY_MIRRORS_MAX      4
 
 /* A copy of a request sent elsewhere, fire and forget (VirtualService mirror). */
 struct proxy_mirror {
@@ -72,13 +73,13 @@ struct proxy_pick {
 	int status;	       /* 0: forward; otherwise answer with this status */
 	const char *body;      /* local reply body, static storage; NULL: empty */
 	const char *flags;     /* Envoy response flags of the decision ("NR", "UH", "NC", "FI") */
-	const char *headers;   /* extra header lines of a local reply (location:, CORS), NULL: none */
-	uint64_t token[4];     /* the router's own bookkeeping, handed back to done() */
+	const char *headers; /* extra header lines of a local reply (location:, CORS), NULL: none */
+	uint64_t token[4];   /* the router's own bookkeeping, handed back to done() */
 
 	/* A forwarded request, as it goes upstream: */
 	const char *target;   /* request-target instead of the received one (rewrite); NULL: as
 				 received. x-envoy-original-path then carries the received path */
-	const char *req_drop; /* request headers left out (with those named in req_add) */
+	const char *req_drop; /* request headers left out (set = drop + add) */
 	const char *req_add;  /* request header lines added */
 	const char *rsp_drop; /* response headers left out, when the response head arrives */
 	const char *rsp_add;  /* response header lines added */
@@ -167,10 +168,12 @@ struct proxy_stats {
 	uint64_t upstream_connect_failed;   /* refused, unreachable, timed out, setsockopt failed */
 	uint64_t upstream_connect_timeouts; /* part of upstream_connect_failed */
 	uint64_t upstream_reused;	    /* requests sent over a pooled connection */
-	uint64_t upstream_retries; /* requests resent because a pooled connection died unanswered */
-	uint64_t upstream_active;  /* gauge: upstream connections open (busy and idle) */
-	uint64_t upstream_idle;	   /* gauge: of which idle in the pool */
-	uint64_t upstream_reset;   /* upstream closed or reset before the response ended */
+	uint64_t upstream_retries;  /* attempts resent: by the route's retry policy, or because a
+				       pooled connection died unanswered */
+	uint64_t upstream_timeouts; /* route or per-try timeouts that ended a request (504 UT) */
+	uint64_t upstream_active;   /* gauge: upstream connections open (busy and idle) */
+	uint64_t upstream_idle;	    /* gauge: of which idle in the pool */
+	uint64_t upstream_reset;    /* upstream closed or reset before the response ended */
 	uint64_t upstream_bad_response; /* malformed responses (502, or cut if already streaming) */
 	uint64_t client_aborted;	/* clients that closed before their response was complete */
 	uint64_t bytes_from_client;	/* request bytes read */

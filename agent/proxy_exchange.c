@@ -5,7 +5,10 @@
  * on a fresh connection when a pooled one died unanswered, keep the
  * connections alive or close them as HTTP says.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -21,6 +24,33 @@ _Static_assert(PROXY_BUF_SIZE <= H1_HEAD_MAX, "request head spans are 16-bit off
 #define BODY_CONNECT_TIMEOUT RESET_BEFORE_HEADERS "reset reason: connection timeout"
 #define BODY_TERMINATION     RESET_BEFORE_HEADERS "reset reason: connection termination"
 #define BODY_PROTOCOL_ERROR  RESET_BEFORE_HEADERS "reset reason: protocol error"
+#define BODY_TIMEOUT	     "upstream request timeout"
+
+#define RETRY_BACKOFF_BASE_MS 25  /* Envoy's default base interval */
+#define RETRY_BACKOFF_MAX_MS  250 /* and its default cap, 10 times the base */
+#define ATTEMPT_LINE_MAX      48  /* "x-envoy-attempt-count: N\r\n\r\n" */
+
+static void start_exchange(struct session *s);
+static void on_route_timeout(struct loop *loop, struct loop_timer *t, void *arg);
+static void on_try_timeout(struct loop *loop, struct loop_timer *t, void *arg);
+
+static uint64_t px_rand(struct proxy *px)
+{
+	px->rng ^= px->rng >> 12;
+	px->rng ^= px->rng << 25;
+	px->rng ^= px->rng >> 27;
+	return px->rng * 0x2545f4914f6cdd1dull;
+}
+
+void px_req_reset(struct session *s)
+{
+	loop_timer_cancel(s->px->loop, &s->rtimer);
+	loop_timer_cancel(s->px->loop, &s->ttimer);
+	free(s->rsp_drop);
+	s->rsp_drop = s->rsp_add = NULL;
+	s->rsp_add_len = 0;
+	s->attempt = 0;
+}
 
 static void count_response(struct proxy *px, int status)
 {
@@ -57,6 +87,8 @@ static void local_reply_ex(struct session *s, int status, const char *body, cons
 	struct proxy *px = s->px;
 	bool keep;
 
+	loop_timer_cancel(px->loop, &s->rtimer);
+	loop_timer_cancel(px->loop, &s->ttimer);
 	if (s->up) {
 		px_up_close(s->up);
 		s->up = NULL;
@@ -127,9 +159,240 @@ static void tunnel_enter(struct session *s)
 	STAT_INC(s->px, responses_1xx);
 	count_response(s->px, 101);
 	px_pick_done(s, 101); /* a tunnel is no longer a request */
+	loop_timer_cancel(s->px->loop, &s->rtimer);
+	loop_timer_cancel(s->px->loop, &s->ttimer);
 	s->flags |= SF_COMMITTED;
 	s->state = SESS_TUNNEL;
 	log_debug("proxy: fd %d: switched protocols, tunnelling", s->fd);
+}
+
+/* Whether the request's retry policy covers a failure of kind @mask, and a retry is possible. */
+static bool retry_allowed(const struct session *s, uint32_t mask)
+{
+	return (s->pick.retry_on & mask) && s->attempt <= s->pick.retries &&
+	       !(s->flags & (SF_COMMITTED | SF_UPGRADE | SF_CLIENT_EOF | SF_TIMED_OUT)) &&
+	       !s->body_sent; /* a body already streamed upstream is not kept: it cannot go again */
+}
+
+static bool retry_on_status(const struct session *s, int status)
+{
+	uint32_t on = s->pick.retry_on, mask = 0;
+
+	if (status >= 500 && status <= 599)
+		mask |= on & PROXY_RETRY_5XX;
+	if (status == 502 || status == 503 || status == 504)
+		mask |= on & PROXY_RETRY_GATEWAY;
+	if (status == 409)
+		mask |= on & PROXY_RETRY_4XX;
+	if (on & PROXY_RETRY_STATUS)
+		for (uint8_t i = 0; i < s->pick.n_retry_status; i++)
+			if (s->pick.retry_status[i] == status)
+				mask |= PROXY_RETRY_STATUS;
+	return mask && retry_allowed(s, mask);
+}
+
+/* Writes the attempt count and the head's empty line at hout_attempt. */
+static void write_attempt(struct session *s)
+{
+	int n = snprintf(s->hout.data + s->hout_attempt, ATTEMPT_LINE_MAX,
+			 "x-envoy-attempt-count: %u\r\n\r\n", (unsigned)s->attempt);
+
+	s->hout.len = s->hout_attempt + (uint32_t)n;
+	s->hout_sent = 0;
+}
+
+/* Starts an attempt: the route timeout with the first one, the per-try timeout with each. */
+static void attempt_begin(struct session *s)
+{
+	struct proxy *px = s->px;
+
+	s->t_attempt = loop_now_ms(px->loop);
+	if (s->attempt == 1 && s->pick.timeout_ms && !loop_timer_armed(&s->rtimer))
+		(void)loop_timer_arm(px->loop, &s->rtimer, s->pick.timeout_ms, on_route_timeout, s);
+	if (s->pick.per_try_timeout_ms)
+		(void)loop_timer_arm(px->loop, &s->ttimer, s->pick.per_try_timeout_ms,
+				     on_try_timeout, s);
+	start_exchange(s);
+}
+
+static void on_wait_over(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct session *s = arg;
+
+	(void)loop;
+	(void)t;
+	if (s->state != SESS_WAIT)
+		return;
+	if (s->pick.status) /* a fault abort after its delay */
+		local_reply_ex(s, s->pick.status, s->pick.body ? s->pick.body : "", s->pick.headers,
+			       false);
+	else
+		attempt_begin(s);
+	px_sess_kick(s);
+}
+
+/*
+ * The attempt failed in a way the retry policy covers (@status: the response
+ * status, 0 for a connect failure, reset or per-try timeout): tell the router,
+ * drop the upstream and what it sent, choose the next endpoint and send the
+ * request again after Envoy's jittered exponential backoff.
+ */
+static void retry_start(struct session *s, int status)
+{
+	struct proxy *px = s->px;
+	uint64_t cap;
+
+	px_pick_done(s, status);
+	loop_timer_cancel(px->loop, &s->ttimer);
+	if (s->up) {
+		px_up_close(s->up);
+		s->up = NULL;
+	}
+	s->rsp.len = s->rsp_fwd;
+	s->rsp_parsed = s->rsp_fwd;
+	s->flags &= ~(SF_RSP_SEEN | SF_UP_EOF | SF_UP_WERR | SF_REUSED | SF_RSP_DONE | SF_RSP_KA |
+		      SF_RSP_HEAD);
+	if (px->ops.repick && !px->ops.repick(px->ops.ctx, &s->pick))
+		s->ep = s->pick.ep;
+	s->flags |= SF_PICKED;
+	s->attempt++;
+	write_attempt(s);
+	STAT_INC(px, upstream_retries);
+	cap = (uint64_t)RETRY_BACKOFF_BASE_MS *
+	      ((1ull << (s->attempt - 1 < 8 ? s->attempt - 1 : 8)) - 1);
+	if (cap > RETRY_BACKOFF_MAX_MS)
+		cap = RETRY_BACKOFF_MAX_MS;
+	if (cap < RETRY_BACKOFF_BASE_MS)
+		cap = RETRY_BACKOFF_BASE_MS;
+	s->state = SESS_WAIT;
+	if (loop_timer_arm(px->loop, &s->ttimer, px_rand(px) % (cap + 1), on_wait_over, s)) {
+		s->state = SESS_EXCHANGE;
+		px_pick_done(s, 0);
+		local_reply(s, 503, BODY_CONNECT_FAILURE, false);
+	}
+}
+
+/* 504 with Envoy's body if nothing went out yet; otherwise the response is cut. */
+static void timed_out(struct session *s)
+{
+	STAT_INC(s->px, upstream_timeouts);
+	px_pick_done(s, 0);
+	if (!(s->flags & SF_COMMITTED)) {
+		local_reply(s, 504, BODY_TIMEOUT, false);
+		return;
+	}
+	px_sess_abort(s);
+}
+
+static void on_route_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct session *s = arg;
+
+	(void)loop;
+	(void)t;
+	if (s->state != SESS_CONNECT && s->state != SESS_EXCHANGE && s->state != SESS_WAIT)
+		return;
+	s->flags |= SF_TIMED_OUT;
+	timed_out(s);
+	px_sess_kick(s);
+}
+
+static void on_try_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct session *s = arg;
+
+	(void)loop;
+	(void)t;
+	if (s->state != SESS_CONNECT && s->state != SESS_EXCHANGE)
+		return;
+	/* Envoy retries a per-try timeout under the policies that cover a 504. */
+	if (retry_allowed(s, PROXY_RETRY_5XX | PROXY_RETRY_GATEWAY | PROXY_RETRY_RESET))
+		retry_start(s, 0);
+	else
+		timed_out(s);
+	px_sess_kick(s);
+}
+
+/*
+ * The head of the final response is complete at [rsp_fwd, rsp_parsed): add
+ * x-envoy-upstream-service-time and the route's response header edits, in
+ * place. 0, or -ENOMEM.
+ */
+static int rsp_edit_head(struct session *s)
+{
+	struct proxy *px = s->px;
+	struct buf *b = &s->rsp;
+	uint32_t start = s->rsp_fwd, hlen = s->rsp_parsed - start, tail = b->len - s->rsp_parsed;
+	char line[64];
+	uint32_t llen, add, nlen;
+	char *head;
+
+	llen = (uint32_t)snprintf(line, sizeof(line),
+				  "x-envoy-upstream-service-time: %" PRIu64 "\r\n",
+				  loop_now_ms(px->loop) - s->t_attempt);
+	add = llen + s->rsp_add_len;
+	if (b->head + b->len + add > b->size) {
+		/* Move to the front, and grow if that is not enough (a head near the limit). */
+		memmove(b->data, b->data + b->head, b->len);
+		b->head = 0;
+		if (b->len + add > b->size) {
+			char *d = realloc(b->data, b->len + add);
+
+			if (!d)
+				return -ENOMEM;
+			b->data = d;
+			b->size = b->len + add;
+		}
+	}
+	head = buf_head(b) + start;
+	if (!s->rsp_drop) {
+		/* The common case: insert before the empty line. */
+		memmove(head + hlen - 2 + add, head + hlen - 2, tail + 2);
+		memcpy(head + hlen - 2, line, llen);
+		if (s->rsp_add_len)
+			memcpy(head + hlen - 2 + llen, s->rsp_add, s->rsp_add_len);
+		nlen = hlen + add;
+	} else {
+		char *tmp = malloc(hlen + add), *adds = malloc(add);
+
+		if (!tmp || !adds) {
+			free(tmp);
+			free(adds);
+			return -ENOMEM;
+		}
+		memcpy(adds, line, llen);
+		memcpy(adds + llen, s->rsp_add, s->rsp_add_len);
+		nlen = (uint32_t)h1_head_edit(head, hlen, s->rsp_drop, adds, add, tmp);
+		memmove(head + nlen, head + hlen, tail);
+		memcpy(head, tmp, nlen);
+		free(tmp);
+		free(adds);
+	}
+	b->len = b->len - hlen + nlen;
+	s->rsp_parsed = s->rsp_parsed - hlen + nlen;
+	return 0;
+}
+
+/*
+ * The head of a final response arrived, nothing of it is out yet: retry if
+ * the policy says so, otherwise edit it and let it out. False when the
+ * response is not going to the client (retried, or failed).
+ */
+static bool rsp_final_head(struct session *s)
+{
+	int status = s->hrsp.ll.status_code;
+
+	if (retry_on_status(s, status)) {
+		retry_start(s, status);
+		return false;
+	}
+	loop_timer_cancel(s->px->loop, &s->ttimer); /* a per-try timeout ends with the head */
+	if (rsp_edit_head(s)) {
+		px_sess_close(s);
+		return false;
+	}
+	s->flags |= SF_RSP_HEAD;
+	return true;
 }
 
 /* The upstream broke HTTP: 502 if the client saw nothing of the response, else cut it there. */
@@ -172,35 +435,48 @@ static void rsp_message(struct session *s)
 		s->rsp_parsed = s->rsp_fwd = 0;
 		return;
 	}
-	s->rsp_fwd = s->rsp_parsed;
 	if (status / 100 == 1) {
+		s->rsp_fwd = s->rsp_parsed;
 		STAT_INC(s->px, responses_1xx);
 		return;
 	}
+	/* A final response without a body ends with its head: that head is not edited yet. */
+	if (!(s->flags & SF_RSP_HEAD) && !rsp_final_head(s))
+		return;
+	s->rsp_fwd = s->rsp_parsed;
 	s->flags |= SF_COMMITTED | SF_RSP_DONE;
+	loop_timer_cancel(s->px->loop, &s->rtimer);
 	if (llhttp_should_keep_alive(&s->hrsp.ll))
 		s->flags |= SF_RSP_KA;
 	count_response(s->px, status);
 }
 
-/* Parses response bytes; lets them out once the head of a final response parsed cleanly. */
+/* Parses response bytes; lets them out once the head of a final response is edited. */
 static void rsp_pump(struct session *s)
 {
+	bool again = false;
 	enum h1_ev ev;
 	size_t used;
 
+	/* After a head, llhttp is called once more even on no bytes: Content-Length: 0 ends there.
+	 */
 	while (s->state == SESS_EXCHANGE && !(s->flags & SF_RSP_DONE) &&
-	       s->rsp_parsed < s->rsp.len) {
+	       (s->rsp_parsed < s->rsp.len || again)) {
+		again = false;
 		ev = h1_rsp_execute(&s->hrsp, buf_head(&s->rsp) + s->rsp_parsed,
 				    s->rsp.len - s->rsp_parsed, &used);
 		s->rsp_parsed += (uint32_t)used;
 		if (ev == H1_MESSAGE) {
 			rsp_message(s);
+		} else if (ev == H1_HEADERS) {
+			if (!rsp_final_head(s))
+				return;
+			s->rsp_fwd = s->rsp_parsed;
+			s->flags |= SF_COMMITTED;
+			again = true;
 		} else if (ev == H1_MORE) {
-			if (s->hrsp.head_done) {
+			if (s->flags & SF_RSP_HEAD)
 				s->rsp_fwd = s->rsp_parsed;
-				s->flags |= SF_COMMITTED;
-			}
 		} else {
 			rsp_malformed(s);
 		}
@@ -251,6 +527,10 @@ static void up_gone(struct session *s)
 	}
 	if (!(s->flags & SF_COMMITTED)) {
 		STAT_INC(px, upstream_reset);
+		if (retry_allowed(s, PROXY_RETRY_RESET | PROXY_RETRY_5XX | PROXY_RETRY_GATEWAY)) {
+			retry_start(s, 0);
+			return;
+		}
 		px_pick_done(s, 0);
 		local_reply(s, 503, BODY_TERMINATION, false);
 		return;
@@ -415,27 +695,152 @@ static void start_exchange(struct session *s)
 	if (err) {
 		char ep[32];
 
-		STAT_INC(px, upstream_connect_failed);
 		log_debug("proxy: connect to %s: %s", px_addr_str(&s->ep, ep, sizeof(ep)),
 			  strerror(-err));
-		px_pick_done(s, 0);
-		local_reply(s, 503, BODY_CONNECT_FAILURE, false);
+		s->state = SESS_CONNECT;
+		px_connect_failed(s, false);
 		return;
 	}
 	s->state = SESS_CONNECT;
 }
 
-/* Allocates hout and writes @req into it; makes sure rsp can take the response. */
+/* The first value of header @name (lower case) in @req, or NULL. */
+static const struct http_hdr *find_hdr(const struct http_req *req, const char *name, size_t len)
+{
+	for (size_t i = 0; i < req->n_hdrs; i++)
+		if (req->hdrs[i].name_len == len && !strncasecmp(req->hdrs[i].name, name, len))
+			return &req->hdrs[i];
+	return NULL;
+}
+
+/* Room for @n bytes in the proxy's scratch buffer. */
+static char *scratch(struct proxy *px, size_t n)
+{
+	if (n > px->scratch_cap) {
+		char *p = realloc(px->scratch, n);
+
+		if (!p)
+			return NULL;
+		px->scratch = p;
+		px->scratch_cap = n;
+	}
+	return px->scratch;
+}
+
+/*
+ * The header lines the proxy itself adds, as Envoy does, and the names they
+ * replace: x-request-id when the client sent none, x-forwarded-proto when
+ * absent, the client's address appended to x-forwarded-for, and
+ * x-envoy-original-path when the route rewrote the path. The router's edits
+ * come with them. Built in px->scratch: drop list, NUL, add lines.
+ */
+static int build_edit(struct session *s, const struct http_req *req, struct h1_edit *e)
+{
+	struct proxy *px = s->px;
+	const struct proxy_pick *pk = &s->pick;
+	size_t drop_len = pk->req_drop ? strlen(pk->req_drop) : 0;
+	size_t add_len = pk->req_add ? strlen(pk->req_add) : 0, xff_len = 0, cap;
+	char ip[INET_ADDRSTRLEN];
+	char *buf, *drop, *add, *p;
+
+	inet_ntop(AF_INET, &s->peer.sin_addr, ip, sizeof(ip));
+	for (size_t i = 0; i < req->n_hdrs; i++)
+		if (req->hdrs[i].name_len == 15 &&
+		    !strncasecmp(req->hdrs[i].name, "x-forwarded-for", 15))
+			xff_len += req->hdrs[i].value_len + 2;
+	cap = drop_len + 64 + add_len + xff_len + req->url_len + 256;
+	buf = scratch(px, cap);
+	if (!buf)
+		return -ENOMEM;
+	drop = p = buf;
+	memcpy(p, pk->req_drop ? pk->req_drop : "", drop_len);
+	p += drop_len;
+	p += sprintf(p, "x-forwarded-for\nx-envoy-attempt-count\n%s",
+		     pk->target ? "x-envoy-original-path\n" : "");
+	*p++ = '\0';
+	add = p;
+	memcpy(p, pk->req_add ? pk->req_add : "", add_len);
+	p += add_len;
+	if (!find_hdr(req, "x-request-id", 12)) {
+		uint64_t a = px_rand(px), b = px_rand(px);
+
+		/* A version 4 UUID, as Envoy generates. */
+		p += sprintf(p, "x-request-id: %08llx-%04llx-4%03llx-%04llx-%012llx\r\n",
+			     (unsigned long long)(a >> 32), (unsigned long long)(a >> 16 & 0xffff),
+			     (unsigned long long)(a & 0xfff),
+			     (unsigned long long)(0x8000 | (b >> 48 & 0x3fff)),
+			     (unsigned long long)(b & 0xffffffffffffull));
+	}
+	if (!find_hdr(req, "x-forwarded-proto", 17))
+		p += sprintf(p, "x-forwarded-proto: http\r\n");
+	p += sprintf(p, "x-forwarded-for: ");
+	for (size_t i = 0; i < req->n_hdrs; i++) {
+		const struct http_hdr *h = &req->hdrs[i];
+
+		if (h->name_len == 15 && !strncasecmp(h->name, "x-forwarded-for", 15)) {
+			memcpy(p, h->value, h->value_len);
+			p += h->value_len;
+			p += sprintf(p, ", ");
+		}
+	}
+	p += sprintf(p, "%s\r\n", ip);
+	if (pk->target) {
+		p += sprintf(p, "x-envoy-original-path: ");
+		memcpy(p, req->url, req->url_len);
+		p += req->url_len;
+		p += sprintf(p, "\r\n");
+	}
+	*e = (struct h1_edit){
+		.target = pk->target,
+		.target_len = pk->target ? strlen(pk->target) : 0,
+		.drop = drop,
+		.add = add,
+		.add_len = (size_t)(p - add),
+		.open = true,
+	};
+	return 0;
+}
+
+/*
+ * Writes @req as it goes upstream into hout, ending with the attempt count
+ * (rewritten for each retry); copies the response edits the pick asks for;
+ * makes sure rsp can take the response.
+ */
 static int write_head(struct session *s, const struct http_req *req)
 {
+	const struct proxy_pick *pk = &s->pick;
+	struct h1_edit e;
 	int err;
 
-	err = buf_alloc(&s->hout, (uint32_t)h1_req_size(req));
+	err = build_edit(s, req, &e);
+	if (!err)
+		err = buf_alloc(&s->hout, (uint32_t)(h1_req_size(req, &e) + ATTEMPT_LINE_MAX));
 	if (!err)
 		err = buf_alloc(&s->rsp, PROXY_BUF_SIZE);
-	if (!err)
-		s->hout.len = (uint32_t)h1_req_write(req, s->flags & SF_UPGRADE, s->hout.data);
-	return err;
+	if (err)
+		return err;
+	s->hout_attempt = (uint32_t)h1_req_write(req, s->flags & SF_UPGRADE, &e, s->hout.data);
+	s->attempt = 1;
+	write_attempt(s);
+	if (pk->rsp_drop || pk->rsp_add) {
+		size_t dl = pk->rsp_drop ? strlen(pk->rsp_drop) : 0;
+		size_t al = pk->rsp_add ? strlen(pk->rsp_add) : 0;
+
+		s->rsp_drop = malloc(dl + al + 2);
+		if (!s->rsp_drop)
+			return -ENOMEM;
+		memcpy(s->rsp_drop, pk->rsp_drop ? pk->rsp_drop : "", dl + 1);
+		s->rsp_add = s->rsp_drop + dl + 1;
+		memcpy(s->rsp_add, pk->rsp_add ? pk->rsp_add : "", al + 1);
+		s->rsp_add_len = (uint32_t)al;
+		if (!dl) {
+			/* Only additions: the in-place insert needs no drop list. */
+			memmove(s->rsp_drop, s->rsp_add, al + 1);
+			s->rsp_add = s->rsp_drop;
+			s->rsp_drop = NULL;
+		}
+	}
+	return 0;
 }
 
 /* A request head is parsed (req_parsed bytes of req): route it and write it for the upstream. */
@@ -485,12 +890,24 @@ static void on_request_head(struct session *s)
 		px_sess_close(s);
 		return;
 	}
+	/* Strings of the pick live only as long as this call. */
+	s->pick.target = s->pick.req_drop = s->pick.req_add = NULL;
+	s->pick.rsp_drop = s->pick.rsp_add = NULL;
+	for (uint8_t i = 0; i < s->pick.n_mirrors; i++)
+		s->pick.mirrors[i].authority = NULL;
 	/* The head is in hout now (or answered locally): req holds the body and what follows. */
 	buf_consume(&s->req, s->req_parsed);
 	s->req_parsed = s->req_fwd = 0;
 
+	if (s->pick.delay_ms) {
+		/* Fault injection: the request waits, then goes on (or is aborted). */
+		s->state = SESS_WAIT;
+		if (!loop_timer_arm(px->loop, &s->ttimer, s->pick.delay_ms, on_wait_over, s))
+			return;
+		s->state = SESS_HEAD;
+	}
 	if (!s->pick.status) {
-		start_exchange(s);
+		attempt_begin(s);
 		return;
 	}
 	if (s->pick.status == 404)
@@ -535,6 +952,16 @@ void px_connect_failed(struct session *s, bool timed_out)
 	STAT_INC(s->px, upstream_connect_failed);
 	if (timed_out)
 		STAT_INC(s->px, upstream_connect_timeouts);
+	if (retry_allowed(s, PROXY_RETRY_CONNECT_FAILURE | PROXY_RETRY_5XX | PROXY_RETRY_GATEWAY)) {
+		retry_start(s, 0);
+		return;
+	}
 	px_pick_done(s, 0);
 	local_reply(s, 503, timed_out ? BODY_CONNECT_TIMEOUT : BODY_CONNECT_FAILURE, false);
+}
+
+void px_do_wait(struct session *s)
+{
+	if (s->flags & SF_CLIENT_EOF)
+		px_sess_abort(s);
 }

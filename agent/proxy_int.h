@@ -101,6 +101,7 @@ struct upconn {
 enum sess_state {
 	SESS_HEAD,     /* waiting for a request head (keep-alive idle included) */
 	SESS_CONNECT,  /* request routed, upstream connect in progress */
+	SESS_WAIT,     /* request routed, waiting on ttimer: a fault delay or a retry's backoff */
 	SESS_EXCHANGE, /* request going up, response coming down */
 	SESS_LOCAL,    /* sending a response the proxy made itself */
 	SESS_TUNNEL,   /* after 101 Switching Protocols: raw bytes both ways */
@@ -129,6 +130,8 @@ enum sess_state {
 #define SF_HTTP10     (1u << 17) /* an HTTP/1.0 request: no interim response goes back */
 #define SF_CLIENT_FIN (1u << 18) /* half-closed: the client sends no more, may still read */
 #define SF_PICKED     (1u << 19) /* pick() forwarded this request: done() is owed */
+#define SF_RSP_HEAD   (1u << 20) /* the final response's head was edited and may go out */
+#define SF_TIMED_OUT  (1u << 21) /* the route timeout fired: 504 UT */
 #define SF_CONN_FLAGS (SF_NO_ROUTE | SF_CLIENT_FIN) /* the flags that outlive a request */
 
 struct session {
@@ -149,7 +152,15 @@ struct session {
 	uint32_t rsp_parsed, rsp_fwd; /* rsp bytes parsed / ready to go to the client */
 	uint64_t body_sent;	      /* request body bytes written upstream (a retry needs none) */
 	struct loop_timer timer;      /* client idle timeout */
-	struct dlist link;	      /* proxy.sessions */
+	struct loop_timer rtimer;     /* the request's route timeout (pick.timeout_ms) */
+	struct loop_timer ttimer;     /* per-try timeout, fault delay, retry backoff */
+	char *rsp_drop;		      /* copies of pick.rsp_drop and rsp_add, one allocation */
+	char *rsp_add;
+	uint32_t rsp_add_len;
+	uint32_t hout_attempt; /* offset of the x-envoy-attempt-count line in hout */
+	uint16_t attempt;      /* of the current request, 1 for the first */
+	uint64_t t_attempt;    /* loop ms the current attempt started */
+	struct dlist link;     /* proxy.sessions */
 	struct session *next_dead;
 	struct h1_req hreq;
 	struct h1_rsp hrsp;
@@ -168,10 +179,13 @@ struct proxy {
 	struct upconn *dead_ups;
 	bool reap_pending;		/* proxy_reap() is deferred */
 	struct loop_timer accept_timer; /* re-enables the listener after a pause */
-	struct dlist mirrors;		/* mirror connections in flight (proxy_mirror.c) */
-	struct dlist mirrors_dead;	/* mirrors closed, freed after the batch */
-	uint32_t n_mirrors;		/* in flight, at most PROXY_MIRROR_MAX */
-	bool mirror_reap_pending;	/* the reap of mirrors_dead is deferred */
+	uint64_t rng;			/* xorshift64* state: request ids, retry backoff jitter */
+	char *scratch;			/* request heads' edit lists, built per request */
+	size_t scratch_cap;
+	struct dlist mirrors;	   /* mirror connections in flight (proxy_mirror.c) */
+	struct dlist mirrors_dead; /* mirrors closed, freed after the batch */
+	uint32_t n_mirrors;	   /* in flight, at most PROXY_MIRROR_MAX */
+	bool mirror_reap_pending;  /* the reap of mirrors_dead is deferred */
 };
 
 /* proxy.c */
@@ -200,6 +214,12 @@ void px_sess_finish(struct session *s);
 
 /* Back to HEAD for the next request on the connection; pipelined bytes stay in req. */
 void px_sess_next_request(struct session *s);
+
+/* Runs the state machine and sets what epoll watches: after a timer acted on @s. */
+void px_sess_kick(struct session *s);
+
+/* Forgets the current request's policy: timers, copied response edits. */
+void px_req_reset(struct session *s);
 
 /* Writes rsp_fwd bytes of rsp to the client until done or EAGAIN. 0 or -errno. */
 int px_client_flush(struct session *s);
@@ -235,8 +255,11 @@ void px_do_tunnel(struct session *s);
 /* LINGER: drops what the client still sends until it closes. */
 void px_do_linger(struct session *s);
 
-/* The upstream connect failed or timed out: 503, Envoy's wording, connection kept if it can be. */
+/* The upstream connect failed or timed out: retried, or 503 in Envoy's wording. */
 void px_connect_failed(struct session *s, bool timed_out);
+
+/* WAIT: nothing to do until ttimer fires; a client that leaves aborts. */
+void px_do_wait(struct session *s);
 
 /* proxy_pool.c */
 

@@ -127,7 +127,9 @@ int px_up_connect(struct session *s)
 	err = loop_add(px->loop, fd, EPOLLOUT, px_on_upstream, up);
 	if (err)
 		goto close_fd;
-	err = loop_timer_arm(px->loop, &up->timer, px->ops.connect_timeout_ms,
+	err = loop_timer_arm(px->loop, &up->timer,
+			     s->pick.connect_timeout_ms ? s->pick.connect_timeout_ms
+							: px->ops.connect_timeout_ms,
 			     px_on_connect_timeout, up);
 	if (err)
 		goto del_fd;

@@ -353,6 +353,16 @@ static bool srv_respond(struct srv_conn *c)
 	}
 	if (path_is(c, "/204"))
 		return !send_str(c->fd, "HTTP/1.1 204 No Content\r\nX-Server: A\r\n\r\n");
+	/* Retries: A fails (503, or hangs), B answers with the headers it got; /fail-all fails
+	 * on both. */
+	if (path_is(c, "/fail-all") || (path_is(c, "/fail-a") && !strcmp(c->srv->name, "A")))
+		return !srv_reply(c, 503, "", "unavailable", 11);
+	if (path_is(c, "/hang") && (path_is(c, "/hang-all") || !strcmp(c->srv->name, "A"))) {
+		srv_wait_close(c);
+		return false;
+	}
+	if (path_is(c, "/fail-a") || path_is(c, "/hang"))
+		return !srv_reply(c, 200, "", c->hdrs, c->hdrs_len);
 	if (path_is(c, "/close")) {
 		srv_reply(c, 200, "Connection: close\r\n", "bye", 3);
 		return false;
@@ -518,6 +528,8 @@ struct fixture {
 	int done_calls;
 	int done_status[8];	 /* the first ones, in order */
 	uint64_t done_token_bad; /* done() got a token pick() did not hand out */
+	int repick_calls;
+	char scratch[64];
 };
 
 static struct sockaddr_in vip; /* 10.96.0.10:80, what orig_dst() answers */
@@ -562,6 +574,47 @@ static int fake_pick(void *ctx, const struct sockaddr_in *peer, const struct soc
 		out->flags = "UH";
 		return 0;
 	}
+	if (!strncmp(f->last_url, "/fail", 5) || !strncmp(f->last_url, "/hang", 5) ||
+	    !strncmp(f->last_url, "/refused-retry", 14)) {
+		/* Istio's default policy, two retries; the first attempt to A (or nowhere). */
+		*ep = strncmp(f->last_url, "/refused", 8) ? srv_a.addr : refused_addr;
+		out->retries = 2;
+		out->retry_on = PROXY_RETRY_CONNECT_FAILURE | PROXY_RETRY_STATUS;
+		out->retry_status[0] = 503;
+		out->n_retry_status = 1;
+		if (!strncmp(f->last_url, "/fail-all", 9))
+			out->retries = 1;
+		if (!strncmp(f->last_url, "/hang-a", 7)) {
+			out->per_try_timeout_ms = 100;
+			out->retry_on |= PROXY_RETRY_5XX;
+		}
+		if (!strncmp(f->last_url, "/hang-all", 9))
+			out->timeout_ms = 150;
+		return 0;
+	}
+	if (!strncmp(f->last_url, "/delay", 6)) {
+		out->delay_ms = 150;
+		*ep = srv_a.addr;
+		return 0;
+	}
+	if (!strncmp(f->last_url, "/fault-abort", 12)) {
+		out->delay_ms = 50;
+		out->status = 418;
+		out->flags = "FI";
+		out->body = "fault filter abort";
+		return 0;
+	}
+	if (!strncmp(f->last_url, "/rw", 3)) {
+		/* The router's copy dies with pick(): the proxy must not keep pointers. */
+		snprintf(f->scratch, sizeof(f->scratch), "/hdrs/rewritten?q=1");
+		out->target = f->scratch;
+		out->req_drop = "x-drop\nhost\n";
+		out->req_add = "host: new.example\r\nx-added: 1\r\n";
+		out->rsp_drop = "x-server\n";
+		out->rsp_add = "x-rsp: yes\r\n";
+		*ep = srv_a.addr;
+		return 0;
+	}
 	if (!strncmp(f->last_url, "/moved", 6)) {
 		out->status = 301;
 		out->headers = "location: http://svc/new\r\n";
@@ -577,6 +630,17 @@ static int fake_pick(void *ctx, const struct sockaddr_in *peer, const struct soc
 		*ep = srv_b.addr;
 	else
 		*ep = srv_a.addr;
+	return 0;
+}
+
+/* The next attempt goes to the other server (from nowhere: to A). */
+static int fake_repick(void *ctx, struct proxy_pick *pick)
+{
+	struct fixture *f = ctx;
+
+	f->repick_calls++;
+	pick->ep = pick->ep.sin_port == srv_a.addr.sin_port ? srv_b.addr : srv_a.addr;
+	memset(f->scratch, 'X', sizeof(f->scratch) - 1); /* the rewritten target is gone */
 	return 0;
 }
 
@@ -605,6 +669,7 @@ static void fixture_start(struct fixture *f, const struct proxy_ops *extra)
 		.orig_dst = fake_orig_dst,
 		.pick = fake_pick,
 		.done = fake_done,
+		.repick = fake_repick,
 		.ctx = f,
 		.connect_timeout_ms = 200,
 	};
@@ -730,6 +795,8 @@ struct response {
 	long content_length; /* -1: none */
 	char server[8];	     /* X-Server */
 	char location[64];   /* Location */
+	char hdrs[1024];     /* every header line, "name: value\n" */
+	size_t hdrs_len;
 	char hname[32];
 	size_t hname_len;
 	char hvalue[64];
@@ -759,6 +826,10 @@ static void rsp_header_done(struct response *r)
 {
 	if (r->hname_len == 8 && !strncasecmp(r->hname, "x-server", 8))
 		snprintf(r->server, sizeof(r->server), "%.*s", (int)r->hvalue_len, r->hvalue);
+	if (r->hdrs_len + r->hname_len + r->hvalue_len + 4 < sizeof(r->hdrs))
+		r->hdrs_len += (size_t)snprintf(
+			r->hdrs + r->hdrs_len, sizeof(r->hdrs) - r->hdrs_len, "%.*s: %.*s\n",
+			(int)r->hname_len, r->hname, (int)r->hvalue_len, r->hvalue);
 	if (r->hname_len == 8 && !strncasecmp(r->hname, "location", 8))
 		snprintf(r->location, sizeof(r->location), "%.*s", (int)r->hvalue_len, r->hvalue);
 	if (r->hname_len == 14 && !strncasecmp(r->hname, "content-length", 14))
@@ -1563,6 +1634,23 @@ static void status_204_has_no_body(void **state)
 	client_close(c);
 }
 
+/*
+ * The backend's echo of the headers it got (/hdrs): @expect, the client's
+ * own, then what the proxy adds for Envoy's sake.
+ */
+static void assert_hdrs_echo(const struct response *r, const char *expect)
+{
+	const char *tail = "x-forwarded-proto: http\nx-forwarded-for: 127.0.0.1\n"
+			   "x-envoy-attempt-count: 1\n";
+	size_t n = strlen(expect), id = strlen("x-request-id: ") + 36 + 1;
+
+	assert_true(r->body_len == n + id + strlen(tail));
+	assert_memory_equal(r->body, expect, n);
+	assert_memory_equal(r->body + n, "x-request-id: ", 14);
+	assert_true(r->body[n + 14 + 8] == '-' && r->body[n + 14 + 14] == '4');
+	assert_memory_equal(r->body + n + id, tail, strlen(tail));
+}
+
 static void request_head_reserialized_byte_exact(void **state)
 {
 	struct fixture *f = *state;
@@ -1578,8 +1666,7 @@ static void request_head_reserialized_byte_exact(void **state)
 	assert_int_equal(r.status, 200);
 	assert_string_equal(f->last_url, "/hdrs?q=1&r=%20");
 	/* The backend's parse of what the proxy sent: same names, values and order. */
-	assert_int_equal(r.body_len, strlen(expect));
-	assert_memory_equal(r.body, expect, r.body_len);
+	assert_hdrs_echo(&r, expect);
 	response_reset(&r, false);
 	client_close(c);
 }
@@ -1599,8 +1686,7 @@ static void hop_by_hop_headers_stay_on_their_connection(void **state)
 	assert_int_equal(read_response(c, &r), 0);
 	assert_int_equal(r.status, 200);
 	/* The backend saw none of the client connection's own headers ... */
-	assert_int_equal(r.body_len, strlen(expect));
-	assert_memory_equal(r.body, expect, r.body_len);
+	assert_hdrs_echo(&r, expect);
 	response_reset(&r, false);
 	/* ... the client's Connection: close still closes the client ... */
 	assert_true(closed_by_proxy(c));
@@ -1888,6 +1974,175 @@ static void pool_limit_evicts_oldest(void **state)
 	assert_int_equal(stats(f).upstream_idle, 1);
 }
 
+/* Sends "GET @path" on a new connection and reads the response into @r. */
+static void get(struct fixture *f, const char *path, struct response *r)
+{
+	struct client *c = client_open(f);
+	char req[256];
+
+	snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: svc\r\n\r\n", path);
+	assert_int_equal(send_str(c->fd, req), 0);
+	assert_int_equal(read_response(c, r), 0);
+	client_close(c);
+}
+
+static void retry_on_status_goes_to_the_other_endpoint(void **state)
+{
+	struct fixture *f = *state;
+	struct response r = {0};
+
+	get(f, "/fail-a", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.server, "B");
+	/* B was told it is the second attempt; A's 503 never reached the client. */
+	assert_non_null(memmem(r.body, r.body_len, "x-envoy-attempt-count: 2\n", 25));
+	assert_true(wait_active(f, 0, 0));
+	assert_int_equal(f->repick_calls, 1);
+	assert_int_equal(f->done_calls, 2);
+	assert_int_equal(f->done_status[0], 503);
+	assert_int_equal(f->done_status[1], 200);
+	assert_int_equal(stats(f).upstream_retries, 1);
+	assert_int_equal(stats(f).responses_5xx, 0);
+	response_reset(&r, false);
+}
+
+static void retries_run_out_and_the_last_answer_goes_out(void **state)
+{
+	struct fixture *f = *state;
+	struct response r = {0};
+
+	get(f, "/fail-all", &r); /* one retry allowed, both answer 503 */
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.server, "B");
+	assert_true(wait_active(f, 0, 0));
+	assert_int_equal(f->done_calls, 2);
+	assert_int_equal(stats(f).upstream_retries, 1);
+	response_reset(&r, false);
+}
+
+static void retry_after_connect_failure(void **state)
+{
+	struct fixture *f = *state;
+	struct response r = {0};
+
+	get(f, "/refused-retry", &r);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.server, "A");
+	assert_true(wait_active(f, 0, 0));
+	assert_int_equal(f->done_status[0], 0);
+	assert_int_equal(stats(f).upstream_connect_failed, 1);
+	response_reset(&r, false);
+}
+
+static void body_already_sent_is_not_retried(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+
+	assert_int_equal(send_str(c->fd, "POST /fail-a HTTP/1.1\r\nHost: svc\r\n"
+					 "Content-Length: 3\r\n\r\nxyz"),
+			 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_string_equal(r.server, "A");
+	assert_int_equal(stats(f).upstream_retries, 0);
+	response_reset(&r, false);
+	client_close(c);
+}
+
+static void route_timeout_answers_504(void **state)
+{
+	struct fixture *f = *state;
+	struct response r = {0};
+
+	get(f, "/hang-all", &r); /* timeout 150 ms, nobody answers */
+	assert_int_equal(r.status, 504);
+	assert_memory_equal(r.body, "upstream request timeout", r.body_len);
+	assert_true(wait_active(f, 0, 0));
+	assert_int_equal(stats(f).upstream_timeouts, 1);
+	assert_int_equal(f->done_status[0], 0);
+	response_reset(&r, false);
+}
+
+static void per_try_timeout_retries_elsewhere(void **state)
+{
+	struct fixture *f = *state;
+	struct response r = {0};
+
+	get(f, "/hang-a", &r); /* A hangs past the 100 ms per-try timeout, B answers */
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.server, "B");
+	assert_int_equal(stats(f).upstream_retries, 1);
+	assert_int_equal(stats(f).upstream_timeouts, 0);
+	response_reset(&r, false);
+}
+
+static void fault_delay_then_forward(void **state)
+{
+	struct fixture *f = *state;
+	struct response r = {0};
+	struct timespec t0, t1;
+	long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	get(f, "/delay", &r);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	ms = (t1.tv_sec - t0.tv_sec) * 1000 + (t1.tv_nsec - t0.tv_nsec) / 1000000;
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.server, "A");
+	assert_true(ms >= 150); /* behaviour, not speed: the request waited its delay */
+	response_reset(&r, false);
+}
+
+static void fault_abort_after_delay(void **state)
+{
+	struct fixture *f = *state;
+	struct response r = {0};
+
+	get(f, "/fault-abort", &r);
+	assert_int_equal(r.status, 418);
+	assert_memory_equal(r.body, "fault filter abort", r.body_len);
+	assert_int_equal(f->done_calls, 0); /* nothing was forwarded */
+	response_reset(&r, false);
+}
+
+static void rewrite_and_header_edits_both_ways(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+
+	assert_int_equal(send_str(c->fd, "GET /rw?x=1 HTTP/1.1\r\nHost: svc\r\nX-Drop: 1\r\n"
+					 "X-Keep: 2\r\nX-Forwarded-For: 10.0.0.9\r\n"
+					 "X-Request-Id: abc\r\n\r\n"),
+			 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	/* Upstream: the rewritten target, Host replaced, X-Drop gone, the client's request id
+	 * kept, its address appended to X-Forwarded-For, the received path kept aside. */
+	assert_non_null(memmem(r.body, r.body_len, "X-Keep: 2\nX-Request-Id: abc\n", 28));
+	assert_non_null(memmem(r.body, r.body_len, "host: new.example\nx-added: 1\n", 29));
+	assert_null(memmem(r.body, r.body_len, "X-Drop", 6));
+	assert_null(memmem(r.body, r.body_len, "Host: svc", 9));
+	assert_null(memmem(r.body, r.body_len, "x-request-id", 12));
+	assert_non_null(memmem(r.body, r.body_len, "x-forwarded-for: 10.0.0.9, 127.0.0.1\n", 37));
+	assert_non_null(memmem(r.body, r.body_len, "x-envoy-original-path: /rw?x=1\n", 31));
+	/* Downstream: X-Server dropped, x-rsp added, the upstream's time. */
+	assert_null(strstr(r.hdrs, "X-Server"));
+	assert_non_null(strstr(r.hdrs, "x-rsp: yes\n"));
+	assert_non_null(strstr(r.hdrs, "x-envoy-upstream-service-time: "));
+	assert_true(r.keep_alive);
+	response_reset(&r, false);
+	/* The next request on the connection has none of it. */
+	assert_int_equal(send_str(c->fd, "GET /hdrs HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_string_equal(r.server, "A");
+	assert_null(strstr(r.hdrs, "x-rsp"));
+	response_reset(&r, false);
+	client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1934,6 +2189,18 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(upstream_connect_timeout_503, setup, teardown),
 		cmocka_unit_test_setup_teardown(done_reports_each_forwarded_request_once, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(retry_on_status_goes_to_the_other_endpoint, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(retries_run_out_and_the_last_answer_goes_out, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(retry_after_connect_failure, setup, teardown),
+		cmocka_unit_test_setup_teardown(body_already_sent_is_not_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(route_timeout_answers_504, setup, teardown),
+		cmocka_unit_test_setup_teardown(per_try_timeout_retries_elsewhere, setup, teardown),
+		cmocka_unit_test_setup_teardown(fault_delay_then_forward, setup, teardown),
+		cmocka_unit_test_setup_teardown(fault_abort_after_delay, setup, teardown),
+		cmocka_unit_test_setup_teardown(rewrite_and_header_edits_both_ways, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(pick_answers_locally_404_503_and_301, setup,
 						teardown),
