@@ -802,6 +802,70 @@ static int build_edit(struct session *s, const struct http_req *req, struct h1_e
 }
 
 /*
+ * Sends a copy of the request to each mirror the pick names, as the upstream
+ * gets it but for Host (the router's "-shadow" authority). Fire and forget:
+ * nothing of the copy touches this exchange. The body goes with the copy when
+ * it is already here whole (Content-Length, all received with the head); a
+ * body still on its way, or chunked, is not held back for a copy: that mirror
+ * is dropped and counted (Envoy would stream it).
+ */
+static void send_mirrors(struct session *s, const struct http_req *req, const struct h1_edit *e)
+{
+	struct proxy *px = s->px;
+	const llhttp_t *ll = &s->hreq.ll;
+	const char *body = buf_head(&s->req) + s->req_parsed;
+	uint32_t have = s->req.len - s->req_parsed;
+	size_t body_len = 0;
+
+	if (ll->flags & F_CHUNKED) {
+		for (uint8_t i = 0; i < s->pick.n_mirrors; i++)
+			STAT_INC(px, mirror_dropped);
+		return;
+	}
+	if (ll->flags & F_CONTENT_LENGTH) {
+		if (ll->content_length > have) {
+			for (uint8_t i = 0; i < s->pick.n_mirrors; i++)
+				STAT_INC(px, mirror_dropped);
+			return;
+		}
+		body_len = (size_t)ll->content_length;
+	}
+	for (uint8_t i = 0; i < s->pick.n_mirrors; i++) {
+		const struct proxy_mirror *m = &s->pick.mirrors[i];
+		size_t dl = strlen(e->drop), al = e->add_len, hl = strlen(m->authority);
+		struct h1_edit me = *e;
+		char *drop = malloc(dl + 6), *add = malloc(al + hl + 64), *head;
+		size_t n;
+
+		if (!drop || !add) {
+			free(drop);
+			free(add);
+			STAT_INC(px, mirror_dropped);
+			continue;
+		}
+		memcpy(drop, e->drop, dl);
+		memcpy(drop + dl, "host\n", 6);
+		memcpy(add, e->add, al);
+		me.add_len =
+			al + (size_t)sprintf(add + al, "host: %s\r\nx-envoy-attempt-count: 1\r\n",
+					     m->authority);
+		me.drop = drop;
+		me.add = add;
+		me.open = false;
+		head = malloc(h1_req_size(req, &me));
+		if (head) {
+			n = h1_req_write(req, s->flags & SF_UPGRADE, &me, head);
+			px_mirror_send(px, &m->ep, head, n, body, body_len);
+		} else {
+			STAT_INC(px, mirror_dropped);
+		}
+		free(head);
+		free(drop);
+		free(add);
+	}
+}
+
+/*
  * Writes @req as it goes upstream into hout, ending with the attempt count
  * (rewritten for each retry); copies the response edits the pick asks for;
  * makes sure rsp can take the response.
@@ -822,6 +886,8 @@ static int write_head(struct session *s, const struct http_req *req)
 	s->hout_attempt = (uint32_t)h1_req_write(req, s->flags & SF_UPGRADE, &e, s->hout.data);
 	s->attempt = 1;
 	write_attempt(s);
+	if (s->pick.n_mirrors && !(s->flags & SF_UPGRADE))
+		send_mirrors(s, req, &e);
 	if (pk->rsp_drop || pk->rsp_add) {
 		size_t dl = pk->rsp_drop ? strlen(pk->rsp_drop) : 0;
 		size_t al = pk->rsp_add ? strlen(pk->rsp_add) : 0;

@@ -117,8 +117,10 @@ struct server {
 	struct sockaddr_in last_peer; /* the proxy's end of the last connection, under mu */
 	pthread_t threads[MAX_CONN_THREADS];
 	int n_threads;
-	sem_t stall_closed;   /* posted when a /stall connection saw the proxy close it */
-	sem_t kaclose_closed; /* posted when a /kaclose connection was closed by the backend */
+	sem_t stall_closed;	/* posted when a /stall connection saw the proxy close it */
+	sem_t kaclose_closed;	/* posted when a /kaclose connection was closed by the backend */
+	sem_t mirrored;		/* posted when a /mirror request was answered */
+	char mirror_seen[2048]; /* its headers and body, under mu */
 };
 
 struct srv_conn {
@@ -353,6 +355,16 @@ static bool srv_respond(struct srv_conn *c)
 	}
 	if (path_is(c, "/204"))
 		return !send_str(c->fd, "HTTP/1.1 204 No Content\r\nX-Server: A\r\n\r\n");
+	if (path_is(c, "/mirror")) {
+		bool ok = !srv_reply(c, 200, "", "m", 1);
+
+		pthread_mutex_lock(&c->srv->mu);
+		snprintf(c->srv->mirror_seen, sizeof(c->srv->mirror_seen), "%.*sbody=%.*s",
+			 (int)c->hdrs_len, c->hdrs, (int)c->body_len, c->body ? c->body : "");
+		pthread_mutex_unlock(&c->srv->mu);
+		sem_post(&c->srv->mirrored);
+		return ok;
+	}
 	/* Retries: A fails (503, or hangs), B answers with the headers it got; /fail-all fails
 	 * on both. */
 	if (path_is(c, "/fail-all") || (path_is(c, "/fail-a") && !strcmp(c->srv->name, "A")))
@@ -467,6 +479,7 @@ static void server_start(struct server *srv, const char *name)
 	pthread_mutex_init(&srv->mu, NULL);
 	sem_init(&srv->stall_closed, 0, 0);
 	sem_init(&srv->kaclose_closed, 0, 0);
+	sem_init(&srv->mirrored, 0, 0);
 	srv->lfd = listen_on_loopback(128, false, &srv->addr);
 	assert_int_equal(pthread_create(&srv->accept_thread, NULL, srv_accept_main, srv), 0);
 }
@@ -480,6 +493,7 @@ static void server_stop(struct server *srv)
 		pthread_join(srv->threads[i], NULL);
 	sem_destroy(&srv->stall_closed);
 	sem_destroy(&srv->kaclose_closed);
+	sem_destroy(&srv->mirrored);
 	pthread_mutex_destroy(&srv->mu);
 }
 
@@ -590,6 +604,14 @@ static int fake_pick(void *ctx, const struct sockaddr_in *peer, const struct soc
 		}
 		if (!strncmp(f->last_url, "/hang-all", 9))
 			out->timeout_ms = 150;
+		return 0;
+	}
+	if (!strncmp(f->last_url, "/mirror", 7)) {
+		*ep = srv_a.addr;
+		snprintf(f->scratch, sizeof(f->scratch), "svc-shadow");
+		out->mirrors[0].ep = srv_b.addr;
+		out->mirrors[0].authority = f->scratch;
+		out->n_mirrors = 1;
 		return 0;
 	}
 	if (!strncmp(f->last_url, "/delay", 6)) {
@@ -2143,6 +2165,39 @@ static void rewrite_and_header_edits_both_ways(void **state)
 	client_close(c);
 }
 
+static void mirror_gets_a_copy_with_shadow_host(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	struct response r = {0};
+	char seen[2048];
+
+	assert_int_equal(send_str(c->fd, "POST /mirror HTTP/1.1\r\nHost: svc\r\n"
+					 "Content-Length: 5\r\nX-Id: 7\r\n\r\nhello"),
+			 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_string_equal(r.server, "A"); /* the client's answer comes from the route */
+	assert_int_equal(sem_wait_bounded(&srv_b.mirrored), 0);
+	pthread_mutex_lock(&srv_b.mu);
+	snprintf(seen, sizeof(seen), "%s", srv_b.mirror_seen);
+	pthread_mutex_unlock(&srv_b.mu);
+	assert_non_null(strstr(seen, "X-Id: 7\n"));
+	assert_non_null(strstr(seen, "host: svc-shadow\n"));
+	assert_null(strstr(seen, "Host: svc\n"));
+	assert_non_null(strstr(seen, "body=hello"));
+	response_reset(&r, false);
+	/* A chunked body is not held back for a copy: that mirror is dropped, the request not. */
+	assert_int_equal(send_str(c->fd, "POST /mirror HTTP/1.1\r\nHost: svc\r\n"
+					 "Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+			 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_int_equal(stats(f).mirror_dropped, 1);
+	response_reset(&r, false);
+	client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2201,6 +2256,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(fault_delay_then_forward, setup, teardown),
 		cmocka_unit_test_setup_teardown(fault_abort_after_delay, setup, teardown),
 		cmocka_unit_test_setup_teardown(rewrite_and_header_edits_both_ways, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(mirror_gets_a_copy_with_shadow_host, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(pick_answers_locally_404_503_and_301, setup,
 						teardown),
