@@ -17,8 +17,8 @@ struct loop;
 struct proxy;
 
 #define PROXY_BUF_SIZE		 16384 /* one buffer per direction and connection; also the head limit */
-#define PROXY_CONNECT_TIMEOUT_MS 5000 /* default upstream connect timeout */
-#define PROXY_POOL_MAX_IDLE	 256  /* default idle upstream connections kept per proxy */
+#define PROXY_CONNECT_TIMEOUT_MS 10000 /* default upstream connect timeout: Istio's 10 s */
+#define PROXY_POOL_MAX_IDLE	 256   /* default idle upstream connections kept per proxy */
 
 /* One header field as received: name and value byte-exact, not NUL-terminated. */
 struct http_hdr {
@@ -95,6 +95,11 @@ struct proxy_pick {
 	uint8_t n_retry_status;
 	uint8_t n_mirrors;
 	struct proxy_mirror mirrors[PROXY_MIRRORS_MAX];
+	/* DestinationRule connectionPool.http, for the upstream connection: */
+	uint32_t max_requests_per_conn; /* maxRequestsPerConnection: closed after this many; 0: no
+					   limit */
+	uint32_t idle_timeout_ms;	/* idleTimeout: an idle pooled connection closes after this
+					   long; 0: proxy_ops.pool_idle_timeout_ms */
 };
 
 struct proxy_ops {

@@ -48,6 +48,8 @@ void px_req_reset(struct session *s)
 	loop_timer_cancel(s->px->loop, &s->ttimer);
 	free(s->rsp_drop);
 	s->rsp_drop = s->rsp_add = NULL;
+	free(s->local_hdrs);
+	s->local_hdrs = NULL;
 	s->rsp_add_len = 0;
 	s->attempt = 0;
 }
@@ -560,10 +562,14 @@ static void exchange_end(struct session *s)
 		!px_up_pending(s);
 	keep = (s->flags & both_ka) == both_ka && !(s->flags & (SF_CLOSE | SF_CLIENT_EOF)) &&
 	       !((s->flags & SF_CLIENT_FIN) && buf_empty(&s->req)); /* pipelined ones still count */
-	if (reuse)
+	if (s->pick.max_requests_per_conn && s->up->n_requests >= s->pick.max_requests_per_conn)
+		reuse = false; /* maxRequestsPerConnection: it has carried its share */
+	if (reuse) {
+		s->up->idle_timeout_ms = s->pick.idle_timeout_ms;
 		px_pool_put(px, s->up);
-	else
+	} else {
 		px_up_close(s->up);
+	}
 	s->up = NULL;
 	if (!keep) {
 		px_sess_finish(s);
@@ -686,6 +692,7 @@ static void start_exchange(struct session *s)
 	s->up = px_pool_take(px, &s->ep);
 	if (s->up) {
 		s->up->s = s;
+		s->up->n_requests++;
 		s->flags |= SF_REUSED;
 		STAT_INC(px, upstream_reused);
 		s->state = SESS_EXCHANGE;
@@ -966,7 +973,12 @@ static void on_request_head(struct session *s)
 	s->req_parsed = s->req_fwd = 0;
 
 	if (s->pick.delay_ms) {
-		/* Fault injection: the request waits, then goes on (or is aborted). */
+		/* Fault injection: the request waits, then goes on (or is aborted). The local
+		 * reply's header lines are the router's until its next pick(): keep a copy. */
+		if (s->pick.headers) {
+			s->local_hdrs = strdup(s->pick.headers);
+			s->pick.headers = s->local_hdrs;
+		}
 		s->state = SESS_WAIT;
 		if (!loop_timer_arm(px->loop, &s->ttimer, s->pick.delay_ms, on_wait_over, s))
 			return;

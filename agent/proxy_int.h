@@ -92,9 +92,11 @@ struct upconn {
 	int fd;
 	enum up_state state;
 	struct sockaddr_in ep;
-	struct loop_timer timer; /* connect timeout; idle timeout in the pool */
-	struct dlist bucket;	 /* pool: bucket of its ep hash, most recently used first */
-	struct dlist lru;	 /* pool: every idle connection, most recently used first */
+	uint32_t n_requests;	  /* requests it carried (counted as each is sent) */
+	uint32_t idle_timeout_ms; /* in the pool; 0: proxy_ops.pool_idle_timeout_ms */
+	struct loop_timer timer;  /* connect timeout; idle timeout in the pool */
+	struct dlist bucket;	  /* pool: bucket of its ep hash, most recently used first */
+	struct dlist lru;	  /* pool: every idle connection, most recently used first */
 	struct upconn *next_dead;
 };
 
@@ -154,6 +156,7 @@ struct session {
 	struct loop_timer timer;      /* client idle timeout */
 	struct loop_timer rtimer;     /* the request's route timeout (pick.timeout_ms) */
 	struct loop_timer ttimer;     /* per-try timeout, fault delay, retry backoff */
+	char *local_hdrs;	      /* copy of pick.headers kept through a fault delay */
 	char *rsp_drop;		      /* copies of pick.rsp_drop and rsp_add, one allocation */
 	char *rsp_add;
 	uint32_t rsp_add_len;

@@ -131,13 +131,20 @@ static int mirror_write(struct mirror *m)
 static enum mirror_rsp mirror_parse(struct mirror *m, const char *p, size_t n)
 {
 	size_t off = 0, used;
+	bool again = false;
 
-	while (off < n) {
+	/* After a head, llhttp runs once more even on no bytes: Content-Length: 0 ends there. */
+	while (off < n || again) {
 		enum h1_ev ev = h1_rsp_execute(&m->hrsp, p + off, n - off, &used);
 
+		again = false;
 		switch (ev) {
 		case H1_MORE:
 			return MIRROR_RSP_MORE;
+		case H1_HEADERS:
+			off += used;
+			again = true;
+			break;
 		case H1_MESSAGE:
 			/* An interim response (100 Continue, 103) is not the answer: go on. */
 			if (m->hrsp.ll.status_code / 100 != 1)

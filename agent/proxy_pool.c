@@ -80,10 +80,10 @@ void px_pool_put(struct proxy *px, struct upconn *up)
 	px->n_idle++;
 	STAT_INC(px, upstream_idle);
 	/* Any event on an idle connection (bytes, FIN, RST) means it cannot carry a request. */
+	uint32_t idle = up->idle_timeout_ms ? up->idle_timeout_ms : px->ops.pool_idle_timeout_ms;
+
 	if (loop_mod(px->loop, up->fd, EPOLLIN | EPOLLRDHUP) ||
-	    (px->ops.pool_idle_timeout_ms &&
-	     loop_timer_arm(px->loop, &up->timer, px->ops.pool_idle_timeout_ms,
-			    on_pool_idle_timeout, up)))
+	    (idle && loop_timer_arm(px->loop, &up->timer, idle, on_pool_idle_timeout, up)))
 		px_up_close(up);
 }
 
@@ -134,6 +134,7 @@ int px_up_connect(struct session *s)
 	if (err)
 		goto del_fd;
 	s->up = up;
+	up->n_requests = 1;
 	STAT_INC(px, upstream_connects);
 	STAT_INC(px, upstream_active);
 	return 0;

@@ -595,6 +595,28 @@ static int attach_drs(struct route_table *rt)
 }
 
 /* Istio's subset merge: each part the subset sets replaces the DestinationRule's. */
+/*
+ * The circuit breaker of a cluster as one number: HTTP/1.1 carries one request
+ * per connection, so Envoy runs at most maxConnections at once and queues
+ * http1MaxPendingRequests more; http2MaxRequests caps requests in flight. shunt
+ * does not queue: it admits maxConnections + http1MaxPendingRequests at once
+ * (both set), or http2MaxRequests, whichever is lower, and answers the rest
+ * 503 UO. 0: no limit.
+ */
+static uint32_t max_active(const struct connection_pool *cp)
+{
+	uint64_t lim = UINT64_MAX;
+
+	if (!cp->set)
+		return 0;
+	if (cp->http2_max_requests)
+		lim = cp->http2_max_requests;
+	if (cp->tcp_max_connections && cp->http1_max_pending_requests &&
+	    (uint64_t)cp->tcp_max_connections + cp->http1_max_pending_requests < lim)
+		lim = (uint64_t)cp->tcp_max_connections + cp->http1_max_pending_requests;
+	return lim == UINT64_MAX ? 0 : lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim;
+}
+
 static void merge_policy(struct traffic_policy *out, const struct destination_rule *dr,
 			 const struct subset *ss)
 {
@@ -623,6 +645,7 @@ static int build_cluster(struct route_table *rt, struct rt_cluster *c, const str
 	c->dr = dr;
 	c->subset = ss;
 	merge_policy(&c->policy, dr, ss);
+	c->max_active = max_active(&c->policy.pool);
 	if (asprintf(&c->name, "outbound|%u|%s|%s", sp->port, ss ? ss->name : "", rs->fqdn) < 0) {
 		c->name = NULL;
 		return -ENOMEM;

@@ -170,4 +170,15 @@ int route_actions(const struct route_table *rt, struct route_worker *w, const st
 int route_repick(const struct route_table *rt, struct route_worker *w, uint64_t *lb_token,
 		 uint64_t *tried, const uint64_t *hash, struct sockaddr_in *ep);
 
+/*
+ * connectionPool admission (Envoy's circuit breakers, per agent): counts one
+ * more attempt in flight in the cluster of @lb_token (from a route_select()
+ * or route_repick() of @rt). False when that cluster is full: the request is
+ * answered 503 with flag UO and nothing is counted. @force counts it anyway
+ * (a retry of an admitted request). Any worker, any thread.
+ */
+bool route_admit(const struct route_table *rt, uint64_t lb_token, bool force);
+/* The attempt route_admit() counted is over. */
+void route_release(const struct route_table *rt, uint64_t lb_token);
+
 #endif /* SHUNT_ROUTE_H */

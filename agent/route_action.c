@@ -715,6 +715,14 @@ int route_actions(const struct route_table *rt, struct route_worker *w, const st
 			res->policy->pool.tcp_connect_timeout_ms > UINT32_MAX
 				? UINT32_MAX
 				: (uint32_t)res->policy->pool.tcp_connect_timeout_ms;
+	if (fwd && res->policy && res->policy->pool.set) {
+		const struct connection_pool *cp = &res->policy->pool;
+
+		out->max_requests_per_conn = cp->max_requests_per_connection;
+		out->idle_timeout_ms = cp->idle_timeout_ms > UINT32_MAX
+					       ? UINT32_MAX
+					       : (uint32_t)cp->idle_timeout_ms;
+	}
 	r = result_rule(rt, res, &d);
 	if (!r) {
 		struct rt_retry rr;

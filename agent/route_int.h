@@ -179,6 +179,8 @@ struct rt_cluster {
 	struct traffic_policy policy; /* merged: subset parts replace the rule's */
 	const struct endpoint **eps;  /* ready endpoints (of the subset) */
 	struct lb_cluster lb;
+	uint32_t max_active; /* connectionPool: attempts in flight over all workers; 0: no limit */
+	uint32_t active;     /* atomic, the one mutable field: attempts in flight now */
 };
 
 /* The clusters of one (port, DestinationRule choice): [0] the service, [1 + i] subset i. */

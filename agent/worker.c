@@ -131,7 +131,22 @@ static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct s
 		/* repick(): hosts tried so far, and the consistent-hash key that chose the host */
 		out->token[2] = res.has_hash ? TOKEN_HAS_HASH : 0;
 		out->token[3] = res.hash;
-		return route_actions(w->snap->rt, w->rw, &rq, &res, out);
+		err = route_actions(w->snap->rt, w->rw, &rq, &res, out);
+		if (err || out->status || !out->token[0] ||
+		    route_admit(w->snap->rt, out->token[0], false))
+			return err;
+		/* connectionPool overflow: Envoy's circuit breaker answers for the cluster. */
+		route_done_token(w->rw, out->token[0], -1);
+		out->token[0] = 0;
+		out->status = 503;
+		out->flags = "UO";
+		out->body =
+			"upstream connect error or disconnect/reset before headers. reset reason: "
+			"overflow";
+		out->target = out->req_drop = out->req_add = out->rsp_drop = out->rsp_add = NULL;
+		out->n_mirrors = 0;
+		out->delay_ms = 0;
+		return 0;
 	case RV_PASSTHROUGH:
 		out->ep = res.ep;
 		return route_actions(w->snap->rt, w->rw, &rq, &res, out);
@@ -173,6 +188,8 @@ static int worker_repick(void *ctx, struct proxy_pick *pick)
 	route_worker_set_now(w->rw, loop_now_ms(w->loop));
 	err = route_repick(w->snap->rt, w->rw, &lb_token, &tried,
 			   pick->token[2] & TOKEN_HAS_HASH ? &pick->token[3] : NULL, &ep);
+	/* The next attempt is in flight wherever it goes; the request was admitted already. */
+	(void)route_admit(w->snap->rt, err ? pick->token[0] : lb_token, true);
 	if (err)
 		return err;
 	pick->ep = ep;
@@ -187,8 +204,10 @@ static void worker_done(void *ctx, const struct proxy_pick *pick, int status)
 	struct worker *w = ctx;
 
 	/* A token from an older snapshot's balancer means nothing to this one. */
-	if (pick->token[0] && w->snap && pick->token[1] == w->snap->generation)
+	if (pick->token[0] && w->snap && pick->token[1] == w->snap->generation) {
+		route_release(w->snap->rt, pick->token[0]);
 		route_done_token(w->rw, pick->token[0], status);
+	}
 }
 
 int worker_new(const struct worker_opts *opts, struct worker **out)

@@ -614,6 +614,11 @@ static int fake_pick(void *ctx, const struct sockaddr_in *peer, const struct soc
 		out->n_mirrors = 1;
 		return 0;
 	}
+	if (!strncmp(f->last_url, "/once", 5)) {
+		*ep = srv_a.addr;
+		out->max_requests_per_conn = 1;
+		return 0;
+	}
 	if (!strncmp(f->last_url, "/delay", 6)) {
 		out->delay_ms = 150;
 		*ep = srv_a.addr;
@@ -2198,6 +2203,29 @@ static void mirror_gets_a_copy_with_shadow_host(void **state)
 	client_close(c);
 }
 
+static void max_requests_per_connection_closes_the_upstream(void **state)
+{
+	struct fixture *f = *state;
+	struct client *c = client_open(f);
+	int before, after;
+
+	pthread_mutex_lock(&srv_a.mu);
+	before = srv_a.conns;
+	pthread_mutex_unlock(&srv_a.mu);
+	get_ok(c, "/once", "A");
+	get_ok(c, "/once", "A");
+	pthread_mutex_lock(&srv_a.mu);
+	after = srv_a.conns;
+	pthread_mutex_unlock(&srv_a.mu);
+	assert_int_equal(after - before, 2); /* a new connection for each request */
+	assert_int_equal(stats(f).upstream_reused, 0);
+	assert_int_equal(stats(f).upstream_idle, 0);
+	get_ok(c, "/plain", "A"); /* without the limit the connection is pooled again */
+	assert_true(wait_active(f, 1, 0));
+	assert_int_equal(stats(f).upstream_idle, 1);
+	client_close(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -2259,6 +2287,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(mirror_gets_a_copy_with_shadow_host, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(max_requests_per_connection_closes_the_upstream,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(pick_answers_locally_404_503_and_301, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(orig_dst_unknown_404_on_first_request, setup,

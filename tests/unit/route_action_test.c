@@ -584,6 +584,69 @@ static void connect_timeout_from_the_destination_rule(void **state)
 	assert_int_equal(t.pick.connect_timeout_ms, 250);
 }
 
+static void connection_pool_http_settings_reach_the_pick(void **state)
+{
+	load(VS_GREETER("route: [{destination: {host: greeter}}]\n") "---\n" DR_HEAD
+								     "metadata: {name: greeter}\n"
+								     "spec:\n"
+								     "  host: greeter\n"
+								     "  trafficPolicy:\n"
+								     "    connectionPool: {http: "
+								     "{maxRequestsPerConnection: "
+								     "3, idleTimeout: 2s}}\n");
+	go(GREETER, "/", END);
+	assert_int_equal(t.pick.max_requests_per_conn, 3);
+	assert_int_equal(t.pick.idle_timeout_ms, 2000);
+}
+
+/* Istio's circuit-breaking task: maxConnections 1 + http1MaxPendingRequests 1. */
+static void connection_pool_overflow_is_refused_until_released(void **state)
+{
+	uint64_t tok[3];
+
+	load(VS_GREETER(
+		"route: [{destination: {host: greeter}}]\n") "---\n" DR_HEAD
+							     "metadata: {name: greeter}\n"
+							     "spec:\n"
+							     "  host: greeter\n"
+							     "  trafficPolicy:\n"
+							     "    connectionPool:\n"
+							     "      tcp: {maxConnections: 1}\n"
+							     "      http: "
+							     "{http1MaxPendingRequests: 1, "
+							     "maxRequestsPerConnection: 1}\n");
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(go(GREETER, "/", END), RV_FORWARD);
+		tok[i] = t.pick.token[0];
+		assert_true(tok[i] != 0);
+	}
+	assert_true(route_admit(t.rt, tok[0], false));
+	assert_true(route_admit(t.rt, tok[1], false));
+	assert_false(route_admit(t.rt, tok[2], false)); /* 503 UO */
+	assert_true(route_admit(t.rt, tok[2], true));	/* a retry of an admitted request */
+	route_release(t.rt, tok[2]);
+	route_release(t.rt, tok[0]);
+	assert_true(route_admit(t.rt, tok[2], false)); /* a slot came free */
+	assert_false(route_admit(t.rt, tok[0], false));
+	/* http2MaxRequests caps it lower still; no connectionPool: no limit. */
+	teardown(NULL);
+	load(VS_GREETER("route: [{destination: {host: greeter}}]\n") "---\n" DR_HEAD
+								     "metadata: {name: greeter}\n"
+								     "spec:\n"
+								     "  host: greeter\n"
+								     "  trafficPolicy:\n"
+								     "    connectionPool: {http: "
+								     "{http2MaxRequests: 1}}\n");
+	go(GREETER, "/", END);
+	assert_true(route_admit(t.rt, t.pick.token[0], false));
+	assert_false(route_admit(t.rt, t.pick.token[0], false));
+	teardown(NULL);
+	load(VS_GREETER("route: [{destination: {host: greeter}}]\n"));
+	go(GREETER, "/", END);
+	for (int i = 0; i < 1000; i++)
+		assert_true(route_admit(t.rt, t.pick.token[0], false));
+}
+
 /* ---- mirrors ---- */
 
 static void mirror_goes_to_the_mirror_cluster_with_a_shadow_host(void **state)
@@ -878,6 +941,9 @@ int main(void)
 		cmocka_unit_test_teardown(retry_on_names_and_numeric_codes, teardown),
 		cmocka_unit_test_teardown(retry_on_without_codes_drops_the_default_503, teardown),
 		cmocka_unit_test_teardown(connect_timeout_from_the_destination_rule, teardown),
+		cmocka_unit_test_teardown(connection_pool_http_settings_reach_the_pick, teardown),
+		cmocka_unit_test_teardown(connection_pool_overflow_is_refused_until_released,
+					  teardown),
 		cmocka_unit_test_teardown(mirror_goes_to_the_mirror_cluster_with_a_shadow_host,
 					  teardown),
 		cmocka_unit_test_teardown(mirror_percentage_zero_never_unset_always, teardown),
