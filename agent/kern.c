@@ -1,7 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,8 +13,11 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <time.h>
+
 #include "config.h"
 #include "kern.h"
+#include "route.h"
 #include "log.h"
 #include "sock_addr.skel.h"
 #include "sockops.skel.h"
@@ -19,17 +25,20 @@
 struct kern {
 	struct sock_addr_bpf *sa; /* connect4 + getpeername4; creates the pinned maps */
 	struct sockops_bpf *so;	  /* sockops; reuses the pinned maps */
-	struct bpf_link *links[3];
+	struct bpf_link *links[4];
 	size_t n_links;
 	char *pin_dir;
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
-	int svc4_fd, pair4_fd, cfg_fd, stats_fd; /* borrowed from sa, not owned */
+	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd; /* borrowed from sa */
+	struct shunt_cfg cfg;					 /* what shunt_cfg_v2 holds */
 };
 
 static const char *const stat_names[SHUNT_STAT_MAX] = {
 	[SHUNT_STAT_CAPTURED] = "captured",	  [SHUNT_STAT_SKIPPED_MARK] = "skipped_mark",
 	[SHUNT_STAT_NOT_READY] = "not_ready",	  [SHUNT_STAT_PAIR_INDEXED] = "pair_indexed",
 	[SHUNT_STAT_PAIR_FAILED] = "pair_failed", [SHUNT_STAT_PEER_REWRITTEN] = "peer_rewritten",
+	[SHUNT_STAT_DIRECT] = "direct",		  [SHUNT_STAT_FAIL_OPEN] = "fail_open",
+	[SHUNT_STAT_NO_BACKEND] = "no_backend",	  [SHUNT_STAT_LISTENER_CLOSED] = "listener_closed",
 };
 
 const char *kern_stat_name(enum shunt_stat stat)
@@ -96,10 +105,12 @@ int kern_open(const char *pin_dir, struct kern **out)
 		goto destroy_so;
 	}
 
-	k->svc4_fd = bpf_map__fd(k->sa->maps.shunt_svc4);
+	k->svc4_fd = bpf_map__fd(k->sa->maps.shunt_svc4_v2);
+	k->be4_fd = bpf_map__fd(k->sa->maps.shunt_be4);
 	k->pair4_fd = bpf_map__fd(k->sa->maps.shunt_pair4);
-	k->cfg_fd = bpf_map__fd(k->sa->maps.shunt_cfg);
-	k->stats_fd = bpf_map__fd(k->sa->maps.shunt_stats);
+	k->cfg_fd = bpf_map__fd(k->sa->maps.shunt_cfg_v2);
+	k->stats_fd = bpf_map__fd(k->sa->maps.shunt_stats_v2);
+	k->lsn_fd = bpf_map__fd(k->sa->maps.shunt_listeners);
 	*out = k;
 	return 0;
 
@@ -115,18 +126,48 @@ free_kern:
 	return err;
 }
 
-int kern_set_listener(struct kern *k, const struct sockaddr_in *listen, uint32_t skip_mark)
+static int cfg_write(struct kern *k)
 {
-	struct shunt_cfg cfg = {
-		.listen_ip = listen ? listen->sin_addr.s_addr : 0,
-		.listen_port = listen ? listen->sin_port : 0,
-		.skip_mark = skip_mark,
-	};
 	__u32 key = 0;
 
-	if (bpf_map_update_elem(k->cfg_fd, &key, &cfg, BPF_ANY))
+	if (bpf_map_update_elem(k->cfg_fd, &key, &k->cfg, BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+int kern_set_listener(struct kern *k, const struct sockaddr_in *listen, uint32_t skip_mark)
+{
+	k->cfg.listen_ip = listen ? listen->sin_addr.s_addr : 0;
+	k->cfg.listen_port = listen ? listen->sin_port : 0;
+	k->cfg.skip_mark = skip_mark;
+	if (!listen)
+		k->cfg.heartbeat_ns = 0; /* gone: fail open at once */
+	if (!k->cfg.alive_ns)
+		k->cfg.alive_ns = KERN_ALIVE_MS * 1000000ull;
+	return cfg_write(k);
+}
+
+int kern_add_listener(struct kern *k, int fd)
+{
+	__u64 cookie;
+	__u32 one = 1;
+	socklen_t len = sizeof(cookie);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_COOKIE, &cookie, &len))
+		return -errno;
+	if (bpf_map_update_elem(k->lsn_fd, &cookie, &one, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int kern_heartbeat(struct kern *k, bool alive)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
+	k->cfg.heartbeat_ns =
+		alive ? (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec : 0;
+	return cfg_write(k);
 }
 
 static void svc4_key_of(struct svc4_key *key, struct in_addr vip, uint16_t port)
@@ -165,7 +206,13 @@ static bool captured_as_http(const struct service *svc, const struct svc_port *s
 	return true;
 }
 
-/* Deletes every shunt_svc4 entry that @cfg does not capture. Returns how many, or -errno. */
+/* Whether connections to @sp are balanced by shunt at all (else kube-proxy's). */
+static bool balanced(const struct service *svc, const struct svc_port *sp)
+{
+	return svc->has_selector && sp->protocol == IPPROTO_TCP && svc->cluster_ip.s_addr;
+}
+
+/* Deletes every shunt_svc4_v2 entry that @cfg does not balance. Returns how many, or -errno. */
 static int svc4_delete_stale(struct kern *k, const struct config *cfg)
 {
 	struct svc4_key key, *prev = NULL, *stale;
@@ -181,7 +228,7 @@ static int svc4_delete_stale(struct kern *k, const struct config *cfg)
 		const struct svc_port *sp =
 			config_find_vip(cfg, (struct in_addr){key.vip}, key.port, key.proto, &svc);
 
-		if (!sp || !captured_as_http(svc, sp))
+		if (!sp || !balanced(svc, sp))
 			stale[n_stale++] = key;
 		prev = &key;
 	}
@@ -192,86 +239,198 @@ static int svc4_delete_stale(struct kern *k, const struct config *cfg)
 	return n;
 }
 
-int kern_sync_services(struct kern *k, const struct config *cfg)
+/* Deletes the backend slots no service port uses any more (@n_slots[id], @n_ids ids). */
+static int be4_delete_stale(struct kern *k, const uint32_t *n_slots, size_t n_ids)
 {
-	int n = 0, stale;
+	struct be4_key key, *prev = NULL, *stale;
+	size_t n_stale = 0;
+	int n = 0;
 
-	for (size_t i = 0; i < cfg->n_services; i++) {
-		const struct service *svc = &cfg->services[i];
-
-		if (!svc->cluster_ip.s_addr)
-			continue; /* headless or no VIP: nothing to capture */
-		for (size_t j = 0; j < svc->n_ports; j++) {
-			const struct svc_port *sp = &svc->ports[j];
-			struct svc4_val val = {.svc_id = (__u32)i, .flags = SVC4_F_L7};
-			struct svc4_key key;
-
-			if (!captured_as_http(svc, sp)) {
-				log_info("kern: %s/%s port %u%s%s is not captured (%s)",
-					 svc->namespace, svc->name, sp->port, sp->name ? " " : "",
-					 sp->name ? sp->name : "",
-					 !svc->has_selector ? "no selector: endpoints unknown"
-					 : sp->protocol != IPPROTO_TCP
-						 ? "not TCP"
-						 : "not HTTP/1.1 by its name");
-				continue;
-			}
-			svc4_key_of(&key, svc->cluster_ip, sp->port);
-			if (bpf_map_update_elem(k->svc4_fd, &key, &val, BPF_ANY)) {
-				int err = -errno;
-
-				log_error("kern: cannot write %s/%s port %u to %s: %s",
-					  svc->namespace, svc->name, sp->port, SHUNT_MAP_SVC4,
-					  strerror(-err));
-				return err;
-			}
-			n++;
-		}
+	stale = calloc(SHUNT_BE4_MAX, sizeof(*stale));
+	if (!stale)
+		return -ENOMEM;
+	while (n_stale < SHUNT_BE4_MAX && !bpf_map_get_next_key(k->be4_fd, prev, &key)) {
+		if (key.svc_id >= n_ids || key.slot >= n_slots[key.svc_id])
+			stale[n_stale++] = key;
+		prev = &key;
 	}
-	stale = svc4_delete_stale(k, cfg);
-	if (stale > 0)
-		log_info("kern: removed %d stale service entries", stale);
+	for (size_t i = 0; i < n_stale; i++)
+		if (!bpf_map_delete_elem(k->be4_fd, &stale[i]))
+			n++;
+	free(stale);
 	return n;
 }
 
-static int attach_one(struct kern *k, struct bpf_program *prog, int cgroup_fd)
+/* Writes the backend slots of one service port: its ready endpoints, one slot each. */
+static int write_slots(struct kern *k, uint32_t id, const struct svc_port *sp, uint32_t *n_out)
 {
-	struct bpf_link *link = bpf_program__attach_cgroup(prog, cgroup_fd);
+	uint32_t n = sp->n_ready < SHUNT_SLOTS_MAX ? (uint32_t)sp->n_ready : SHUNT_SLOTS_MAX;
 
+	for (uint32_t i = 0; i < n; i++) {
+		struct be4_key key = {.svc_id = id, .slot = i};
+		struct be4_val val = {.ip = sp->eps[i].ip.s_addr, .port = htons(sp->eps[i].port)};
+
+		if (bpf_map_update_elem(k->be4_fd, &key, &val, BPF_ANY))
+			return -errno;
+	}
+	*n_out = n;
+	return 0;
+}
+
+int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
+		       struct kern_sync *out)
+{
+	uint32_t *n_slots, id = 0;
+	size_t n_ids = 0;
+	int err = 0, stale;
+
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < cfg->n_services; i++)
+		n_ids += cfg->services[i].n_ports;
+	n_slots = calloc(n_ids + 1, sizeof(*n_slots));
+	if (!n_slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_services && !err; i++) {
+		const struct service *svc = &cfg->services[i];
+		bool l7 = rt && route_port_needs_l7(rt, i);
+
+		for (size_t j = 0; j < svc->n_ports; j++, id++) {
+			const struct svc_port *sp = &svc->ports[j];
+			struct svc4_val val = {.svc_id = id};
+			struct svc4_key key;
+
+			if (!balanced(svc, sp))
+				continue;
+			/* Slots first, then the entry that counts them: connect4 never sees a
+			 * count larger than the slots written. */
+			err = write_slots(k, id, sp, &n_slots[id]);
+			if (err) {
+				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
+					  "%s",
+					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE4,
+					  strerror(-err));
+				break;
+			}
+			val.n_slots = n_slots[id];
+			if (l7 && captured_as_http(svc, sp)) {
+				val.flags = SVC4_F_L7;
+				out->l7++;
+			} else {
+				out->direct++;
+			}
+			svc4_key_of(&key, svc->cluster_ip, sp->port);
+			if (bpf_map_update_elem(k->svc4_fd, &key, &val, BPF_ANY)) {
+				err = -errno;
+				log_error("kern: cannot write %s/%s port %u to %s: %s",
+					  svc->namespace, svc->name, sp->port, SHUNT_MAP_SVC4,
+					  strerror(-err));
+			}
+		}
+	}
+	if (!err) {
+		stale = svc4_delete_stale(k, cfg);
+		if (stale > 0)
+			log_info("kern: removed %d stale service entries", stale);
+		stale = be4_delete_stale(k, n_slots, n_ids);
+		if (stale > 0)
+			log_info("kern: removed %d stale backend slots", stale);
+	}
+	free(n_slots);
+	return err;
+}
+
+/* The pin of program link @i under the pin dir ("link_connect4", ...). */
+static const char *const link_pins[] = {"link_sockops", "link_peername4", "link_connect4",
+					"link_release"};
+
+/*
+ * Attaches @prog to the cgroup through a link pinned as @name, so that it
+ * stays attached when the agent exits or dies: the kernel then balances
+ * every connection itself (fail open) until an agent is back. A link an
+ * earlier agent pinned on the same cgroup is adopted and given this agent's
+ * program (an upgrade swaps the code in place, with no moment uncaptured);
+ * one on another cgroup is removed.
+ */
+static int attach_one(struct kern *k, struct bpf_program *prog, int cgroup_fd, const char *name,
+		      uint64_t cgroup_id)
+{
+	struct bpf_link_info info;
+	__u32 len = sizeof(info);
+	struct bpf_link *link;
+	char path[PATH_MAX];
+	int err;
+
+	snprintf(path, sizeof(path), "%s/%s", k->pin_dir, name);
+	link = bpf_link__open(path);
+	if (link) {
+		memset(&info, 0, sizeof(info));
+		if (!bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) &&
+		    info.type == BPF_LINK_TYPE_CGROUP && info.cgroup.cgroup_id == cgroup_id &&
+		    !bpf_link__update_program(link, prog)) {
+			log_info("kern: adopted %s: %s attached since before this agent", path,
+				 bpf_program__name(prog));
+			k->links[k->n_links++] = link;
+			return 0;
+		}
+		log_info("kern: %s belongs to another cgroup or program type: replacing it", path);
+		bpf_link__unpin(link);
+		bpf_link__destroy(link);
+	}
+	link = bpf_program__attach_cgroup(prog, cgroup_fd);
 	if (!link) {
-		int err = -errno;
-
+		err = -errno;
 		log_error("kern: cannot attach %s: %s", bpf_program__name(prog), strerror(-err));
+		return err;
+	}
+	err = bpf_link__pin(link, path);
+	if (err) {
+		log_error("kern: cannot pin %s: %s", path, strerror(-err));
+		bpf_link__destroy(link);
 		return err;
 	}
 	k->links[k->n_links++] = link;
 	return 0;
 }
 
-int kern_attach(struct kern *k, int cgroup_fd)
+int kern_attach(struct kern *k, int cgroup_fd, int self_cgroup_fd)
 {
-	int err;
+	struct bpf_program *progs[] = {k->so->progs.shunt_sockops, k->sa->progs.shunt_peername4,
+				       k->sa->progs.shunt_connect4, k->sa->progs.shunt_release};
+	int fds[] = {cgroup_fd, cgroup_fd, cgroup_fd, self_cgroup_fd};
+	int err = 0;
 
 	/*
-	 * sockops and getpeername first: by the time connect4 captures a socket,
-	 * the programs that complete the picture are already in place.
+	 * The release hook first, so that the agent's death is seen from the first
+	 * capture on; sockops and getpeername next: by the time connect4 captures a
+	 * socket, the programs that complete the picture are already in place.
 	 */
-	err = attach_one(k, k->so->progs.shunt_sockops, cgroup_fd);
-	if (!err)
-		err = attach_one(k, k->sa->progs.shunt_peername4, cgroup_fd);
-	if (!err)
-		err = attach_one(k, k->sa->progs.shunt_connect4, cgroup_fd);
+	for (size_t i = 0; i < 4 && !err; i++) {
+		size_t j = (i + 3) % 4;
+		struct stat st;
+
+		/* On cgroup v2 a cgroup's id is its directory's inode number. */
+		if (fstat(fds[j], &st))
+			err = -errno;
+		else
+			err = attach_one(k, progs[j], fds[j], link_pins[j], st.st_ino);
+	}
 	if (err)
-		kern_detach(k);
+		kern_detach(k, true);
 	return err;
 }
 
-void kern_detach(struct kern *k)
+void kern_detach(struct kern *k, bool unpin)
 {
+	/* The agent is gone for the kernel first: new connections are balanced there. */
+	kern_set_listener(k, NULL, k->cfg.skip_mark);
 	/* Reverse order: stop capturing before the helpers go away. */
-	while (k->n_links > 0)
-		bpf_link__destroy(k->links[--k->n_links]);
-	kern_set_listener(k, NULL, 0);
+	while (k->n_links > 0) {
+		struct bpf_link *link = k->links[--k->n_links];
+
+		if (unpin)
+			bpf_link__unpin(link);
+		bpf_link__destroy(link); /* a pinned link stays attached */
+	}
 }
 
 int kern_orig_dst(const struct kern *k, const struct sockaddr_in *peer,
@@ -336,7 +495,7 @@ void kern_close(struct kern *k, bool unpin)
 {
 	if (!k)
 		return;
-	kern_detach(k);
+	kern_detach(k, unpin);
 	if (unpin)
 		unpin_all(k);
 	sockops_bpf__destroy(k->so);

@@ -25,24 +25,63 @@ struct kern;
  */
 int kern_open(const char *pin_dir, struct kern **out);
 
+#define KERN_ALIVE_MS	  3000 /* the agent counts as dead this long after its last heartbeat */
+#define KERN_HEARTBEAT_MS 500  /* how often a live agent refreshes it */
+
 /*
  * Tells the kernel where captured connections go and which socket mark is
- * the agent's own. Call before kern_attach(). 0 or -errno.
+ * the agent's own (NULL @listen: no agent, every connection balanced in the
+ * kernel). Connections go to the agent only while its heartbeat is fresh
+ * (kern_heartbeat()). 0 or -errno.
  */
 int kern_set_listener(struct kern *k, const struct sockaddr_in *listen, uint32_t skip_mark);
 
 /*
- * Makes shunt_svc4 hold exactly the TCP service ports of @cfg that have a
- * clusterIP: adds and updates first, then deletes what is stale, so a live
- * service is never missing. Returns the number of entries written, or -errno.
+ * Names @fd as one of the agent's listening sockets: when it is closed (the
+ * agent exits or is killed), the kernel voids the heartbeat at once. 0 or -errno.
  */
-int kern_sync_services(struct kern *k, const struct config *cfg);
+int kern_add_listener(struct kern *k, int fd);
 
-/* Attaches every program to the cgroup @cgroup_fd (the caller keeps the fd). 0 or -errno. */
-int kern_attach(struct kern *k, int cgroup_fd);
+/*
+ * Refreshes the agent's heartbeat in shunt_cfg_v2 (@alive), or withdraws it
+ * (!@alive: connections are balanced in the kernel from now on). Call every
+ * KERN_HEARTBEAT_MS while the agent can serve. 0 or -errno.
+ */
+int kern_heartbeat(struct kern *k, bool alive);
 
-/* Detaches the programs (existing sockets keep what they have) and stops capture. */
-void kern_detach(struct kern *k);
+struct route_table;
+
+/* What kern_sync_services() wrote. */
+struct kern_sync {
+	unsigned l7;	 /* service ports sent to the agent (while it is alive) */
+	unsigned direct; /* service ports balanced in the kernel */
+};
+
+/*
+ * Makes shunt_svc4_v2 and shunt_be4 hold exactly the TCP service ports of
+ * @cfg with a clusterIP and a selector, each with its ready endpoints as
+ * backend slots, flagged L7 where @rt says requests need the agent (HTTP/1.1
+ * by port name and route_port_needs_l7()). Adds and updates first, then
+ * deletes what is stale, so a live service is never missing. 0 or -errno.
+ */
+int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
+		       struct kern_sync *out);
+
+/*
+ * Attaches the capture programs to the mesh cgroup @cgroup_fd, and the hook
+ * that sees the agent's listener close to the agent's own cgroup
+ * @self_cgroup_fd (the caller keeps both fds), through links pinned in the
+ * pin dir, which outlive the agent; links an earlier agent left on the same
+ * cgroups are adopted. 0 or -errno.
+ */
+int kern_attach(struct kern *k, int cgroup_fd, int self_cgroup_fd);
+
+/*
+ * The agent leaves: the kernel stops sending connections to it (they are
+ * balanced in the kernel: fail open). With @unpin, the programs are also
+ * detached, and connections to services are no longer touched at all.
+ */
+void kern_detach(struct kern *k, bool unpin);
 
 /*
  * Takes the original destination of a connection the agent accepted from

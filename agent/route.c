@@ -852,3 +852,32 @@ void route_table_free(struct route_table *rt)
 	free(rt->bits);
 	free(rt);
 }
+
+/* Whether requests under @p need the agent: per-request balancing state or policy. */
+static bool policy_needs_l7(const struct traffic_policy *p)
+{
+	return p->lb.hash != LB_HASH_NONE || p->lb.simple == LB_PASSTHROUGH || p->outlier.set ||
+	       p->pool.set;
+}
+
+bool route_port_needs_l7(const struct route_table *rt, size_t svc_index)
+{
+	const struct rt_svc *rs;
+
+	if (svc_index >= rt->cfg->n_services)
+		return false;
+	rs = &rt->svcs[svc_index];
+	for (size_t i = 0; i < rs->n_vs; i++)
+		if (rs->vs[i]->src->n_http)
+			return true;
+	for (size_t i = 0; i < rs->n_drs; i++) {
+		const struct destination_rule *dr = rs->drs[i].src;
+
+		if (policy_needs_l7(&dr->policy))
+			return true;
+		for (size_t j = 0; j < dr->n_subsets; j++)
+			if (policy_needs_l7(&dr->subsets[j].policy))
+				return true;
+	}
+	return false;
+}

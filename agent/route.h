@@ -181,4 +181,13 @@ bool route_admit(const struct route_table *rt, uint64_t lb_token, bool force);
 /* The attempt route_admit() counted is over. */
 void route_release(const struct route_table *rt, uint64_t lb_token);
 
+/*
+ * Whether connections to service @svc_index (of the table's config) must go
+ * through the agent: a VirtualService with http rules names it (for any
+ * client), or a DestinationRule for it asks for per-request work (consistent
+ * hash, outlier detection, connection pool limits, passthrough). Otherwise
+ * the kernel balances its connections itself and the agent is not on the path.
+ */
+bool route_port_needs_l7(const struct route_table *rt, size_t svc_index);
+
 #endif /* SHUNT_ROUTE_H */

@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -78,7 +79,7 @@ static int cmd_services(void)
 	fd = open_pinned(SHUNT_MAP_SVC4);
 	if (fd < 0)
 		return 1;
-	printf("%-22s %-6s %-8s %s\n", "VIP:PORT", "PROTO", "SVC_ID", "PATH");
+	printf("%-22s %-6s %-8s %-8s %s\n", "VIP:PORT", "PROTO", "SVC_ID", "BACKENDS", "PATH");
 	while (n < SHUNT_SVC4_MAX && !bpf_map_get_next_key(fd, prev, &key)) {
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &val))
@@ -86,8 +87,10 @@ static int cmd_services(void)
 		char vip[32];
 
 		snprintf(vip, sizeof(vip), "%s:%u", ip_str(key.vip, ip), ntohs(key.port));
-		printf("%-22s %-6s %-8u %s\n", vip, key.proto == 6 ? "tcp" : "?", val.svc_id,
-		       val.flags & SVC4_F_L7 ? "l7 (agent)" : "l4");
+		printf("%-22s %-6s %-8u %-8u %s\n", vip, key.proto == 6 ? "tcp" : "?", val.svc_id,
+		       val.n_slots,
+		       val.flags & SVC4_F_L7 ? "l7 (agent; kernel while it is down)"
+					     : "l4 (kernel)");
 		n++;
 	}
 	close(fd);
@@ -136,10 +139,22 @@ static int cmd_config(void)
 		return 1;
 	}
 	if (!cfg.listen_ip)
-		printf("listener: none (agent not ready: nothing is captured)\n");
+		printf("listener: none (no agent: every service is balanced in the kernel)\n");
 	else
 		printf("listener: %s:%u\n", ip_str(cfg.listen_ip, ip), ntohs(cfg.listen_port));
 	printf("skip_mark: 0x%x\n", cfg.skip_mark);
+	if (!cfg.heartbeat_ns)
+		printf("heartbeat: none (agent down or gone: fail open)\n");
+	else {
+		struct timespec ts;
+		uint64_t now;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		now = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+		printf("heartbeat: %llu ms ago (alive while under %llu ms)\n",
+		       (unsigned long long)((now - cfg.heartbeat_ns) / 1000000),
+		       (unsigned long long)(cfg.alive_ns / 1000000));
+	}
 	return 0;
 }
 

@@ -49,7 +49,8 @@ struct agent {
 	struct kern *kern;
 	struct worker *workers[WORKERS_MAX];
 	unsigned n_workers;
-	struct loop *loop; /* main thread: signals and admin */
+	struct loop *loop;	     /* main thread: signals, admin and the heartbeat */
+	struct loop_timer heartbeat; /* refreshes the kernel's view that the agent is alive */
 	struct admin *admin;
 	int cgroup_fd;
 	int sig_fd;
@@ -265,6 +266,20 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
 	}
 }
 
+/*
+ * Every KERN_HEARTBEAT_MS on the main thread: while the agent is ready, the
+ * kernel hears it is alive. If the agent dies or hangs here, the heartbeat
+ * goes stale within KERN_ALIVE_MS and the kernel balances connections itself.
+ */
+static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct agent *a = arg;
+
+	if (__atomic_load_n(&a->ready, __ATOMIC_ACQUIRE) && kern_heartbeat(a->kern, true))
+		log_warn("shuntd: heartbeat: cannot write %s: %s", SHUNT_MAP_CFG, strerror(errno));
+	(void)loop_timer_arm(loop, t, KERN_HEARTBEAT_MS, on_heartbeat, a);
+}
+
 static int setup_signals(struct agent *a)
 {
 	sigset_t set;
@@ -309,8 +324,9 @@ static int start_workers(struct agent *a)
 /* Everything between "config is valid" and "ready". 0 or -errno, logged. */
 static int agent_start(struct agent *a)
 {
-	char cg_path[PATH_MAX], buf[32];
-	int err, n;
+	char cg_path[PATH_MAX], self_path[PATH_MAX], buf[32];
+	struct kern_sync sync;
+	int err, self_fd;
 
 	err = bpffs_prepare(a->opt.pin_dir);
 	if (err)
@@ -326,21 +342,37 @@ static int agent_start(struct agent *a)
 	err = start_workers(a);
 	if (err)
 		return err;
-	n = kern_sync_services(a->kern, a->store.cur->cfg);
-	if (n < 0)
-		return n;
+	err = kern_sync_services(a->kern, a->store.cur->cfg, a->store.cur->rt, &sync);
+	if (err)
+		return err;
+	for (unsigned i = 0; i < a->n_workers; i++) {
+		err = kern_add_listener(a->kern, worker_listen_fd(a->workers[i]));
+		if (err) {
+			log_error("kern: cannot name listener %u in %s: %s", i, SHUNT_MAP_LSN,
+				  strerror(-err));
+			return err;
+		}
+	}
 	err = kern_set_listener(a->kern, &a->opt.listen, a->opt.mark);
 	if (err)
 		return err;
-	err = kern_attach(a->kern, a->cgroup_fd);
+	self_fd = cgroup_open_self(self_path, sizeof(self_path));
+	if (self_fd < 0)
+		return self_fd;
+	err = kern_attach(a->kern, a->cgroup_fd, self_fd);
+	close(self_fd);
+	if (err)
+		return err;
+	/* From now on the kernel sends L7 services' connections here, while the heartbeat lasts. */
+	err = kern_heartbeat(a->kern, true);
 	if (err)
 		return err;
 
 	__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE);
-	log_info("shuntd: ready: capturing %d service ports in %s, proxying on %s with %u "
-		 "worker(s), maps in %s",
-		 n, cg_path, addr_fmt(&a->opt.listen, buf, sizeof(buf)), a->n_workers,
-		 a->opt.pin_dir);
+	log_info("shuntd: ready: %u service ports through the agent (L7), %u balanced in the "
+		 "kernel, in %s; proxying on %s with %u worker(s), maps in %s",
+		 sync.l7, sync.direct, cg_path, addr_fmt(&a->opt.listen, buf, sizeof(buf)),
+		 a->n_workers, a->opt.pin_dir);
 	return 0;
 }
 
@@ -359,8 +391,9 @@ static void agent_stop(struct agent *a)
 {
 	__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
 	/* Stop capturing first, so no new connection is sent to a listener about to close. */
+	loop_timer_cancel(a->loop, &a->heartbeat);
 	if (a->kern)
-		kern_detach(a->kern);
+		kern_detach(a->kern, a->opt.unpin_on_exit);
 	for (unsigned i = 0; i < a->n_workers; i++)
 		worker_free(a->workers[i]);
 	a->n_workers = 0;
@@ -413,7 +446,9 @@ int main(int argc, char **argv)
 	err = -pthread_create(&a.starter, NULL, agent_starter, &a);
 	if (err)
 		goto out;
-	err = loop_run(a.loop);
+	err = loop_timer_arm(a.loop, &a.heartbeat, KERN_HEARTBEAT_MS, on_heartbeat, &a);
+	if (!err)
+		err = loop_run(a.loop);
 	/* A signal may come while starting: let the starter finish, then undo what it did. */
 	pthread_join(a.starter, NULL);
 	if (!err)

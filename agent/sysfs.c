@@ -126,3 +126,27 @@ int bpffs_prepare(const char *pin_dir)
 	}
 	return 0;
 }
+
+int cgroup_open_self(char *resolved, size_t len)
+{
+	char line[PATH_MAX + 8], *nl;
+	FILE *f = fopen("/proc/self/cgroup", "re");
+	int fd = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::/", 4))
+			continue;
+		nl = strchr(line, '\n');
+		if (nl)
+			*nl = '\0';
+		/* Relative to the cgroup2 mount: "/" is the mount itself. */
+		fd = cgroup_open(line[4] ? line + 4 : ".", resolved, len);
+		break;
+	}
+	fclose(f);
+	if (fd == -ENOENT)
+		log_error("cgroup: no cgroup v2 entry in /proc/self/cgroup");
+	return fd;
+}

@@ -19,6 +19,9 @@ int cgroup2_mount_path(char *buf, size_t len);
  */
 int cgroup_open(const char *arg, char *resolved, size_t len);
 
+/* Opens the cgroup v2 directory this process runs in, as cgroup_open() does. */
+int cgroup_open_self(char *resolved, size_t len);
+
 /*
  * Makes @pin_dir a directory (mode 0700) on a bpffs, mounting bpffs on its
  * parent when the parent is /sys/fs/bpf and nothing is mounted there yet.

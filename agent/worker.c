@@ -301,3 +301,8 @@ void worker_stats(struct worker *w, struct proxy_stats *out)
 {
 	proxy_get_stats(w->proxy, out);
 }
+
+int worker_listen_fd(const struct worker *w)
+{
+	return w->listen_fd;
+}

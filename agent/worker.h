@@ -42,4 +42,7 @@ void worker_free(struct worker *w);
  */
 void worker_stats(struct worker *w, struct proxy_stats *out);
 
+/* The worker's listening socket (owned by the worker). */
+int worker_listen_fd(const struct worker *w);
+
 #endif /* SHUNT_WORKER_H */

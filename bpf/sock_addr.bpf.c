@@ -8,20 +8,57 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* Whether the agent is there to take a connection: it listens and its heartbeat is fresh. */
+static __always_inline bool agent_alive(const struct shunt_cfg *cfg)
+{
+	__u64 now;
+
+	if (!cfg || !cfg->listen_ip || !cfg->heartbeat_ns)
+		return false;
+	now = bpf_ktime_get_ns();
+	return now - cfg->heartbeat_ns < cfg->alive_ns;
+}
+
+/* One of the service port's backend slots, at random; NULL when it has none. */
+static __always_inline const struct be4_val *pick_backend(const struct svc4_val *svc)
+{
+	struct be4_key key = {.svc_id = svc->svc_id};
+	const struct be4_val *be;
+
+	if (!svc->n_slots)
+		return NULL;
+	key.slot = bpf_get_prandom_u32() % svc->n_slots;
+	be = bpf_map_lookup_elem(&shunt_be4, &key);
+	if (!be && key.slot) {
+		/* The agent is shrinking the slots right now: slot 0 always exists. */
+		key.slot = 0;
+		be = bpf_map_lookup_elem(&shunt_be4, &key);
+	}
+	return be;
+}
+
 /*
- * connect() to a service VIP:port that has L7 rules goes to the agent's
- * listener instead. The original destination is stored on the socket, where
- * sockops (at ESTABLISHED) and getpeername find it. Anything else passes
- * untouched. Always returns 1: this program never refuses a connect.
+ * connect() to a service VIP:port. With L7 rules and a live agent, the
+ * connection goes to the agent's listener; otherwise it is balanced here,
+ * straight to a backend (podIP:targetPort), and the agent is not on the path
+ * at all: a service no L7 rule touches, or any service while the agent is dead
+ * (fail open: L7 rules are skipped, traffic keeps flowing). Either way the
+ * original destination is stored on the socket so getpeername() answers the
+ * VIP. The agent's own sockets (SO_MARK) and anything that is no service
+ * pass untouched. A service port
+ * without a ready backend is refused at once (EPERM) rather than left to
+ * time out against an unroutable VIP.
  */
 SEC("cgroup/connect4")
 int shunt_connect4(struct bpf_sock_addr *ctx)
 {
 	const struct shunt_cfg *cfg;
 	const struct svc4_val *svc;
+	const struct be4_val *be;
 	struct bpf_sock *sk = ctx->sk;
 	struct svc4_key key = {};
 	struct orig4 *orig;
+	bool to_agent = false;
 
 	if (!sk || ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
 		return 1;
@@ -35,31 +72,51 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 	key.vip = ctx->user_ip4;
 	key.port = (__be16)ctx->user_port;
 	key.proto = IPPROTO_TCP;
-	svc = bpf_map_lookup_elem(&shunt_svc4, &key);
-	if (!svc || !(svc->flags & SVC4_F_L7))
+	svc = bpf_map_lookup_elem(&shunt_svc4_v2, &key);
+	if (!svc)
 		return 1;
 
 	cfg = cfg_get();
-	if (!cfg || !cfg->listen_ip) {
-		stat_inc(SHUNT_STAT_NOT_READY);
-		return 1;
-	}
-	/* The agent's own upstream sockets carry its mark: never loop them back. */
-	if (cfg->skip_mark && sk->mark == cfg->skip_mark) {
+	/*
+	 * The agent's own upstream sockets carry its mark: they go where the agent
+	 * chose, never back to it nor anywhere else.
+	 */
+	if (cfg && cfg->skip_mark && sk->mark == cfg->skip_mark) {
 		stat_inc(SHUNT_STAT_SKIPPED_MARK);
 		return 1;
 	}
+	if (svc->flags & SVC4_F_L7) {
+		to_agent = agent_alive(cfg);
+		if (!to_agent)
+			stat_inc(SHUNT_STAT_NOT_READY);
+	}
+	be = NULL;
+	if (!to_agent) {
+		be = pick_backend(svc);
+		if (!be) {
+			stat_inc(SHUNT_STAT_NO_BACKEND);
+			return 0; /* EPERM now, not a timeout later */
+		}
+	}
 
 	orig = bpf_sk_storage_get(&shunt_orig4, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!orig)
+	if (!orig && to_agent)
 		return 1; /* cannot remember where it was going: leave it alone */
-	orig->ip = key.vip;
-	orig->port = key.port;
-	orig->svc_id = svc->svc_id;
-
-	ctx->user_ip4 = cfg->listen_ip;
-	ctx->user_port = cfg->listen_port;
-	stat_inc(SHUNT_STAT_CAPTURED);
+	if (orig) {
+		orig->ip = key.vip;
+		orig->port = key.port;
+		orig->flags = to_agent ? 0 : ORIG4_F_DIRECT;
+		orig->svc_id = svc->svc_id;
+	}
+	if (to_agent) {
+		ctx->user_ip4 = cfg->listen_ip;
+		ctx->user_port = cfg->listen_port;
+		stat_inc(SHUNT_STAT_CAPTURED);
+		return 1;
+	}
+	ctx->user_ip4 = be->ip;
+	ctx->user_port = be->port;
+	stat_inc(svc->flags & SVC4_F_L7 ? SHUNT_STAT_FAIL_OPEN : SHUNT_STAT_DIRECT);
 	return 1;
 }
 
@@ -78,5 +135,33 @@ int shunt_peername4(struct bpf_sock_addr *ctx)
 	ctx->user_ip4 = orig->ip;
 	ctx->user_port = orig->port;
 	stat_inc(SHUNT_STAT_PEER_REWRITTEN);
+	return 1;
+}
+
+/*
+ * The agent's listening socket is released: the agent exits or has crashed
+ * (kill -9 closes its sockets too). Its heartbeat is void from this instant,
+ * not KERN_ALIVE_MS later, so no connect() is sent to a closed port: the next
+ * one is balanced in the kernel. Attached to the agent's own cgroup, whose
+ * sockets these are.
+ */
+SEC("cgroup/sock_release")
+int shunt_release(struct bpf_sock *sk)
+{
+	struct shunt_cfg *cfg;
+	__u64 cookie;
+	__u32 key = 0;
+
+	/* Addresses are not readable here: the agent named its listeners by cookie. */
+	if (sk->family != AF_INET || sk->protocol != IPPROTO_TCP || sk->state != BPF_TCP_LISTEN)
+		return 1;
+	cookie = bpf_get_socket_cookie(sk);
+	if (!bpf_map_lookup_elem(&shunt_listeners, &cookie))
+		return 1;
+	bpf_map_delete_elem(&shunt_listeners, &cookie);
+	cfg = bpf_map_lookup_elem(&shunt_cfg_v2, &key);
+	if (cfg)
+		cfg->heartbeat_ns = 0;
+	stat_inc(SHUNT_STAT_LISTENER_CLOSED);
 	return 1;
 }

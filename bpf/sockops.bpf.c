@@ -21,8 +21,8 @@ static __always_inline long index_captured(struct bpf_sock_ops *skops)
 	if (!sk)
 		return 0;
 	orig = bpf_sk_storage_get(&shunt_orig4, sk, 0, 0);
-	if (!orig)
-		return 0; /* not captured */
+	if (!orig || (orig->flags & ORIG4_F_DIRECT))
+		return 0; /* not captured, or balanced straight to a backend: no agent to tell */
 
 	key.client_ip = skops->local_ip4;
 	key.client_port = bpf_htons((__u16)skops->local_port); /* host order in ctx */

@@ -11,14 +11,19 @@
 #define SHUNT_MAPS_H
 
 /* Pinned map names, as they appear under the pin directory. At most 15 chars. */
-#define SHUNT_MAP_SVC4	"shunt_svc4"
+#define SHUNT_MAP_SVC4	"shunt_svc4_v2"
+#define SHUNT_MAP_BE4	"shunt_be4"
 #define SHUNT_MAP_PAIR4 "shunt_pair4"
 #define SHUNT_MAP_ORIG4 "shunt_orig4"
-#define SHUNT_MAP_CFG	"shunt_cfg"
-#define SHUNT_MAP_STATS "shunt_stats"
+#define SHUNT_MAP_CFG	"shunt_cfg_v2"
+#define SHUNT_MAP_STATS "shunt_stats_v2"
+#define SHUNT_MAP_LSN	"shunt_listeners"
 
 #define SHUNT_SVC4_MAX	65536
+#define SHUNT_BE4_MAX	262144 /* backend slots over all services */
 #define SHUNT_PAIR4_MAX 262144
+#define SHUNT_SLOTS_MAX 4096 /* backend slots of one service port */
+#define SHUNT_LSN_MAX	256  /* the agent's listening sockets (one per worker) */
 
 /* The default SO_MARK the agent puts on its own upstream sockets. */
 #define SHUNT_DEFAULT_MARK 0x5e4e0000u
@@ -32,12 +37,33 @@ struct svc4_key {
 };
 
 /* svc4_val.flags */
-#define SVC4_F_L7 (1u << 0) /* send connections to the agent's listener */
+#define SVC4_F_L7 (1u << 0) /* L7 rules apply: send connections to the agent while it is alive */
 
-/* shunt_svc4 value: what connect4 does with a connection to that VIP:port. */
+/*
+ * shunt_svc4_v2 value: what connect4 does with a connection to that VIP:port.
+ * With SVC4_F_L7 and a live agent, the agent's listener; otherwise (no L7
+ * rule, or the agent dead: fail open) one of the n_slots backend slots of
+ * shunt_be4, chosen at random: a backend appears in as many slots as its
+ * weight asks.
+ */
 struct svc4_val {
-	__u32 svc_id; /* index of the service in the agent's snapshot, for operators */
-	__u32 flags;  /* SVC4_F_* */
+	__u32 svc_id;  /* key of its slots in shunt_be4; index of the service port for operators */
+	__u32 flags;   /* SVC4_F_* */
+	__u32 n_slots; /* 0: no ready backend (connect() fails with ECONNREFUSED... see docs) */
+	__u32 pad;     /* zero */
+};
+
+/* shunt_be4 key: slot @slot of the service port whose svc4_val.svc_id is @svc_id. */
+struct be4_key {
+	__u32 svc_id;
+	__u32 slot;
+};
+
+/* shunt_be4 value: a backend, podIP:targetPort. */
+struct be4_val {
+	__be32 ip;   /* network order */
+	__be16 port; /* network order */
+	__u16 pad;   /* zero */
 };
 
 /*
@@ -48,9 +74,12 @@ struct svc4_val {
 struct orig4 {
 	__be32 ip;    /* original destination address, network order */
 	__be16 port;  /* original destination port, network order */
-	__u16 pad;    /* zero */
+	__u16 flags;  /* ORIG4_F_* */
 	__u32 svc_id; /* svc4_val.svc_id at capture time */
 };
+
+/* orig4.flags */
+#define ORIG4_F_DIRECT (1u << 0) /* balanced in connect4 to a backend: not the agent's */
 
 /*
  * shunt_pair4 key: the 4-tuple of a captured connection as the client sees it
@@ -64,23 +93,29 @@ struct pair4_key {
 	__be16 server_port; /* the agent's listener port, network order */
 };
 
-/* shunt_cfg value (array, one entry): where captured connections go. */
+/* shunt_cfg_v2 value (array, one entry): where captured connections go. */
 struct shunt_cfg {
-	__be32 listen_ip; /* the agent's listener, network order; 0 = not ready, capture nothing */
+	__be32 listen_ip;   /* the agent's listener, network order; 0: no agent */
 	__be16 listen_port; /* network order */
 	__u16 pad;	    /* zero */
-	__u32 skip_mark;    /* sockets with this SO_MARK are never captured (the agent's own) */
+	__u32 skip_mark;    /* sockets with this SO_MARK are never sent to the agent (its own) */
 	__u32 pad2;	    /* zero */
+	__u64 heartbeat_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) of the agent's last heartbeat */
+	__u64 alive_ns;	    /* the agent is alive while now - heartbeat_ns < alive_ns */
 };
 
 /* Indexes into shunt_stats (per-CPU array of __u64). */
 enum shunt_stat {
-	SHUNT_STAT_CAPTURED = 0,   /* connects rewritten to the agent */
-	SHUNT_STAT_SKIPPED_MARK,   /* connects to a service VIP skipped: agent's own socket */
-	SHUNT_STAT_NOT_READY,	   /* connects to a service VIP while no listener was configured */
-	SHUNT_STAT_PAIR_INDEXED,   /* captured sockets indexed by 4-tuple at ESTABLISHED */
-	SHUNT_STAT_PAIR_FAILED,	   /* captured sockets whose 4-tuple could not be stored */
-	SHUNT_STAT_PEER_REWRITTEN, /* getpeername() answers rewritten to the VIP */
+	SHUNT_STAT_CAPTURED = 0,    /* connects rewritten to the agent */
+	SHUNT_STAT_SKIPPED_MARK,    /* connects to a service VIP skipped: agent's own socket */
+	SHUNT_STAT_NOT_READY,	    /* connects to an L7 service while the agent was not alive */
+	SHUNT_STAT_PAIR_INDEXED,    /* captured sockets indexed by 4-tuple at ESTABLISHED */
+	SHUNT_STAT_PAIR_FAILED,	    /* captured sockets whose 4-tuple could not be stored */
+	SHUNT_STAT_PEER_REWRITTEN,  /* getpeername() answers rewritten to the VIP */
+	SHUNT_STAT_DIRECT,	    /* connects balanced in the kernel: no L7 rule applies */
+	SHUNT_STAT_FAIL_OPEN,	    /* connects to L7 services balanced in the kernel: agent dead */
+	SHUNT_STAT_NO_BACKEND,	    /* connects refused: the service port has no ready backend */
+	SHUNT_STAT_LISTENER_CLOSED, /* the agent's listener went away (exit, crash): fail open */
 	SHUNT_STAT_MAX,
 };
 

@@ -29,7 +29,16 @@ struct {
 	__type(key, struct svc4_key);
 	__type(value, struct svc4_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} shunt_svc4 SEC(".maps");
+} shunt_svc4_v2 SEC(".maps");
+
+/* Backend slots of each service port, for balancing in connect4. Written by the agent only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_BE4_MAX);
+	__type(key, struct be4_key);
+	__type(value, struct be4_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_be4 SEC(".maps");
 
 /*
  * Original destination per captured socket. Socket-local storage: it lives
@@ -63,7 +72,19 @@ struct {
 	__type(key, __u32);
 	__type(value, struct shunt_cfg);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} shunt_cfg SEC(".maps");
+} shunt_cfg_v2 SEC(".maps");
+
+/*
+ * The agent's listening sockets, by socket cookie (value unused): when one is
+ * released, the agent is going or gone.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_LSN_MAX);
+	__type(key, __u64);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_listeners SEC(".maps");
 
 /* Kernel-path counters, per CPU; shuntctl and /stats sum them. */
 struct {
@@ -72,12 +93,12 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} shunt_stats SEC(".maps");
+} shunt_stats_v2 SEC(".maps");
 
 static __always_inline void stat_inc(enum shunt_stat idx)
 {
 	__u32 key = idx;
-	__u64 *val = bpf_map_lookup_elem(&shunt_stats, &key);
+	__u64 *val = bpf_map_lookup_elem(&shunt_stats_v2, &key);
 
 	if (val)
 		*val += 1;
@@ -87,7 +108,7 @@ static __always_inline const struct shunt_cfg *cfg_get(void)
 {
 	__u32 key = 0;
 
-	return bpf_map_lookup_elem(&shunt_cfg, &key);
+	return bpf_map_lookup_elem(&shunt_cfg_v2, &key);
 }
 
 #endif /* SHUNT_BPF_MAPS_H */

@@ -1,7 +1,9 @@
 #!/bin/bash
 # End-to-end capture test: a node of network namespaces and cgroups
 # (lib/node.sh), the greeter backends (shunt-echo), shuntd attached to the
-# node's mesh cgroup, and helloweb calling greeter-service by its VIP.
+# node's mesh cgroup, and helloweb calling greeter-service by its VIP: a
+# service with L7 rules goes through the agent, one without is balanced in
+# the kernel, and after the agent is gone every service is (fail open).
 #
 #   tests/e2e/capture_test.sh BUILD_DIR
 #
@@ -16,11 +18,13 @@ source "$HERE/lib/node.sh"
 
 VIP=10.96.77.10
 DEAD_VIP=10.96.77.12
+L4_VIP=10.96.77.13 # greeter-l4: the greeter pods, no L7 rule
 SVC_PORT=3000
 LISTEN=$NODE_GW:15001
 ADMIN=127.0.0.1:15000
 MARK=0x5e4e0000
 N=30
+HELLOWEB_IP=10.77.0.10
 
 failed=0
 passed=0
@@ -160,7 +164,7 @@ node_start_greeters "$BUILD/shunt-echo" "$TMP" || fatal "the greeter backends di
 # address: the agent's upstream connections to that pod then go to a captured
 # address, and only their mark keeps them from looping back to the agent.
 mkdir -p "$TMP/config"
-cp "$HERE/greeter/greeter.yaml" "$TMP/config/"
+cp "$HERE"/greeter/*.yaml "$TMP/config/"
 cat >"$TMP/config/alias.yaml" <<'YAML'
 apiVersion: v1
 kind: Service
@@ -168,6 +172,21 @@ metadata: {name: greeter-v1-a-alias, namespace: default}
 spec:
   clusterIP: 10.77.0.11
   selector: {app: greeter-service, version: v1}
+  ports: [{port: 3000, name: http}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: greeter-v1-a-alias, namespace: default}
+spec:
+  hosts: [greeter-v1-a-alias]
+  http: [{route: [{destination: {host: greeter-v1-a-alias}}]}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: greeter-l4, namespace: default}
+spec:
+  clusterIP: 10.96.77.13
+  selector: {app: greeter-service}
   ports: [{port: 3000, name: http}]
 YAML
 agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
@@ -281,11 +300,37 @@ client pod --connect "$VIP:$SVC_PORT" --mark "$MARK" --timeout-ms 3000
 captured1=$(counter captured)
 skipped1=$(counter skipped_mark)
 if refused_at_once && unchanged "$captured0" "$captured1" && grew_by "$skipped0" "$skipped1" 1; then
-	ok "6 a socket marked $MARK in the mesh cgroup: not captured ($(cat "$ERR")), skipped_mark $skipped0 -> $skipped1"
+	ok "6 a socket marked $MARK in the mesh cgroup: untouched ($(cat "$ERR")), skipped_mark $skipped0 -> $skipped1"
 else
-	not_ok "6 a socket marked $MARK: not captured (exit $RC after $MS ms, captured $captured0 -> $captured1, skipped_mark $skipped0 -> $skipped1)"
+	not_ok "6 a socket marked $MARK: untouched (exit $RC after $MS ms, captured $captured0 -> $captured1, skipped_mark $skipped0 -> $skipped1)"
 	show "$OUT" "$ERR"
 fi
+
+# --- 11. a service no L7 rule touches: balanced in the kernel, no agent -------
+
+captured0=$(counter captured)
+direct0=$(counter direct)
+client pod --connect "$L4_VIP:$SVC_PORT" -n "$N" --new-conn --peer --timeout-ms 5000
+captured1=$(counter captured)
+direct1=$(counter direct)
+n200=$(grep -c '^status=200 ' "$OUT")
+nseen=$(grep -cE " seen_peer=${HELLOWEB_IP//./\\.}:[0-9]+( |\$)" "$OUT")
+npeer=$(grep -c "^peer=$L4_VIP:$SVC_PORT\$" "$OUT")
+if [ "$RC" -eq 0 ] && [ "$n200" -eq "$N" ] && [ "$nseen" -eq "$N" ]; then
+	ok "11 greeter-l4 $L4_VIP:$SVC_PORT (no L7 rule): $N new connections, all 200, every backend saw helloweb ($HELLOWEB_IP) itself, not the agent"
+else
+	not_ok "11 greeter-l4 (no L7 rule): all 200 straight from helloweb (exit $RC, $n200 times 200, $nseen seen from $HELLOWEB_IP)"
+	show "$OUT" "$ERR"
+fi
+check "11 getpeername() says $L4_VIP:$SVC_PORT on the kernel-balanced connections ($npeer of $N)" [ "$npeer" -eq "$N" ]
+if unchanged "$captured0" "$captured1" && grew_by "$direct0" "$direct1" "$N"; then
+	ok "11 kernel counters: direct grew by $N, captured unchanged: the agent was not on the path"
+else
+	not_ok "11 kernel counters: direct $direct0 -> $direct1 (want +$N), captured $captured0 -> $captured1 (want unchanged)"
+fi
+for pod in "${NODE_GREETERS[@]}"; do
+	check "11 $pod answered on the kernel path" grep -q " pod=$pod " "$OUT"
+done
 
 # --- 7, 8. bodies both ways, and a service with no listener -------------------
 # Table: description | client arguments | pattern every response line must match
@@ -309,7 +354,7 @@ for row in "${cases[@]}"; do
 	fi
 done
 
-# --- 9. SIGTERM: exit 0, programs detached, capture stops ---------------------
+# --- 9. SIGTERM: exit 0; the programs stay, connections are balanced in the kernel
 
 kill -TERM "$AGENT_PID"
 t0=$(now_ms)
@@ -318,19 +363,18 @@ agent_rc=$?
 node_forget_pid "$AGENT_PID"
 check "9 shuntd exits 0 on SIGTERM (exit $agent_rc after $(($(now_ms) - t0)) ms)" [ "$agent_rc" -eq 0 ]
 bpftool cgroup show "$NODE_CG" >"$TMP/progs.after" 2>&1
-if ! grep -q shunt "$TMP/progs.after"; then
-	ok "9 bpftool cgroup show lists no shunt program after exit"
-else
-	not_ok "9 bpftool cgroup show lists no shunt program after exit"
-	show "$TMP/progs.after"
-fi
+check "9 the programs stay attached after exit (pinned links): no black hole while no agent runs" \
+	grep -q shunt_connect4 "$TMP/progs.after"
 captured0=$(counter captured)
-client pod --connect "$VIP:$SVC_PORT" --timeout-ms 3000
+failopen0=$(counter fail_open)
+client pod --connect "$VIP:$SVC_PORT" --peer --timeout-ms 3000
 captured1=$(counter captured)
-if refused_at_once && unchanged "$captured0" "$captured1"; then
-	ok "9 after exit helloweb -> $VIP:$SVC_PORT is not captured: $(cat "$ERR") after $MS ms"
+failopen1=$(counter fail_open)
+if [ "$RC" -eq 0 ] && grep -qE "^status=200 .* seen_peer=${HELLOWEB_IP//./\\.}:" "$OUT" &&
+	unchanged "$captured0" "$captured1" && grew_by "$failopen0" "$failopen1" 1; then
+	ok "9 after exit helloweb -> $VIP:$SVC_PORT still works, balanced in the kernel ($(grep -o 'pod=[^ ]*' "$OUT"), fail_open $failopen0 -> $failopen1)"
 else
-	not_ok "9 after exit helloweb -> $VIP:$SVC_PORT is not captured (exit $RC after $MS ms, captured $captured0 -> $captured1)"
+	not_ok "9 after exit helloweb -> $VIP:$SVC_PORT is balanced in the kernel (exit $RC after $MS ms, captured $captured0 -> $captured1, fail_open $failopen0 -> $failopen1)"
 	show "$OUT" "$ERR"
 fi
 

@@ -60,12 +60,21 @@ finish() {
 	exit "$rc"
 }
 
+# The value of kernel counter $1.
+counter() {
+	"$BUILD/shuntctl" --pin-dir "$NODE_PIN" stats 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
+}
+
 # The description of a shuntctl counter.
 counter_help() {
 	case $1 in
-	captured) echo "connect() calls to a service VIP sent to shuntd" ;;
+	captured) echo "connect() calls to a service VIP sent to shuntd (L7 rules apply)" ;;
+	direct) echo "connects balanced in the kernel straight to a pod: no L7 rule, no hop" ;;
+	fail_open) echo "connects to L7 services balanced in the kernel while shuntd was down" ;;
+	no_backend) echo "connects refused at once: the service had no ready pod" ;;
+	listener_closed) echo "times the kernel saw shuntd's listener close (exit or crash)" ;;
 	skipped_mark) echo "connects to a VIP left alone: shuntd's own (marked) sockets" ;;
-	not_ready) echo "connects to a VIP before shuntd was ready" ;;
+	not_ready) echo "connects to L7 services while shuntd was not alive" ;;
 	pair_indexed) echo "captured connections indexed by 4-tuple for shuntd's accept()" ;;
 	pair_failed) echo "captured connections that could not be indexed" ;;
 	peer_rewritten) echo "getpeername() answers changed back to the VIP" ;;
@@ -100,7 +109,7 @@ say "  Mesh cgroup: $NODE_CG (the pods and shuntd itself live in it)"
 node_start_greeters "$BUILD/shunt-echo" "$TMP" </dev/null || die "the greeter backends did not start"
 
 agent_spawn "$BUILD/shuntd" --config "$HERE/greeter" --cgroup "$NODE_CG" --listen "$LISTEN" \
-	--admin "$ADMIN" --pin-dir "$NODE_PIN" --unpin-on-exit >"$TMP/shuntd.log" 2>&1 </dev/null
+	--admin "$ADMIN" --pin-dir "$NODE_PIN" >"$TMP/shuntd.log" 2>&1 </dev/null
 AGENT_PID=$NODE_LAST_PID
 t0=$(date +%s%N)
 node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" ||
@@ -142,12 +151,12 @@ title "What the kernel looks up at connect() (shuntctl services)"
 "$BUILD/shuntctl" --pin-dir "$NODE_PIN" services 2>&1 | sed 's/^/  /'
 say "  ${D}(from greeter.yaml: 10.96.77.10 greeter-service, 10.96.77.11 helloweb, 10.96.77.12 dead-service)$N"
 
-title "The same entry as bpftool shows it (bpftool map dump pinned $NODE_PIN/shunt_svc4)"
+title "The same entry as bpftool shows it (bpftool map dump pinned $NODE_PIN/shunt_svc4_v2)"
 # The VIP and port are stored in network byte order; as bpftool prints the raw
 # integers on this little-endian machine, find greeter-service's entry by them.
 vip_le=$(awk -F. '{ print $1 + $2 * 256 + $3 * 65536 + $4 * 16777216 }' <<<"$VIP")
 port_le=$(((SVC_PORT >> 8) + ((SVC_PORT & 255) << 8)))
-bpftool map dump pinned "$NODE_PIN/shunt_svc4" >"$TMP/svc4" 2>&1 || die "bpftool failed: $(cat "$TMP/svc4")"
+bpftool map dump pinned "$NODE_PIN/shunt_svc4_v2" >"$TMP/svc4" 2>&1 || die "bpftool failed: $(cat "$TMP/svc4")"
 if grep -q "\"vip\": $vip_le," "$TMP/svc4"; then
 	# entries are separated by "[{", "},{" and "}" lines: print the one with our VIP
 	awk -v vip="\"vip\": $vip_le," '
@@ -169,15 +178,17 @@ node_wait_exit "$AGENT_PID" 100
 agent_rc=$?
 node_forget_pid "$AGENT_PID"
 if [ "$agent_rc" -eq 0 ]; then
-	say "  shuntd exited 0 and detached its programs."
+	say "  shuntd exited 0. Its programs stay attached (pinned links): nothing is black-holed."
 else
 	say "  ${R}shuntd exited $agent_rc$N"
 fi
 if pod_exec helloweb "$BUILD/shunt-client" --connect "$VIP:$SVC_PORT" --timeout-ms 2000 \
-	>/dev/null 2>"$TMP/after" </dev/null; then
-	say "  ${R}helloweb still reached $VIP:$SVC_PORT without shuntd?$N"
+	>"$TMP/after" 2>"$TMP/after.err" </dev/null; then
+	say "  helloweb -> $VIP:$SVC_PORT still works without shuntd: $(grep -o 'pod=[^ ]*' "$TMP/after"),"
+	say "  balanced in the kernel (fail open: L7 rules skipped until an agent is back)."
+	say "  Kernel counter fail_open: $(counter fail_open)."
 else
-	say "  helloweb -> $VIP:$SVC_PORT now fails at once ($(cat "$TMP/after")): no capture, blackhole."
+	say "  ${R}helloweb -> $VIP:$SVC_PORT failed without shuntd: $(cat "$TMP/after.err")$N"
 fi
 say
 say "${G}Demo done.$N"

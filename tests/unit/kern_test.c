@@ -7,12 +7,14 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -24,6 +26,7 @@
 #include "config.h"
 #include "kern.h"
 #include "log.h"
+#include "route.h"
 #include "sysfs.h"
 
 static char pin_dir[64];
@@ -62,107 +65,219 @@ static struct config *load(const char *yaml)
 	return cfg;
 }
 
-static int svc4_fd(void)
+static int map_fd(const char *name)
 {
 	char path[128];
 
-	snprintf(path, sizeof(path), "%s/%s", pin_dir, SHUNT_MAP_SVC4);
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
 	return bpf_obj_get(path);
 }
 
-static bool has_vip(int fd, const char *ip, uint16_t port, uint32_t *svc_id)
+static int svc4_fd(void)
+{
+	return map_fd(SHUNT_MAP_SVC4);
+}
+
+/* The shunt_svc4_v2 entry of @ip:@port in *@val; false when there is none. */
+static bool get_svc(int fd, const char *ip, uint16_t port, struct svc4_val *val)
 {
 	struct svc4_key key = {.port = htons(port), .proto = IPPROTO_TCP};
-	struct svc4_val val;
 
 	inet_pton(AF_INET, ip, &key.vip);
-	if (bpf_map_lookup_elem(fd, &key, &val))
+	return !bpf_map_lookup_elem(fd, &key, val);
+}
+
+/* Whether @ip:@port goes to the agent (an L7 entry); *@svc_id gets its id. */
+static bool has_vip(int fd, const char *ip, uint16_t port, uint32_t *svc_id)
+{
+	struct svc4_val val;
+
+	if (!get_svc(fd, ip, port, &val))
 		return false;
 	if (svc_id)
 		*svc_id = val.svc_id;
 	return val.flags & SVC4_F_L7;
 }
 
-static int count_entries(int fd)
+static int count_entries(int fd, size_t key_size)
 {
-	struct svc4_key key, *prev = NULL;
+	char key[16], prev[16];
 	int n = 0;
 
-	while (n < 1000 && !bpf_map_get_next_key(fd, prev, &key)) {
-		prev = &key;
+	while (n < 1000 && !bpf_map_get_next_key(fd, n ? prev : NULL, key)) {
+		memcpy(prev, key, key_size);
 		n++;
 	}
 	return n;
 }
 
+/* kern_sync_services() with @cfg's route table, as the agent calls it. */
+static struct kern_sync sync_cfg(struct kern *k, const struct config *cfg)
+{
+	struct route_table *rt;
+	struct kern_sync out;
+
+	assert_int_equal(route_table_build(cfg, &rt), 0);
+	assert_int_equal(kern_sync_services(k, cfg, rt, &out), 0);
+	route_table_free(rt);
+	return out;
+}
+
+/* "ip:port" of backend slot @slot of service port @id, or "-". */
+static const char *slot(int fd, uint32_t id, uint32_t slot)
+{
+	static char buf[32];
+	struct be4_key key = {.svc_id = id, .slot = slot};
+	struct be4_val val;
+	char ip[INET_ADDRSTRLEN];
+
+	if (bpf_map_lookup_elem(fd, &key, &val))
+		return "-";
+	inet_ntop(AF_INET, &val.ip, ip, sizeof(ip));
+	snprintf(buf, sizeof(buf), "%s:%u", ip, ntohs(val.port));
+	return buf;
+}
+
+static const char pods_b[] = "---\n"
+			     "apiVersion: v1\n"
+			     "kind: Pod\n"
+			     "metadata: {name: b1, namespace: default, labels: {app: b}}\n"
+			     "status: {podIP: 10.77.0.21}\n"
+			     "---\n"
+			     "apiVersion: v1\n"
+			     "kind: Pod\n"
+			     "metadata: {name: b2, namespace: default, labels: {app: b}}\n"
+			     "status: {podIP: 10.77.0.22}\n";
+
 static void services_follow_config_and_stale_go(void **state)
 {
-	struct config *c1 = load(two_services), *c2 = load(one_service);
+	char *y1, *y2;
+	struct config *c1, *c2;
+	struct svc4_val val;
+	struct kern_sync ks;
 	struct kern *k;
 	uint32_t id;
-	int fd;
+	int fd, be;
 
+	assert_true(asprintf(&y1, "%s%s", two_services, pods_b) > 0);
+	assert_true(asprintf(&y2, "%s", one_service) > 0);
+	c1 = load(y1);
+	c2 = load(y2);
 	assert_int_equal(kern_open(pin_dir, &k), 0);
-	/* UDP ports are never captured. */
-	assert_int_equal(kern_sync_services(k, c1), 2);
+	/* Every TCP port of a selected service is balanced; UDP never. No rule needs L7. */
+	ks = sync_cfg(k, c1);
+	assert_int_equal(ks.l7, 0);
+	assert_int_equal(ks.direct, 2);
 	fd = svc4_fd();
-	assert_true(fd >= 0);
-	assert_true(has_vip(fd, "10.96.0.10", 80, &id));
+	be = map_fd(SHUNT_MAP_BE4);
+	assert_true(fd >= 0 && be >= 0);
+	assert_false(has_vip(fd, "10.96.0.10", 80, &id));
 	assert_int_equal(id, 0);
-	assert_true(has_vip(fd, "10.96.0.11", 8080, &id));
-	assert_int_equal(id, 1);
-	assert_false(has_vip(fd, "10.96.0.10", 53, NULL));
-	assert_int_equal(count_entries(fd), 2);
+	assert_true(get_svc(fd, "10.96.0.10", 80, &val));
+	assert_int_equal(val.n_slots, 0); /* no pod: refused at connect() */
+	assert_true(get_svc(fd, "10.96.0.11", 8080, &val));
+	assert_int_equal(val.svc_id, 2); /* ids count service ports, UDP included */
+	assert_int_equal(val.n_slots, 2);
+	assert_string_equal(slot(be, 2, 0), "10.77.0.21:8080");
+	assert_string_equal(slot(be, 2, 1), "10.77.0.22:8080");
+	assert_false(get_svc(fd, "10.96.0.10", 53, &val));
+	assert_int_equal(count_entries(fd, sizeof(struct svc4_key)), 2);
+	assert_int_equal(count_entries(be, sizeof(struct be4_key)), 2);
 
-	assert_int_equal(kern_sync_services(k, c2), 2);
-	assert_false(has_vip(fd, "10.96.0.10", 80, NULL));
-	assert_true(has_vip(fd, "10.96.0.11", 8080, &id));
-	assert_int_equal(id, 0); /* b is now the first service */
-	assert_true(has_vip(fd, "10.96.0.11", 9090, NULL));
-	assert_int_equal(count_entries(fd), 2);
+	/* b's pods are gone and a moved: its slots go, the stale service goes. */
+	ks = sync_cfg(k, c2);
+	assert_int_equal(ks.direct, 2);
+	assert_false(get_svc(fd, "10.96.0.10", 80, &val));
+	assert_true(get_svc(fd, "10.96.0.11", 8080, &val));
+	assert_int_equal(val.svc_id, 0); /* b is now the first service */
+	assert_int_equal(val.n_slots, 0);
+	assert_true(get_svc(fd, "10.96.0.11", 9090, &val));
+	assert_int_equal(count_entries(fd, sizeof(struct svc4_key)), 2);
+	assert_int_equal(count_entries(be, sizeof(struct be4_key)), 0);
 
 	close(fd);
+	close(be);
 	kern_close(k, true);
 	config_free(c1);
 	config_free(c2);
+	free(y1);
+	free(y2);
 }
 
-static void only_http_ports_of_selected_services_are_captured(void **state)
+static void only_ports_l7_rules_need_go_to_the_agent(void **state)
 {
-	static const char yaml[] = "apiVersion: v1\n"
-				   "kind: Service\n"
-				   "metadata: {name: db, namespace: default}\n"
-				   "spec:\n"
-				   "  clusterIP: 10.96.0.20\n"
-				   "  selector: {app: db}\n"
-				   "  ports:\n"
-				   "  - {port: 8080, name: http-api}\n"
-				   "  - {port: 5432, name: tcp-postgres}\n"
-				   "  - {port: 6379, name: redis}\n"
-				   "  - {port: 9090, name: grpc-web}\n"
-				   "  - {port: 9091, name: httpish}\n"
-				   "---\n"
-				   "apiVersion: v1\n"
-				   "kind: Service\n"
-				   "metadata: {name: manual, namespace: default}\n"
-				   "spec:\n"
-				   "  clusterIP: 10.96.0.21\n"
-				   "  ports: [{port: 80, name: http}]\n";
+	static const char yaml[] =
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: db, namespace: default}\n"
+		"spec:\n"
+		"  clusterIP: 10.96.0.20\n"
+		"  selector: {app: db}\n"
+		"  ports:\n"
+		"  - {port: 8080, name: http-api}\n"
+		"  - {port: 5432, name: tcp-postgres}\n"
+		"  - {port: 9090, name: grpc-web}\n"
+		"  - {port: 9091, name: httpish}\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: plain, namespace: default}\n"
+		"spec:\n"
+		"  clusterIP: 10.96.0.22\n"
+		"  selector: {app: plain}\n"
+		"  ports: [{port: 80, name: http}]\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: od, namespace: default}\n"
+		"spec:\n"
+		"  clusterIP: 10.96.0.23\n"
+		"  selector: {app: od}\n"
+		"  ports: [{port: 80, name: http}]\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: manual, namespace: default}\n"
+		"spec:\n"
+		"  clusterIP: 10.96.0.21\n"
+		"  ports: [{port: 80, name: http}]\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: VirtualService\n"
+		"metadata: {name: db, namespace: default}\n"
+		"spec:\n"
+		"  hosts: [db]\n"
+		"  http: [{route: [{destination: {host: db}}]}]\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: DestinationRule\n"
+		"metadata: {name: od, namespace: default}\n"
+		"spec:\n"
+		"  host: od\n"
+		"  trafficPolicy: {outlierDetection: {consecutive5xxErrors: 3}}\n";
 	struct config *cfg = load(yaml);
+	struct svc4_val val;
+	struct kern_sync ks;
 	struct kern *k;
 	int fd;
 
 	assert_int_equal(kern_open(pin_dir, &k), 0);
-	/* http-api, and httpish (no known protocol prefix: taken as HTTP, as unnamed ports are) */
-	assert_int_equal(kern_sync_services(k, cfg), 2);
+	ks = sync_cfg(k, cfg);
+	/* db http-api and httpish (no known protocol prefix: taken as HTTP) have http rules; od
+	 * has a DestinationRule that needs requests. */
+	assert_int_equal(ks.l7, 3);
+	assert_int_equal(ks.direct, 3);
 	fd = svc4_fd();
 	assert_true(fd >= 0);
 	assert_true(has_vip(fd, "10.96.0.20", 8080, NULL));
 	assert_true(has_vip(fd, "10.96.0.20", 9091, NULL));
-	assert_false(has_vip(fd, "10.96.0.20", 5432, NULL)); /* declared TCP: kube-proxy's */
-	assert_false(has_vip(fd, "10.96.0.20", 6379, NULL));
-	assert_false(has_vip(fd, "10.96.0.20", 9090, NULL)); /* gRPC is HTTP/2 */
-	assert_false(has_vip(fd, "10.96.0.21", 80, NULL));   /* no selector: endpoints unknown */
+	assert_true(has_vip(fd, "10.96.0.23", 80, NULL));
+	/* Declared TCP, or HTTP/2: the agent speaks HTTP/1.1 only; the kernel balances them. */
+	assert_true(get_svc(fd, "10.96.0.20", 5432, &val) && !(val.flags & SVC4_F_L7));
+	assert_true(get_svc(fd, "10.96.0.20", 9090, &val) && !(val.flags & SVC4_F_L7));
+	/* No rule at all: no hop through the agent. */
+	assert_true(get_svc(fd, "10.96.0.22", 80, &val) && !(val.flags & SVC4_F_L7));
+	assert_false(get_svc(fd, "10.96.0.21", 80, &val)); /* no selector: endpoints unknown */
 	close(fd);
 	kern_close(k, true);
 	config_free(cfg);
@@ -186,19 +301,21 @@ static void second_agent_adopts_pins_and_reconciles(void **state)
 	struct kern *k1, *k2;
 	int fd;
 
+	struct svc4_val val;
+
 	assert_int_equal(kern_open(pin_dir, &k1), 0);
-	assert_int_equal(kern_sync_services(k1, c1), 2);
+	sync_cfg(k1, c1);
 	kern_close(k1, false); /* an agent that exits leaves its maps */
 
 	fd = svc4_fd();
 	assert_true(fd >= 0);
-	assert_true(has_vip(fd, "10.96.0.10", 80, NULL));
+	assert_true(get_svc(fd, "10.96.0.10", 80, &val));
 
 	assert_int_equal(kern_open(pin_dir, &k2), 0);
-	assert_int_equal(kern_sync_services(k2, c2), 2);
+	sync_cfg(k2, c2);
 	/* Same pinned map: the fd taken before the restart sees the new content. */
-	assert_false(has_vip(fd, "10.96.0.10", 80, NULL));
-	assert_true(has_vip(fd, "10.96.0.11", 9090, NULL));
+	assert_false(get_svc(fd, "10.96.0.10", 80, &val));
+	assert_true(get_svc(fd, "10.96.0.11", 9090, &val));
 	close(fd);
 	kern_close(k2, true);
 
@@ -237,6 +354,99 @@ static void orig_dst_is_taken_once(void **state)
 	assert_int_equal(kern_orig_dst(k, &peer, &local, &got), -ENOENT);
 	close(fd);
 	kern_close(k, true);
+}
+
+/* How many programs of @type are attached to the cgroup @fd. */
+static int attached(int fd, enum bpf_attach_type type)
+{
+	__u32 ids[8], n = 8;
+
+	if (bpf_prog_query(fd, type, 0, NULL, ids, &n))
+		return -1;
+	return (int)n;
+}
+
+static void links_outlive_the_agent_and_are_adopted(void **state)
+{
+	char mnt[256], cg[320], path[400];
+	struct kern *k1, *k2;
+	struct stat st;
+	int cfd;
+
+	assert_int_equal(cgroup2_mount_path(mnt, sizeof(mnt)), 0);
+	snprintf(cg, sizeof(cg), "%s/shunt-unit-%d", mnt, (int)getpid());
+	assert_int_equal(mkdir(cg, 0755), 0);
+	cfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(cfd >= 0);
+
+	assert_int_equal(kern_open(pin_dir, &k1), 0);
+	assert_int_equal(kern_attach(k1, cfd, cfd), 0);
+	snprintf(path, sizeof(path), "%s/link_connect4", pin_dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_CONNECT), 1);
+	/* The agent exits (or dies): the programs stay, the kernel balances on its own. */
+	kern_close(k1, false);
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_CONNECT), 1);
+	assert_int_equal(attached(cfd, BPF_CGROUP_SOCK_OPS), 1);
+	/* The next agent adopts them: still one of each, not two. */
+	assert_int_equal(kern_open(pin_dir, &k2), 0);
+	assert_int_equal(kern_attach(k2, cfd, cfd), 0);
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_CONNECT), 1);
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET_SOCK_RELEASE), 1);
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_GETPEERNAME), 1);
+	assert_int_equal(attached(cfd, BPF_CGROUP_SOCK_OPS), 1);
+	/* Leaving for good (--unpin-on-exit) detaches them. */
+	kern_close(k2, true);
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_CONNECT), 0);
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET_SOCK_RELEASE), 0);
+	assert_int_equal(attached(cfd, BPF_CGROUP_SOCK_OPS), 0);
+	close(cfd);
+	assert_int_equal(rmdir(cg), 0);
+}
+
+/* The heartbeat shunt_cfg_v2 holds now. */
+static uint64_t heartbeat(void)
+{
+	struct shunt_cfg cfg;
+	__u32 key = 0;
+	int fd = map_fd(SHUNT_MAP_CFG);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &cfg), 0);
+	close(fd);
+	return cfg.heartbeat_ns;
+}
+
+/* The agent's listener closing (exit, kill -9) voids its heartbeat at once: fail open. */
+static void closed_listener_voids_the_heartbeat(void **state)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(addr);
+	char self[512];
+	struct kern *k;
+	int cfd, lfd, one = 1;
+
+	cfd = cgroup_open_self(self, sizeof(self));
+	assert_true(cfd >= 0);
+	lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lfd >= 0);
+	assert_int_equal(setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)), 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(listen(lfd, 8), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &alen), 0);
+
+	assert_int_equal(kern_open(pin_dir, &k), 0);
+	assert_int_equal(kern_set_listener(k, &addr, 0), 0);
+	assert_int_equal(kern_add_listener(k, lfd), 0);
+	/* The mesh cgroup does not matter here: this process's own cgroup is both. */
+	assert_int_equal(kern_attach(k, cfd, cfd), 0);
+	assert_int_equal(kern_heartbeat(k, true), 0);
+	assert_true(heartbeat() != 0);
+	close(lfd);
+	assert_int_equal(heartbeat(), 0);
+	kern_close(k, true);
+	close(cfd);
 }
 
 static int group_setup(void **state)
@@ -278,8 +488,9 @@ int main(void)
 		cmocka_unit_test_setup(services_follow_config_and_stale_go, pin_dir_setup),
 		cmocka_unit_test_setup(second_agent_adopts_pins_and_reconciles, pin_dir_setup),
 		cmocka_unit_test_setup(orig_dst_is_taken_once, pin_dir_setup),
-		cmocka_unit_test_setup(only_http_ports_of_selected_services_are_captured,
-				       pin_dir_setup),
+		cmocka_unit_test_setup(only_ports_l7_rules_need_go_to_the_agent, pin_dir_setup),
+		cmocka_unit_test_setup(links_outlive_the_agent_and_are_adopted, pin_dir_setup),
+		cmocka_unit_test_setup(closed_listener_voids_the_heartbeat, pin_dir_setup),
 		cmocka_unit_test_setup(a_second_agent_on_the_same_pin_dir_is_refused,
 				       pin_dir_setup),
 	};
