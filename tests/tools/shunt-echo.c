@@ -23,6 +23,12 @@
  *   /bytes/N                 N bytes of body_pattern (N <= 64 MiB)
  *   /chunked/N               the same bytes, chunked, in several chunks
  *   /status/CODE             that status (200..599), body "NAME VERSION\n"
+ *   /fail-on/POD/CODE        status CODE (200..599) if this server's --name is POD,
+ *                            else 200; body "NAME VERSION\n" (one pod of a set fails)
+ *   /delay/MS                200, body "NAME VERSION\n", sent MS milliseconds
+ *                            (<= DELAY_MAX_MS) after the request arrived; other
+ *                            connections are served meanwhile, and requests
+ *                            pipelined behind it wait their turn
  *   anything else            200, body "NAME VERSION\n"
  * HEAD answers the same headers without a body. "Expect: 100-continue" on a
  * request with a body gets "100 Continue" first. SIGTERM/SIGINT exit 0.
@@ -50,6 +56,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <llhttp.h>
@@ -68,6 +75,7 @@
 #define LOG_VALUE_MAX	256  /* Host and x-shunt-case as --log-requests prints them */
 #define MAX_EVENTS	256
 #define ACCEPT_BUDGET	64
+#define DELAY_MAX_MS	30000 /* longest /delay/MS */
 
 /* Generated bodies repeat these 64 bytes; byte i of a body is body_pattern[i % 64]. */
 static const char body_pattern[] =
@@ -134,6 +142,7 @@ struct conn {
 	char peer[INET_ADDRSTRLEN + 8];
 	struct conn *prev, *next; /* all connections */
 	struct conn *reap_next;
+	uint64_t hold_until; /* /delay: c->out waits until then (monotonic ms); 0: not held */
 };
 
 struct server {
@@ -146,6 +155,7 @@ struct server {
 	llhttp_settings_t settings;
 	struct conn *conns;
 	struct conn *reap;
+	unsigned held; /* connections whose response is held (hold_until set) */
 	char rbuf[READ_BUF_SIZE];
 };
 
@@ -329,6 +339,7 @@ struct route {
 	bool pattern;	 /* answer pattern_len bytes of the pattern */
 	bool chunked;	 /* ... as chunks */
 	uint64_t pattern_len;
+	uint32_t delay_ms; /* hold the response this long (/delay/MS) */
 };
 
 static struct route route_request(struct conn *c)
@@ -365,8 +376,30 @@ static struct route route_request(struct conn *c)
 		rt.pattern = true;
 		rt.chunked = true;
 		rt.pattern_len = v;
+	} else if (!strncmp(path, "/fail-on/", 9)) {
+		const char *pod = path + 9;
+		char *slash = strrchr(pod, '/');
+
+		if (!slash || slash == pod || !parse_num(slash + 1, 599, &v) || v < 200)
+			return (struct route){.status = 400, .bad = true};
+		*slash = '\0';
+		if (!strcmp(pod, c->srv->name))
+			rt.status = (int)v;
+	} else if (!strncmp(path, "/delay/", 7)) {
+		if (!parse_num(path + 7, DELAY_MAX_MS, &v))
+			return (struct route){.status = 400, .bad = true};
+		rt.delay_ms = (uint32_t)v;
 	}
 	return rt;
+}
+
+/* CLOCK_MONOTONIC in milliseconds. */
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /*
@@ -386,6 +419,11 @@ static int conn_respond(struct conn *c, bool keep_alive)
 
 	if (rt.bad)
 		keep_alive = false;
+	if (rt.delay_ms) {
+		/* queued now, sent by server_release() once the time is up */
+		c->hold_until = now_ms() + rt.delay_ms;
+		srv->held++;
+	}
 	if (rt.chunked && http10)
 		rt.chunked = false; /* HTTP/1.0 has no chunked coding: use Content-Length */
 	if (rt.body_reply)
@@ -611,6 +649,10 @@ static void conn_kill(struct conn *c, const char *why)
 		fprintf(stderr, "shunt-echo: %s: closing in state %s: %s\n", c->peer,
 			conn_state_str(c->state), why);
 	c->state = CONN_DEAD;
+	if (c->hold_until) {
+		c->hold_until = 0;
+		c->srv->held--;
+	}
 	c->reap_next = c->srv->reap;
 	c->srv->reap = c;
 }
@@ -652,7 +694,8 @@ static void conn_bad_request(struct conn *c, llhttp_errno_t err)
 
 static bool conn_can_parse(const struct conn *c)
 {
-	return c->state == CONN_OPEN && !c->gen.active && buf_pending(&c->out) < OUT_HIGH_WATER;
+	return c->state == CONN_OPEN && !c->gen.active && !c->hold_until &&
+	       buf_pending(&c->out) < OUT_HIGH_WATER;
 }
 
 /*
@@ -766,6 +809,8 @@ static void conn_write(struct conn *c)
 	size_t budget = WRITE_BUDGET;
 	ssize_t w;
 
+	if (c->hold_until)
+		return; /* a /delay response: not yet */
 	while (budget) {
 		/* top up with the next piece: the first one leaves with the headers */
 		if (c->gen.active && buf_pending(&c->out) < CHUNK_SIZE && conn_gen_fill(c)) {
@@ -807,7 +852,7 @@ static void conn_update_events(struct conn *c)
 		return;
 	if (conn_can_parse(c) && !(c->flags & CONN_F_PEER_EOF))
 		want |= EPOLLIN | EPOLLRDHUP;
-	if (buf_pending(&c->out) || c->gen.active)
+	if ((buf_pending(&c->out) || c->gen.active) && !c->hold_until)
 		want |= EPOLLOUT;
 	if (want == c->events)
 		return;
@@ -823,6 +868,11 @@ static void conn_run(struct conn *c, uint32_t events)
 {
 	if (events & EPOLLERR) {
 		conn_kill(c, "socket error");
+		return;
+	}
+	if ((events & EPOLLHUP) && c->hold_until) {
+		/* nothing to read or write until the hold ends: HUP would fire until then */
+		conn_kill(c, "hung up while a response was held");
 		return;
 	}
 	if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP))
@@ -908,6 +958,43 @@ static void server_reap(struct server *srv)
 	}
 }
 
+/*
+ * The epoll_wait() timeout: -1 with no response held, else the milliseconds
+ * until the first hold ends. A scan of every connection, fine for a test
+ * backend that rarely holds anything.
+ */
+static int server_wait_ms(const struct server *srv)
+{
+	uint64_t now, first = UINT64_MAX;
+
+	if (!srv->held)
+		return -1;
+	for (const struct conn *c = srv->conns; c; c = c->next)
+		if (c->hold_until && c->hold_until < first)
+			first = c->hold_until;
+	now = now_ms();
+	if (first == UINT64_MAX || first <= now)
+		return 0;
+	return first - now > DELAY_MAX_MS ? DELAY_MAX_MS : (int)(first - now);
+}
+
+/* Lets out the held responses whose time is up. */
+static void server_release(struct server *srv)
+{
+	uint64_t now;
+
+	if (!srv->held)
+		return;
+	now = now_ms();
+	for (struct conn *c = srv->conns; c; c = c->next) {
+		if (!c->hold_until || c->hold_until > now || c->state == CONN_DEAD)
+			continue;
+		c->hold_until = 0;
+		srv->held--;
+		conn_run(c, 0); /* sends, then reads what was pipelined behind */
+	}
+}
+
 static int server_listen(struct server *srv, const struct sockaddr_in *addr)
 {
 	struct sockaddr_in bound;
@@ -935,7 +1022,7 @@ static void server_loop(struct server *srv)
 	int n;
 
 	while (!srv->stop) {
-		n = epoll_wait(srv->epfd, evs, MAX_EVENTS, -1);
+		n = epoll_wait(srv->epfd, evs, MAX_EVENTS, server_wait_ms(srv));
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -953,6 +1040,7 @@ static void server_loop(struct server *srv)
 				conn_run(p, evs[i].events);
 			}
 		}
+		server_release(srv);
 		server_reap(srv);
 	}
 }
