@@ -24,7 +24,7 @@
 # the marker"); failing, it prints "not ok - TODO" and does not fail the
 # suite. Failing rows show the client's output and the set's shuntd log.
 # Exit 0 if every other row passed, 77 skip, anything else fail. Needs root;
-# about 15 s (25 s once the 7 s fault delay works). Everything of the node is
+# about 25 s (7 of them Bookinfo's fault delay). Everything of the node is
 # removed at the end, also on failure or interrupt (SIGINT, SIGTERM), and the
 # script checks that nothing is left.
 set -u
@@ -189,8 +189,8 @@ pods_of() {
 parse_expect() {
 	local clause key val p q k pct sum=0
 	E_N=1 E_STATUS='' E_POD='' E_PODS='' E_EVERY='' E_SPLIT='' E_TOL=3 E_UPATH='' E_TOOK=0
-	E_MIRRORED=''
-	E_HDRS=() E_UHDRS=() E_BODY=() E_LOG=()
+	E_MIRRORED='' E_SAME_POD='' E_NEW_CONN=''
+	E_HDRS=() E_UHDRS=() E_NO_HDRS=() E_NO_UHDRS=() E_BODY=() E_LOG=()
 	split_list "$1"
 	for clause in "${SPLIT[@]}"; do
 		case $clause in
@@ -198,9 +198,13 @@ parse_expect() {
 			key=${clause%%=*}
 			val=${clause#*=}
 			;;
-		header:*=* | upstream_header:*=*)
+		header:*=* | upstream_header:*=* | header:*~* | upstream_header:*~* | no_header:* | no_upstream_header:*)
 			key=${clause%%:*}
 			val=${clause#*:}
+			;;
+		same_pod | new_conn)
+			key=$clause
+			val=
 			;;
 		body~* | agent_log~*)
 			key=${clause%%~*}
@@ -246,8 +250,12 @@ parse_expect() {
 			E_TOOK=$val
 			;;
 		mirrored) E_MIRRORED=$val ;;
+		same_pod) E_SAME_POD=1 ;;
+		new_conn) E_NEW_CONN=1 ;;
 		header) E_HDRS+=("$val") ;;
 		upstream_header) E_UHDRS+=("$val") ;;
+		no_header) E_NO_HDRS+=("$val") ;;
+		no_upstream_header) E_NO_UHDRS+=("$val") ;;
 		body) E_BODY+=("$val") ;;
 		agent_log) E_LOG+=("$val") ;;
 		esac
@@ -260,8 +268,20 @@ parse_expect() {
 		}
 	done
 	for p in "${E_HDRS[@]}" "${E_UHDRS[@]}"; do
-		[[ $p =~ ^[a-z0-9-]+=.*$ ]] || {
-			echo "header check '$p': want lowercase-name=value"
+		[[ $p =~ ^[a-z0-9-]+[=~].*$ ]] || {
+			echo "header check '$p': want lowercase-name=value or lowercase-name~regex"
+			return 1
+		}
+		# the regex must compile in the awk that evaluates it
+		if [[ $p =~ ^[a-z0-9-]+~(.*)$ ]] &&
+			! X_RE=${BASH_REMATCH[1]} awk 'BEGIN { x = "" ~ ENVIRON["X_RE"] }' 2>/dev/null; then
+			echo "header check '$p': awk cannot compile the regex"
+			return 1
+		fi
+	done
+	for p in "${E_NO_HDRS[@]}" "${E_NO_UHDRS[@]}"; do
+		[[ $p =~ ^[a-z0-9-]+$ ]] || {
+			echo "header absence check '$p': want a lowercase name"
 			return 1
 		}
 	done
@@ -458,16 +478,24 @@ evaluate() {
 	X_N=$E_N X_STATUS=${E_STATUS:-200} X_POD=$E_POD X_PODS=$E_PODS X_EVERY=$E_EVERY \
 		X_SPLIT=$E_SPLIT X_TOL=$E_TOL X_UPATH=$E_UPATH X_VERSIONS=$versions \
 		X_HDRS="$(printf '%s\n' "${E_HDRS[@]}")" X_UHDRS="$(printf '%s\n' "${E_UHDRS[@]}")" \
-		X_BODIES="$(printf '%s\n' "${E_BODY[@]}")" awk '
+		X_NO_HDRS="$(printf '%s\n' "${E_NO_HDRS[@]}")" X_NO_UHDRS="$(printf '%s\n' "${E_NO_UHDRS[@]}")" \
+		X_SAME_POD=$E_SAME_POD X_BODIES="$(printf '%s\n' "${E_BODY[@]}")" awk '
 	function field(line, name,   i, f) {
 		for (i = 1; i <= split(line, f, " "); i++)
 			if (index(f[i], name "=") == 1) return substr(f[i], length(name) + 2)
 		return ""
 	}
+	# spec: NAME=VALUE (equal), NAME~ERE (matches), or NAME alone (absent)
 	function add_check(where, kind, spec,   eq) {
-		eq = index(spec, "=")
 		nchecks++
 		ck_kind[nchecks] = kind
+		eq = match(spec, /[=~]/)
+		if (!eq) {
+			ck_op[nchecks] = "absent"
+			ck_name[nchecks] = where spec
+			return
+		}
+		ck_op[nchecks] = substr(spec, eq, 1)
 		ck_name[nchecks] = where substr(spec, 1, eq - 1)
 		ck_val[nchecks] = substr(spec, eq + 1)
 	}
@@ -476,9 +504,12 @@ evaluate() {
 		pods = ENVIRON["X_PODS"]; every = ENVIRON["X_EVERY"]; shares_spec = ENVIRON["X_SPLIT"]
 		tol = ENVIRON["X_TOL"] + 0; upath = ENVIRON["X_UPATH"]; versions = ENVIRON["X_VERSIONS"]
 		hdrs = ENVIRON["X_HDRS"]; uhdrs = ENVIRON["X_UHDRS"]; bodies = ENVIRON["X_BODIES"]
+		no_hdrs = ENVIRON["X_NO_HDRS"]; no_uhdrs = ENVIRON["X_NO_UHDRS"]; same_pod = ENVIRON["X_SAME_POD"]
 		nchecks = 0
 		m = split(hdrs, a, "\n"); for (i = 1; i <= m; i++) if (a[i] != "") add_check("", "header", a[i])
 		m = split(uhdrs, a, "\n"); for (i = 1; i <= m; i++) if (a[i] != "") add_check("x-shunt-req-", "upstream header", a[i])
+		m = split(no_hdrs, a, "\n"); for (i = 1; i <= m; i++) if (a[i] != "") add_check("", "header", a[i])
+		m = split(no_uhdrs, a, "\n"); for (i = 1; i <= m; i++) if (a[i] != "") add_check("x-shunt-req-", "upstream header", a[i])
 		if (upath != "") add_check("", "upstream path", "x-shunt-path=" upath)
 		m = split(bodies, a, "\n"); for (i = 1; i <= m; i++) if (a[i] != "") { nchecks++; ck_kind[nchecks] = "body"; ck_val[nchecks] = a[i] }
 		m = split(versions, a, " "); for (i = 1; i <= m; i++) { split(a[i], kv, "="); version_of[kv[1]] = kv[2] }
@@ -491,9 +522,11 @@ evaluate() {
 		rp[r] = p; rs[r] = st
 		next
 	}
+	# a field sent more than once is compared as one, its values joined with ", " (RFC 9110 5.3)
 	/^header=/ {
-		h = substr($0, 8); c = index(h, ": ")
-		if (!((r, substr(h, 1, c - 1)) in hv)) hv[r, substr(h, 1, c - 1)] = substr(h, c + 2)
+		h = substr($0, 8); c = index(h, ": "); hn = substr(h, 1, c - 1)
+		if ((r, hn) in hv) hv[r, hn] = hv[r, hn] ", " substr(h, c + 2)
+		else hv[r, hn] = substr(h, c + 2)
 		next
 	}
 	/^body=/ { body[r] = substr($0, 6); next }
@@ -523,6 +556,11 @@ evaluate() {
 			m = split(every, a, "[|]")
 			for (i = 1; i <= m; i++) if (!(a[i] in answered)) why = why "; " a[i] " never answered"
 		}
+		if (same_pod != "") {
+			c = 0
+			for (p in answered) c++
+			if (c != 1 || ("-" in answered)) why = why "; not all answered by one and the same pod"
+		}
 		if (shares_spec != "") {
 			m = split(shares_spec, sh, ",")
 			delete counted
@@ -543,12 +581,15 @@ evaluate() {
 			bad = 0; first = ""
 			for (i = 1; i <= r; i++) {
 				if (ck_kind[k] == "body") ok = index(body[i], ck_val[k]) > 0
+				else if (ck_op[k] == "absent") ok = !((i, ck_name[k]) in hv)
+				else if (ck_op[k] == "~") ok = ((i, ck_name[k]) in hv) && hv[i, ck_name[k]] ~ ck_val[k]
 				else ok = ((i, ck_name[k]) in hv) && hv[i, ck_name[k]] == ck_val[k]
 				if (!ok) { bad++; if (first == "") first = ck_kind[k] == "body" ? body[i] : ((i, ck_name[k]) in hv) ? hv[i, ck_name[k]] : "(absent)" }
 			}
 			if (bad) {
 				if (ck_kind[k] == "body") why = why sprintf("; %d of %d bodies lack \"%s\" (first: \"%s\")", bad, r, ck_val[k], first)
-				else why = why sprintf("; %s %s: %d of %d not \"%s\" (first: \"%s\")", ck_kind[k], ck_name[k], bad, r, ck_val[k], first)
+				else if (ck_op[k] == "absent") why = why sprintf("; %s %s: present in %d of %d (first: \"%s\")", ck_kind[k], ck_name[k], bad, r, first)
+				else why = why sprintf("; %s %s: %d of %d not %s\"%s\" (first: \"%s\")", ck_kind[k], ck_name[k], bad, r, ck_op[k] == "~" ? "matching " : "", ck_val[k], first)
 			}
 		}
 		detail = sprintf("%d responses: status %s; answered by %s%s", r, hist(status), hist(answered), shares)
@@ -574,9 +615,11 @@ run_row() {
 			args+=(--header "${h%%=*}: ${h#*=}")
 		done
 	fi
-	if [ ${#E_HDRS[@]} -gt 0 ] || [ ${#E_UHDRS[@]} -gt 0 ] || [ -n "$E_UPATH" ]; then
+	if [ ${#E_HDRS[@]} -gt 0 ] || [ ${#E_UHDRS[@]} -gt 0 ] || [ ${#E_NO_HDRS[@]} -gt 0 ] ||
+		[ ${#E_NO_UHDRS[@]} -gt 0 ] || [ -n "$E_UPATH" ]; then
 		args+=(--show-headers)
 	fi
+	[ -n "$E_NEW_CONN" ] && args+=(--new-conn)
 	if [ ${#E_BODY[@]} -gt 0 ]; then
 		args+=(--show-body)
 	fi
