@@ -46,7 +46,7 @@ void px_req_reset(struct session *s)
 {
 	loop_timer_cancel(s->px->loop, &s->rtimer);
 	loop_timer_cancel(s->px->loop, &s->ttimer);
-	free(s->rsp_drop);
+	free(s->rsp_drop ? s->rsp_drop : s->rsp_add); /* one block: see write_head() */
 	s->rsp_drop = s->rsp_add = NULL;
 	free(s->local_hdrs);
 	s->local_hdrs = NULL;
@@ -253,7 +253,7 @@ static void retry_start(struct session *s, int status)
 	s->rsp.len = s->rsp_fwd;
 	s->rsp_parsed = s->rsp_fwd;
 	s->flags &= ~(SF_RSP_SEEN | SF_UP_EOF | SF_UP_WERR | SF_REUSED | SF_RSP_DONE | SF_RSP_KA |
-		      SF_RSP_HEAD);
+		      SF_RSP_HEAD | SF_DRAIN);
 	if (px->ops.repick && !px->ops.repick(px->ops.ctx, &s->pick))
 		s->ep = s->pick.ep;
 	s->flags |= SF_PICKED;
@@ -278,7 +278,8 @@ static void retry_start(struct session *s, int status)
 static void timed_out(struct session *s)
 {
 	STAT_INC(s->px, upstream_timeouts);
-	px_pick_done(s, 0);
+	/* During a retry's backoff the next endpoint was never tried: do not blame it. */
+	px_pick_done(s, s->state == SESS_WAIT ? -1 : 0);
 	if (!(s->flags & SF_COMMITTED)) {
 		local_reply(s, 504, BODY_TIMEOUT, false);
 		return;
@@ -605,6 +606,8 @@ void px_do_exchange(struct session *s)
 			 */
 			s->flags |= SF_UP_WERR | SF_DRAIN;
 			s->hout_sent = s->hout.len;
+			/* Dropped is as good as sent: this request cannot go again whole. */
+			s->body_sent += s->req_fwd;
 			buf_consume(&s->req, s->req_fwd);
 			s->req_parsed -= s->req_fwd;
 			s->req_fwd = 0;
@@ -816,6 +819,24 @@ static int build_edit(struct session *s, const struct http_req *req, struct h1_e
  * body still on its way, or chunked, is not held back for a copy: that mirror
  * is dropped and counted (Envoy would stream it).
  */
+/* Copies the header lines of @src (@len bytes) but Host ones to @out; returns the bytes copied. */
+static size_t copy_lines_but_host(char *out, const char *src, size_t len)
+{
+	const char *p = src, *end = src + len, *nl;
+	size_t n = 0;
+
+	for (; p < end; p = nl + 1) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		if (!nl)
+			nl = end - 1;
+		if ((size_t)(nl + 1 - p) > 5 && !strncasecmp(p, "host:", 5))
+			continue;
+		memcpy(out + n, p, (size_t)(nl + 1 - p));
+		n += (size_t)(nl + 1 - p);
+	}
+	return n;
+}
+
 static void send_mirrors(struct session *s, const struct http_req *req, const struct h1_edit *e)
 {
 	struct proxy *px = s->px;
@@ -839,11 +860,17 @@ static void send_mirrors(struct session *s, const struct http_req *req, const st
 	}
 	for (uint8_t i = 0; i < s->pick.n_mirrors; i++) {
 		const struct proxy_mirror *m = &s->pick.mirrors[i];
-		size_t dl = strlen(e->drop), al = e->add_len, hl = strlen(m->authority);
 		struct h1_edit me = *e;
-		char *drop = malloc(dl + 6), *add = malloc(al + hl + 64), *head;
-		size_t n;
+		char *drop, *add, *head;
+		size_t dl, al, n;
 
+		if (!m->authority) { /* the router gives one; never trust a NULL to strlen() */
+			STAT_INC(px, mirror_dropped);
+			continue;
+		}
+		dl = strlen(e->drop);
+		drop = malloc(dl + 6);
+		add = malloc(e->add_len + strlen(m->authority) + 64);
 		if (!drop || !add) {
 			free(drop);
 			free(add);
@@ -852,7 +879,7 @@ static void send_mirrors(struct session *s, const struct http_req *req, const st
 		}
 		memcpy(drop, e->drop, dl);
 		memcpy(drop + dl, "host\n", 6);
-		memcpy(add, e->add, al);
+		al = copy_lines_but_host(add, e->add, e->add_len);
 		me.add_len =
 			al + (size_t)sprintf(add + al, "host: %s\r\nx-envoy-attempt-count: 1\r\n",
 					     m->authority);
@@ -1030,7 +1057,8 @@ void px_connect_failed(struct session *s, bool timed_out)
 	STAT_INC(s->px, upstream_connect_failed);
 	if (timed_out)
 		STAT_INC(s->px, upstream_connect_timeouts);
-	if (retry_allowed(s, PROXY_RETRY_CONNECT_FAILURE | PROXY_RETRY_5XX | PROXY_RETRY_GATEWAY)) {
+	if (retry_allowed(s, PROXY_RETRY_CONNECT_FAILURE | PROXY_RETRY_RESET | PROXY_RETRY_5XX |
+				     PROXY_RETRY_GATEWAY)) {
 		retry_start(s, 0);
 		return;
 	}

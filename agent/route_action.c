@@ -630,9 +630,10 @@ static void mirrors(const struct route_table *rt, struct route_worker *w, const 
 		if (!draw(w, r->act.mirrors[i].ppm) ||
 		    !rt_mirror_pick(rt, w, &r->act.mirrors[i], v, &pm->ep))
 			continue;
-		pm->authority = NULL;
-		if (host && host_len && !shadow_authority(b, host, host_len))
-			pm->authority = b->p;
+		/* No Host to shadow (HTTP/1.0 without one), or no memory: no copy. */
+		if (!host || !host_len || shadow_authority(b, host, host_len))
+			continue;
+		pm->authority = b->p;
 		out->n_mirrors++;
 	}
 }

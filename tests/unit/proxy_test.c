@@ -606,6 +606,18 @@ static int fake_pick(void *ctx, const struct sockaddr_in *peer, const struct soc
 			out->timeout_ms = 150;
 		return 0;
 	}
+	if (!strncmp(f->last_url, "/mirror-rw", 10)) {
+		/* The route rewrites Host; the copy carries the shadow of the rewritten one. */
+		*ep = srv_a.addr;
+		snprintf(f->scratch, sizeof(f->scratch), "new-shadow");
+		out->req_drop = "host\n";
+		out->req_add = "x-a: 1\r\nhost: new\r\nx-b: 2\r\n";
+		out->mirrors[0].ep = srv_b.addr;
+		out->mirrors[0].authority = f->scratch;
+		out->n_mirrors = 1;
+		out->rsp_add = "x-only-added: yes\r\n"; /* no drop list: one block, freed once */
+		return 0;
+	}
 	if (!strncmp(f->last_url, "/mirror", 7)) {
 		*ep = srv_a.addr;
 		snprintf(f->scratch, sizeof(f->scratch), "svc-shadow");
@@ -2199,6 +2211,20 @@ static void mirror_gets_a_copy_with_shadow_host(void **state)
 	assert_int_equal(read_response(c, &r), 0);
 	assert_int_equal(r.status, 200);
 	assert_int_equal(stats(f).mirror_dropped, 1);
+	response_reset(&r, false);
+	/* With a Host rewrite: the copy has one Host, the shadow of the new one. */
+	assert_int_equal(send_str(c->fd, "GET /mirror-rw HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c, &r), 0);
+	assert_int_equal(r.status, 200);
+	assert_non_null(strstr(r.hdrs, "x-only-added: yes\n"));
+	assert_int_equal(sem_wait_bounded(&srv_b.mirrored), 0);
+	pthread_mutex_lock(&srv_b.mu);
+	snprintf(seen, sizeof(seen), "%s", srv_b.mirror_seen);
+	pthread_mutex_unlock(&srv_b.mu);
+	assert_non_null(strstr(seen, "x-a: 1\nx-b: 2\n"));
+	assert_non_null(strstr(seen, "host: new-shadow\n"));
+	assert_null(strstr(seen, "host: new\n"));
+	assert_null(strstr(seen, "Host: svc"));
 	response_reset(&r, false);
 	client_close(c);
 }

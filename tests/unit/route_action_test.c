@@ -659,6 +659,11 @@ static void mirror_goes_to_the_mirror_cluster_with_a_shadow_host(void **state)
 	assert_string_equal(t.pick.mirrors[0].authority, "greeter-shadow:3000");
 	go(GREETER, "/x", "Host: greeter.default.svc", END);
 	assert_string_equal(t.pick.mirrors[0].authority, "greeter.default.svc-shadow");
+	/* No Host (HTTP/1.0 allows it) or an empty one: nothing to shadow, no copy. */
+	go(GREETER, "/x", END);
+	assert_int_equal(t.pick.n_mirrors, 0);
+	go(GREETER, "/x", "Host: ", END);
+	assert_int_equal(t.pick.n_mirrors, 0);
 }
 
 static void mirror_percentage_zero_never_unset_always(void **state)
