@@ -15,6 +15,8 @@ BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/e2e/lib/node.sh
 source "$HERE/lib/node.sh"
+# shellcheck source=tests/e2e/lib/report.sh
+source "$HERE/lib/report.sh"
 
 VIP=10.96.77.10
 DEAD_VIP=10.96.77.12
@@ -26,57 +28,8 @@ MARK=0x5e4e0000
 N=30
 HELLOWEB_IP=10.77.0.10
 
-failed=0
-passed=0
 TMP=
 AGENT_PID=
-
-ok() {
-	passed=$((passed + 1))
-	echo "ok - $*"
-}
-
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $*"
-}
-
-# check DESCRIPTION COMMAND...: ok if COMMAND succeeds.
-check() {
-	local what=$1
-	shift
-	if "$@"; then
-		ok "$what"
-	else
-		not_ok "$what"
-	fi
-}
-
-# Shows a command's output under a failed assertion.
-show() {
-	sed 's/^/#   /' "$@"
-}
-
-skip() {
-	echo "########################################################################"
-	echo "# SKIP capture_test: $*"
-	echo "########################################################################"
-	exit 77
-}
-
-fatal() {
-	echo "# fatal: $*"
-	exit 1
-}
-
-now_ms() {
-	echo $(($(date +%s%N) / 1000000))
-}
-
-# counter NAME: one kernel counter from shuntctl.
-counter() {
-	"$BUILD/shuntctl" --pin-dir "$NODE_PIN" stats 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
-}
 
 # client WHERE ARGS...: runs shunt-client from helloweb (WHERE=pod), helloweb's
 # netns in the outside cgroup (WHERE=outside) or the node (WHERE=node).

@@ -25,6 +25,8 @@ BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/e2e/lib/node.sh
 source "$HERE/lib/node.sh"
+# shellcheck source=tests/e2e/lib/report.sh
+source "$HERE/lib/report.sh"
 
 VIP=10.96.77.10
 SVC_PORT=3000
@@ -34,45 +36,9 @@ PHASE_MIN=40	 # requests per phase at least
 LOOP_MAX=3000	 # requests in all, at most
 LOOP_MAX_S=60	 # seconds the loop may run, at most
 
-failed=0
-passed=0
 TMP=
 AGENT_PID=
 LOOP_PID=
-
-ok() {
-	passed=$((passed + 1))
-	echo "ok - $*"
-}
-
-not_ok() {
-	failed=$((failed + 1))
-	echo "not ok - $*"
-}
-
-show() {
-	sed 's/^/#   /' "$@"
-}
-
-skip() {
-	echo "########################################################################"
-	echo "# SKIP failopen_test: $*"
-	echo "########################################################################"
-	exit 77
-}
-
-fatal() {
-	echo "# fatal: $*"
-	exit 1
-}
-
-now_ms() {
-	echo $(($(date +%s%N) / 1000000))
-}
-
-counter() {
-	"$BUILD/shuntctl" --pin-dir "$NODE_PIN" stats 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
-}
 
 finish() {
 	local rc=$?

@@ -36,6 +36,8 @@ TABLE=$ROUTING/cases.tsv
 CLUSTER=$ROUTING/cluster.yaml
 # shellcheck source=tests/e2e/lib/node.sh
 source "$HERE/lib/node.sh"
+# shellcheck source=tests/e2e/lib/report.sh
+source "$HERE/lib/report.sh"
 
 LISTEN=$NODE_GW:15001
 ADMIN=127.0.0.1:15000
@@ -54,26 +56,6 @@ AGENT_LOG=/dev/null
 SET_FAILED=0
 
 # --- output ---------------------------------------------------------------
-
-show() {
-	sed 's/^/#   /' "$@"
-}
-
-skip() {
-	echo "########################################################################"
-	echo "# SKIP routing_test: $*"
-	echo "########################################################################"
-	exit 77
-}
-
-fatal() {
-	echo "# fatal: $*"
-	exit 1
-}
-
-now_ms() {
-	echo $(($(date +%s%N) / 1000000))
-}
 
 # --- the cluster: pods and services from cluster.yaml ----------------------
 
