@@ -261,20 +261,52 @@ static int be4_delete_stale(struct kern *k, const uint32_t *n_slots, size_t n_id
 	return n;
 }
 
-/* Writes the backend slots of one service port: its ready endpoints, one slot each. */
-static int write_slots(struct kern *k, uint32_t id, const struct svc_port *sp, uint32_t *n_out)
+static int write_slot(struct kern *k, uint32_t id, uint32_t slot, struct in_addr ip, uint16_t port)
 {
-	uint32_t n = sp->n_ready < SHUNT_SLOTS_MAX ? (uint32_t)sp->n_ready : SHUNT_SLOTS_MAX;
+	struct be4_key key = {.svc_id = id, .slot = slot};
+	struct be4_val val = {.ip = ip.s_addr, .port = htons(port)};
 
-	for (uint32_t i = 0; i < n; i++) {
-		struct be4_key key = {.svc_id = id, .slot = i};
-		struct be4_val val = {.ip = sp->eps[i].ip.s_addr, .port = htons(sp->eps[i].port)};
+	return bpf_map_update_elem(k->be4_fd, &key, &val, BPF_ANY) ? -errno : 0;
+}
 
-		if (bpf_map_update_elem(k->be4_fd, &key, &val, BPF_ANY))
-			return -errno;
+/*
+ * Writes the backend slots of service port @j of service @i (id @id): with a
+ * VirtualService tcp route, its weighted destinations, each endpoint in as
+ * many of SLOTS_WEIGHTED slots as its weight's share (0.1% steps); otherwise
+ * its ready endpoints, one slot each. The count in *@n_out.
+ */
+#define SLOTS_WEIGHTED 1000
+static int write_slots(struct kern *k, uint32_t id, const struct route_table *rt, size_t i,
+		       size_t j, const struct svc_port *sp, uint32_t *n_out)
+{
+	struct route_l4_backend *be;
+	uint64_t total = 0;
+	uint32_t n = 0;
+	size_t nb = 0;
+	int err = 0;
+
+	be = rt ? calloc(SHUNT_SLOTS_MAX, sizeof(*be)) : NULL;
+	if (be && !route_l4_backends(rt, i, j, be, SHUNT_SLOTS_MAX, &nb)) {
+		uint32_t slots = nb > SLOTS_WEIGHTED ? SHUNT_SLOTS_MAX : SLOTS_WEIGHTED;
+
+		for (size_t b = 0; b < nb; b++)
+			total += be[b].weight;
+		for (size_t b = 0; b < nb && total && !err; b++) {
+			uint64_t cnt = (be[b].weight * slots + total / 2) / total;
+
+			for (uint64_t c = 0; c < cnt && n < SHUNT_SLOTS_MAX && !err; c++)
+				err = write_slot(k, id, n++, be[b].ip, be[b].port);
+		}
+	} else {
+		uint32_t m =
+			sp->n_ready < SHUNT_SLOTS_MAX ? (uint32_t)sp->n_ready : SHUNT_SLOTS_MAX;
+
+		for (uint32_t s = 0; s < m && !err; s++)
+			err = write_slot(k, id, n++, sp->eps[s].ip, sp->eps[s].port);
 	}
+	free(be);
 	*n_out = n;
-	return 0;
+	return err;
 }
 
 int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
@@ -303,7 +335,7 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 				continue;
 			/* Slots first, then the entry that counts them: connect4 never sees a
 			 * count larger than the slots written. */
-			err = write_slots(k, id, sp, &n_slots[id]);
+			err = write_slots(k, id, rt, i, j, sp, &n_slots[id]);
 			if (err) {
 				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
 					  "%s",

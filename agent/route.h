@@ -190,4 +190,20 @@ void route_release(const struct route_table *rt, uint64_t lb_token);
  */
 bool route_port_needs_l7(const struct route_table *rt, size_t svc_index);
 
+/* One backend of a weighted L4 (VirtualService tcp) route. */
+struct route_l4_backend {
+	struct in_addr ip;
+	uint16_t port;	 /* host order */
+	uint64_t weight; /* relative */
+};
+
+/*
+ * The weighted backends of the VirtualService tcp route that applies to port
+ * index @port of service @svc_index, in @out (@cap entries), their number in
+ * *@n. 0; -ENOENT when no tcp route applies (balance over the ready
+ * endpoints evenly); -ENOSPC when @cap is too small.
+ */
+int route_l4_backends(const struct route_table *rt, size_t svc_index, size_t port,
+		      struct route_l4_backend *out, size_t cap, size_t *n);
+
 #endif /* SHUNT_ROUTE_H */

@@ -551,3 +551,73 @@ void route_release(const struct route_table *rt, uint64_t lb_token)
 	if (c && c->max_active)
 		__atomic_sub_fetch(&c->active, 1, __ATOMIC_RELAXED);
 }
+
+/*
+ * The backends of a VirtualService tcp route for service port @port of
+ * service @svc_index, as the kernel balances them: each endpoint of each
+ * weighted destination with weight (destination weight) * 1e6 / (its
+ * endpoints). Istio picks the VirtualService for the client's namespace; the
+ * kernel cannot, so the first candidate (the most specific host, then the
+ * oldest) serves everyone, with the DestinationRule of the service's own
+ * namespace.
+ */
+int route_l4_backends(const struct route_table *rt, size_t svc_index, size_t port,
+		      struct route_l4_backend *out, size_t cap, size_t *n)
+{
+	const struct rt_svc *rs;
+	const struct tcp_route *tr = NULL;
+	uint16_t svc_port;
+
+	*n = 0;
+	if (svc_index >= rt->cfg->n_services)
+		return -ENOENT;
+	rs = &rt->svcs[svc_index];
+	if (port >= rs->svc->n_ports)
+		return -ENOENT;
+	svc_port = rs->svc->ports[port].port;
+	for (size_t i = 0; i < rs->n_vs && !tr; i++) {
+		const struct virtual_service *vs = rs->vs[i]->src;
+
+		for (size_t j = 0; j < vs->n_tcp && !tr; j++) {
+			const struct tcp_route *t = &vs->tcp[j];
+			bool hit = !t->n_match_ports;
+
+			for (size_t k = 0; k < t->n_match_ports && !hit; k++)
+				hit = t->match_ports[k] == svc_port;
+			if (hit)
+				tr = t;
+		}
+	}
+	if (!tr)
+		return -ENOENT;
+	for (size_t i = 0; i < tr->n_route; i++) {
+		const struct route_destination *d = &tr->route[i];
+		uint64_t w = d->has_weight ? d->weight : tr->n_route == 1 ? 100 : 0;
+		struct rt_client self = {.ns = rs->ns};
+		const struct rt_cluster *c;
+		struct rt_svc *ds;
+		int dport;
+
+		if (!w)
+			continue;
+		rt_resolve(rt, &d->dst, &ds, &dport);
+		if (!ds)
+			continue;
+		if (dport == RT_PORT_REQUEST)
+			dport = (int)port < (int)ds->svc->n_ports ? (int)port : RT_PORT_MISSING;
+		if (dport < 0)
+			continue;
+		c = find_cluster(rt, ds, (size_t)dport, d->dst.subset, &self);
+		if (!c)
+			continue;
+		for (size_t e = 0; e < c->lb.n_hosts; e++) {
+			if (*n == cap)
+				return -ENOSPC;
+			out[*n].ip = c->eps[e]->ip;
+			out[*n].port = c->eps[e]->port;
+			out[*n].weight = w * 1000000 / c->lb.n_hosts;
+			(*n)++;
+		}
+	}
+	return 0;
+}

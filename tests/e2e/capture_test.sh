@@ -141,6 +141,34 @@ spec:
   clusterIP: 10.96.77.13
   selector: {app: greeter-service}
   ports: [{port: 3000, name: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: greeter-tcp, namespace: default}
+spec:
+  clusterIP: 10.96.77.14
+  selector: {app: greeter-service}
+  ports: [{port: 3000, name: tcp-greeter}]
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: greeter-tcp, namespace: default}
+spec:
+  host: greeter-tcp
+  subsets:
+    - {name: v1, labels: {version: v1}}
+    - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: greeter-tcp, namespace: default}
+spec:
+  hosts: [greeter-tcp]
+  tcp:
+    - match: [{port: 3000}]
+      route:
+        - {destination: {host: greeter-tcp, subset: v1}, weight: 0}
+        - {destination: {host: greeter-tcp, subset: v2}, weight: 100}
 YAML
 agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
 	--admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level debug >"$TMP/shuntd.log" 2>&1
@@ -306,6 +334,27 @@ for row in "${cases[@]}"; do
 		show "$OUT" "$ERR"
 	fi
 done
+
+# --- 12. a VirtualService tcp route: weighted in the kernel ------------------
+
+TCP_VIP=10.96.77.14
+captured0=$(counter captured)
+direct0=$(counter direct)
+client pod --connect "$TCP_VIP:$SVC_PORT" -n 20 --new-conn --peer --timeout-ms 5000
+captured1=$(counter captured)
+direct1=$(counter direct)
+spread=$(grep -o ' pod=[^ ]*' "$OUT" | sort | uniq -c | awk '{ printf "%s%s:%s", s, substr($2, 5), $1; s = " " }')
+if [ "$RC" -eq 0 ] && [ "$(grep -cE '^status=200 (.* )?pod=greeter-v2 ' "$OUT")" -eq 20 ]; then
+	ok "12 greeter-tcp (tcp route, v1 weight 0, v2 weight 100): all 20 new connections to greeter-v2 ($spread)"
+else
+	not_ok "12 greeter-tcp (tcp route 0/100): all 20 new connections to greeter-v2 (exit $RC, $spread)"
+	show "$OUT" "$ERR"
+fi
+if unchanged "$captured0" "$captured1" && grew_by "$direct0" "$direct1" 20; then
+	ok "12 the tcp route was applied in the kernel: direct +20, captured unchanged"
+else
+	not_ok "12 the tcp route was applied in the kernel (direct $direct0 -> $direct1, captured $captured0 -> $captured1)"
+fi
 
 # --- 9. SIGTERM: exit 0; the programs stay, connections are balanced in the kernel
 

@@ -283,6 +283,81 @@ static void only_ports_l7_rules_need_go_to_the_agent(void **state)
 	config_free(cfg);
 }
 
+/* A VirtualService tcp route's weights become backend slots: the kernel's split. */
+static void tcp_route_weights_become_slots(void **state)
+{
+	static const char yaml[] =
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: echo, namespace: default}\n"
+		"spec:\n"
+		"  clusterIP: 10.96.0.30\n"
+		"  selector: {app: echo}\n"
+		"  ports: [{port: 9000, name: tcp-echo}]\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Pod\n"
+		"metadata: {name: e1, namespace: default, labels: {app: echo, version: v1}}\n"
+		"status: {podIP: 10.77.0.31}\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Pod\n"
+		"metadata: {name: e2a, namespace: default, labels: {app: echo, version: v2}}\n"
+		"status: {podIP: 10.77.0.32}\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Pod\n"
+		"metadata: {name: e2b, namespace: default, labels: {app: echo, version: v2}}\n"
+		"status: {podIP: 10.77.0.33}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: DestinationRule\n"
+		"metadata: {name: echo, namespace: default}\n"
+		"spec:\n"
+		"  host: echo\n"
+		"  subsets:\n"
+		"  - {name: v1, labels: {version: v1}}\n"
+		"  - {name: v2, labels: {version: v2}}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: VirtualService\n"
+		"metadata: {name: echo, namespace: default}\n"
+		"spec:\n"
+		"  hosts: [echo]\n"
+		"  tcp:\n"
+		"  - match: [{port: 9000}]\n"
+		"    route:\n"
+		"    - {destination: {host: echo, subset: v1}, weight: 80}\n"
+		"    - {destination: {host: echo, subset: v2}, weight: 20}\n";
+	struct config *cfg = load(yaml);
+	struct svc4_val val;
+	struct kern_sync ks;
+	struct kern *k;
+	int fd, be, v1 = 0, v2a = 0, v2b = 0;
+
+	assert_int_equal(kern_open(pin_dir, &k), 0);
+	ks = sync_cfg(k, cfg);
+	assert_int_equal(ks.l7, 0); /* tcp routes only: the kernel's job */
+	fd = svc4_fd();
+	be = map_fd(SHUNT_MAP_BE4);
+	assert_true(get_svc(fd, "10.96.0.30", 9000, &val));
+	assert_int_equal(val.n_slots, 1000);
+	for (uint32_t i = 0; i < val.n_slots; i++) {
+		const char *b = slot(be, val.svc_id, i);
+
+		v1 += !strcmp(b, "10.77.0.31:9000");
+		v2a += !strcmp(b, "10.77.0.32:9000");
+		v2b += !strcmp(b, "10.77.0.33:9000");
+	}
+	assert_int_equal(v1, 800);
+	assert_int_equal(v2a, 100);
+	assert_int_equal(v2b, 100);
+	close(fd);
+	close(be);
+	kern_close(k, true);
+	config_free(cfg);
+}
+
 static void a_second_agent_on_the_same_pin_dir_is_refused(void **state)
 {
 	struct kern *k1, *k2 = NULL;
@@ -489,6 +564,7 @@ int main(void)
 		cmocka_unit_test_setup(second_agent_adopts_pins_and_reconciles, pin_dir_setup),
 		cmocka_unit_test_setup(orig_dst_is_taken_once, pin_dir_setup),
 		cmocka_unit_test_setup(only_ports_l7_rules_need_go_to_the_agent, pin_dir_setup),
+		cmocka_unit_test_setup(tcp_route_weights_become_slots, pin_dir_setup),
 		cmocka_unit_test_setup(links_outlive_the_agent_and_are_adopted, pin_dir_setup),
 		cmocka_unit_test_setup(closed_listener_voids_the_heartbeat, pin_dir_setup),
 		cmocka_unit_test_setup(a_second_agent_on_the_same_pin_dir_is_refused,
