@@ -22,10 +22,12 @@
 #include "sock_addr.skel.h"
 #include "sockops.skel.h"
 
+#define KERN_N_LINKS 6
+
 struct kern {
 	struct sock_addr_bpf *sa; /* connect4 + getpeername4; creates the pinned maps */
 	struct sockops_bpf *so;	  /* sockops; reuses the pinned maps */
-	struct bpf_link *links[4];
+	struct bpf_link *links[KERN_N_LINKS];
 	size_t n_links;
 	char *pin_dir;
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
@@ -372,8 +374,9 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 }
 
 /* The pin of program link @i under the pin dir ("link_connect4", ...). */
-static const char *const link_pins[] = {"link_sockops", "link_peername4", "link_connect4",
-					"link_release"};
+static const char *const link_pins[KERN_N_LINKS] = {"link_release",   "link_sockops",
+						    "link_peername4", "link_peername6",
+						    "link_connect4",  "link_connect6"};
 
 /*
  * Attaches @prog to the cgroup through a link pinned as @name, so that it
@@ -426,25 +429,27 @@ static int attach_one(struct kern *k, struct bpf_program *prog, int cgroup_fd, c
 
 int kern_attach(struct kern *k, int cgroup_fd, int self_cgroup_fd)
 {
-	struct bpf_program *progs[] = {k->so->progs.shunt_sockops, k->sa->progs.shunt_peername4,
-				       k->sa->progs.shunt_connect4, k->sa->progs.shunt_release};
-	int fds[] = {cgroup_fd, cgroup_fd, cgroup_fd, self_cgroup_fd};
-	int err = 0;
-
 	/*
 	 * The release hook first, so that the agent's death is seen from the first
-	 * capture on; sockops and getpeername next: by the time connect4 captures a
+	 * capture on; sockops and getpeername next: by the time connect captures a
 	 * socket, the programs that complete the picture are already in place.
 	 */
-	for (size_t i = 0; i < 4 && !err; i++) {
-		size_t j = (i + 3) % 4;
+	struct bpf_program *progs[KERN_N_LINKS] = {
+		k->sa->progs.shunt_release,   k->so->progs.shunt_sockops,
+		k->sa->progs.shunt_peername4, k->sa->progs.shunt_peername6,
+		k->sa->progs.shunt_connect4,  k->sa->progs.shunt_connect6,
+	};
+	int err = 0;
+
+	for (size_t i = 0; i < KERN_N_LINKS && !err; i++) {
+		int fd = i ? cgroup_fd : self_cgroup_fd;
 		struct stat st;
 
 		/* On cgroup v2 a cgroup's id is its directory's inode number. */
-		if (fstat(fds[j], &st))
+		if (fstat(fd, &st))
 			err = -errno;
 		else
-			err = attach_one(k, progs[j], fds[j], link_pins[j], st.st_ino);
+			err = attach_one(k, progs[i], fd, link_pins[i], st.st_ino);
 	}
 	if (err)
 		kern_detach(k, true);

@@ -49,8 +49,12 @@ static __always_inline const struct be4_val *pick_backend(const struct svc4_val 
  * without a ready backend is refused at once (EPERM) rather than left to
  * time out against an unroutable VIP.
  */
-SEC("cgroup/connect4")
-int shunt_connect4(struct bpf_sock_addr *ctx)
+/*
+ * Where a connect() to @vip:@port (network order) goes: the agent, a
+ * backend, nowhere (0: refuse, EPERM) or unchanged (1 with *@ip, *@port
+ * untouched). The shared body of connect4 and connect6 (v4-mapped).
+ */
+static __always_inline int steer(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *port)
 {
 	const struct shunt_cfg *cfg;
 	const struct svc4_val *svc;
@@ -69,8 +73,8 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 	 */
 	bpf_sk_storage_delete(&shunt_orig4, sk);
 
-	key.vip = ctx->user_ip4;
-	key.port = (__be16)ctx->user_port;
+	key.vip = *ip;
+	key.port = (__be16)*port;
 	key.proto = IPPROTO_TCP;
 	svc = bpf_map_lookup_elem(&shunt_svc4_v2, &key);
 	if (!svc)
@@ -108,16 +112,75 @@ int shunt_connect4(struct bpf_sock_addr *ctx)
 		orig->flags = to_agent ? 0 : ORIG4_F_DIRECT;
 		orig->svc_id = svc->svc_id;
 	}
-	if (to_agent) {
-		ctx->user_ip4 = cfg->listen_ip;
-		ctx->user_port = cfg->listen_port;
+	if (to_agent && cfg) {
+		*ip = cfg->listen_ip;
+		*port = cfg->listen_port;
 		stat_inc(SHUNT_STAT_CAPTURED);
 		return 1;
 	}
-	ctx->user_ip4 = be->ip;
-	ctx->user_port = be->port;
+	if (!be)
+		return 1;
+	*ip = be->ip;
+	*port = be->port;
 	stat_inc(svc->flags & SVC4_F_L7 ? SHUNT_STAT_FAIL_OPEN : SHUNT_STAT_DIRECT);
 	return 1;
+}
+
+/*
+ * connect() to a service VIP:port. With L7 rules and a live agent, the
+ * connection goes to the agent's listener; otherwise it is balanced here,
+ * straight to a backend (podIP:targetPort), and the agent is not on the path
+ * at all: a service no L7 rule touches, or any service while the agent is dead
+ * (fail open: L7 rules are skipped, traffic keeps flowing). Either way the
+ * original destination is stored on the socket so getpeername() answers the
+ * VIP. The agent's own sockets (SO_MARK) and anything that is no service
+ * pass untouched. A service port without a ready backend is refused at once
+ * (EPERM) rather than left to time out against an unroutable VIP.
+ */
+SEC("cgroup/connect4")
+int shunt_connect4(struct bpf_sock_addr *ctx)
+{
+	__be32 ip = ctx->user_ip4;
+	__u32 port = ctx->user_port;
+	int ret = steer(ctx, &ip, &port);
+
+	if (ip != ctx->user_ip4)
+		ctx->user_ip4 = ip;
+	if (port != ctx->user_port)
+		ctx->user_port = port;
+	return ret;
+}
+
+/* ::ffff:a.b.c.d, an IPv4 address in an AF_INET6 socket's clothes. */
+static __always_inline bool v4mapped(const __u32 ip6[4])
+{
+	return !ip6[0] && !ip6[1] && ip6[2] == bpf_htonl(0x0000ffff);
+}
+
+/*
+ * connect() from an AF_INET6 socket. A dual-stack app (Java, Go with
+ * "tcp", anything that opens AF_INET6 and lets v4 addresses be mapped)
+ * reaches an IPv4 service at ::ffff:VIP: the same service as connect4
+ * sees, steered the same way, the mapped form kept. Native IPv6
+ * destinations pass untouched (IPv6 services are not balanced yet).
+ */
+SEC("cgroup/connect6")
+int shunt_connect6(struct bpf_sock_addr *ctx)
+{
+	__u32 ip6[4] = {ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2], ctx->user_ip6[3]};
+	__be32 ip;
+	__u32 port = ctx->user_port;
+	int ret;
+
+	if (!v4mapped(ip6))
+		return 1;
+	ip = ip6[3];
+	ret = steer(ctx, &ip, &port);
+	if (ip != ip6[3])
+		ctx->user_ip6[3] = ip;
+	if (port != ctx->user_port)
+		ctx->user_port = port;
+	return ret;
 }
 
 /* getpeername() on a captured socket answers the VIP:port the app asked for. */
@@ -133,6 +196,27 @@ int shunt_peername4(struct bpf_sock_addr *ctx)
 	if (!orig)
 		return 1;
 	ctx->user_ip4 = orig->ip;
+	ctx->user_port = orig->port;
+	stat_inc(SHUNT_STAT_PEER_REWRITTEN);
+	return 1;
+}
+
+/* getpeername() on a steered AF_INET6 socket answers ::ffff:VIP:port. */
+SEC("cgroup/getpeername6")
+int shunt_peername6(struct bpf_sock_addr *ctx)
+{
+	struct bpf_sock *sk = ctx->sk;
+	struct orig4 *orig;
+
+	if (!sk)
+		return 1;
+	orig = bpf_sk_storage_get(&shunt_orig4, sk, 0, 0);
+	if (!orig)
+		return 1;
+	ctx->user_ip6[0] = 0;
+	ctx->user_ip6[1] = 0;
+	ctx->user_ip6[2] = bpf_htonl(0x0000ffff);
+	ctx->user_ip6[3] = orig->ip;
 	ctx->user_port = orig->port;
 	stat_inc(SHUNT_STAT_PEER_REWRITTEN);
 	return 1;

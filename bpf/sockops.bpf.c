@@ -16,6 +16,7 @@ static __always_inline long index_captured(struct bpf_sock_ops *skops)
 	struct bpf_sock *sk = skops->sk;
 	struct pair4_key key = {};
 	struct orig4 *orig;
+	__u32 l4, r4, l6, r6;
 	long err;
 
 	if (!sk)
@@ -24,9 +25,20 @@ static __always_inline long index_captured(struct bpf_sock_ops *skops)
 	if (!orig || (orig->flags & ORIG4_F_DIRECT))
 		return 0; /* not captured, or balanced straight to a backend: no agent to tell */
 
-	key.client_ip = skops->local_ip4;
+	/*
+	 * A dual-stack socket on an IPv4 path has v4-mapped addresses. Every field
+	 * is read at its own constant offset, then chosen: the verifier refuses a
+	 * context access at a computed one.
+	 */
+	l4 = skops->local_ip4;
+	r4 = skops->remote_ip4;
+	l6 = skops->local_ip6[3];
+	r6 = skops->remote_ip6[3];
+	barrier_var(l4);
+	barrier_var(l6);
+	key.client_ip = skops->family == AF_INET6 ? l6 : l4;
+	key.server_ip = skops->family == AF_INET6 ? r6 : r4;
 	key.client_port = bpf_htons((__u16)skops->local_port); /* host order in ctx */
-	key.server_ip = skops->remote_ip4;
 	key.server_port = bpf_htons((__u16)bpf_ntohl(skops->remote_port));
 	err = bpf_map_update_elem(&shunt_pair4, &key, orig, BPF_ANY);
 	if (err) {
@@ -40,7 +52,8 @@ static __always_inline long index_captured(struct bpf_sock_ops *skops)
 SEC("sockops")
 int shunt_sockops(struct bpf_sock_ops *skops)
 {
-	if (skops->family != AF_INET)
+	/* AF_INET6 too: connect6 steers dual-stack sockets to v4-mapped addresses only. */
+	if (skops->family != AF_INET && skops->family != AF_INET6)
 		return 1;
 	if (skops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
 		index_captured(skops);

@@ -15,6 +15,9 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
 #ifndef IPPROTO_TCP
 #define IPPROTO_TCP 6
 #endif

@@ -335,6 +335,30 @@ for row in "${cases[@]}"; do
 	fi
 done
 
+# --- 13. a dual-stack socket: ::ffff:VIP is the same service --------------------
+
+captured0=$(counter captured)
+client pod --connect "$VIP:$SVC_PORT" --v4mapped -n 5 --new-conn --peer --timeout-ms 5000
+captured1=$(counter captured)
+npeer=$(grep -c "^peer=\[::ffff:$VIP\]:$SVC_PORT\$" "$OUT")
+if [ "$RC" -eq 0 ] && [ "$(grep -c '^status=200 ' "$OUT")" -eq 5 ] && [ "$npeer" -eq 5 ] &&
+	grew_by "$captured0" "$captured1" 5; then
+	ok "13 an AF_INET6 socket to [::ffff:$VIP]:$SVC_PORT is captured like an IPv4 one (5 of 5 through the agent, getpeername [::ffff:$VIP]:$SVC_PORT)"
+else
+	not_ok "13 an AF_INET6 socket to [::ffff:$VIP]:$SVC_PORT is captured (exit $RC, $npeer peers right, captured $captured0 -> $captured1)"
+	show "$OUT" "$ERR"
+fi
+direct0=$(counter direct)
+client pod --connect "$L4_VIP:$SVC_PORT" --v4mapped --peer --timeout-ms 5000
+direct1=$(counter direct)
+if [ "$RC" -eq 0 ] && grep -q '^status=200 ' "$OUT" && grew_by "$direct0" "$direct1" 1 &&
+	grep -q "^peer=\[::ffff:$L4_VIP\]:$SVC_PORT\$" "$OUT"; then
+	ok "13 an AF_INET6 socket to [::ffff:$L4_VIP]:$SVC_PORT is balanced in the kernel (direct +1)"
+else
+	not_ok "13 an AF_INET6 socket to [::ffff:$L4_VIP]:$SVC_PORT is balanced in the kernel (exit $RC, direct $direct0 -> $direct1)"
+	show "$OUT" "$ERR"
+fi
+
 # --- 12. a VirtualService tcp route: weighted in the kernel ------------------
 
 TCP_VIP=10.96.77.14

@@ -17,7 +17,9 @@
  * sent, and check shunt-echo's "received=<n> sum=<sum>" answer against what
  * was sent; pattern is printed for GET /bytes/N and /chunked/N and says
  * whether the body is shunt-echo's pattern byte for byte. --peer prints "peer=IP:PORT" from
- * getpeername() after each connect. The request body is body_pattern repeated, like shunt-echo's.
+ * getpeername() after each connect ("peer=[::ffff:IP]:PORT" with --v4mapped, which connects
+ * from an AF_INET6 socket to the IPv4-mapped address, as dual-stack apps such as Java do). The
+ * request body is body_pattern repeated, like shunt-echo's.
  *
  * --header adds a request header (up to HEADERS_MAX of them); a User-Agent
  * given so replaces the default "shunt-client", a Host is the same as --host.
@@ -86,6 +88,7 @@ struct options {
 	uint32_t mark;
 	int timeout_ms;
 	bool peer;
+	bool v4mapped; /* connect from an AF_INET6 socket to ::ffff:IP, as dual-stack apps do */
 	bool check_pattern;		  /* the path asks shunt-echo for pattern bytes */
 	const char *headers[HEADERS_MAX]; /* --header, "NAME: VALUE" as given */
 	size_t n_headers;
@@ -289,17 +292,28 @@ static void set_timeouts(int fd, int ms)
 /* Connects (non-blocking, bounded by the timeout) and returns a blocking socket. */
 static int conn_open(void)
 {
-	struct sockaddr_in peer;
+	struct sockaddr_in6 a6 = {.sin6_family = AF_INET6, .sin6_port = opts->addr.sin_port};
+	struct sockaddr_storage peer;
 	socklen_t len = sizeof(peer);
+	const struct sockaddr *to = (const struct sockaddr *)&opts->addr;
+	socklen_t to_len = sizeof(opts->addr);
 	struct pollfd pfd;
 	int fd, err = 0, r, one = 1;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (opts->v4mapped) {
+		a6.sin6_addr.s6_addr[10] = 0xff;
+		a6.sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&a6.sin6_addr.s6_addr[12], &opts->addr.sin_addr, 4);
+		to = (const struct sockaddr *)&a6;
+		to_len = sizeof(a6);
+	}
+	fd = socket(opts->v4mapped ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+		    0);
 	if (fd < 0)
 		fail(EXIT_OTHER, "socket: %s", strerror(errno));
 	if (opts->have_mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &opts->mark, sizeof(opts->mark)))
 		fail(EXIT_OTHER, "setsockopt(SO_MARK, 0x%x): %s", opts->mark, strerror(errno));
-	if (connect(fd, (const struct sockaddr *)&opts->addr, sizeof(opts->addr))) {
+	if (connect(fd, to, to_len)) {
 		if (errno != EINPROGRESS)
 			fail(EXIT_CONNECT, "connect: %s", strerror(errno));
 		pfd = (struct pollfd){.fd = fd, .events = POLLOUT};
@@ -327,7 +341,17 @@ static int conn_open(void)
 		len = sizeof(peer);
 		if (getpeername(fd, (struct sockaddr *)&peer, &len))
 			fail(EXIT_OTHER, "getpeername: %s", strerror(errno));
-		printf("peer=%s:%u\n", inet_ntoa(peer.sin_addr), ntohs(peer.sin_port));
+		if (peer.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&peer;
+			char ip[INET6_ADDRSTRLEN];
+
+			inet_ntop(AF_INET6, &p6->sin6_addr, ip, sizeof(ip));
+			printf("peer=[%s]:%u\n", ip, ntohs(p6->sin6_port));
+		} else {
+			const struct sockaddr_in *p4 = (const struct sockaddr_in *)&peer;
+
+			printf("peer=%s:%u\n", inet_ntoa(p4->sin_addr), ntohs(p4->sin_port));
+		}
 		fflush(stdout);
 	}
 	return fd;
@@ -581,11 +605,11 @@ static void run(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: shunt-client --connect IP:PORT [-n N] [--new-conn] [--path P]\n"
-		"                    [--method M] [--host H] [--header 'NAME: VALUE']...\n"
-		"                    [--body-size N] [--chunked] [--mark MARK] [--timeout-ms MS]\n"
-		"                    [--peer] [--show-headers] [--show-body]\n");
+	fprintf(f, "usage: shunt-client --connect IP:PORT [-n N] [--new-conn] [--path P]\n"
+		   "                    [--method M] [--host H] [--header 'NAME: VALUE']...\n"
+		   "                    [--body-size N] [--chunked] [--mark MARK] [--timeout-ms "
+		   "MS] [--v4mapped]\n"
+		   "                    [--peer] [--show-headers] [--show-body]\n");
 }
 
 static unsigned long long parse_num(const char *opt, const char *s, unsigned long long max)
@@ -660,6 +684,7 @@ int main(int argc, char **argv)
 		{"mark", required_argument, NULL, 'k'},
 		{"timeout-ms", required_argument, NULL, 't'},
 		{"peer", no_argument, NULL, 'P'},
+		{"v4mapped", no_argument, NULL, 'V'},
 		{"header", required_argument, NULL, 'e'},
 		{"show-headers", no_argument, NULL, 'S'},
 		{"show-body", no_argument, NULL, 'B'},
@@ -704,6 +729,9 @@ int main(int argc, char **argv)
 			break;
 		case 'P':
 			o.peer = true;
+			break;
+		case 'V':
+			o.v4mapped = true;
 			break;
 		case 'e':
 			add_header(&o, optarg);
