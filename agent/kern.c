@@ -33,7 +33,40 @@ struct kern {
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
 	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd; /* borrowed from sa */
 	struct shunt_cfg cfg;					 /* what shunt_cfg_v2 holds */
+	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
+	/*
+	 * A sized map was recreated: until kern_attach(), the links an earlier agent
+	 * pinned may still run its programs, which use the old, unpinned map.
+	 */
+	bool links_stale;
 };
+
+static const char *const sized_names[KERN_N_SIZED] = {SHUNT_MAP_SVC4, SHUNT_MAP_BE4,
+						      SHUNT_MAP_PAIR4};
+static const char *const sized_flags[KERN_N_SIZED] = {"--max-services", "--max-backends",
+						      "--max-pairs"};
+static const __u32 sized_defaults[KERN_N_SIZED] = {SHUNT_SVC4_MAX, SHUNT_BE4_MAX, SHUNT_PAIR4_MAX};
+
+const char *kern_sized_name(enum kern_sized_map m)
+{
+	return (unsigned)m < KERN_N_SIZED ? sized_names[m] : "unknown";
+}
+
+const char *kern_sized_flag(enum kern_sized_map m)
+{
+	return (unsigned)m < KERN_N_SIZED ? sized_flags[m] : "unknown";
+}
+
+__u32 kern_sized_default(enum kern_sized_map m)
+{
+	return (unsigned)m < KERN_N_SIZED ? sized_defaults[m] : 0;
+}
+
+bool kern_fill_high(uint64_t entries, uint64_t max)
+{
+	/* In integers: 80% of 5 is 4, and 4 of 5 is not above it. */
+	return max && entries * 100 > max * KERN_FILL_WARN_PCT;
+}
 
 static const char *const stat_names[SHUNT_STAT_MAX] = {
 	[SHUNT_STAT_CAPTURED] = "captured",	  [SHUNT_STAT_SKIPPED_MARK] = "skipped_mark",
@@ -50,15 +83,110 @@ const char *kern_stat_name(enum shunt_stat stat)
 	return stat_names[stat];
 }
 
-int kern_open(const char *pin_dir, struct kern **out)
+static void pin_path(const struct kern *k, const char *name, char path[PATH_MAX])
+{
+	snprintf(path, PATH_MAX, "%s/%s", k->pin_dir, name);
+}
+
+/* Gives the sized maps of @obj the sizes of @k; before load. 0 or -errno. */
+static int size_maps(const struct kern *k, struct bpf_object *obj)
+{
+	for (int i = 0; i < KERN_N_SIZED; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(obj, sized_names[i]);
+		int err;
+
+		if (!map)
+			continue;
+		err = bpf_map__set_max_entries(map, k->max[i]);
+		if (err) {
+			log_error("kern: cannot size %s to %u: %s", sized_names[i], k->max[i],
+				  strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+/*
+ * libbpf refuses a pin whose max_entries differs from the map it loads. A
+ * sized map pinned with another size is unpinned here, so that loading
+ * creates it with the size asked; its fd is kept in @old[i] (else -1) to pin
+ * it back if loading fails. 0 or -errno (then nothing is left unpinned).
+ */
+static void pin_back(const struct kern *k, int old[KERN_N_SIZED]);
+static int unpin_resized(struct kern *k, int old[KERN_N_SIZED])
+{
+	struct bpf_map_info info;
+	char path[PATH_MAX];
+	__u32 len;
+	int fd, err;
+
+	for (int i = 0; i < KERN_N_SIZED; i++)
+		old[i] = -1;
+	for (int i = 0; i < KERN_N_SIZED; i++) {
+		pin_path(k, sized_names[i], path);
+		fd = bpf_obj_get(path);
+		if (fd < 0)
+			continue; /* not pinned yet; anything else, loading reports */
+		memset(&info, 0, sizeof(info));
+		len = sizeof(info);
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.max_entries == k->max[i]) {
+			close(fd);
+			continue;
+		}
+		if (unlink(path)) {
+			err = -errno;
+			log_error("kern: cannot unpin %s to resize it: %s", path, strerror(-err));
+			close(fd);
+			pin_back(k, old);
+			return err;
+		}
+		old[i] = fd;
+		log_warn("kern: %s is pinned with max_entries %u, %s asks %u: recreating it with "
+			 "the new size; %s",
+			 sized_names[i], info.max_entries, sized_flags[i], k->max[i],
+			 i == KERN_MAP_PAIR4
+				 ? "its entries in flight (connections captured but not "
+				   "yet accepted by the agent) are lost"
+				 : "its entries are rewritten from the config");
+	}
+	return 0;
+}
+
+/* Loading failed: the maps unpin_resized() took out go back to their pins, as they were. */
+static void pin_back(const struct kern *k, int old[KERN_N_SIZED])
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < KERN_N_SIZED; i++) {
+		if (old[i] < 0)
+			continue;
+		pin_path(k, sized_names[i], path);
+		if (unlink(path) && errno != ENOENT)
+			log_warn("kern: cannot remove the new %s: %s", path, strerror(errno));
+		if (bpf_obj_pin(old[i], path))
+			log_error("kern: cannot pin the old %s back: %s", path, strerror(errno));
+		else
+			log_warn("kern: %s keeps its old size: loading with the new one failed",
+				 sized_names[i]);
+		close(old[i]);
+		old[i] = -1;
+	}
+}
+
+int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
+	int old[KERN_N_SIZED] = {-1, -1, -1};
 	struct kern *k;
 	int err;
 
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
+	for (int i = 0; i < KERN_N_SIZED; i++)
+		k->max[i] =
+			kopts && kopts->max_entries[i] ? kopts->max_entries[i] : sized_defaults[i];
 	k->pin_dir = strdup(pin_dir);
 	if (!k->pin_dir) {
 		err = -ENOMEM;
@@ -88,23 +216,38 @@ int kern_open(const char *pin_dir, struct kern **out)
 		log_error("kern: cannot open sock_addr programs: %s", strerror(-err));
 		goto close_lock;
 	}
+	err = size_maps(k, k->sa->obj);
+	if (err)
+		goto destroy_sa;
+	err = unpin_resized(k, old);
+	if (err)
+		goto destroy_sa;
 	err = sock_addr_bpf__load(k->sa);
 	if (err) {
 		log_error("kern: cannot load sock_addr programs into %s: %s", pin_dir,
 			  strerror(-err));
-		goto destroy_sa;
+		goto repin_old;
 	}
 	/* Opened after sa is loaded, so its maps resolve to the pins sa made. */
 	k->so = sockops_bpf__open_opts(&opts);
 	if (!k->so) {
 		err = -errno;
 		log_error("kern: cannot open sockops program: %s", strerror(-err));
-		goto destroy_sa;
+		goto repin_old;
 	}
+	err = size_maps(k, k->so->obj);
+	if (err)
+		goto destroy_so;
 	err = sockops_bpf__load(k->so);
 	if (err) {
 		log_error("kern: cannot load sockops program: %s", strerror(-err));
 		goto destroy_so;
+	}
+	for (int i = 0; i < KERN_N_SIZED; i++) {
+		if (old[i] >= 0) {
+			k->links_stale = true;
+			close(old[i]);
+		}
 	}
 
 	k->svc4_fd = bpf_map__fd(k->sa->maps.shunt_svc4_v2);
@@ -118,6 +261,8 @@ int kern_open(const char *pin_dir, struct kern **out)
 
 destroy_so:
 	sockops_bpf__destroy(k->so);
+repin_old:
+	pin_back(k, old);
 destroy_sa:
 	sock_addr_bpf__destroy(k->sa);
 close_lock:
@@ -222,10 +367,10 @@ static int svc4_delete_stale(struct kern *k, const struct config *cfg)
 	int n = 0;
 
 	/* Walk first, delete after: deleting during get_next_key may restart the walk. */
-	stale = calloc(SHUNT_SVC4_MAX, sizeof(*stale));
+	stale = calloc(k->max[KERN_MAP_SVC4], sizeof(*stale));
 	if (!stale)
 		return -ENOMEM;
-	while (n_stale < SHUNT_SVC4_MAX && !bpf_map_get_next_key(k->svc4_fd, prev, &key)) {
+	while (n_stale < k->max[KERN_MAP_SVC4] && !bpf_map_get_next_key(k->svc4_fd, prev, &key)) {
 		const struct service *svc;
 		const struct svc_port *sp =
 			config_find_vip(cfg, (struct in_addr){key.vip}, key.port, key.proto, &svc);
@@ -248,10 +393,10 @@ static int be4_delete_stale(struct kern *k, const uint32_t *n_slots, size_t n_id
 	size_t n_stale = 0;
 	int n = 0;
 
-	stale = calloc(SHUNT_BE4_MAX, sizeof(*stale));
+	stale = calloc(k->max[KERN_MAP_BE4], sizeof(*stale));
 	if (!stale)
 		return -ENOMEM;
-	while (n_stale < SHUNT_BE4_MAX && !bpf_map_get_next_key(k->be4_fd, prev, &key)) {
+	while (n_stale < k->max[KERN_MAP_BE4] && !bpf_map_get_next_key(k->be4_fd, prev, &key)) {
 		if (key.svc_id >= n_ids || key.slot >= n_slots[key.svc_id])
 			stale[n_stale++] = key;
 		prev = &key;
@@ -311,6 +456,29 @@ static int write_slots(struct kern *k, uint32_t id, const struct route_table *rt
 	return err;
 }
 
+/* " (full: raise --max-...)" when @err says map @m is full, else "": for error lines. */
+static const char *full_hint(int err, enum kern_sized_map m)
+{
+	static const char *const hints[KERN_N_SIZED] = {
+		" (the map is full: raise --max-services)",
+		" (the map is full: raise --max-backends)",
+		" (the map is full: raise --max-pairs)",
+	};
+
+	return err == -E2BIG ? hints[m] : "";
+}
+
+/* Warns when a map the agent fills is close to full, naming the flag that raises it. */
+static void warn_fill(const struct kern *k, enum kern_sized_map m, uint64_t entries)
+{
+	if (!kern_fill_high(entries, k->max[m]))
+		return;
+	log_warn("kern: %s is %.1f%% full (%llu/%u entries, warning above %d%%): raise it with "
+		 "shuntd %s N before it fills up",
+		 sized_names[m], 100.0 * (double)entries / k->max[m], (unsigned long long)entries,
+		 k->max[m], KERN_FILL_WARN_PCT, sized_flags[m]);
+}
+
 int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
 		       struct kern_sync *out)
 {
@@ -340,12 +508,13 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			err = write_slots(k, id, rt, i, j, sp, &n_slots[id]);
 			if (err) {
 				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
-					  "%s",
+					  "%s%s",
 					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE4,
-					  strerror(-err));
+					  strerror(-err), full_hint(err, KERN_MAP_BE4));
 				break;
 			}
 			val.n_slots = n_slots[id];
+			out->slots += n_slots[id];
 			if (l7 && captured_as_http(svc, sp)) {
 				val.flags = SVC4_F_L7;
 				out->l7++;
@@ -355,9 +524,10 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			svc4_key_of(&key, svc->cluster_ip, sp->port);
 			if (bpf_map_update_elem(k->svc4_fd, &key, &val, BPF_ANY)) {
 				err = -errno;
-				log_error("kern: cannot write %s/%s port %u to %s: %s",
+				log_error("kern: cannot write %s/%s port %u to %s: %s%s",
 					  svc->namespace, svc->name, sp->port, SHUNT_MAP_SVC4,
-					  strerror(-err));
+					  strerror(-err), full_hint(err, KERN_MAP_SVC4));
+				break;
 			}
 		}
 	}
@@ -368,6 +538,9 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 		stale = be4_delete_stale(k, n_slots, n_ids);
 		if (stale > 0)
 			log_info("kern: removed %d stale backend slots", stale);
+		/* Now the maps hold exactly what was written. */
+		warn_fill(k, KERN_MAP_SVC4, (uint64_t)out->l7 + out->direct);
+		warn_fill(k, KERN_MAP_BE4, out->slots);
 	}
 	free(n_slots);
 	return err;
@@ -395,8 +568,8 @@ static int attach_one(struct kern *k, struct bpf_program *prog, int cgroup_fd, c
 	char path[PATH_MAX];
 	int err;
 
-	snprintf(path, sizeof(path), "%s/%s", k->pin_dir, name);
-	link = bpf_link__open(path);
+	pin_path(k, name, path);
+	link = access(path, F_OK) ? NULL : bpf_link__open(path); /* none: no libbpf warning */
 	if (link) {
 		memset(&info, 0, sizeof(info));
 		if (!bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len) &&
@@ -427,20 +600,28 @@ static int attach_one(struct kern *k, struct bpf_program *prog, int cgroup_fd, c
 	return 0;
 }
 
+/*
+ * This agent's programs, in link_pins order. The release hook first, so that
+ * the agent's death is seen from the first capture on; sockops and
+ * getpeername next: by the time connect captures a socket, the programs that
+ * complete the picture are already in place.
+ */
+static void progs_of(const struct kern *k, struct bpf_program *progs[KERN_N_LINKS])
+{
+	progs[0] = k->sa->progs.shunt_release;
+	progs[1] = k->so->progs.shunt_sockops;
+	progs[2] = k->sa->progs.shunt_peername4;
+	progs[3] = k->sa->progs.shunt_peername6;
+	progs[4] = k->sa->progs.shunt_connect4;
+	progs[5] = k->sa->progs.shunt_connect6;
+}
+
 int kern_attach(struct kern *k, int cgroup_fd, int self_cgroup_fd)
 {
-	/*
-	 * The release hook first, so that the agent's death is seen from the first
-	 * capture on; sockops and getpeername next: by the time connect captures a
-	 * socket, the programs that complete the picture are already in place.
-	 */
-	struct bpf_program *progs[KERN_N_LINKS] = {
-		k->sa->progs.shunt_release,   k->so->progs.shunt_sockops,
-		k->sa->progs.shunt_peername4, k->sa->progs.shunt_peername6,
-		k->sa->progs.shunt_connect4,  k->sa->progs.shunt_connect6,
-	};
+	struct bpf_program *progs[KERN_N_LINKS];
 	int err = 0;
 
+	progs_of(k, progs);
 	for (size_t i = 0; i < KERN_N_LINKS && !err; i++) {
 		int fd = i ? cgroup_fd : self_cgroup_fd;
 		struct stat st;
@@ -453,7 +634,46 @@ int kern_attach(struct kern *k, int cgroup_fd, int self_cgroup_fd)
 	}
 	if (err)
 		kern_detach(k, true);
+	else
+		k->links_stale = false; /* every pinned link runs this agent's programs */
 	return err;
+}
+
+/*
+ * The links pinned in the pin dir that this agent did not attach or adopt:
+ * with @unpin they are removed (the programs detached); otherwise, when a map
+ * was recreated, they still run an earlier agent's programs on the old,
+ * unpinned map, and get this agent's programs, which use the pinned maps. A
+ * link that cannot be updated is removed: no program is left attached to a
+ * map that is not the pinned one.
+ */
+static void links_settle(struct kern *k, bool unpin)
+{
+	struct bpf_program *progs[KERN_N_LINKS];
+	struct bpf_link *link;
+	char path[PATH_MAX];
+
+	progs_of(k, progs);
+	for (size_t i = 0; i < KERN_N_LINKS; i++) {
+		pin_path(k, link_pins[i], path);
+		if (access(path, F_OK))
+			continue; /* none: spare libbpf's warning */
+		link = bpf_link__open(path);
+		if (!link)
+			continue;
+		if (unpin) {
+			bpf_link__unpin(link);
+		} else if (bpf_link__update_program(link, progs[i])) {
+			log_warn("kern: %s runs an earlier agent's program on a map no longer "
+				 "pinned and cannot be updated (%s): removing it",
+				 path, strerror(errno));
+			bpf_link__unpin(link);
+		} else {
+			log_info("kern: %s now runs this agent's %s, on the resized maps", path,
+				 bpf_program__name(progs[i]));
+		}
+		bpf_link__destroy(link);
+	}
 }
 
 void kern_detach(struct kern *k, bool unpin)
@@ -533,6 +753,8 @@ void kern_close(struct kern *k, bool unpin)
 	if (!k)
 		return;
 	kern_detach(k, unpin);
+	if (unpin || k->links_stale)
+		links_settle(k, unpin);
 	if (unpin)
 		unpin_all(k);
 	sockops_bpf__destroy(k->so);

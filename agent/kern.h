@@ -17,13 +17,46 @@
 struct config;
 struct kern;
 
+/* The maps whose size the operator chooses (shuntd --max-*). */
+enum kern_sized_map {
+	KERN_MAP_SVC4 = 0, /* shunt_svc4_v2, --max-services */
+	KERN_MAP_BE4,	   /* shunt_be4, --max-backends */
+	KERN_MAP_PAIR4,	   /* shunt_pair4, --max-pairs */
+	KERN_N_SIZED,
+};
+
+/* kern_open() options. */
+struct kern_opts {
+	__u32 max_entries[KERN_N_SIZED]; /* by enum kern_sized_map; 0: include/shunt_maps.h's */
+};
+
+/* The pinned name of a sized map, and the shuntd flag that sets its size. */
+const char *kern_sized_name(enum kern_sized_map m);
+const char *kern_sized_flag(enum kern_sized_map m);
+
+/* The size include/shunt_maps.h gives a sized map. */
+__u32 kern_sized_default(enum kern_sized_map m);
+
 /*
- * Opens and loads the programs. Maps are pinned by name in @pin_dir, which
- * must exist on a bpffs; maps already pinned there with the same layout are
- * reused (their content is reconciled later by kern_sync_services()).
- * Stores the handle in *@out; returns 0 or -errno.
+ * Opens and loads the programs, with the map sizes of @opts (NULL: the
+ * defaults). Maps are pinned by name in @pin_dir, which must exist on a
+ * bpffs; maps already pinned there with the same layout and size are reused
+ * (their content is reconciled later by kern_sync_services()). A sized map
+ * pinned with another max_entries is unpinned and created anew with the size
+ * asked (logged): kern_sync_services() rewrites shunt_svc4_v2 and shunt_be4,
+ * while shunt_pair4 entries not yet taken by accept() are lost. The programs
+ * an earlier agent left attached keep its maps until kern_attach() swaps
+ * them, or kern_close() does if this agent never attaches; if loading fails,
+ * the old maps are pinned back. Stores the handle in *@out; returns 0 or
+ * -errno.
  */
-int kern_open(const char *pin_dir, struct kern **out);
+int kern_open(const char *pin_dir, const struct kern_opts *opts, struct kern **out);
+
+/* Above this share of max_entries (percent), kern_sync_services() warns. */
+#define KERN_FILL_WARN_PCT 80
+
+/* Whether @entries of @max is above KERN_FILL_WARN_PCT: time to raise the flag. */
+bool kern_fill_high(uint64_t entries, uint64_t max);
 
 #define KERN_ALIVE_MS	  3000 /* the agent counts as dead this long after its last heartbeat */
 #define KERN_HEARTBEAT_MS 500  /* how often a live agent refreshes it */
@@ -55,6 +88,7 @@ struct route_table;
 struct kern_sync {
 	unsigned l7;	 /* service ports sent to the agent (while it is alive) */
 	unsigned direct; /* service ports balanced in the kernel */
+	unsigned slots;	 /* backend slots in shunt_be4 */
 };
 
 /*
@@ -62,7 +96,10 @@ struct kern_sync {
  * @cfg with a clusterIP and a selector, each with its ready endpoints as
  * backend slots, flagged L7 where @rt says requests need the agent (HTTP/1.1
  * by port name and route_port_needs_l7()). Adds and updates first, then
- * deletes what is stale, so a live service is never missing. 0 or -errno.
+ * deletes what is stale, so a live service is never missing. Warns (log_warn)
+ * when shunt_svc4_v2 or shunt_be4 is then above KERN_FILL_WARN_PCT of its
+ * max_entries, naming the flag that raises it. 0 or -errno (-E2BIG: a map
+ * is full, logged with its flag).
  */
 int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
 		       struct kern_sync *out);

@@ -31,6 +31,8 @@
 #include "worker.h"
 
 #define WORKERS_MAX 256
+/* --max-*: far above any node, and below what makes the kernel's hash tables overflow. */
+#define MAP_ENTRIES_MAX (1u << 26)
 
 struct options {
 	const char *config_dir;
@@ -41,6 +43,7 @@ struct options {
 	unsigned workers;
 	uint32_t mark;
 	bool unpin_on_exit;
+	struct kern_opts kern; /* map sizes (--max-*); 0: the defaults */
 };
 
 struct agent {
@@ -75,8 +78,13 @@ static void usage(FILE *f)
 		"  --workers N        proxy threads (default 1)\n"
 		"  --mark N           SO_MARK of the agent's own sockets (default 0x%x)\n"
 		"  --unpin-on-exit    remove the pinned maps when exiting\n"
+		"  --max-services N   max_entries of %s: service ports (default %u)\n"
+		"  --max-backends N   max_entries of %s: backend slots, all services (default %u)\n"
+		"  --max-pairs N      max_entries of %s: not yet accepted (default %u)\n"
+		"                     (a pinned map of another size is recreated at start-up)\n"
 		"  --log-level LEVEL  error, warn, info (default) or debug\n",
-		SHUNT_DEFAULT_MARK);
+		SHUNT_DEFAULT_MARK, SHUNT_MAP_SVC4, SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX,
+		SHUNT_MAP_PAIR4, SHUNT_PAIR4_MAX);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -90,6 +98,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"workers", required_argument, NULL, 'w'},
 		{"mark", required_argument, NULL, 'm'},
 		{"unpin-on-exit", no_argument, NULL, 'u'},
+		{"max-services", required_argument, NULL, 'S'},
+		{"max-backends", required_argument, NULL, 'B'},
+		{"max-pairs", required_argument, NULL, 'P'},
 		{"log-level", required_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{},
@@ -162,6 +173,23 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case 'u':
 			o->unpin_on_exit = true;
 			break;
+		case 'S':
+		case 'B':
+		case 'P': {
+			enum kern_sized_map m = c == 'S'   ? KERN_MAP_SVC4
+						: c == 'B' ? KERN_MAP_BE4
+							   : KERN_MAP_PAIR4;
+
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || !v || v > MAP_ENTRIES_MAX) {
+				fprintf(stderr, "shuntd: %s %s: expected 1..%u\n",
+					kern_sized_flag(m), optarg, MAP_ENTRIES_MAX);
+				return -EINVAL;
+			}
+			o->kern.max_entries[m] = (__u32)v;
+			break;
+		}
 		case 'v':
 			if (log_set_level_str(optarg)) {
 				fprintf(stderr,
@@ -334,7 +362,7 @@ static int agent_start(struct agent *a)
 	a->cgroup_fd = cgroup_open(a->opt.cgroup, cg_path, sizeof(cg_path));
 	if (a->cgroup_fd < 0)
 		return a->cgroup_fd;
-	err = kern_open(a->opt.pin_dir, &a->kern);
+	err = kern_open(a->opt.pin_dir, &a->opt.kern, &a->kern);
 	if (err)
 		return err;
 

@@ -163,7 +163,7 @@ static void services_follow_config_and_stale_go(void **state)
 	assert_true(asprintf(&y2, "%s", one_service) > 0);
 	c1 = load(y1);
 	c2 = load(y2);
-	assert_int_equal(kern_open(pin_dir, &k), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
 	/* Every TCP port of a selected service is balanced; UDP never. No rule needs L7. */
 	ks = sync_cfg(k, c1);
 	assert_int_equal(ks.l7, 0);
@@ -261,7 +261,7 @@ static void only_ports_l7_rules_need_go_to_the_agent(void **state)
 	struct kern *k;
 	int fd;
 
-	assert_int_equal(kern_open(pin_dir, &k), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
 	ks = sync_cfg(k, cfg);
 	/* db http-api and httpish (no known protocol prefix: taken as HTTP) have http rules; od
 	 * has a DestinationRule that needs requests. */
@@ -335,7 +335,7 @@ static void tcp_route_weights_become_slots(void **state)
 	struct kern *k;
 	int fd, be, v1 = 0, v2a = 0, v2b = 0;
 
-	assert_int_equal(kern_open(pin_dir, &k), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
 	ks = sync_cfg(k, cfg);
 	assert_int_equal(ks.l7, 0); /* tcp routes only: the kernel's job */
 	fd = svc4_fd();
@@ -362,11 +362,11 @@ static void a_second_agent_on_the_same_pin_dir_is_refused(void **state)
 {
 	struct kern *k1, *k2 = NULL;
 
-	assert_int_equal(kern_open(pin_dir, &k1), 0);
-	assert_int_equal(kern_open(pin_dir, &k2), -EBUSY);
+	assert_int_equal(kern_open(pin_dir, NULL, &k1), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k2), -EBUSY);
 	assert_null(k2);
 	kern_close(k1, false);
-	assert_int_equal(kern_open(pin_dir, &k2), 0); /* free again once the first is gone */
+	assert_int_equal(kern_open(pin_dir, NULL, &k2), 0); /* free again once the first is gone */
 	kern_close(k2, true);
 }
 
@@ -378,7 +378,7 @@ static void second_agent_adopts_pins_and_reconciles(void **state)
 
 	struct svc4_val val;
 
-	assert_int_equal(kern_open(pin_dir, &k1), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k1), 0);
 	sync_cfg(k1, c1);
 	kern_close(k1, false); /* an agent that exits leaves its maps */
 
@@ -386,7 +386,7 @@ static void second_agent_adopts_pins_and_reconciles(void **state)
 	assert_true(fd >= 0);
 	assert_true(get_svc(fd, "10.96.0.10", 80, &val));
 
-	assert_int_equal(kern_open(pin_dir, &k2), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k2), 0);
 	sync_cfg(k2, c2);
 	/* Same pinned map: the fd taken before the restart sees the new content. */
 	assert_false(get_svc(fd, "10.96.0.10", 80, &val));
@@ -416,7 +416,7 @@ static void orig_dst_is_taken_once(void **state)
 	key.server_ip = local.sin_addr.s_addr;
 	inet_pton(AF_INET, "10.96.77.10", &val.ip);
 
-	assert_int_equal(kern_open(pin_dir, &k), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
 	snprintf(path, sizeof(path), "%s/%s", pin_dir, SHUNT_MAP_PAIR4);
 	fd = bpf_obj_get(path);
 	assert_true(fd >= 0);
@@ -454,7 +454,7 @@ static void links_outlive_the_agent_and_are_adopted(void **state)
 	cfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	assert_true(cfd >= 0);
 
-	assert_int_equal(kern_open(pin_dir, &k1), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k1), 0);
 	assert_int_equal(kern_attach(k1, cfd, cfd), 0);
 	snprintf(path, sizeof(path), "%s/link_connect4", pin_dir);
 	assert_int_equal(stat(path, &st), 0);
@@ -464,7 +464,7 @@ static void links_outlive_the_agent_and_are_adopted(void **state)
 	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_CONNECT), 1);
 	assert_int_equal(attached(cfd, BPF_CGROUP_SOCK_OPS), 1);
 	/* The next agent adopts them: still one of each, not two. */
-	assert_int_equal(kern_open(pin_dir, &k2), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k2), 0);
 	assert_int_equal(kern_attach(k2, cfd, cfd), 0);
 	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_CONNECT), 1);
 	assert_int_equal(attached(cfd, BPF_CGROUP_INET_SOCK_RELEASE), 1);
@@ -511,7 +511,7 @@ static void closed_listener_voids_the_heartbeat(void **state)
 	assert_int_equal(listen(lfd, 8), 0);
 	assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &alen), 0);
 
-	assert_int_equal(kern_open(pin_dir, &k), 0);
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
 	assert_int_equal(kern_set_listener(k, &addr, 0), 0);
 	assert_int_equal(kern_add_listener(k, lfd), 0);
 	/* The mesh cgroup does not matter here: this process's own cgroup is both. */
@@ -522,6 +522,295 @@ static void closed_listener_voids_the_heartbeat(void **state)
 	assert_int_equal(heartbeat(), 0);
 	kern_close(k, true);
 	close(cfd);
+}
+
+/* stderr, where log.c writes, goes to a temporary file between these two calls. */
+static FILE *captured;
+static int saved_stderr = -1;
+
+static void capture_begin(void)
+{
+	fflush(stderr);
+	captured = tmpfile();
+	assert_non_null(captured);
+	saved_stderr = dup(STDERR_FILENO);
+	assert_true(saved_stderr >= 0);
+	assert_true(dup2(fileno(captured), STDERR_FILENO) >= 0);
+}
+
+/* What was logged since capture_begin() (a static buffer); stderr is back. */
+static const char *capture_end(void)
+{
+	static char buf[16384];
+	size_t n;
+
+	fflush(stderr);
+	assert_true(dup2(saved_stderr, STDERR_FILENO) >= 0);
+	close(saved_stderr);
+	rewind(captured);
+	n = fread(buf, 1, sizeof(buf) - 1, captured);
+	buf[n] = '\0';
+	fclose(captured);
+	fputs(buf, stderr); /* still shown, for whoever reads the test's output */
+	return buf;
+}
+
+/* The max_entries of the map pinned as @name (0: none). */
+static __u32 pinned_max(const char *name)
+{
+	struct bpf_map_info info = {0};
+	__u32 len = sizeof(info);
+	int fd = map_fd(name);
+
+	if (fd < 0)
+		return 0;
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	close(fd);
+	return info.max_entries;
+}
+
+/* The kernel's id of the map behind @fd. */
+static __u32 map_id(int fd)
+{
+	struct bpf_map_info info = {0};
+	__u32 len = sizeof(info);
+
+	assert_int_equal(bpf_obj_get_info_by_fd(fd, &info, &len), 0);
+	return info.id;
+}
+
+static void fill_warning_is_above_80_percent(void **state)
+{
+	assert_false(kern_fill_high(0, 0));
+	assert_false(kern_fill_high(4, 5)); /* 80% is not above it */
+	assert_true(kern_fill_high(5, 5));
+	assert_false(kern_fill_high(80, 100));
+	assert_true(kern_fill_high(81, 100));
+	assert_true(kern_fill_high(52429, SHUNT_SVC4_MAX));
+	assert_false(kern_fill_high(52428, SHUNT_SVC4_MAX));
+}
+
+/* Service "w" with ports 80.. (@n_ports of them) and one pod: @n_ports entries and slots. */
+static struct config *ports_service(int n_ports)
+{
+	char ports[256] = "", *yaml;
+	struct config *cfg;
+	size_t off = 0;
+
+	for (int i = 0; i < n_ports; i++)
+		off += (size_t)snprintf(ports + off, sizeof(ports) - off, "%s{port: %d, name: p%d}",
+					i ? ", " : "", 80 + i, i);
+	assert_true(asprintf(&yaml,
+			     "apiVersion: v1\n"
+			     "kind: Service\n"
+			     "metadata: {name: w, namespace: default}\n"
+			     "spec:\n"
+			     "  clusterIP: 10.96.0.40\n"
+			     "  selector: {app: w}\n"
+			     "  ports: [%s]\n"
+			     "---\n"
+			     "apiVersion: v1\n"
+			     "kind: Pod\n"
+			     "metadata: {name: w1, namespace: default, labels: {app: w}}\n"
+			     "status: {podIP: 10.77.0.41}\n",
+			     ports) > 0);
+	cfg = load(yaml);
+	free(yaml);
+	return cfg;
+}
+
+static void small_maps_warn_before_they_are_full(void **state)
+{
+	struct kern_opts opts = {.max_entries = {[KERN_MAP_SVC4] = 5, [KERN_MAP_BE4] = 5}};
+	struct config *c4 = ports_service(4), *c5 = ports_service(5), *c6 = ports_service(6);
+	struct route_table *rt;
+	struct kern_sync ks;
+	const char *log;
+	struct kern *k;
+
+	assert_int_equal(kern_open(pin_dir, &opts, &k), 0);
+	assert_int_equal(pinned_max(SHUNT_MAP_SVC4), 5);
+	assert_int_equal(pinned_max(SHUNT_MAP_BE4), 5);
+	assert_int_equal(pinned_max(SHUNT_MAP_PAIR4), SHUNT_PAIR4_MAX); /* not asked: default */
+
+	/* 4 of 5 is 80%: not above it, no warning. */
+	capture_begin();
+	ks = sync_cfg(k, c4);
+	log = capture_end();
+	assert_int_equal(ks.direct, 4);
+	assert_int_equal(ks.slots, 4);
+	assert_null(strstr(log, "full"));
+
+	/* 5 of 5: both maps warn, each naming its flag. */
+	capture_begin();
+	ks = sync_cfg(k, c5);
+	log = capture_end();
+	assert_int_equal(ks.slots, 5);
+	assert_non_null(strstr(log, "shunt_svc4_v2 is 100.0% full (5/5 entries"));
+	assert_non_null(strstr(log, "raise it with shuntd --max-services N"));
+	assert_non_null(strstr(log, "shunt_be4 is 100.0% full (5/5 entries"));
+	assert_non_null(strstr(log, "raise it with shuntd --max-backends N"));
+
+	/* One more: the kernel refuses the sixth slot, and the error says which flag. */
+	assert_int_equal(route_table_build(c6, &rt), 0);
+	capture_begin();
+	assert_int_equal(kern_sync_services(k, c6, rt, &ks), -E2BIG);
+	log = capture_end();
+	assert_non_null(strstr(log, "the map is full: raise --max-backends"));
+	route_table_free(rt);
+
+	kern_close(k, true);
+	config_free(c4);
+	config_free(c5);
+	config_free(c6);
+}
+
+/* A restart with other --max-* sizes: the pins are recreated and the agent fills them again. */
+static void resized_maps_are_recreated_and_rewritten(void **state)
+{
+	struct kern_opts small = {.max_entries = {[KERN_MAP_SVC4] = 8, [KERN_MAP_PAIR4] = 16}};
+	struct kern_opts huge = {.max_entries = {[KERN_MAP_SVC4] = 0x7fffffff}};
+	char *yaml;
+	struct config *cfg;
+	struct svc4_val val;
+	struct kern *k;
+	const char *log;
+	int old, fd, be;
+	__u32 be_id;
+
+	assert_true(asprintf(&yaml, "%s%s", two_services, pods_b) > 0);
+	cfg = load(yaml);
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
+	sync_cfg(k, cfg);
+	kern_close(k, false);
+	old = svc4_fd();
+	be = map_fd(SHUNT_MAP_BE4);
+	assert_true(old >= 0 && be >= 0);
+	be_id = map_id(be);
+
+	capture_begin();
+	assert_int_equal(kern_open(pin_dir, &small, &k), 0);
+	log = capture_end();
+	assert_non_null(strstr(log, "shunt_svc4_v2 is pinned with max_entries 65536, "
+				    "--max-services asks 8: recreating it"));
+	assert_non_null(strstr(log, "its entries are rewritten from the config"));
+	assert_non_null(strstr(log, "shunt_pair4 is pinned with max_entries 262144, "
+				    "--max-pairs asks 16"));
+	assert_non_null(strstr(log, "are lost"));
+	assert_null(strstr(log, "shunt_be4 is pinned")); /* same size: reused as it is */
+	assert_int_equal(pinned_max(SHUNT_MAP_SVC4), 8);
+	assert_int_equal(pinned_max(SHUNT_MAP_PAIR4), 16);
+	fd = svc4_fd();
+	assert_true(fd >= 0);
+	assert_int_not_equal(map_id(fd), map_id(old));
+	assert_false(get_svc(fd, "10.96.0.11", 8080, &val)); /* new, empty until the sync */
+	close(fd);
+	fd = map_fd(SHUNT_MAP_BE4);
+	assert_int_equal(map_id(fd), be_id);
+	close(fd);
+	sync_cfg(k, cfg);
+	fd = svc4_fd();
+	assert_true(get_svc(fd, "10.96.0.11", 8080, &val));
+	assert_int_equal(val.n_slots, 2);
+	assert_string_equal(slot(be, val.svc_id, 1), "10.77.0.22:8080");
+	close(fd);
+	kern_close(k, false);
+
+	/* Same sizes again: nothing recreated. */
+	capture_begin();
+	assert_int_equal(kern_open(pin_dir, &small, &k), 0);
+	log = capture_end();
+	assert_null(strstr(log, "recreating"));
+	kern_close(k, false);
+
+	/* A size the kernel refuses: the load fails, and the old map is pinned back, whole. */
+	capture_begin();
+	assert_true(kern_open(pin_dir, &huge, &k) < 0);
+	log = capture_end();
+	assert_non_null(strstr(log, "shunt_svc4_v2 keeps its old size"));
+	assert_int_equal(pinned_max(SHUNT_MAP_SVC4), 8);
+	fd = svc4_fd();
+	assert_true(get_svc(fd, "10.96.0.11", 8080, &val));
+	close(fd);
+
+	assert_int_equal(kern_open(pin_dir, &small, &k), 0);
+	kern_close(k, true);
+	close(old);
+	close(be);
+	config_free(cfg);
+	free(yaml);
+}
+
+/* Whether the program behind the pinned link @link uses the map pinned as @map. */
+static bool link_uses_pinned_map(const char *link, const char *map)
+{
+	struct bpf_link_info li = {0};
+	struct bpf_prog_info pi = {0};
+	__u32 ids[32], len, want;
+	char path[128];
+	int lfd, pfd, mfd;
+	bool found = false;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, link);
+	lfd = bpf_obj_get(path);
+	mfd = map_fd(map);
+	assert_true(lfd >= 0 && mfd >= 0);
+	len = sizeof(li);
+	assert_int_equal(bpf_obj_get_info_by_fd(lfd, &li, &len), 0);
+	pfd = bpf_prog_get_fd_by_id(li.prog_id);
+	assert_true(pfd >= 0);
+	pi.nr_map_ids = 32;
+	pi.map_ids = (__u64)(unsigned long)ids;
+	len = sizeof(pi);
+	assert_int_equal(bpf_obj_get_info_by_fd(pfd, &pi, &len), 0);
+	want = map_id(mfd);
+	for (__u32 i = 0; i < pi.nr_map_ids && i < 32; i++)
+		found |= ids[i] == want;
+	close(pfd);
+	close(lfd);
+	close(mfd);
+	return found;
+}
+
+/* The programs left attached never keep running on a map that is no longer pinned. */
+static void attached_programs_follow_a_resized_map(void **state)
+{
+	struct kern_opts small = {.max_entries = {[KERN_MAP_SVC4] = 8, [KERN_MAP_PAIR4] = 16}};
+	char mnt[256], cg[320];
+	struct kern *k;
+	int cfd;
+
+	assert_int_equal(cgroup2_mount_path(mnt, sizeof(mnt)), 0);
+	snprintf(cg, sizeof(cg), "%s/shunt-unit-resize-%d", mnt, (int)getpid());
+	assert_int_equal(mkdir(cg, 0755), 0);
+	cfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(cfd >= 0);
+
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
+	assert_int_equal(kern_attach(k, cfd, cfd), 0);
+	kern_close(k, false);
+	assert_true(link_uses_pinned_map("link_connect4", SHUNT_MAP_SVC4));
+
+	/* Resized: until this agent attaches, the old programs run on the old map... */
+	assert_int_equal(kern_open(pin_dir, &small, &k), 0);
+	assert_false(link_uses_pinned_map("link_connect4", SHUNT_MAP_SVC4));
+	assert_false(link_uses_pinned_map("link_sockops", SHUNT_MAP_PAIR4));
+	/* ...and if it exits before attaching, the links get its programs anyway. */
+	kern_close(k, false);
+	assert_true(link_uses_pinned_map("link_connect4", SHUNT_MAP_SVC4));
+	assert_true(link_uses_pinned_map("link_sockops", SHUNT_MAP_PAIR4));
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_CONNECT), 1);
+
+	/* Resized back, attached as usual: adopted, on the new map. */
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
+	assert_int_equal(kern_attach(k, cfd, cfd), 0);
+	assert_true(link_uses_pinned_map("link_connect4", SHUNT_MAP_SVC4));
+	assert_true(link_uses_pinned_map("link_sockops", SHUNT_MAP_PAIR4));
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_CONNECT), 1);
+	kern_close(k, true);
+	assert_int_equal(attached(cfd, BPF_CGROUP_INET4_CONNECT), 0);
+	close(cfd);
+	assert_int_equal(rmdir(cg), 0);
 }
 
 static int group_setup(void **state)
@@ -569,6 +858,10 @@ int main(void)
 		cmocka_unit_test_setup(closed_listener_voids_the_heartbeat, pin_dir_setup),
 		cmocka_unit_test_setup(a_second_agent_on_the_same_pin_dir_is_refused,
 				       pin_dir_setup),
+		cmocka_unit_test(fill_warning_is_above_80_percent),
+		cmocka_unit_test_setup(small_maps_warn_before_they_are_full, pin_dir_setup),
+		cmocka_unit_test_setup(resized_maps_are_recreated_and_rewritten, pin_dir_setup),
+		cmocka_unit_test_setup(attached_programs_follow_a_resized_map, pin_dir_setup),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
