@@ -404,6 +404,18 @@ else
 	show "$OUT" "$ERR"
 fi
 
+# --- maps: shuntctl maps decodes the pins and their fill (the agent is gone; the maps stay)
+
+"$BUILD/shuntctl" --pin-dir "$NODE_PIN" maps >"$TMP/maps" 2>&1
+maps_rc=$?
+if [ "$maps_rc" -eq 0 ] && grep -qE '^shunt_svc4_v2 +hash +[0-9]+/[0-9]+ +[0-9.]+%$' "$TMP/maps" &&
+	grep -q "^  svc $VIP:$SVC_PORT L7 " "$TMP/maps"; then
+	ok "maps shuntctl maps: shunt_svc4_v2 fill line and greeter-service $VIP:$SVC_PORT (L7)"
+else
+	not_ok "maps shuntctl maps: shunt_svc4_v2 fill line and greeter-service $VIP:$SVC_PORT (exit $maps_rc)"
+	show "$TMP/maps"
+fi
+
 # --- 10. nothing left ---------------------------------------------------------
 
 node_down
