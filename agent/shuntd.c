@@ -26,6 +26,7 @@
 #include "kern.h"
 #include "log.h"
 #include "loop.h"
+#include "probe.h"
 #include "snapshot.h"
 #include "sysfs.h"
 #include "worker.h"
@@ -43,6 +44,7 @@ struct options {
 	unsigned workers;
 	uint32_t mark;
 	bool unpin_on_exit;
+	bool check_kernel;     /* --check-kernel: probe the kernel, print, exit */
 	struct kern_opts kern; /* map sizes (--max-*); 0: the defaults */
 };
 
@@ -59,7 +61,8 @@ struct agent {
 	int sig_fd;
 	pthread_t starter; /* runs agent_start() while the main loop answers /ready 503 */
 	int start_err;	   /* written by the starter before it stops the loop */
-	bool ready; /* atomic: programs attached and maps filled; workers and kern readable */
+	bool ready;   /* atomic: programs attached and maps filled; workers and kern readable */
+	bool refused; /* the kernel lacks features, each logged: no generic exit line */
 };
 
 static void usage(FILE *f)
@@ -78,11 +81,13 @@ static void usage(FILE *f)
 		"  --workers N        proxy threads (default 1)\n"
 		"  --mark N           SO_MARK of the agent's own sockets (default 0x%x)\n"
 		"  --unpin-on-exit    remove the pinned maps when exiting\n"
-		"  --max-services N   max_entries of %s: service ports (default %u)\n"
-		"  --max-backends N   max_entries of %s: backend slots, all services (default %u)\n"
-		"  --max-pairs N      max_entries of %s: not yet accepted (default %u)\n"
+		"  --max-services N   max_entries of %s: service ports (default %d)\n"
+		"  --max-backends N   max_entries of %s: backend slots, all services (default %d)\n"
+		"  --max-pairs N      max_entries of %s: not yet accepted (default %d)\n"
 		"                     (a pinned map of another size is recreated at start-up)\n"
-		"  --log-level LEVEL  error, warn, info (default) or debug\n",
+		"  --log-level LEVEL  error, warn, info (default) or debug\n"
+		"  --check-kernel     probe this kernel for every feature shunt needs, print one\n"
+		"                     line per feature and exit 0 (all there) or 1\n",
 		SHUNT_DEFAULT_MARK, SHUNT_MAP_SVC4, SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX,
 		SHUNT_MAP_PAIR4, SHUNT_PAIR4_MAX);
 }
@@ -102,6 +107,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"max-backends", required_argument, NULL, 'B'},
 		{"max-pairs", required_argument, NULL, 'P'},
 		{"log-level", required_argument, NULL, 'v'},
+		{"check-kernel", no_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{},
 	};
@@ -199,6 +205,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			}
 			break;
+		case 'K':
+			o->check_kernel = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -207,7 +216,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 			return -EINVAL;
 		}
 	}
-	if (optind < argc || !o->config_dir || !o->cgroup || !have_listen) {
+	if (optind < argc || (!o->check_kernel && (!o->config_dir || !o->cgroup || !have_listen))) {
 		fprintf(stderr, "shuntd: --config, --cgroup and --listen are required\n");
 		usage(stderr);
 		return -EINVAL;
@@ -215,22 +224,96 @@ static int parse_args(int argc, char **argv, struct options *o)
 	return 0;
 }
 
+/*
+ * What libbpf last warned about, for one readable error line when loading
+ * fails: the verifier's verdict on the program it rejected, or else the
+ * last warning. Written by whichever thread calls libbpf; read by the
+ * starter after kern_open() (diagnostics only).
+ */
+static struct {
+	char prog[64];	   /* the program the verifier rejected, or "" */
+	char verdict[256]; /* the last line of its verifier log */
+	char warning[256]; /* the first line of libbpf's last other warning */
+} libbpf_last;
+
+/*
+ * libbpf's warnings and info go to the log at debug level, one log line per
+ * line (a verifier log is one multi-line message); its debug chatter is
+ * dropped. Warnings are remembered for libbpf_report_failure().
+ */
 static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	enum log_level lvl = level == LIBBPF_WARN   ? LOG_WARN
-			     : level == LIBBPF_INFO ? LOG_DEBUG
-						    : LOG_DEBUG + 1;
-	char line[512];
-	size_t n;
+	char *msg, *line, *save = NULL;
 
-	if (lvl > log_level_cur)
+	if (level == LIBBPF_DEBUG || (level == LIBBPF_INFO && log_level_cur < LOG_DEBUG))
 		return 0;
-	vsnprintf(line, sizeof(line), fmt, ap);
-	n = strlen(line);
-	if (n && line[n - 1] == '\n')
-		line[n - 1] = '\0';
-	log_write(lvl > LOG_DEBUG ? LOG_DEBUG : lvl, "libbpf: %s", line);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		return 0;
+	if (level == LIBBPF_WARN &&
+	    probe_verifier_summary(msg, libbpf_last.prog, sizeof(libbpf_last.prog),
+				   libbpf_last.verdict, sizeof(libbpf_last.verdict)))
+		snprintf(libbpf_last.warning, sizeof(libbpf_last.warning), "%.*s",
+			 (int)strcspn(msg, "\n"), msg);
+	if (log_level_cur >= LOG_DEBUG)
+		for (line = strtok_r(msg, "\n", &save); line; line = strtok_r(NULL, "\n", &save))
+			log_write(LOG_DEBUG, "%s",
+				  line); /* libbpf starts its lines with "libbpf: " */
+	free(msg);
 	return 0;
+}
+
+/* After a failed load: the rejected program and the verifier's last words, in one line. */
+static void libbpf_report_failure(void)
+{
+	if (libbpf_last.verdict[0])
+		log_error("shuntd: the kernel rejected program %s: %s (--log-level debug shows the "
+			  "verifier log)",
+			  libbpf_last.prog[0] ? libbpf_last.prog : "?", libbpf_last.verdict);
+	else if (libbpf_last.warning[0])
+		log_error("shuntd: %s", libbpf_last.warning);
+}
+
+/* --check-kernel: one line per feature on stdout; 0 when all are there, else 1. */
+static int check_kernel(void)
+{
+	struct probe_report r;
+	char line[512];
+
+	probe_kernel(&r);
+	for (unsigned i = 0; i < r.n; i++) {
+		probe_line(&r.res[i], line, sizeof(line));
+		printf("%s\n", line);
+	}
+	probe_summary(&r, line, sizeof(line));
+	printf("%s\n", line);
+	return r.missing ? 1 : 0;
+}
+
+/*
+ * Before anything is loaded: a kernel without what the programs need is
+ * refused with one line per missing feature, not a verifier dump.
+ */
+static int refuse_kernel_without_features(struct agent *a)
+{
+	struct probe_report r;
+	char line[512];
+
+	probe_kernel(&r);
+	for (unsigned i = 0; i < r.n; i++) {
+		if (r.res[i].status != PROBE_MISSING && r.res[i].status != PROBE_UNKNOWN)
+			continue;
+		probe_line(&r.res[i], line, sizeof(line));
+		if (r.res[i].status == PROBE_MISSING)
+			log_error("shuntd: %s", line);
+		else
+			log_warn("shuntd: %s", line);
+	}
+	if (!r.missing)
+		return 0;
+	probe_summary(&r, line, sizeof(line));
+	log_error("%s", line);
+	a->refused = true;
+	return -EOPNOTSUPP;
 }
 
 static bool agent_ready(void *ctx)
@@ -356,15 +439,21 @@ static int agent_start(struct agent *a)
 	struct kern_sync sync;
 	int err, self_fd;
 
+	err = refuse_kernel_without_features(a);
+	if (err)
+		return err;
 	err = bpffs_prepare(a->opt.pin_dir);
 	if (err)
 		return err;
 	a->cgroup_fd = cgroup_open(a->opt.cgroup, cg_path, sizeof(cg_path));
 	if (a->cgroup_fd < 0)
 		return a->cgroup_fd;
+	memset(&libbpf_last, 0, sizeof(libbpf_last));
 	err = kern_open(a->opt.pin_dir, &a->opt.kern, &a->kern);
-	if (err)
+	if (err) {
+		libbpf_report_failure();
 		return err;
+	}
 
 	/* Listen before the kernel learns the address: no connection is sent to a closed port. */
 	err = start_workers(a);
@@ -441,6 +530,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &a.opt))
 		return 2;
 	libbpf_set_print(libbpf_log);
+	if (a.opt.check_kernel)
+		return check_kernel();
 	snapshot_store_init(&a.store);
 
 	err = config_load_dir(a.opt.config_dir, &cfg);
@@ -489,7 +580,7 @@ out:
 		close(a.sig_fd);
 	loop_free(a.loop);
 	snapshot_store_fini(&a.store);
-	if (err)
+	if (err && !a.refused)
 		log_error("shuntd: exiting on error: %s", strerror(-err));
 	else
 		log_info("shuntd: programs detached, exiting");
