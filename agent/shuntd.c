@@ -582,7 +582,7 @@ out:
 	snapshot_store_fini(&a.store);
 	if (err && !a.refused)
 		log_error("shuntd: exiting on error: %s", strerror(-err));
-	else
+	else if (!err)
 		log_info("shuntd: programs detached, exiting");
 	return err ? 1 : 0;
 }
