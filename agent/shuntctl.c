@@ -394,14 +394,18 @@ static int maps_pairs(void)
 	if (pinned_open(SHUNT_MAP_PAIR4, &m))
 		return 1;
 	e = calloc(m.info.max_entries ? m.info.max_entries : 1, sizeof(*e));
-	while (e && n < (long)m.info.max_entries && !bpf_map_get_next_key(m.fd, prev, &key)) {
+	if (!e) {
+		close(m.fd);
+		return 1;
+	}
+	while (n < (long)m.info.max_entries && !bpf_map_get_next_key(m.fd, prev, &key)) {
 		e[n].key = key;
 		prev = &e[n].key;
 		if (!bpf_map_lookup_elem(m.fd, &key, &e[n].val))
 			n++;
 	}
 	qsort(e, (size_t)n, sizeof(*e), pair_cmp);
-	fill_line(&m, e ? n : -1);
+	fill_line(&m, n);
 	for (long i = 0; i < n; i++)
 		printf("  pair %s -> %s orig=%s svc_id=%u%s\n",
 		       ipport_str(e[i].key.client_ip, e[i].key.client_port, a, sizeof(a)),
@@ -451,9 +455,8 @@ static int maps_agent(void)
 					     : "none",
 			       cfg.skip_mark, cfg.heartbeat_ns ? hb : "none",
 			       (unsigned long long)(cfg.alive_ns / 1000000),
-			       cfg.listen_ip && cfg.heartbeat_ns && age < cfg.alive_ns
-				       ? "alive"
-				       : "down (fail open)");
+			       cfg.listen_ip && cfg.heartbeat_ns && age < cfg.alive_ns ? "alive"
+										       : "down");
 		}
 		close(m.fd);
 	} else {

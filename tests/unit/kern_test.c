@@ -746,7 +746,7 @@ static bool link_uses_pinned_map(const char *link, const char *map)
 {
 	struct bpf_link_info li = {0};
 	struct bpf_prog_info pi = {0};
-	__u32 ids[32], len, want;
+	__u32 ids[32] = {0}, len, want;
 	char path[128];
 	int lfd, pfd, mfd;
 	bool found = false;
