@@ -107,13 +107,33 @@ static int size_maps(const struct kern *k, struct bpf_object *obj)
 	return 0;
 }
 
+/* Loading failed: the maps unpin_resized() took out go back to their pins, as they were. */
+static void pin_back(const struct kern *k, int old[KERN_N_SIZED])
+{
+	char path[PATH_MAX];
+
+	for (int i = 0; i < KERN_N_SIZED; i++) {
+		if (old[i] < 0)
+			continue;
+		pin_path(k, sized_names[i], path);
+		if (unlink(path) && errno != ENOENT)
+			log_warn("kern: cannot remove the new %s: %s", path, strerror(errno));
+		if (bpf_obj_pin(old[i], path))
+			log_error("kern: cannot pin the old %s back: %s", path, strerror(errno));
+		else
+			log_warn("kern: %s keeps its old size: loading with the new one failed",
+				 sized_names[i]);
+		close(old[i]);
+		old[i] = -1;
+	}
+}
+
 /*
  * libbpf refuses a pin whose max_entries differs from the map it loads. A
  * sized map pinned with another size is unpinned here, so that loading
  * creates it with the size asked; its fd is kept in @old[i] (else -1) to pin
  * it back if loading fails. 0 or -errno (then nothing is left unpinned).
  */
-static void pin_back(const struct kern *k, int old[KERN_N_SIZED]);
 static int unpin_resized(struct kern *k, int old[KERN_N_SIZED])
 {
 	struct bpf_map_info info;
@@ -151,27 +171,6 @@ static int unpin_resized(struct kern *k, int old[KERN_N_SIZED])
 				 : "its entries are rewritten from the config");
 	}
 	return 0;
-}
-
-/* Loading failed: the maps unpin_resized() took out go back to their pins, as they were. */
-static void pin_back(const struct kern *k, int old[KERN_N_SIZED])
-{
-	char path[PATH_MAX];
-
-	for (int i = 0; i < KERN_N_SIZED; i++) {
-		if (old[i] < 0)
-			continue;
-		pin_path(k, sized_names[i], path);
-		if (unlink(path) && errno != ENOENT)
-			log_warn("kern: cannot remove the new %s: %s", path, strerror(errno));
-		if (bpf_obj_pin(old[i], path))
-			log_error("kern: cannot pin the old %s back: %s", path, strerror(errno));
-		else
-			log_warn("kern: %s keeps its old size: loading with the new one failed",
-				 sized_names[i]);
-		close(old[i]);
-		old[i] = -1;
-	}
 }
 
 int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **out)
