@@ -1,14 +1,14 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * Config loader: YAML files → Services, Pods, VirtualServices and DestinationRules →
- * endpoints and a VIP index.
+ * Config loader: YAML files → Namespaces, Services, Pods, VirtualServices and
+ * DestinationRules → endpoints, each pod's enrolment in the mesh, and a VIP index.
  *
  * Each document is dispatched on (apiVersion group, kind) through kind_parsers[];
  * a new kind is a new parse function and a row in that table. Parsers report
  * problems through a struct yt cursor and keep going, so one run lists every
  * problem; only objects without problems are kept, and any problem rejects the
- * whole config. Cross-object checks (duplicates, clusterIPs) and endpoints are
- * computed once every file is read.
+ * whole config. Cross-object checks (duplicates, clusterIPs), endpoints and
+ * enrolment are computed once every file is read.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "log.h"
@@ -38,6 +39,7 @@ static const char *const core_v1[] = {"v1", NULL};
 static const char *const istio_networking[] = {"v1alpha3", "v1beta1", "v1", NULL};
 
 static const struct kind_parser kind_parsers[] = {
+	{"", "Namespace", core_v1, k8s_parse_namespace},
 	{"", "Service", core_v1, k8s_parse_service},
 	{"", "Pod", core_v1, k8s_parse_pod},
 	{"networking.istio.io", "VirtualService", istio_networking, istio_parse_virtual_service},
@@ -250,6 +252,15 @@ static int cmp_pod_name(const void *a, const void *b, void *arg)
 	return c ? c : (x > y) - (x < y);
 }
 
+static int cmp_namespace_name(const void *a, const void *b, void *arg)
+{
+	const struct k8s_namespace *n = arg, *x = &n[*(const size_t *)a],
+				   *y = &n[*(const size_t *)b];
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x > y) - (x < y);
+}
+
 static int cmp_svc_ip(const void *a, const void *b, void *arg)
 {
 	const struct service *s = arg, *x = &s[*(const size_t *)a], *y = &s[*(const size_t *)b];
@@ -273,13 +284,14 @@ static size_t *sorted_index(size_t n, int (*cmp)(const void *, const void *, voi
 	return idx;
 }
 
+/* @ns is NULL for a cluster-scoped kind. */
 static void report_dup(struct load *ld, const char *kind, const char *ns, const char *name,
 		       const struct src_loc *dup, const struct src_loc *first)
 {
 	load_report(ld, LOG_ERROR,
-		    "%s:%d:%d: metadata.name: duplicate %s %s/%s (first defined at %s:%d:%d)",
-		    dup->file, dup->line, dup->col, kind, ns, name, first->file, first->line,
-		    first->col);
+		    "%s:%d:%d: metadata.name: duplicate %s %s%s%s (first defined at %s:%d:%d)",
+		    dup->file, dup->line, dup->col, kind, ns ? ns : "", ns ? "/" : "", name,
+		    first->file, first->line, first->col);
 }
 
 /* Reports objects of one kind defined twice and clusterIPs used twice. 0 or -ENOMEM. */
@@ -301,6 +313,13 @@ static int check_unique(struct load *ld, const size_t *pod_order)
 
 		if (!cmp_ns_name(a->namespace, a->name, b->namespace, b->name))
 			report_dup(ld, "Pod", b->namespace, b->name, &b->loc, &a->loc);
+	}
+	for (size_t i = 1; i < cfg->n_namespaces; i++) {
+		const struct k8s_namespace *a = &cfg->namespaces[cfg->ns_by_name[i - 1]],
+					   *b = &cfg->namespaces[cfg->ns_by_name[i]];
+
+		if (!strcmp(a->name, b->name))
+			report_dup(ld, "Namespace", NULL, b->name, &b->loc, &a->loc);
 	}
 	by_ip = sorted_index(n, cmp_svc_ip, sv);
 	if (!by_ip)
@@ -421,6 +440,64 @@ static int compute_endpoints(struct config *cfg, const size_t *pod_order)
 	return err;
 }
 
+const struct k8s_namespace *config_find_namespace(const struct config *cfg, const char *name)
+{
+	size_t lo = 0, hi = cfg->n_namespaces;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct k8s_namespace *ns = &cfg->namespaces[cfg->ns_by_name[mid]];
+		int c = strcmp(ns->name, name);
+
+		if (!c)
+			return ns;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+/* What Istio's injector reads as "do not inject" in sidecar.istio.io/inject: anything but
+ * y, yes, true, on (any case) and the empty string, which means "the namespace decides". */
+static bool istio_opts_out(const char *v)
+{
+	static const char *const yes[] = {"", "y", "yes", "true", "on"};
+
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++)
+		if (!strcasecmp(v, yes[i]))
+			return false;
+	return true;
+}
+
+static bool label_is(const struct labels *l, const char *key, const char *value)
+{
+	const char *v = labels_get(l, key);
+
+	return v && !strcmp(v, value);
+}
+
+bool config_pod_in_mesh(const struct config *cfg, const struct pod *p)
+{
+	const char *v = labels_get(&p->labels, CONFIG_MESH_LABEL);
+	const struct k8s_namespace *ns;
+
+	if (v)
+		return !strcmp(v, "enabled");
+	v = labels_get(&p->labels, CONFIG_ISTIO_INJECT_LABEL);
+	if (v && istio_opts_out(v))
+		return false;
+	ns = config_find_namespace(cfg, p->namespace);
+	if (!ns)
+		return false;
+	v = labels_get(&ns->labels, CONFIG_MESH_LABEL);
+	if (v)
+		return !strcmp(v, "enabled");
+	return label_is(&ns->labels, CONFIG_ISTIO_NS_INJECT, "enabled") ||
+	       label_is(&ns->labels, CONFIG_ISTIO_DATAPLANE_MODE, "ambient");
+}
+
 static size_t vip_hash(uint32_t vip, uint16_t port_be, uint8_t proto)
 {
 	uint64_t x = ((uint64_t)vip << 32) | ((uint64_t)port_be << 8) | proto;
@@ -479,8 +556,9 @@ static int finish(struct load *ld, int err)
 	int ierr;
 
 	cfg->svc_by_name = sorted_index(cfg->n_services, cmp_svc_name, cfg->services);
+	cfg->ns_by_name = sorted_index(cfg->n_namespaces, cmp_namespace_name, cfg->namespaces);
 	pod_order = sorted_index(cfg->n_pods, cmp_pod_name, cfg->pods);
-	if (!cfg->svc_by_name || !pod_order) {
+	if (!cfg->svc_by_name || !cfg->ns_by_name || !pod_order) {
 		err = -ENOMEM;
 		goto free_order;
 	}
@@ -491,6 +569,8 @@ static int finish(struct load *ld, int err)
 		err = ierr ? ierr : err ? err : -EINVAL;
 		goto free_order;
 	}
+	for (size_t i = 0; i < cfg->n_pods; i++)
+		cfg->pods[i].in_mesh = config_pod_in_mesh(cfg, &cfg->pods[i]);
 	err = compute_endpoints(cfg, pod_order);
 	if (!err)
 		err = build_vip_index(cfg);
@@ -589,11 +669,15 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_pods; i++)
 		k8s_pod_release(&cfg->pods[i]);
 	free(cfg->pods);
+	for (size_t i = 0; i < cfg->n_namespaces; i++)
+		k8s_namespace_release(&cfg->namespaces[i]);
+	free(cfg->namespaces);
 	istio_config_release(&cfg->istio);
 	for (size_t i = 0; i < cfg->n_files; i++)
 		free(cfg->files[i]);
 	free(cfg->files);
 	free(cfg->svc_by_name);
+	free(cfg->ns_by_name);
 	free(cfg->vip_slots);
 	free(cfg);
 }

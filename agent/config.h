@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * The mesh configuration as `kubectl apply -f DIR` would see it: Kubernetes
- * Services and Pods read from YAML files, with the endpoints of every service
- * computed the way the Kubernetes endpoints controller does. A config is
- * immutable once loaded; it is shared read-only and freed by its last owner.
+ * Namespaces, Services and Pods read from YAML files, with the endpoints of
+ * every service computed the way the Kubernetes endpoints controller does and
+ * each pod's enrolment in the mesh decided from its labels and its
+ * Namespace's (docs/config.md). A config is immutable once loaded; it is
+ * shared read-only and freed by its last owner.
  */
 #ifndef SHUNT_CONFIG_H
 #define SHUNT_CONFIG_H
@@ -35,6 +37,25 @@ struct src_loc {
 	int col;
 };
 
+/* Enrolment labels (docs/config.md). CONFIG_MESH_LABEL takes "enabled" or "disabled", on a Pod
+ * or its Namespace; the others are Istio's, honoured so that pods migrating from Istio keep
+ * their settings. */
+#define CONFIG_MESH_LABEL	    "shunt.io/mesh"
+#define CONFIG_ISTIO_INJECT_LABEL   "sidecar.istio.io/inject"
+#define CONFIG_ISTIO_NS_INJECT	    "istio-injection"
+#define CONFIG_ISTIO_DATAPLANE_MODE "istio.io/dataplane-mode"
+/* Pod annotations (Istio's names) listing outbound traffic never captured. */
+#define CONFIG_EXCL_PORTS_ANN "traffic.sidecar.istio.io/excludeOutboundPorts"
+#define CONFIG_EXCL_CIDRS_ANN "traffic.sidecar.istio.io/excludeOutboundIPRanges"
+
+#define POD_EXCL_PORTS_MAX 8
+#define POD_EXCL_CIDRS_MAX 4
+
+struct cidr4 {
+	struct in_addr net; /* masked to len bits */
+	uint8_t len;	    /* 0..32; 0 is every destination */
+};
+
 struct container_port {
 	char *name;	  /* NULL when unnamed */
 	uint16_t port;	  /* containerPort, host order */
@@ -53,6 +74,18 @@ struct pod {
 	char *phase;		       /* status.phase, may be NULL */
 	struct container_port *cports; /* every container's ports, in file order */
 	size_t n_cports;
+	bool in_mesh; /* computed once the whole config is loaded: see config_pod_in_mesh() */
+	uint16_t excl_ports[POD_EXCL_PORTS_MAX]; /* outbound ports never captured, host order */
+	size_t n_excl_ports;
+	struct cidr4 excl_cidrs[POD_EXCL_CIDRS_MAX]; /* outbound destinations never captured */
+	size_t n_excl_cidrs;
+	struct src_loc loc; /* where the object starts */
+};
+
+/* A core/v1 Namespace: only its name and labels matter (enrolment). */
+struct k8s_namespace {
+	char *name;
+	struct labels labels;
 	struct src_loc loc; /* where the object starts */
 };
 
@@ -107,11 +140,14 @@ struct config {
 	size_t n_services;
 	struct pod *pods; /* in file order */
 	size_t n_pods;
+	struct k8s_namespace *namespaces; /* the Namespaces read, in file order */
+	size_t n_namespaces;
 	struct istio_config istio; /* networking.istio.io VirtualServices and DestinationRules */
 	/* private */
 	char **files; /* every file name a src_loc may point to */
 	size_t n_files;
 	size_t *svc_by_name; /* indexes of services sorted by namespace, name */
+	size_t *ns_by_name;  /* indexes of namespaces sorted by name */
 	struct config_vip_slot *vip_slots;
 	size_t vip_mask; /* slots - 1, a power of two minus one */
 };
@@ -139,6 +175,18 @@ const struct svc_port *config_find_vip(const struct config *cfg, struct in_addr 
 /* The service @namespace/@name, or NULL. O(log n). */
 const struct service *config_find_service(const struct config *cfg, const char *namespace,
 					  const char *name);
+
+/* The Namespace @name, or NULL when the config has no such object. O(log n). */
+const struct k8s_namespace *config_find_namespace(const struct config *cfg, const char *name);
+
+/* Whether pod @p (of @cfg) is in the mesh, first rule that applies:
+ *   1. its label shunt.io/mesh: "enabled" is in, "disabled" is out;
+ *   2. its label sidecar.istio.io/inject set to anything Istio reads as no ("false") is out;
+ *   3. its Namespace's label shunt.io/mesh: "enabled" is in, "disabled" is out;
+ *   4. its Namespace labelled istio-injection: enabled or istio.io/dataplane-mode: ambient is in;
+ *   5. anything else is out, a pod of a namespace without a Namespace object too.
+ * The loader stores the answer in every pod's in_mesh. */
+bool config_pod_in_mesh(const struct config *cfg, const struct pod *p);
 
 /* "TCP", "UDP", "SCTP" or "?". */
 const char *config_proto_str(uint8_t protocol);

@@ -2,7 +2,7 @@
 /*
  * Inside the config loader: what the generic part (config.c: files, documents,
  * kind dispatch, uniqueness, endpoints, indexes) shares with the parsers of
- * each API group (config_k8s.c: core/v1 Service and Pod). A new kind is a
+ * each API group (config_k8s.c: core/v1 Namespace, Service and Pod). A new kind is a
  * parse function here and one row in config.c's kind_parsers[].
  */
 #ifndef SHUNT_CONFIG_INT_H
@@ -14,7 +14,7 @@
 /* One load in progress. */
 struct load {
 	struct config *cfg;
-	size_t cap_services, cap_pods, cap_files;
+	size_t cap_services, cap_pods, cap_namespaces, cap_files;
 	size_t cap_vs, cap_dr; /* of cfg->istio.vs and cfg->istio.dr */
 	unsigned errors;       /* problems reported so far, every file */
 	struct yt_sink sink;
@@ -35,11 +35,13 @@ int config_grow(void **v, size_t *cap, size_t n, size_t size);
 /* Moves @v (of @size bytes) to the end of *@arr. 0 or -ENOMEM. */
 int config_append(void **arr, size_t *n, size_t *cap, const void *v, size_t size);
 
-/* core/v1 Service and Pod: parse @obj and append it to ld->cfg when it has no problem
- * (problems are reported through @t). 0 or -ENOMEM. */
+/* core/v1 Namespace, Service and Pod: parse @obj and append it to ld->cfg when it has no
+ * problem (problems are reported through @t). 0 or -ENOMEM. */
+int k8s_parse_namespace(struct load *ld, struct yt *t, yaml_node_t *obj);
 int k8s_parse_service(struct load *ld, struct yt *t, yaml_node_t *obj);
 int k8s_parse_pod(struct load *ld, struct yt *t, yaml_node_t *obj);
-/* Free what a Service or Pod owns (not the struct itself). */
+/* Free what a Namespace, Service or Pod owns (not the struct itself). */
+void k8s_namespace_release(struct k8s_namespace *ns);
 void k8s_service_release(struct service *s);
 void k8s_pod_release(struct pod *p);
 

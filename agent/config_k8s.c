@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * core/v1 Service and Pod, read field by field as the API server would
- * validate them. Endpoints are computed later, in config.c, once every file
- * is read.
+ * core/v1 Namespace, Service and Pod, read field by field as the API server
+ * would validate them. Endpoints and enrolment are computed later, in
+ * config.c, once every file is read; a Pod's exclusion annotations are read
+ * here.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -165,6 +166,8 @@ struct meta {
 	char *name, *ns, *created;
 	struct labels labels;
 	bool deleting;
+	yaml_node_t *md;      /* the metadata mapping, NULL when it is not one */
+	yaml_mark_t md_owner; /* the mark blamed below metadata */
 };
 
 static void meta_release(struct meta *m)
@@ -198,7 +201,60 @@ static void parse_meta(struct yt *t, yaml_node_t *obj, struct meta *m)
 	n = yt_get(t, md, "deletionTimestamp", NULL);
 	m->deleting = n != NULL;
 	parse_labels(t, md, "labels", &m->labels);
+	m->md = md;
+	m->md_owner = t->owner;
 	yt_pop(t, &f);
+}
+
+/* CONFIG_MESH_LABEL takes two values: anything else is a typo that would silently leave a pod
+ * out of (or in) the mesh. */
+static void check_mesh_label(struct yt *t, const struct meta *m)
+{
+	const char *v = labels_get(&m->labels, CONFIG_MESH_LABEL);
+	yaml_node_t *labels, *n, *key = NULL;
+	struct yt_frame f;
+	char buf[64];
+
+	if (!v || !strcmp(v, "enabled") || !strcmp(v, "disabled"))
+		return;
+	yt_push(t, &f, "metadata", -1, m->md_owner);
+	labels = yt_get(t, m->md, "labels", NULL);
+	n = yt_get(t, labels, CONFIG_MESH_LABEL, &key);
+	yt_error(t, n ? n->start_mark : key->start_mark, "labels." CONFIG_MESH_LABEL,
+		 "unknown value %s (expected enabled or disabled)",
+		 n ? yt_describe(n, buf, sizeof(buf)) : "null");
+	yt_pop(t, &f);
+}
+
+void k8s_namespace_release(struct k8s_namespace *ns)
+{
+	free(ns->name);
+	labels_release(&ns->labels);
+}
+
+/* Namespaces are cluster-scoped: metadata.namespace, if any, is not looked at. */
+int k8s_parse_namespace(struct load *ld, struct yt *t, yaml_node_t *obj)
+{
+	struct k8s_namespace ns = {.loc = config_loc_of(t, obj->start_mark)};
+	unsigned errors = t->errors;
+	struct meta m = {0};
+
+	parse_meta(t, obj, &m);
+	check_mesh_label(t, &m);
+	ns.name = m.name;
+	ns.labels = m.labels;
+	m.name = NULL;
+	m.labels = (struct labels){0};
+	meta_release(&m);
+	if (t->errors != errors || t->oom)
+		goto drop;
+	if (!config_append((void **)&ld->cfg->namespaces, &ld->cfg->n_namespaces,
+			   &ld->cap_namespaces, &ns, sizeof(ns)))
+		return 0;
+	t->oom = true;
+drop:
+	k8s_namespace_release(&ns);
+	return t->oom ? -ENOMEM : 0;
 }
 
 static void svc_port_release(struct svc_port *p)
@@ -403,6 +459,197 @@ void k8s_pod_release(struct pod *p)
 	free(p->cports);
 }
 
+/* One item of a comma-separated annotation value, spaces around it trimmed. */
+struct list_item {
+	const char *s;
+	size_t len;
+	size_t off; /* of s in the value, for ist_mark_at() */
+};
+
+/* The next item of @list after *@pos; false past the end. Items may be empty. */
+static bool next_item(const char *list, size_t *pos, struct list_item *it)
+{
+	size_t i = *pos, end;
+
+	if (i > strlen(list))
+		return false;
+	end = i + strcspn(list + i, ",");
+	*pos = end + 1;
+	while (i < end && list[i] == ' ')
+		i++;
+	while (end > i && list[end - 1] == ' ')
+		end--;
+	*it = (struct list_item){.s = list + i, .len = end - i, .off = i};
+	return true;
+}
+
+/* A blank value is an empty list, as Istio reads it. */
+static bool blank(const char *s)
+{
+	return !s[strspn(s, " ")];
+}
+
+static bool item_is(const struct list_item *it, const char *s)
+{
+	return it->len == strlen(s) && !memcmp(it->s, s, it->len);
+}
+
+/* A decimal number of at most @digits digits, or -1. */
+static long item_number(const struct list_item *it, size_t digits)
+{
+	long v = 0;
+
+	if (!it->len || it->len > digits)
+		return -1;
+	for (size_t i = 0; i < it->len; i++) {
+		if (it->s[i] < '0' || it->s[i] > '9')
+			return -1;
+		v = v * 10 + (it->s[i] - '0');
+	}
+	return v;
+}
+
+/* Reports list item @it of annotation @key, found at @at, as not being @what. */
+static void report_item(struct yt *t, yaml_mark_t at, const char *key, const struct list_item *it,
+			const char *what)
+{
+	if (!it->len)
+		yt_error(t, at, key, "empty entry (entries are separated by single commas)");
+	else
+		yt_error(t, at, key, "\"%.*s\" is not %s", (int)it->len, it->s, what);
+}
+
+/* CONFIG_EXCL_PORTS_ANN: "5432, 6379". Repeated ports are kept once. */
+static void parse_excl_ports(struct yt *t, yaml_node_t *n, struct pod *p)
+{
+	struct list_item it;
+	size_t pos = 0;
+	char *list;
+
+	if (yt_node_str(t, n, CONFIG_EXCL_PORTS_ANN, &list))
+		return;
+	while (!blank(list) && next_item(list, &pos, &it)) {
+		yaml_mark_t at = ist_mark_at(n, it.off);
+		long v = item_number(&it, 5);
+		bool seen = false;
+
+		if (v < 1 || v > 65535) {
+			report_item(t, at, CONFIG_EXCL_PORTS_ANN, &it, "a port number (1-65535)");
+			continue;
+		}
+		for (size_t i = 0; i < p->n_excl_ports; i++)
+			seen |= p->excl_ports[i] == v;
+		if (seen)
+			continue;
+		if (p->n_excl_ports == POD_EXCL_PORTS_MAX) {
+			yt_error(t, at, CONFIG_EXCL_PORTS_ANN,
+				 "more than %d ports: shunt excludes at most %d per pod",
+				 POD_EXCL_PORTS_MAX, POD_EXCL_PORTS_MAX);
+			break;
+		}
+		p->excl_ports[p->n_excl_ports++] = (uint16_t)v;
+	}
+	free(list);
+}
+
+/* One IPv4 range: "*", ADDRESS or ADDRESS/LEN. 0, -EAFNOSUPPORT for an IPv6 range, -EINVAL. */
+static int parse_cidr4(const struct list_item *it, struct cidr4 *c)
+{
+	const char *slash = memchr(it->s, '/', it->len);
+	size_t alen = slash ? (size_t)(slash - it->s) : it->len;
+	struct list_item len_item;
+	struct in6_addr a6;
+	char addr[INET6_ADDRSTRLEN];
+	long len;
+
+	if (item_is(it, "*")) {
+		*c = (struct cidr4){.len = 0};
+		return 0;
+	}
+	if (alen >= sizeof(addr))
+		return -EINVAL;
+	memcpy(addr, it->s, alen);
+	addr[alen] = '\0';
+	len = 32;
+	if (slash) {
+		len_item = (struct list_item){.s = slash + 1, .len = it->len - alen - 1};
+		len = item_number(&len_item, 3);
+	}
+	if (inet_pton(AF_INET, addr, &c->net) == 1) {
+		if (len < 0 || len > 32)
+			return -EINVAL;
+		c->len = (uint8_t)len;
+		c->net.s_addr &= len ? htonl(~0u << (32 - len)) : 0;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, addr, &a6) == 1 && len >= 0 && len <= 128)
+		return -EAFNOSUPPORT;
+	return -EINVAL;
+}
+
+/* CONFIG_EXCL_CIDRS_ANN: "10.96.0.0/16, 192.168.1.5". Ranges equal once masked are kept once. */
+static void parse_excl_cidrs(struct yt *t, yaml_node_t *n, struct pod *p)
+{
+	struct list_item it;
+	size_t pos = 0;
+	char *list;
+
+	if (yt_node_str(t, n, CONFIG_EXCL_CIDRS_ANN, &list))
+		return;
+	while (!blank(list) && next_item(list, &pos, &it)) {
+		yaml_mark_t at = ist_mark_at(n, it.off);
+		struct cidr4 c = {0};
+		bool seen = false;
+		int err = parse_cidr4(&it, &c);
+
+		if (err == -EAFNOSUPPORT) {
+			yt_report(t, LOG_WARN, at, CONFIG_EXCL_CIDRS_ANN,
+				  "IPv6 range %.*s skipped (shunt is IPv4-only): pod %s/%s",
+				  (int)it.len, it.s, p->namespace, p->name ? p->name : "?");
+			continue;
+		}
+		if (err) {
+			report_item(t, at, CONFIG_EXCL_CIDRS_ANN, &it,
+				    "an IPv4 range (ADDRESS, ADDRESS/0-32 or *)");
+			continue;
+		}
+		for (size_t i = 0; i < p->n_excl_cidrs; i++)
+			seen |= p->excl_cidrs[i].net.s_addr == c.net.s_addr &&
+				p->excl_cidrs[i].len == c.len;
+		if (seen)
+			continue;
+		if (p->n_excl_cidrs == POD_EXCL_CIDRS_MAX) {
+			yt_error(t, at, CONFIG_EXCL_CIDRS_ANN,
+				 "more than %d ranges: shunt excludes at most %d per pod",
+				 POD_EXCL_CIDRS_MAX, POD_EXCL_CIDRS_MAX);
+			break;
+		}
+		p->excl_cidrs[p->n_excl_cidrs++] = c;
+	}
+	free(list);
+}
+
+/* The exclusion annotations of a Pod; other annotations are not read. */
+static void parse_exclusions(struct yt *t, const struct meta *m, struct pod *p)
+{
+	struct yt_frame f, fa;
+	yaml_node_t *ann, *n;
+
+	if (!m->md)
+		return;
+	yt_push(t, &f, "metadata", -1, m->md_owner);
+	if (!yt_enter_map(t, m->md, "annotations", 0, &fa, &ann)) {
+		n = yt_get(t, ann, CONFIG_EXCL_PORTS_ANN, NULL);
+		if (n)
+			parse_excl_ports(t, n, p);
+		n = yt_get(t, ann, CONFIG_EXCL_CIDRS_ANN, NULL);
+		if (n)
+			parse_excl_cidrs(t, n, p);
+		yt_pop(t, &fa);
+	}
+	yt_pop(t, &f);
+}
+
 /* Appends the ports of one spec.containers[] item to p->cports. */
 static void parse_container(struct yt *t, yaml_node_t *ctr, struct pod *p, size_t *cap)
 {
@@ -475,11 +722,13 @@ int k8s_parse_pod(struct load *ld, struct yt *t, yaml_node_t *obj)
 	size_t cap = 0;
 
 	parse_meta(t, obj, &m);
+	check_mesh_label(t, &m);
 	p.name = m.name;
 	p.namespace = m.ns;
 	p.labels = m.labels;
 	p.terminating = m.deleting;
 	free(m.created);
+	parse_exclusions(t, &m, &p);
 	if (!yt_enter_map(t, obj, "spec", 0, &f, &spec)) {
 		if (!yt_enter_seq(t, spec, "containers", 0, &fc, &ctrs)) {
 			for (size_t i = 0; i < yt_seq_len(ctrs); i++) {
