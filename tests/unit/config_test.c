@@ -656,6 +656,197 @@ static void load_buf_builds_the_same_model(void **state)
 	config_free(NULL);
 }
 
+static void namespaces_read_with_their_labels(void **state)
+{
+	struct config *cfg = load_ok("mesh");
+	static const char *const names[] = {"plain", "meshed",	"opted-out",
+					    "istio", "ambient", "istio-off"};
+	const struct k8s_namespace *ns;
+	char want[1024];
+
+	assert_int_equal(cfg->n_namespaces, 6);
+	for (size_t i = 0; i < cfg->n_namespaces; i++) /* file order, the List's items too */
+		assert_string_equal(cfg->namespaces[i].name, names[i]);
+	ns = config_find_namespace(cfg, "meshed");
+	assert_ptr_equal(ns, &cfg->namespaces[1]);
+	assert_string_equal(labels_get(&ns->labels, "shunt.io/mesh"), "enabled");
+	snprintf(want, sizeof(want), "%s/namespaces.yaml", dir);
+	assert_string_equal(ns->loc.file, want);
+	assert_int_equal(ns->loc.line, 7);
+	assert_int_equal(ns->loc.col, 1);
+	assert_int_equal(cfg->namespaces[0].labels.n, 0);
+	ns = config_find_namespace(cfg, "ambient");
+	assert_non_null(ns);
+	assert_string_equal(labels_get(&ns->labels, "istio.io/dataplane-mode"), "ambient");
+	assert_int_equal(ns->loc.line, 34);
+	assert_int_equal(ns->loc.col, 5);
+	assert_null(config_find_namespace(cfg, "ghost"));
+	assert_null(config_find_namespace(cfg, "ignored"));
+	config_free(cfg);
+}
+
+static void enrolment_rules_apply_in_order(void **state)
+{
+	static const struct {
+		const char *pod;
+		bool in;
+	} cases[] = {
+		{"enabled-in-plain", true},	    /* the pod's label, namespace unlabelled */
+		{"disabled-in-meshed", false},	    /* the pod's label wins over its namespace */
+		{"unlabelled-in-plain", false},	    /* nothing says in */
+		{"unlabelled-in-meshed", true},	    /* the namespace's shunt.io/mesh */
+		{"unlabelled-in-opted-out", false}, /* ... wins over istio-injection next to it */
+		{"unlabelled-in-istio", true},	    /* istio-injection: enabled */
+		{"unlabelled-in-ambient", true},    /* istio.io/dataplane-mode: ambient */
+		{"unlabelled-in-istio-off", false}, /* istio-injection: disabled */
+		{"inject-false-in-istio", false},   /* Istio's per-pod opt-out */
+		{"inject-off-in-meshed", false},    /* ... in any spelling Istio reads as no */
+		{"inject-true-in-ambient", true},   /* "true" leaves it to the namespace */
+		{"enabled-inject-false", true},	    /* shunt's label wins over Istio's */
+		{"in-default", false},		    /* no Namespace object named default */
+		{"in-ghost", false},		    /* nor ghost */
+		{"enabled-in-ghost", true},	    /* the pod's label needs none */
+	};
+	struct config *cfg = load_ok("mesh");
+
+	assert_int_equal(count_level(LOG_ERROR), 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct pod *p = pod(cfg, cases[i].pod);
+
+		if (p->in_mesh != cases[i].in)
+			fail_msg("pod %s: in_mesh %d, want %d", p->name, p->in_mesh, cases[i].in);
+		assert_int_equal(config_pod_in_mesh(cfg, p), cases[i].in);
+	}
+	config_free(cfg);
+}
+
+/* Asserts exclusion @i of @p is @net/@len. */
+static void assert_cidr(const struct pod *p, size_t i, const char *net, unsigned len)
+{
+	char got[INET_ADDRSTRLEN];
+
+	assert_true(i < p->n_excl_cidrs);
+	inet_ntop(AF_INET, &p->excl_cidrs[i].net, got, sizeof(got));
+	assert_string_equal(got, net);
+	assert_int_equal(p->excl_cidrs[i].len, len);
+}
+
+static void exclusions_read_from_istio_annotations(void **state)
+{
+	struct config *cfg = load_ok("mesh");
+	const struct pod *p = pod(cfg, "excl");
+	static const uint16_t ports[] = {5432, 6379, 1, 65535};
+	char want[1024];
+
+	/* Spaces trimmed, the second 5432 dropped. */
+	assert_int_equal(p->n_excl_ports, 4);
+	for (size_t i = 0; i < 4; i++)
+		assert_int_equal(p->excl_ports[i], ports[i]);
+	/* Host bits masked, /32 by default, the IPv6 range skipped, 10.96.0.0/16 already in. */
+	assert_int_equal(p->n_excl_cidrs, 3);
+	assert_cidr(p, 0, "10.96.0.0", 16);
+	assert_cidr(p, 1, "192.168.1.5", 32);
+	assert_cidr(p, 2, "0.0.0.0", 0);
+	assert_int_equal(count_level(LOG_WARN), 1);
+	snprintf(want, sizeof(want),
+		 "%s/exclusions.yaml:8:82: metadata.annotations.traffic.sidecar.istio.io/"
+		 "excludeOutboundIPRanges: IPv6 range fd00::/8 skipped (shunt is IPv4-only): pod "
+		 "meshed/excl",
+		 dir);
+	for (size_t i = 0; i < diags.n; i++)
+		if (diags.level[i] == LOG_WARN)
+			assert_string_equal(diags.line[i], want);
+
+	p = pod(cfg, "excl-all");
+	assert_int_equal(p->n_excl_ports, POD_EXCL_PORTS_MAX);
+	assert_int_equal(p->excl_ports[7], 8);
+	assert_int_equal(p->n_excl_cidrs, 1);
+	assert_cidr(p, 0, "0.0.0.0", 0); /* "*" */
+
+	p = pod(cfg, "excl-blank");
+	assert_int_equal(p->n_excl_ports, 0);
+	assert_int_equal(p->n_excl_cidrs, 0);
+
+	p = pod(cfg, "excl-four");
+	assert_int_equal(p->n_excl_cidrs, POD_EXCL_CIDRS_MAX);
+	assert_cidr(p, 0, "10.0.0.0", 8);
+	assert_cidr(p, 1, "10.1.0.0", 16);
+	assert_cidr(p, 2, "10.1.2.0", 24);
+	assert_cidr(p, 3, "10.1.2.3", 32);
+
+	p = pod(cfg, "unlabelled-in-plain"); /* no annotations */
+	assert_int_equal(p->n_excl_ports, 0);
+	assert_int_equal(p->n_excl_cidrs, 0);
+	config_free(cfg);
+}
+
+static void mesh_label_and_exclusion_errors(void **state)
+{
+	static const char *const want[] = {
+		"mesh.yaml:5:27: metadata.labels.shunt.io/mesh: unknown value \"Enabled\" "
+		"(expected enabled or disabled)",
+		"mesh.yaml:12:20: metadata.labels.shunt.io/mesh: unknown value \"on\" (expected "
+		"enabled or disabled)",
+		"mesh.yaml:19:5: metadata.labels.shunt.io/mesh: unknown value null (expected "
+		"enabled or disabled)",
+		"mesh.yaml:26:59: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundPorts: \"x1\" is not a port number (1-65535)",
+		"mesh.yaml:26:62: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundPorts: \"0\" is not a port number (1-65535)",
+		"mesh.yaml:26:64: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundPorts: \"65536\" is not a port number (1-65535)",
+		"mesh.yaml:26:71: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundPorts: empty entry (entries are separated by single commas)",
+		"mesh.yaml:26:75: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundPorts: empty entry (entries are separated by single commas)",
+		"mesh.yaml:33:69: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundPorts: more than 8 ports: shunt excludes at most 8 per pod",
+		"mesh.yaml:40:52: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundPorts: expected a string, got the number 5432 (quote it)",
+		"mesh.yaml:47:56: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundIPRanges: \"10.0.0/8\" is not an IPv4 range (ADDRESS, "
+		"ADDRESS/0-32 or *)",
+		"mesh.yaml:47:65: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundIPRanges: \"10.0.0.0/33\" is not an IPv4 range (ADDRESS, "
+		"ADDRESS/0-32 or *)",
+		"mesh.yaml:47:77: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundIPRanges: \"10.0.0.0/\" is not an IPv4 range (ADDRESS, "
+		"ADDRESS/0-32 or *)",
+		"mesh.yaml:47:87: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundIPRanges: empty entry (entries are separated by single commas)",
+		"mesh.yaml:47:88: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundIPRanges: \"fd00::/129\" is not an IPv4 range (ADDRESS, "
+		"ADDRESS/0-32 or *)",
+		"mesh.yaml:47:100: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundIPRanges: \"10.1.0.0/x\" is not an IPv4 range (ADDRESS, "
+		"ADDRESS/0-32 or *)",
+		"mesh.yaml:47:111: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundIPRanges: \"**\" is not an IPv4 range (ADDRESS, ADDRESS/0-32 or "
+		"*)",
+		"mesh.yaml:54:92: metadata.annotations.traffic.sidecar.istio.io/"
+		"excludeOutboundIPRanges: more than 4 ranges: shunt excludes at most 4 per pod",
+		"mesh.yaml:60:16: metadata.annotations: expected a mapping, got a sequence",
+		NULL,
+	};
+
+	load_fails_with("err-mesh", LOG_ERROR, want);
+}
+
+static void duplicate_namespace_names_both_places(void **state)
+{
+	char want0[1024];
+	const char *const want[] = {want0, NULL};
+
+	/* A Service of the same name is no clash; metadata.namespace does not tell Namespaces
+	 * apart. */
+	fixture("err-dup-namespace");
+	snprintf(want0, sizeof(want0),
+		 "b.yaml:8:1: metadata.name: duplicate Namespace team-a (first defined at "
+		 "%s/a.yaml:1:1)",
+		 dir);
+	load_fails_with("err-dup-namespace", LOG_ERROR, want);
+}
+
 static void labels_get_finds_values(void **state)
 {
 	struct label v[] = {{"app", "web"}, {"version", ""}};
@@ -695,6 +886,11 @@ int main(void)
 		T(multi_port_service_needs_every_port_named),
 		T(load_buf_builds_the_same_model),
 		T(labels_get_finds_values),
+		T(namespaces_read_with_their_labels),
+		T(enrolment_rules_apply_in_order),
+		T(exclusions_read_from_istio_annotations),
+		T(mesh_label_and_exclusion_errors),
+		T(duplicate_namespace_names_both_places),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
