@@ -31,8 +31,8 @@ struct kern {
 	size_t n_links;
 	char *pin_dir;
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
-	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd; /* borrowed from sa */
-	struct shunt_cfg cfg;					 /* what shunt_cfg_v2 holds */
+	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd; /* borrowed from sa */
+	struct shunt_cfg cfg;	 /* what shunt_cfg_v2 holds */
 	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
 	/*
 	 * A sized map was recreated: until kern_attach(), the links an earlier agent
@@ -74,6 +74,7 @@ static const char *const stat_names[SHUNT_STAT_MAX] = {
 	[SHUNT_STAT_PAIR_FAILED] = "pair_failed", [SHUNT_STAT_PEER_REWRITTEN] = "peer_rewritten",
 	[SHUNT_STAT_DIRECT] = "direct",		  [SHUNT_STAT_FAIL_OPEN] = "fail_open",
 	[SHUNT_STAT_NO_BACKEND] = "no_backend",	  [SHUNT_STAT_LISTENER_CLOSED] = "listener_closed",
+	[SHUNT_STAT_NOT_MESH] = "not_mesh",	  [SHUNT_STAT_EXCLUDED] = "excluded",
 };
 
 const char *kern_stat_name(enum shunt_stat stat)
@@ -253,8 +254,9 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k->be4_fd = bpf_map__fd(k->sa->maps.shunt_be4);
 	k->pair4_fd = bpf_map__fd(k->sa->maps.shunt_pair4);
 	k->cfg_fd = bpf_map__fd(k->sa->maps.shunt_cfg_v2);
-	k->stats_fd = bpf_map__fd(k->sa->maps.shunt_stats_v2);
+	k->stats_fd = bpf_map__fd(k->sa->maps.shunt_stats_v3);
 	k->lsn_fd = bpf_map__fd(k->sa->maps.shunt_listeners);
+	k->pods_fd = bpf_map__fd(k->sa->maps.shunt_pods);
 	*out = k;
 	return 0;
 
@@ -291,6 +293,42 @@ int kern_set_listener(struct kern *k, const struct sockaddr_in *listen, uint32_t
 	if (!k->cfg.alive_ns)
 		k->cfg.alive_ns = KERN_ALIVE_MS * 1000000ull;
 	return cfg_write(k);
+}
+
+int kern_sync_pods(struct kern *k, const struct kern_pod *pods, size_t n)
+{
+	__u64 key, prev = 0, *stale;
+	size_t n_stale = 0;
+	bool first = true;
+	int err = 0;
+
+	for (size_t i = 0; i < n && !err; i++)
+		if (bpf_map_update_elem(k->pods_fd, &pods[i].netns_cookie, &pods[i].val, BPF_ANY))
+			err = -errno;
+	if (err) {
+		log_error("kern: cannot write %s: %s%s", SHUNT_MAP_PODS, strerror(-err),
+			  err == -E2BIG ? " (more pod network namespaces than it holds)" : "");
+		return err;
+	}
+	/* Walk first, delete after: deleting during get_next_key may restart the walk. */
+	stale = calloc(SHUNT_PODS_MAX, sizeof(*stale));
+	if (!stale)
+		return -ENOMEM;
+	while (n_stale < SHUNT_PODS_MAX &&
+	       !bpf_map_get_next_key(k->pods_fd, first ? NULL : &prev, &key)) {
+		bool live = false;
+
+		for (size_t i = 0; i < n && !live; i++)
+			live = pods[i].netns_cookie == key;
+		if (!live)
+			stale[n_stale++] = key;
+		prev = key;
+		first = false;
+	}
+	for (size_t i = 0; i < n_stale; i++)
+		(void)bpf_map_delete_elem(k->pods_fd, &stale[i]);
+	free(stale);
+	return 0;
 }
 
 int kern_add_listener(struct kern *k, int fd)

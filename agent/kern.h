@@ -82,6 +82,18 @@ int kern_add_listener(struct kern *k, int fd);
  */
 int kern_heartbeat(struct kern *k, bool alive);
 
+/* One pod's entry in shunt_pods. */
+struct kern_pod {
+	uint64_t netns_cookie;
+	struct pod_val val;
+};
+
+/*
+ * Makes shunt_pods hold exactly @pods (@n of them): writes them, then
+ * deletes the entries of network namespaces no longer listed. 0 or -errno.
+ */
+int kern_sync_pods(struct kern *k, const struct kern_pod *pods, size_t n);
+
 struct route_table;
 
 /* What kern_sync_services() wrote. */

@@ -61,6 +61,7 @@ enum {
 	C_H_SA_KTIME,
 	C_H_SOCKOPS_STORAGE_GET,
 	C_H_SOCK_COOKIE,
+	C_H_SA_NETNS_COOKIE,
 	C_LINK_CREATE,
 	C_LINK_UPDATE,
 	C_COUNT,
@@ -244,6 +245,17 @@ static const struct probe_check checks[C_COUNT] = {
 			     BPF_PROG_TYPE_CGROUP_SOCK,
 			     BPF_FUNC_get_socket_cookie,
 			     C_CGROUP_SOCK},
+	/*
+	 * "bpf: Add netns cookie and enable it for bpf cgroup hooks" (Daniel
+	 * Borkmann), the same bpf-next pull of 2020-03-30, 5.7.
+	 */
+	[C_H_SA_NETNS_COOKIE] = {{"bpf_get_netns_cookie() in cgroup/connect programs",
+				  "tell a mesh pod's sockets from the others on the node", "5.7",
+				  NULL},
+				 PK_HELPER,
+				 BPF_PROG_TYPE_CGROUP_SOCK_ADDR,
+				 BPF_FUNC_get_netns_cookie,
+				 C_SOCK_ADDR},
 	/*
 	 * "bpf: Implement bpf_link-based cgroup BPF program attachment" and
 	 * "bpf: Implement bpf_prog replacement for an active bpf_cgroup_link"

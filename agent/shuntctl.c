@@ -433,7 +433,7 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* shunt_cfg_v2, shunt_listeners and shunt_stats_v2. */
+/* shunt_cfg_v2, shunt_listeners and shunt_stats_v3. */
 static int maps_agent(void)
 {
 	uint64_t v[SHUNT_STAT_MAX], age;
@@ -483,7 +483,42 @@ static int maps_agent(void)
 
 static const char *const known_maps[] = {SHUNT_MAP_SVC4,  SHUNT_MAP_BE4, SHUNT_MAP_PAIR4,
 					 SHUNT_MAP_ORIG4, SHUNT_MAP_CFG, SHUNT_MAP_LSN,
-					 SHUNT_MAP_STATS};
+					 SHUNT_MAP_STATS, SHUNT_MAP_PODS};
+
+/* shunt_pods: one line per pod network namespace (cookie order, as walked). */
+static int maps_pods(void)
+{
+	__u64 key, prev = 0;
+	struct pod_val val;
+	struct pinned m;
+	bool first = true;
+	int n = 0;
+
+	if (pinned_open(SHUNT_MAP_PODS, &m))
+		return 1;
+	fill_line(&m, map_entries(&m));
+	while (n < SHUNT_PODS_MAX && !bpf_map_get_next_key(m.fd, first ? NULL : &prev, &key)) {
+		first = false;
+		prev = key;
+		if (bpf_map_lookup_elem(m.fd, &key, &val))
+			continue;
+		printf("  pod netns_cookie=%llu mesh=%s", (unsigned long long)key,
+		       val.flags & POD_F_MESH ? "yes" : "no");
+		for (unsigned i = 0; i < val.n_excl_ports && i < POD_EXCL_PORTS; i++)
+			printf(" exclude_port=%u", val.excl_ports[i]);
+		for (unsigned i = 0; i < val.n_excl_cidrs && i < POD_EXCL_CIDRS; i++) {
+			char ip[INET_ADDRSTRLEN];
+
+			inet_ntop(AF_INET, &val.excl_net[i], ip, sizeof(ip));
+			printf(" exclude_range=%s/%d", ip,
+			       __builtin_popcount(ntohl(val.excl_mask[i])));
+		}
+		printf("\n");
+		n++;
+	}
+	close(m.fd);
+	return 0;
+}
 
 /* Whether @fd is a map (the pin dir also holds links). */
 static bool is_map(int fd)
@@ -545,6 +580,7 @@ static int cmd_maps(void)
 	rc |= maps_services();
 	rc |= maps_pairs();
 	rc |= maps_agent();
+	rc |= maps_pods();
 	rc |= maps_others();
 	return rc;
 }

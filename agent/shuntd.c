@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/inotify.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -26,6 +27,7 @@
 #include "kern.h"
 #include "log.h"
 #include "loop.h"
+#include "podns.h"
 #include "probe.h"
 #include "snapshot.h"
 #include "sysfs.h"
@@ -39,6 +41,7 @@ struct options {
 	const char *config_dir;
 	const char *cgroup;
 	const char *pin_dir;
+	const char *netns_dir; /* where pods' network namespaces are (--netns-dir) */
 	struct sockaddr_in listen;
 	struct sockaddr_in admin;
 	unsigned workers;
@@ -56,6 +59,8 @@ struct agent {
 	unsigned n_workers;
 	struct loop *loop;	     /* main thread: signals, admin and the heartbeat */
 	struct loop_timer heartbeat; /* refreshes the kernel's view that the agent is alive */
+	struct loop_timer podscan;   /* maps pods' network namespaces again (shunt_pods) */
+	int netns_watch;	     /* inotify on --netns-dir: a pod came or went; -1: none */
 	struct admin *admin;
 	int cgroup_fd;
 	int sig_fd;
@@ -78,6 +83,8 @@ static void usage(FILE *f)
 		"  --admin IP:PORT    admin API (default 127.0.0.1:15000)\n"
 		"  --pin-dir DIR      bpffs directory for the pinned maps (default "
 		"/sys/fs/bpf/shunt)\n"
+		"  --netns-dir DIR    where the pods' network namespaces are, to tell mesh pods\n"
+		"                     from the others (default " PODNS_DIR_DEFAULT ")\n"
 		"  --workers N        proxy threads (default 1)\n"
 		"  --mark N           SO_MARK of the agent's own sockets (default 0x%x)\n"
 		"  --unpin-on-exit    remove the pinned maps when exiting\n"
@@ -100,6 +107,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"listen", required_argument, NULL, 'l'},
 		{"admin", required_argument, NULL, 'a'},
 		{"pin-dir", required_argument, NULL, 'p'},
+		{"netns-dir", required_argument, NULL, 'n'},
 		{"workers", required_argument, NULL, 'w'},
 		{"mark", required_argument, NULL, 'm'},
 		{"unpin-on-exit", no_argument, NULL, 'u'},
@@ -117,6 +125,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	int c;
 
 	o->pin_dir = "/sys/fs/bpf/shunt";
+	o->netns_dir = PODNS_DIR_DEFAULT;
 	o->workers = 1;
 	o->mark = SHUNT_DEFAULT_MARK;
 	addr_parse_ipv4_port("127.0.0.1:15000", &o->admin);
@@ -154,6 +163,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'p':
 			o->pin_dir = optarg;
+			break;
+		case 'n':
+			o->netns_dir = optarg;
 			break;
 		case 'w':
 			errno = 0;
@@ -391,6 +403,51 @@ static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 	(void)loop_timer_arm(loop, t, KERN_HEARTBEAT_MS, on_heartbeat, a);
 }
 
+/*
+ * Pods come and go: their network namespaces are mapped again when the netns
+ * directory changes (inotify, debounced by PODSCAN_SETTLE_MS) and every
+ * PODSCAN_MS in any case.
+ */
+#define PODSCAN_MS	  5000
+#define PODSCAN_SETTLE_MS 50
+
+static void on_podscan(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct agent *a = arg;
+	struct podns_result r;
+
+	if (__atomic_load_n(&a->ready, __ATOMIC_ACQUIRE) &&
+	    podns_sync(a->kern, a->store.cur->cfg, a->opt.netns_dir, &r))
+		log_warn("shuntd: mapping pods' network namespaces failed; trying again");
+	(void)loop_timer_arm(loop, t, PODSCAN_MS, on_podscan, a);
+}
+
+static void on_netns_change(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct agent *a = arg;
+	char buf[4096];
+
+	(void)events;
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	(void)loop_timer_arm(loop, &a->podscan, PODSCAN_SETTLE_MS, on_podscan, a);
+}
+
+static void watch_netns(struct agent *a)
+{
+	a->netns_watch = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (a->netns_watch < 0 ||
+	    inotify_add_watch(a->netns_watch, a->opt.netns_dir,
+			      IN_CREATE | IN_DELETE | IN_MOVED_TO | IN_MOVED_FROM) < 0 ||
+	    loop_add(a->loop, a->netns_watch, EPOLLIN, on_netns_change, a)) {
+		log_info("shuntd: not watching %s (%s): pods are mapped every %d s",
+			 a->opt.netns_dir, strerror(errno), PODSCAN_MS / 1000);
+		if (a->netns_watch >= 0)
+			close(a->netns_watch);
+		a->netns_watch = -1;
+	}
+}
+
 static int setup_signals(struct agent *a)
 {
 	sigset_t set;
@@ -437,6 +494,7 @@ static int agent_start(struct agent *a)
 {
 	char cg_path[PATH_MAX], self_path[PATH_MAX], buf[32];
 	struct kern_sync sync;
+	struct podns_result pods;
 	int err, self_fd;
 
 	err = refuse_kernel_without_features(a);
@@ -473,6 +531,13 @@ static int agent_start(struct agent *a)
 	err = kern_set_listener(a->kern, &a->opt.listen, a->opt.mark);
 	if (err)
 		return err;
+	/* Which sockets are mesh pods': before the first capture. */
+	err = podns_sync(a->kern, a->store.cur->cfg, a->opt.netns_dir, &pods);
+	if (err)
+		return err;
+	log_info("shuntd: %zu network namespaces in %s hold %zu pods of the config, %zu of them "
+		 "in the mesh",
+		 pods.netns_seen, a->opt.netns_dir, pods.pods_found, pods.pods_in_mesh);
 	self_fd = cgroup_open_self(self_path, sizeof(self_path));
 	if (self_fd < 0)
 		return self_fd;
@@ -509,6 +574,7 @@ static void agent_stop(struct agent *a)
 	__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
 	/* Stop capturing first, so no new connection is sent to a listener about to close. */
 	loop_timer_cancel(a->loop, &a->heartbeat);
+	loop_timer_cancel(a->loop, &a->podscan);
 	if (a->kern)
 		kern_detach(a->kern, a->opt.unpin_on_exit);
 	for (unsigned i = 0; i < a->n_workers; i++)
@@ -522,7 +588,7 @@ static void agent_stop(struct agent *a)
 
 int main(int argc, char **argv)
 {
-	struct agent a = {.cgroup_fd = -1, .sig_fd = -1};
+	struct agent a = {.cgroup_fd = -1, .sig_fd = -1, .netns_watch = -1};
 	struct config *cfg = NULL;
 	char buf[32];
 	int err;
@@ -565,7 +631,10 @@ int main(int argc, char **argv)
 	err = -pthread_create(&a.starter, NULL, agent_starter, &a);
 	if (err)
 		goto out;
-	err = loop_timer_arm(a.loop, &a.heartbeat, KERN_HEARTBEAT_MS, on_heartbeat, &a);
+	watch_netns(&a);
+	err = loop_timer_arm(a.loop, &a.podscan, PODSCAN_MS, on_podscan, &a);
+	if (!err)
+		err = loop_timer_arm(a.loop, &a.heartbeat, KERN_HEARTBEAT_MS, on_heartbeat, &a);
 	if (!err)
 		err = loop_run(a.loop);
 	/* A signal may come while starting: let the starter finish, then undo what it did. */
@@ -578,6 +647,8 @@ out:
 	admin_free(a.admin);
 	if (a.sig_fd >= 0)
 		close(a.sig_fd);
+	if (a.netns_watch >= 0)
+		close(a.netns_watch);
 	loop_free(a.loop);
 	snapshot_store_fini(&a.store);
 	if (err && !a.refused)

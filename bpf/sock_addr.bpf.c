@@ -50,6 +50,33 @@ static __always_inline const struct be4_val *pick_backend(const struct svc4_val 
  * time out against an unroutable VIP.
  */
 /*
+ * Whether the socket's pod is in the mesh and does not exclude @vip:@port
+ * (network order). The pod is found by the cookie of the socket's network
+ * namespace: one per pod on a Kubernetes node.
+ */
+static __always_inline bool pod_steers(struct bpf_sock_addr *ctx, __be32 vip, __be16 port)
+{
+	__u64 cookie = bpf_get_netns_cookie(ctx);
+	const struct pod_val *pod = bpf_map_lookup_elem(&shunt_pods, &cookie);
+	__u16 hport = bpf_ntohs(port);
+
+	if (!pod || !(pod->flags & POD_F_MESH)) {
+		stat_inc(SHUNT_STAT_NOT_MESH);
+		return false;
+	}
+	for (int i = 0; i < POD_EXCL_PORTS; i++)
+		if (i < pod->n_excl_ports && pod->excl_ports[i] == hport)
+			goto excluded;
+	for (int i = 0; i < POD_EXCL_CIDRS; i++)
+		if (i < pod->n_excl_cidrs && (vip & pod->excl_mask[i]) == pod->excl_net[i])
+			goto excluded;
+	return true;
+excluded:
+	stat_inc(SHUNT_STAT_EXCLUDED);
+	return false;
+}
+
+/*
  * Where a connect() to @vip:@port (network order) goes: the agent, a
  * backend, nowhere (0: refuse, EPERM) or unchanged (1 with *@ip, *@port
  * untouched). The shared body of connect4 and connect6 (v4-mapped).
@@ -79,7 +106,6 @@ static __always_inline int steer(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *p
 	svc = bpf_map_lookup_elem(&shunt_svc4_v2, &key);
 	if (!svc)
 		return 1;
-
 	cfg = cfg_get();
 	/*
 	 * The agent's own upstream sockets carry its mark: they go where the agent
@@ -89,6 +115,8 @@ static __always_inline int steer(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *p
 		stat_inc(SHUNT_STAT_SKIPPED_MARK);
 		return 1;
 	}
+	if (!pod_steers(ctx, key.vip, key.port))
+		return 1;
 	if (svc->flags & SVC4_F_L7) {
 		to_agent = agent_alive(cfg);
 		if (!to_agent)

@@ -16,14 +16,19 @@
 #define SHUNT_MAP_PAIR4 "shunt_pair4"
 #define SHUNT_MAP_ORIG4 "shunt_orig4"
 #define SHUNT_MAP_CFG	"shunt_cfg_v2"
-#define SHUNT_MAP_STATS "shunt_stats_v2"
+#define SHUNT_MAP_STATS "shunt_stats_v3"
 #define SHUNT_MAP_LSN	"shunt_listeners"
+#define SHUNT_MAP_PODS	"shunt_pods"
 
-#define SHUNT_SVC4_MAX	65536
-#define SHUNT_BE4_MAX	262144 /* backend slots over all services */
-#define SHUNT_PAIR4_MAX 262144
-#define SHUNT_SLOTS_MAX 4096 /* backend slots of one service port */
-#define SHUNT_LSN_MAX	256  /* the agent's listening sockets (one per worker) */
+#define SHUNT_SVC4_MAX	 65536
+#define SHUNT_BE4_MAX	 262144 /* backend slots over all services */
+#define SHUNT_PAIR4_MAX	 262144
+#define SHUNT_SLOTS_MAX	 4096  /* backend slots of one service port */
+#define SHUNT_LSN_MAX	 256   /* the agent's listening sockets (one per worker) */
+#define SHUNT_STAT_SLOTS 64    /* shunt_stats_v3 entries: SHUNT_STAT_MAX may grow up to this */
+#define SHUNT_PODS_MAX	 16384 /* pod network namespaces on one node */
+#define POD_EXCL_PORTS	 8     /* outbound ports a pod may exclude */
+#define POD_EXCL_CIDRS	 4     /* outbound IPv4 ranges a pod may exclude */
 
 /* The default SO_MARK the agent puts on its own upstream sockets. */
 #define SHUNT_DEFAULT_MARK 0x5e4e0000u
@@ -78,6 +83,25 @@ struct orig4 {
 	__u32 svc_id; /* svc4_val.svc_id at capture time */
 };
 
+/* pod_val.flags */
+#define POD_F_MESH (1u << 0) /* the pod is in the mesh: its connections to services are steered */
+
+/*
+ * shunt_pods value, keyed by the network-namespace cookie of a pod
+ * (bpf_get_netns_cookie()): whether its connections are steered, and what it
+ * excludes (Istio's traffic.sidecar.istio.io/excludeOutboundPorts and
+ * excludeOutboundIPRanges annotations). A socket in a network namespace
+ * without an entry is not a mesh pod's: untouched.
+ */
+struct pod_val {
+	__u32 flags;			  /* POD_F_* */
+	__u16 n_excl_ports;		  /* used entries of excl_ports */
+	__u16 n_excl_cidrs;		  /* used entries of excl_net/excl_mask */
+	__u16 excl_ports[POD_EXCL_PORTS]; /* host order */
+	__be32 excl_net[POD_EXCL_CIDRS];  /* network order, masked */
+	__be32 excl_mask[POD_EXCL_CIDRS]; /* network order */
+};
+
 /* orig4.flags */
 #define ORIG4_F_DIRECT (1u << 0) /* balanced in connect4 to a backend: not the agent's */
 
@@ -116,7 +140,9 @@ enum shunt_stat {
 	SHUNT_STAT_FAIL_OPEN,	    /* connects to L7 services balanced in the kernel: agent dead */
 	SHUNT_STAT_NO_BACKEND,	    /* connects refused: the service port has no ready backend */
 	SHUNT_STAT_LISTENER_CLOSED, /* the agent's listener went away (exit, crash): fail open */
-	SHUNT_STAT_MAX,
+	SHUNT_STAT_NOT_MESH, /* connects to a service from a pod not in the mesh: untouched */
+	SHUNT_STAT_EXCLUDED, /* connects to a service a pod excludes by port or range */
+	SHUNT_STAT_MAX,	     /* at most SHUNT_STAT_SLOTS */
 };
 
 #endif /* SHUNT_MAPS_H */

@@ -89,19 +89,28 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_listeners SEC(".maps");
 
+/* Mesh pods by network-namespace cookie; written by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_PODS_MAX);
+	__type(key, __u64);
+	__type(value, struct pod_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_pods SEC(".maps");
+
 /* Kernel-path counters, per CPU; shuntctl and /stats sum them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, SHUNT_STAT_MAX);
+	__uint(max_entries, SHUNT_STAT_SLOTS); /* room for counters to come: same layout */
 	__type(key, __u32);
 	__type(value, __u64);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} shunt_stats_v2 SEC(".maps");
+} shunt_stats_v3 SEC(".maps");
 
 static __always_inline void stat_inc(enum shunt_stat idx)
 {
 	__u32 key = idx;
-	__u64 *val = bpf_map_lookup_elem(&shunt_stats_v2, &key);
+	__u64 *val = bpf_map_lookup_elem(&shunt_stats_v3, &key);
 
 	if (val)
 		*val += 1;

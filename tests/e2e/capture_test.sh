@@ -50,16 +50,6 @@ client() {
 }
 calls=0
 
-# unchanged A B: both are counter values (numbers) and equal.
-unchanged() {
-	[[ $1 =~ ^[0-9]+$ ]] && [ "$1" = "$2" ]
-}
-
-# grew_by A B N: both are counter values and B - A = N.
-grew_by() {
-	[[ $1 =~ ^[0-9]+$ ]] && [[ $2 =~ ^[0-9]+$ ]] && [ $(($2 - $1)) -eq "$3" ]
-}
-
 # A connection to VIP:port that is not captured must fail at once on the
 # blackhole route (exit 3, well under the client's 3 s timeout).
 refused_at_once() {

@@ -53,3 +53,13 @@ now_ms() {
 counter() {
 	"$BUILD/shuntctl" --pin-dir "$NODE_PIN" stats 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
 }
+
+# unchanged A B: both are counter values (numbers) and equal.
+unchanged() {
+	[[ $1 =~ ^[0-9]+$ ]] && [ "$1" = "$2" ]
+}
+
+# grew_by A B N: both are counter values and B - A = N.
+grew_by() {
+	[[ $1 =~ ^[0-9]+$ ]] && [[ $2 =~ ^[0-9]+$ ]] && [ $(($2 - $1)) -eq "$3" ]
+}

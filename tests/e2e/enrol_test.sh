@@ -1,0 +1,213 @@
+#!/bin/bash
+# End-to-end enrolment test: one node holds mesh pods and other pods side by
+# side, in the same captured cgroup. Which pods are in the mesh comes from
+# labels (the Namespace's shunt.io/mesh, a pod's own label, Istio's
+# sidecar.istio.io/inject opt-out), and a mesh pod's exclusions from Istio's
+# traffic.sidecar.istio.io annotations. The agent finds each pod's network
+# namespace by its address and keys shunt_pods by the namespace's cookie.
+#
+#   pod        labels / annotations                       connects to web (VIP)
+#   app-in     (namespace enrolled)                       steered: 200
+#   app-out    shunt.io/mesh: disabled                    untouched: refused at once
+#   app-noinj  sidecar.istio.io/inject: "false"           untouched
+#   app-excl   excludeOutboundPorts: 3000                 untouched on 3000
+#   app-cidr   excludeOutboundIPRanges: 10.96.77.21/32    untouched to web2, steered to web
+#
+# A connection that is not steered goes to the VIP, which is blackholed in
+# every pod: it fails at once (and never leaves the pod).
+#
+#   tests/e2e/enrol_test.sh BUILD_DIR
+#
+# Exit 0 pass, 77 skip, anything else fail. Needs root; about 3 s.
+set -u
+
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/lib/node.sh
+source "$HERE/lib/node.sh"
+# shellcheck source=tests/e2e/lib/report.sh
+source "$HERE/lib/report.sh"
+
+VIP=10.96.77.20
+VIP2=10.96.77.21
+PORT=3000
+LISTEN=$NODE_GW:15001
+ADMIN=127.0.0.1:15000
+TMP=
+AGENT_PID=
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		[ -s "$TMP/shuntd.log" ] && echo "# shuntd log:" && show "$TMP/shuntd.log"
+	fi
+	node_down
+	[ -n "$TMP" ] && rm -rf -- "$TMP"
+	exit "$rc"
+}
+
+# client POD ARGS...: shunt-client from POD; sets OUT, ERR, RC, MS.
+client() {
+	local pod=$1 t0
+	shift
+	OUT=$TMP/out.$((++calls))
+	ERR=$TMP/err.$calls
+	t0=$(now_ms)
+	pod_exec "$pod" "$BUILD/shunt-client" "$@" >"$OUT" 2>"$ERR"
+	RC=$?
+	MS=$(($(now_ms) - t0))
+}
+calls=0
+
+# steered POD VIP WHY: the pod's connection to VIP:PORT was answered by a web pod.
+steered() {
+	client "$1" --connect "$2:$PORT" -n 3 --new-conn --timeout-ms 3000
+	if [ "$RC" -eq 0 ] && [ "$(grep -c '^status=200 ' "$OUT")" -eq 3 ]; then
+		ok "$1 -> $2:$PORT is steered ($3): 3 of 3 answered by $(grep -o 'pod=[^ ]*' "$OUT" | sort -u | tr '\n' ' ')"
+	else
+		not_ok "$1 -> $2:$PORT is steered ($3) (exit $RC)"
+		show "$OUT" "$ERR"
+	fi
+}
+
+# untouched POD VIP WHY: the connection went to the VIP itself and failed at once.
+untouched() {
+	client "$1" --connect "$2:$PORT" --timeout-ms 3000
+	if [ "$RC" -eq 3 ] && grep -q '^connect: ' "$ERR" && [ "$MS" -lt 1000 ]; then
+		ok "$1 -> $2:$PORT is untouched ($3): $(cat "$ERR") after $MS ms"
+	else
+		not_ok "$1 -> $2:$PORT is untouched ($3) (exit $RC after $MS ms)"
+		show "$OUT" "$ERR"
+	fi
+}
+
+grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
+grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
+[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
+why=$(node_unsupported)
+[ -z "$why" ] || fatal "cannot build a node: $why"
+for f in shuntd shuntctl shunt-echo shunt-client; do
+	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
+done
+BUILD=$(cd "$BUILD" && pwd)
+
+TMP=$(mktemp -d /tmp/shunt-enrol.XXXXXX) || fatal "mktemp"
+trap finish EXIT
+trap 'echo "# interrupted"; exit 130' INT
+trap 'echo "# terminated"; exit 143' TERM
+
+node_declare_pods web-a=10.77.0.30 web-b=10.77.0.31 app-in=10.77.0.40 app-out=10.77.0.41 \
+	app-noinj=10.77.0.42 app-excl=10.77.0.43 app-cidr=10.77.0.44 ||
+	fatal "node_declare_pods refused the pods"
+node_up || fatal "node_up failed"
+echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN"
+node_start_echos "$BUILD/shunt-echo" "$TMP" web-a:$PORT:v1 web-b:$PORT:v1 ||
+	fatal "the web backends did not start"
+
+mkdir -p "$TMP/config"
+cat >"$TMP/config/cluster.yaml" <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {shunt.io/mesh: enabled}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  clusterIP: $VIP
+  selector: {app: web}
+  ports: [{port: $PORT, name: http}]
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web2, namespace: default}
+spec:
+  clusterIP: $VIP2
+  selector: {app: web}
+  ports: [{port: $PORT, name: http}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-a, namespace: default, labels: {app: web}}
+status: {podIP: 10.77.0.30}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-b, namespace: default, labels: {app: web}}
+status: {podIP: 10.77.0.31}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app-in, namespace: default, labels: {app: client}}
+status: {podIP: 10.77.0.40}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app-out, namespace: default, labels: {app: client, shunt.io/mesh: disabled}}
+status: {podIP: 10.77.0.41}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app-noinj, namespace: default, labels: {app: client, sidecar.istio.io/inject: "false"}}
+status: {podIP: 10.77.0.42}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: app-excl
+  namespace: default
+  labels: {app: client}
+  annotations: {traffic.sidecar.istio.io/excludeOutboundPorts: "5432, $PORT"}
+status: {podIP: 10.77.0.43}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: app-cidr
+  namespace: default
+  labels: {app: client}
+  annotations: {traffic.sidecar.istio.io/excludeOutboundIPRanges: "$VIP2/32"}
+status: {podIP: 10.77.0.44}
+YAML
+
+agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
+	--admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level debug >"$TMP/shuntd.log" 2>&1
+AGENT_PID=$NODE_LAST_PID
+node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" || fatal "shuntd did not become ready"
+if grep -qE 'hold [0-9]+ pods of the config, 5 of them in the mesh' "$TMP/shuntd.log"; then
+	ok "the agent found the pods' network namespaces: $(grep -oE '[0-9]+ network namespaces in [^ ]+ hold [0-9]+ pods of the config, 5 of them in the mesh' "$TMP/shuntd.log" | head -1)"
+else
+	not_ok "the agent found the pods' network namespaces, 5 pods in the mesh (web-a, web-b, app-in, app-excl, app-cidr)"
+	grep 'network namespaces' "$TMP/shuntd.log" | show
+fi
+
+not_mesh0=$(counter not_mesh)
+excluded0=$(counter excluded)
+steered app-in "$VIP" "its namespace is enrolled"
+untouched app-out "$VIP" "shunt.io/mesh: disabled"
+untouched app-noinj "$VIP" "sidecar.istio.io/inject: false"
+untouched app-excl "$VIP" "excludeOutboundPorts $PORT"
+steered app-cidr "$VIP" "only $VIP2/32 is excluded"
+untouched app-cidr "$VIP2" "excludeOutboundIPRanges $VIP2/32"
+steered app-in "$VIP2" "no exclusion"
+not_mesh1=$(counter not_mesh)
+excluded1=$(counter excluded)
+check "kernel counter not_mesh grew by 2 (app-out, app-noinj): $not_mesh0 -> $not_mesh1" \
+	grew_by "$not_mesh0" "$not_mesh1" 2
+check "kernel counter excluded grew by 2 (app-excl, app-cidr): $excluded0 -> $excluded1" \
+	grew_by "$excluded0" "$excluded1" 2
+"$BUILD/shuntctl" --pin-dir "$NODE_PIN" maps >"$TMP/maps" 2>&1
+check "shuntctl maps lists shunt_pods" grep -q '^shunt_pods ' "$TMP/maps"
+
+node_down
+if node_leftovers >"$TMP/left"; then
+	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
+else
+	not_ok "after teardown nothing of node $NODE_ID is left"
+	show "$TMP/left"
+fi
+
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
