@@ -44,6 +44,7 @@ static const struct kind_parser kind_parsers[] = {
 	{"", "Pod", core_v1, k8s_parse_pod},
 	{"networking.istio.io", "VirtualService", istio_networking, istio_parse_virtual_service},
 	{"networking.istio.io", "DestinationRule", istio_networking, istio_parse_destination_rule},
+	{"networking.istio.io", "Sidecar", istio_networking, istio_parse_sidecar},
 };
 
 void config_set_diag_sink(void (*fn)(enum log_level level, const char *line, void *arg), void *arg)

@@ -133,6 +133,8 @@ struct istio_config {
 	size_t n_vs;
 	struct destination_rule *dr;
 	size_t n_dr;
+	struct sidecar *sidecars;
+	size_t n_sidecars;
 };
 
 struct config {
@@ -142,7 +144,8 @@ struct config {
 	size_t n_pods;
 	struct k8s_namespace *namespaces; /* the Namespaces read, in file order */
 	size_t n_namespaces;
-	struct istio_config istio; /* networking.istio.io VirtualServices and DestinationRules */
+	struct istio_config
+		istio; /* networking.istio.io: VirtualService, DestinationRule, Sidecar */
 	/* private */
 	char **files; /* every file name a src_loc may point to */
 	size_t n_files;

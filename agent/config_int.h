@@ -15,8 +15,8 @@
 struct load {
 	struct config *cfg;
 	size_t cap_services, cap_pods, cap_namespaces, cap_files;
-	size_t cap_vs, cap_dr; /* of cfg->istio.vs and cfg->istio.dr */
-	unsigned errors;       /* problems reported so far, every file */
+	size_t cap_vs, cap_dr, cap_sidecars; /* of cfg->istio.vs, .dr and .sidecars */
+	unsigned errors;		     /* problems reported so far, every file */
 	struct yt_sink sink;
 };
 
@@ -55,6 +55,13 @@ void config_report(struct load *ld, enum log_level level, const char *fmt, ...)
  * no problem. 0 or -ENOMEM. */
 int istio_parse_virtual_service(struct load *ld, struct yt *t, yaml_node_t *obj);
 int istio_parse_destination_rule(struct load *ld, struct yt *t, yaml_node_t *obj);
+struct sidecar;
+/* networking.istio.io Sidecar (config_istio_sidecar.c), the same way. */
+int istio_parse_sidecar(struct load *ld, struct yt *t, yaml_node_t *obj);
+void istio_sidecar_release(struct sidecar *s);
+/* Once every file is read, when the config is otherwise valid: namespaces with several Sidecars
+ * Istio could not choose between (warnings). */
+void istio_check_sidecars(struct load *ld);
 /* Once every file is read: duplicate objects (errors, always); then, when @semantics, the checks
  * that need every object: shadowed VirtualServices, unknown destination hosts and subsets
  * (warnings). 0 or -ENOMEM. */
@@ -132,6 +139,9 @@ const char *ist_check_wildcard_domain(const char *host, char *buf, size_t len);
 /* Where byte @off of scalar @n's value is in the file, when that can be told (one line, no
  * escapes); else where @n starts. */
 yaml_mark_t ist_mark_at(const yaml_node_t *n, size_t off);
+/* RFC 3339 ("2024-01-02T15:04:05Z", fraction and offset optional) to seconds since the epoch.
+ * 0 or -EINVAL. */
+int ist_parse_rfc3339(const char *s, int64_t *secs);
 /* Istio's ValidateFQDN. */
 const char *ist_check_fqdn(const char *name, char *buf, size_t len);
 /* Istio's labels.IsDNS1123Label. */

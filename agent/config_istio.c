@@ -783,8 +783,7 @@ void ist_export_to(struct yt *t, yaml_node_t *spec, const char *ns, bool dr_with
 			      "current namespace");
 }
 
-/* RFC 3339 ("2024-01-02T15:04:05Z", fraction and offset optional) to seconds since the epoch. */
-static int parse_rfc3339(const char *s, int64_t *secs)
+int ist_parse_rfc3339(const char *s, int64_t *secs)
 {
 	struct tm tm = {0};
 	int n = 0, off = 0;
@@ -830,7 +829,7 @@ void ist_meta(struct yt *t, yaml_node_t *obj, char **name, char **ns, char **cre
 	if (!yt_str(t, md, "name", YT_REQUIRED, name) && !**name)
 		yt_error(t, yt_get(t, md, "name", NULL)->start_mark, "name", "must not be empty");
 	yt_str(t, md, "namespace", 0, ns);
-	if (!yt_str(t, md, "creationTimestamp", 0, created) && parse_rfc3339(*created, &secs)) {
+	if (!yt_str(t, md, "creationTimestamp", 0, created) && ist_parse_rfc3339(*created, &secs)) {
 		n = yt_get(t, md, "creationTimestamp", NULL);
 		yt_error(t, n->start_mark, "creationTimestamp",
 			 "expected an RFC 3339 time such as 2024-01-02T15:04:05Z, got \"%s\"",
@@ -1333,6 +1332,9 @@ void istio_config_release(struct istio_config *ic)
 	for (size_t i = 0; i < ic->n_dr; i++)
 		dr_release(&ic->dr[i]);
 	free(ic->dr);
+	for (size_t i = 0; i < ic->n_sidecars; i++)
+		istio_sidecar_release(&ic->sidecars[i]);
+	free(ic->sidecars);
 	memset(ic, 0, sizeof(*ic));
 }
 
@@ -1374,7 +1376,10 @@ static int check_unique(struct load *ld)
 {
 	const struct istio_config *ic = &ld->cfg->istio;
 	size_t n = ic->n_vs > ic->n_dr ? ic->n_vs : ic->n_dr;
-	struct obj_ref *refs = calloc(n + 1, sizeof(*refs));
+	struct obj_ref *refs;
+
+	n = n > ic->n_sidecars ? n : ic->n_sidecars;
+	refs = calloc(n + 1, sizeof(*refs));
 
 	if (!refs)
 		return -ENOMEM;
@@ -1385,6 +1390,10 @@ static int check_unique(struct load *ld)
 	for (size_t i = 0; i < ic->n_dr; i++)
 		refs[i] = (struct obj_ref){ic->dr[i].namespace, ic->dr[i].name, &ic->dr[i].loc};
 	check_dups(ld, "DestinationRule", refs, ic->n_dr);
+	for (size_t i = 0; i < ic->n_sidecars; i++)
+		refs[i] = (struct obj_ref){ic->sidecars[i].namespace, ic->sidecars[i].name,
+					   &ic->sidecars[i].loc};
+	check_dups(ld, "Sidecar", refs, ic->n_sidecars);
 	free(refs);
 	return 0;
 }
@@ -1397,9 +1406,9 @@ static int age_cmp(const struct virtual_service *a, const struct virtual_service
 	int c;
 
 	if (a->creation_timestamp)
-		parse_rfc3339(a->creation_timestamp, &ta);
+		ist_parse_rfc3339(a->creation_timestamp, &ta);
 	if (b->creation_timestamp)
-		parse_rfc3339(b->creation_timestamp, &tb);
+		ist_parse_rfc3339(b->creation_timestamp, &tb);
 	if (ta != tb)
 		return ta < tb ? -1 : 1;
 	c = strcmp(a->name, b->name);
@@ -1593,5 +1602,6 @@ int istio_finish(struct load *ld, bool semantics)
 		return err;
 	mark_shadowed(ld);
 	check_destinations(ld);
+	istio_check_sidecars(ld);
 	return 0;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * Istio networking.istio.io VirtualService and DestinationRule, as parsed
+ * Istio networking.istio.io VirtualService, DestinationRule and Sidecar, as parsed
  * from YAML (v1alpha3, v1beta1 and v1 share this schema). This is the
  * validated model, close to the API: field names follow Istio's. The hot
  * path never reads it directly; agent/route.c compiles it into a route
@@ -275,7 +275,53 @@ struct destination_rule {
 	struct src_loc loc;
 };
 
-/* struct istio_config (vs, n_vs, dr, n_dr), the Istio part of a config filled by config_istio.c,
+/* Sidecar.outboundTrafficPolicy.mode, and the mesh-wide default (meshConfig). */
+enum outbound_policy {
+	OUTBOUND_ALLOW_ANY = 0, /* unknown destinations pass (Istio's default) */
+	OUTBOUND_REGISTRY_ONLY, /* only the registry's: services, ServiceEntries */
+};
+
+/* Istio's meshConfig.rootNamespace: its selector-less Sidecar is every namespace's default. */
+#define ISTIO_ROOT_NAMESPACE "istio-system"
+
+/* IstioEgressListener. */
+struct sidecar_egress {
+	bool has_port;	/* false: the catch-all listener */
+	uint32_t port;	/* port.number; 0 with a unix:// bind */
+	char *protocol; /* port.protocol, NULL without a port */
+	char *port_name;
+	char *bind;	    /* NULL: none */
+	char *capture_mode; /* NULL: DEFAULT */
+	char **hosts;	    /* "namespace/dnsName" as written */
+	size_t n_hosts;
+	struct src_loc loc;
+};
+
+struct sidecar {
+	char *name, *namespace;
+	char *creation_timestamp;
+	struct labels workload_selector; /* n == 0: every pod of the namespace */
+	bool has_outbound;		 /* outboundTrafficPolicy.mode set */
+	enum outbound_policy outbound;
+	struct sidecar_egress *egress;
+	size_t n_egress;
+	struct src_loc loc;
+};
+
+/*
+ * The Sidecar that applies to pod @p, as Istio chooses it: of the Sidecars in
+ * the pod's namespace whose workloadSelector matches the pod's labels, the
+ * oldest (creationTimestamp, then name); else the namespace's oldest Sidecar
+ * without a selector; else the oldest selector-less one in ISTIO_ROOT_NAMESPACE.
+ * NULL when none applies.
+ */
+const struct sidecar *config_pod_sidecar(const struct config *cfg, const struct pod *p);
+
+/* Pod @p's outboundTrafficPolicy: its Sidecar's mode when set, else @mesh_default. */
+enum outbound_policy config_pod_outbound(const struct config *cfg, const struct pod *p,
+					 enum outbound_policy mesh_default);
+
+/* struct istio_config (vs, dr, sidecars), the Istio part of a config filled by config_istio.c,
  * is defined in config.h, which embeds it in struct config as cfg->istio. */
 
 /*

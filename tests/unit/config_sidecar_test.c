@@ -1,0 +1,435 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Istio's Sidecar through the config loader: the seed tutorial's Sidecars load
+ * as written; every problem Istio's webhook would refuse is reported at its
+ * file:line:col with Istio's message; and each pod gets the Sidecar istiod
+ * would give it (selector in its namespace, oldest first; else the
+ * namespace's; else the root namespace's), which decides its
+ * outboundTrafficPolicy.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "config.h"
+#include "istio.h"
+#include "log.h"
+
+#define MAX_DIAGS 64
+
+static struct {
+	char *line[MAX_DIAGS];
+	enum log_level level[MAX_DIAGS];
+	size_t n;
+} diags;
+
+static void capture(enum log_level level, const char *line, void *arg)
+{
+	if (diags.n == MAX_DIAGS)
+		fail_msg("more than %d diagnostics", MAX_DIAGS);
+	diags.level[diags.n] = level;
+	diags.line[diags.n++] = strdup(line);
+}
+
+static void diags_clear(void)
+{
+	for (size_t i = 0; i < diags.n; i++)
+		free(diags.line[i]);
+	diags.n = 0;
+}
+
+static int setup(void **state)
+{
+	diags_clear();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	diags_clear();
+	return 0;
+}
+
+static int group_setup(void **state)
+{
+	log_level_cur = LOG_ERROR; /* warnings and notices still reach the sink */
+	config_set_diag_sink(capture, NULL);
+	return 0;
+}
+
+static int group_teardown(void **state)
+{
+	config_set_diag_sink(NULL, NULL);
+	return 0;
+}
+
+/* Asserts that the @level diagnostics are exactly @want (NULL-terminated), in order; the
+ * summary line ("config: N problems, ...") is not counted. */
+static void assert_diags(enum log_level level, const char *const *want)
+{
+	size_t k = 0;
+
+	for (size_t i = 0; i < diags.n; i++) {
+		if (diags.level[i] != level || !strncmp(diags.line[i], "config:", 7))
+			continue;
+		if (!want[k])
+			fail_msg("unexpected diagnostic: %s", diags.line[i]);
+		if (strcmp(diags.line[i], want[k]))
+			fail_msg("diagnostic\n got: %s\nwant: %s", diags.line[i], want[k]);
+		k++;
+	}
+	if (want[k])
+		fail_msg("missing diagnostic: %s", want[k]);
+}
+
+static struct config *load_ok(const char *name, const char *yaml)
+{
+	struct config *cfg = NULL;
+
+	if (config_load_buf(name, yaml, strlen(yaml), &cfg)) {
+		for (size_t i = 0; i < diags.n; i++)
+			print_message("%s\n", diags.line[i]);
+		fail_msg("%s did not load", name);
+	}
+	return cfg;
+}
+
+static const struct pod *pod(const struct config *cfg, const char *ns, const char *name)
+{
+	for (size_t i = 0; i < cfg->n_pods; i++)
+		if (!strcmp(cfg->pods[i].namespace, ns) && !strcmp(cfg->pods[i].name, name))
+			return &cfg->pods[i];
+	fail_msg("no pod %s/%s", ns, name);
+	return NULL;
+}
+
+/* The seed tutorial (shared/seeds/002...), its second Sidecar: a selector and egress hosts. */
+static void seed_sidecar_loads_as_written(void **state)
+{
+	static const char yaml[] = "apiVersion: networking.istio.io/v1alpha3\n"
+				   "kind: Sidecar\n"
+				   "metadata:\n"
+				   "  name: default-sidecar\n"
+				   "  namespace: default\n"
+				   "spec:\n"
+				   "  workloadSelector:\n"
+				   "    labels:\n"
+				   "      version: v1\n"
+				   "  egress:\n"
+				   "  - hosts:\n"
+				   "    - \"default/*\"\n"
+				   "    - \"istio-system/*\"\n"
+				   "    - \"staging/*\"\n";
+	const char *const warns[] = {
+		"seed.yaml:11:3: spec.egress: egress listeners are not applied yet: every service "
+		"stays reachable from the selected pods, and ports and binds capture nothing extra",
+		NULL,
+	};
+	struct config *cfg = load_ok("seed.yaml", yaml);
+	const struct sidecar *s;
+
+	assert_int_equal(cfg->istio.n_sidecars, 1);
+	s = &cfg->istio.sidecars[0];
+	assert_string_equal(s->name, "default-sidecar");
+	assert_string_equal(s->namespace, "default");
+	assert_int_equal(s->workload_selector.n, 1);
+	assert_string_equal(labels_get(&s->workload_selector, "version"), "v1");
+	assert_false(s->has_outbound);
+	assert_int_equal(s->n_egress, 1);
+	assert_false(s->egress[0].has_port);
+	assert_null(s->egress[0].bind);
+	assert_int_equal(s->egress[0].n_hosts, 3);
+	assert_string_equal(s->egress[0].hosts[0], "default/*");
+	assert_string_equal(s->egress[0].hosts[1], "istio-system/*");
+	assert_string_equal(s->egress[0].hosts[2], "staging/*");
+	assert_int_equal(s->loc.line, 1);
+	assert_diags(LOG_WARN, warns);
+	config_free(cfg);
+}
+
+/* The seed's egress listener with a port and a bind, and the fields that concern sidecars. */
+static void listener_fields_and_sidecar_only_parts(void **state)
+{
+	static const char yaml[] = "apiVersion: networking.istio.io/v1beta1\n"
+				   "kind: Sidecar\n"
+				   "metadata: {name: api, namespace: shop}\n"
+				   "spec:\n"
+				   "  ingress:\n"
+				   "  - port: {number: 5000, protocol: HTTP, name: somename}\n"
+				   "    defaultEndpoint: 127.0.0.1:8080\n"
+				   "  egress:\n"
+				   "  - port: {number: 8080, protocol: HTTP, name: egresshttp}\n"
+				   "    bind: 127.0.0.1\n"
+				   "    capture_mode: NONE\n"
+				   "    hosts: [\"*/my-api.example.com\"]\n"
+				   "  - hosts: [\"./*\", \"~/*\", \"*/*.example.com\"]\n"
+				   "  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n";
+	const char *const warns[] = {
+		"l.yaml:5:3: spec.ingress: ingress listeners configure a sidecar proxy's inbound "
+		"side; shunt has none (traffic reaches the pod directly), ignored",
+		"l.yaml:11:19: spec.egress[0].capture_mode: how a sidecar proxy captures its pod's "
+		"traffic; shunt captures in the kernel whatever the mode, ignored",
+		"l.yaml:9:3: spec.egress: egress listeners are not applied yet: every service "
+		"stays reachable from the selected pods, and ports and binds capture nothing extra",
+		NULL,
+	};
+	struct config *cfg = load_ok("l.yaml", yaml);
+	const struct sidecar *s = &cfg->istio.sidecars[0];
+
+	assert_true(s->has_outbound);
+	assert_int_equal(s->outbound, OUTBOUND_REGISTRY_ONLY);
+	assert_int_equal(s->n_egress, 2);
+	assert_true(s->egress[0].has_port);
+	assert_int_equal(s->egress[0].port, 8080);
+	assert_string_equal(s->egress[0].protocol, "HTTP");
+	assert_string_equal(s->egress[0].port_name, "egresshttp");
+	assert_string_equal(s->egress[0].bind, "127.0.0.1");
+	assert_string_equal(s->egress[0].capture_mode, "NONE");
+	assert_string_equal(s->egress[0].hosts[0], "*/my-api.example.com");
+	assert_false(s->egress[1].has_port);
+	assert_int_equal(s->egress[1].n_hosts, 3);
+	assert_int_equal(s->workload_selector.n, 0);
+	assert_diags(LOG_WARN, warns);
+	config_free(cfg);
+}
+
+static void every_problem_reported_at_once(void **state)
+{
+	static const char yaml[] = "apiVersion: networking.istio.io/v1\n"
+				   "kind: Sidecar\n"
+				   "metadata: {name: bad, namespace: default}\n"
+				   "spec:\n"
+				   "  workloadSelector: {labels: {}}\n"
+				   "  egress:\n"
+				   "  - hosts: [nodash, /x, Bad_NS/*, ./-bad-]\n"
+				   "  - port: {number: 8080, protocol: HTTPX, name: Not_DNS}\n"
+				   "    bind: 127.0.0.1.5\n"
+				   "    captureMode: SOMETIMES\n"
+				   "    hosts: [./*]\n"
+				   "  - {}\n"
+				   "  - port: {number: 0, protocol: TCP}\n"
+				   "    bind: 127.0.0.1\n"
+				   "    hosts: [./*]\n"
+				   "  - port: {number: 9000, protocol: TCP}\n"
+				   "    hosts: [./*]\n"
+				   "  - port: {number: 9000, protocol: HTTP}\n"
+				   "    hosts: [./*]\n"
+				   "  - port: {number: 70000}\n"
+				   "    hosts: [./*]\n"
+				   "  outboundTrafficPolicy: {mode: SOMETIMES}\n"
+				   "---\n"
+				   "apiVersion: networking.istio.io/v1\n"
+				   "kind: Sidecar\n"
+				   "metadata: {name: empty, namespace: default}\n"
+				   "spec: {}\n"
+				   "---\n"
+				   "apiVersion: networking.istio.io/v1\n"
+				   "kind: Sidecar\n"
+				   "metadata: {name: proxy, namespace: default}\n"
+				   "spec:\n"
+				   "  outboundTrafficPolicy:\n"
+				   "    mode: REGISTRY_ONLY\n"
+				   "    egressProxy: {host: egress.example.com}\n"
+				   "  workloadSelector: {labels: {app: '*'}}\n"
+				   "  bogus: 1\n";
+	const char *const errors[] = {
+		"e.yaml:5:30: spec.workloadSelector.labels: sidecar: workloadSelector labels is "
+		"required",
+		"e.yaml:7:13: spec.egress[0].hosts[0]: sidecar: config namespace and dnsName in "
+		"host entry must be separated by '/'",
+		"e.yaml:7:21: spec.egress[0].hosts[1]: config namespace and dnsName in host entry "
+		"cannot be empty",
+		"e.yaml:7:25: spec.egress[0].hosts[2]: invalid namespace value \"Bad_NS\" in "
+		"sidecar",
+		"e.yaml:7:35: spec.egress[0].hosts[3]: domain name \"-bad-\" invalid (label "
+		"\"-bad-\" invalid)",
+		"e.yaml:9:11: spec.egress[1].bind: 127.0.0.1.5 is not a valid IP address",
+		"e.yaml:10:18: spec.egress[1].captureMode: unknown value \"SOMETIMES\" (DEFAULT, "
+		"IPTABLES or NONE)",
+		"e.yaml:8:49: spec.egress[1].port.name: port name Not_DNS must be a valid DNS1123 "
+		"label",
+		"e.yaml:8:36: spec.egress[1].port.protocol: HTTPX is not a valid protocol",
+		"e.yaml:12:5: spec.egress[2].hosts: sidecar: egress listener must contain at least "
+		"one host",
+		"e.yaml:12:5: spec.egress[2]: sidecar: the egress listener list can contain at "
+		"most "
+		"one catch-all listener without a port",
+		"e.yaml:13:11: spec.egress[3].port.number: sidecar: ports with 0 value must have a "
+		"unix domain socket bind address",
+		"e.yaml:18:5: spec.egress[5].port: sidecar: ports on IP bound listeners must be "
+		"unique (also egress[4])",
+		"e.yaml:20:20: spec.egress[6].port.number: must be between 0 and 65535, got 70000",
+		"e.yaml:20:11: spec.egress[6].port.protocol: \"\" is not a valid protocol",
+		"e.yaml:22:33: spec.outboundTrafficPolicy.mode: unknown value \"SOMETIMES\" "
+		"(ALLOW_ANY or REGISTRY_ONLY)",
+		"e.yaml:27:7: spec: sidecar: empty configuration provided",
+		"e.yaml:37:3: spec.bogus: unknown field (not in the Istio API)",
+		"e.yaml:36:21: spec.workloadSelector.labels: a key or wildcard is not supported in "
+		"selector: \"app=*\"",
+		"e.yaml:35:18: spec.outboundTrafficPolicy.egressProxy: sidecar: egress_proxy must "
+		"be set only with ALLOW_ANY outbound_traffic_policy mode",
+		NULL,
+	};
+	struct config *cfg = (struct config *)0x1;
+
+	assert_int_equal(config_load_buf("e.yaml", yaml, sizeof(yaml) - 1, &cfg), -EINVAL);
+	assert_ptr_equal(cfg, (struct config *)0x1);
+	assert_diags(LOG_ERROR, errors);
+}
+
+static const char selection_yaml[] =
+	"apiVersion: v1\n"
+	"kind: Pod\n"
+	"metadata: {name: locked, namespace: shop, labels: {app: pay, tier: back}}\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Pod\n"
+	"metadata: {name: open, namespace: shop, labels: {app: cart}}\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Pod\n"
+	"metadata: {name: elsewhere, namespace: blog, labels: {app: pay}}\n"
+	"---\n"
+	"apiVersion: v1\n"
+	"kind: Pod\n"
+	"metadata: {name: quiet, namespace: docs, labels: {app: pay}}\n"
+	"---\n"
+	/* Two selectors match shop/locked: the older (creationTimestamp) wins. */
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: Sidecar\n"
+	"metadata: {name: a-young, namespace: shop, creationTimestamp: '2026-02-01T00:00:00Z'}\n"
+	"spec:\n"
+	"  workloadSelector: {labels: {app: pay}}\n"
+	"  outboundTrafficPolicy: {mode: ALLOW_ANY}\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: Sidecar\n"
+	"metadata: {name: z-old, namespace: shop, creationTimestamp: '2026-01-01T00:00:00Z'}\n"
+	"spec:\n"
+	"  workloadSelector: {labels: {app: pay, tier: back}}\n"
+	"  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n"
+	"---\n"
+	/* Selects nothing: shop/open falls back to the namespace's Sidecar. */
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: Sidecar\n"
+	"metadata: {name: other-ns-selector, namespace: blog}\n"
+	"spec:\n"
+	"  workloadSelector: {labels: {app: cart}}\n"
+	"  outboundTrafficPolicy: {mode: ALLOW_ANY}\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: Sidecar\n"
+	"metadata: {name: shop-default, namespace: shop}\n"
+	"spec:\n"
+	"  egress: [{hosts: [./*]}]\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: Sidecar\n"
+	"metadata: {name: mesh-default, namespace: istio-system}\n"
+	"spec:\n"
+	"  outboundTrafficPolicy: {mode: REGISTRY_ONLY}\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\n"
+	"kind: Sidecar\n"
+	"metadata: {name: docs-default, namespace: docs}\n"
+	"spec:\n"
+	"  outboundTrafficPolicy: {mode: ALLOW_ANY}\n";
+
+static void pod_gets_the_sidecar_istio_chooses(void **state)
+{
+	struct config *cfg = load_ok("sel.yaml", selection_yaml);
+	const struct pod *locked = pod(cfg, "shop", "locked"), *open = pod(cfg, "shop", "open");
+	const struct pod *elsewhere = pod(cfg, "blog", "elsewhere"),
+			 *quiet = pod(cfg, "docs", "quiet");
+
+	assert_string_equal(config_pod_sidecar(cfg, locked)->name, "z-old");
+	assert_int_equal(config_pod_outbound(cfg, locked, OUTBOUND_ALLOW_ANY),
+			 OUTBOUND_REGISTRY_ONLY);
+	/* The namespace's Sidecar sets no policy: the mesh default applies. */
+	assert_string_equal(config_pod_sidecar(cfg, open)->name, "shop-default");
+	assert_int_equal(config_pod_outbound(cfg, open, OUTBOUND_ALLOW_ANY), OUTBOUND_ALLOW_ANY);
+	assert_int_equal(config_pod_outbound(cfg, open, OUTBOUND_REGISTRY_ONLY),
+			 OUTBOUND_REGISTRY_ONLY);
+	/* No Sidecar of its own namespace applies: the root namespace's. */
+	assert_string_equal(config_pod_sidecar(cfg, elsewhere)->name, "mesh-default");
+	assert_int_equal(config_pod_outbound(cfg, elsewhere, OUTBOUND_ALLOW_ANY),
+			 OUTBOUND_REGISTRY_ONLY);
+	/* Its namespace's overrides the root's. */
+	assert_string_equal(config_pod_sidecar(cfg, quiet)->name, "docs-default");
+	assert_int_equal(config_pod_outbound(cfg, quiet, OUTBOUND_REGISTRY_ONLY),
+			 OUTBOUND_ALLOW_ANY);
+	config_free(cfg);
+}
+
+static void no_sidecar_means_the_mesh_default(void **state)
+{
+	static const char yaml[] = "apiVersion: v1\n"
+				   "kind: Pod\n"
+				   "metadata: {name: p, namespace: default}\n";
+	struct config *cfg = load_ok("p.yaml", yaml);
+	const struct pod *p = pod(cfg, "default", "p");
+
+	assert_null(config_pod_sidecar(cfg, p));
+	assert_int_equal(config_pod_outbound(cfg, p, OUTBOUND_ALLOW_ANY), OUTBOUND_ALLOW_ANY);
+	assert_int_equal(config_pod_outbound(cfg, p, OUTBOUND_REGISTRY_ONLY),
+			 OUTBOUND_REGISTRY_ONLY);
+	config_free(cfg);
+}
+
+static void duplicates_and_competing_defaults(void **state)
+{
+	static const char yaml[] = "apiVersion: networking.istio.io/v1\n"
+				   "kind: Sidecar\n"
+				   "metadata: {name: b, namespace: ns}\n"
+				   "spec: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}\n"
+				   "---\n"
+				   "apiVersion: networking.istio.io/v1\n"
+				   "kind: Sidecar\n"
+				   "metadata: {name: a, namespace: ns}\n"
+				   "spec: {outboundTrafficPolicy: {mode: ALLOW_ANY}}\n";
+	static const char dup[] = "apiVersion: networking.istio.io/v1\n"
+				  "kind: Sidecar\n"
+				  "metadata: {name: a, namespace: ns}\n"
+				  "spec: {outboundTrafficPolicy: {}}\n"
+				  "---\n"
+				  "apiVersion: networking.istio.io/v1\n"
+				  "kind: Sidecar\n"
+				  "metadata: {name: a, namespace: ns}\n"
+				  "spec: {outboundTrafficPolicy: {}}\n";
+	const char *const warns[] = {
+		"d.yaml:1:1: spec.workloadSelector: Sidecar ns/b has no workloadSelector, nor has "
+		"the older ns/a (d.yaml:6): only that one applies to namespace ns",
+		NULL,
+	};
+	const char *const errors[] = {
+		"u.yaml:6:1: metadata.name: duplicate Sidecar ns/a (first defined at u.yaml:1:1)",
+		NULL,
+	};
+	struct config *cfg = load_ok("d.yaml", yaml);
+
+	/* Same age: the name decides, so ns/a is the namespace's Sidecar. */
+	assert_diags(LOG_WARN, warns);
+	config_free(cfg);
+	diags_clear();
+	cfg = (struct config *)0x1;
+	assert_int_equal(config_load_buf("u.yaml", dup, sizeof(dup) - 1, &cfg), -EINVAL);
+	assert_diags(LOG_ERROR, errors);
+}
+
+#define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(seed_sidecar_loads_as_written),     T(listener_fields_and_sidecar_only_parts),
+		T(every_problem_reported_at_once),    T(pod_gets_the_sidecar_istio_chooses),
+		T(no_sidecar_means_the_mesh_default), T(duplicates_and_competing_defaults),
+	};
+
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
