@@ -31,7 +31,7 @@ struct kern {
 	size_t n_links;
 	char *pin_dir;
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
-	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd; /* borrowed from sa */
+	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd, known4_fd; /* from sa */
 	struct shunt_cfg cfg;	 /* what shunt_cfg_v2 holds */
 	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
 	/*
@@ -69,12 +69,19 @@ bool kern_fill_high(uint64_t entries, uint64_t max)
 }
 
 static const char *const stat_names[SHUNT_STAT_MAX] = {
-	[SHUNT_STAT_CAPTURED] = "captured",	  [SHUNT_STAT_SKIPPED_MARK] = "skipped_mark",
-	[SHUNT_STAT_NOT_READY] = "not_ready",	  [SHUNT_STAT_PAIR_INDEXED] = "pair_indexed",
-	[SHUNT_STAT_PAIR_FAILED] = "pair_failed", [SHUNT_STAT_PEER_REWRITTEN] = "peer_rewritten",
-	[SHUNT_STAT_DIRECT] = "direct",		  [SHUNT_STAT_FAIL_OPEN] = "fail_open",
-	[SHUNT_STAT_NO_BACKEND] = "no_backend",	  [SHUNT_STAT_LISTENER_CLOSED] = "listener_closed",
-	[SHUNT_STAT_NOT_MESH] = "not_mesh",	  [SHUNT_STAT_EXCLUDED] = "excluded",
+	[SHUNT_STAT_CAPTURED] = "captured",
+	[SHUNT_STAT_SKIPPED_MARK] = "skipped_mark",
+	[SHUNT_STAT_NOT_READY] = "not_ready",
+	[SHUNT_STAT_PAIR_INDEXED] = "pair_indexed",
+	[SHUNT_STAT_PAIR_FAILED] = "pair_failed",
+	[SHUNT_STAT_PEER_REWRITTEN] = "peer_rewritten",
+	[SHUNT_STAT_DIRECT] = "direct",
+	[SHUNT_STAT_FAIL_OPEN] = "fail_open",
+	[SHUNT_STAT_NO_BACKEND] = "no_backend",
+	[SHUNT_STAT_LISTENER_CLOSED] = "listener_closed",
+	[SHUNT_STAT_NOT_MESH] = "not_mesh",
+	[SHUNT_STAT_EXCLUDED] = "excluded",
+	[SHUNT_STAT_EGRESS_BLOCKED] = "egress_blocked",
 };
 
 const char *kern_stat_name(enum shunt_stat stat)
@@ -257,6 +264,7 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k->stats_fd = bpf_map__fd(k->sa->maps.shunt_stats_v3);
 	k->lsn_fd = bpf_map__fd(k->sa->maps.shunt_listeners);
 	k->pods_fd = bpf_map__fd(k->sa->maps.shunt_pods);
+	k->known4_fd = bpf_map__fd(k->sa->maps.shunt_known4);
 	*out = k;
 	return 0;
 
@@ -516,6 +524,61 @@ static void warn_fill(const struct kern *k, enum kern_sized_map m, uint64_t entr
 		 k->max[m], KERN_FILL_WARN_PCT, sized_flags[m]);
 }
 
+/*
+ * Makes shunt_known4 hold the destinations in the registry that are not
+ * service VIPs: the endpoints of headless services (no clusterIP), which a
+ * REGISTRY_ONLY pod may still reach by address, as Istio lets it.
+ */
+static int known4_sync(struct kern *k, const struct config *cfg)
+{
+	__be32 key, prev = 0, *stale;
+	size_t n_stale = 0;
+	bool first = true;
+	__u32 one = 1;
+	int err = 0;
+
+	for (size_t i = 0; i < cfg->n_services && !err; i++) {
+		const struct service *svc = &cfg->services[i];
+
+		if (svc->cluster_ip.s_addr)
+			continue;
+		for (size_t j = 0; j < svc->n_ports && !err; j++)
+			for (size_t e = 0; e < svc->ports[j].n_eps && !err; e++)
+				if (bpf_map_update_elem(k->known4_fd,
+							&svc->ports[j].eps[e].ip.s_addr, &one,
+							BPF_ANY))
+					err = -errno;
+	}
+	if (err) {
+		log_error("kern: cannot write %s: %s", SHUNT_MAP_KNOWN4, strerror(-err));
+		return err;
+	}
+	stale = calloc(SHUNT_KNOWN4_MAX, sizeof(*stale));
+	if (!stale)
+		return -ENOMEM;
+	while (n_stale < SHUNT_KNOWN4_MAX &&
+	       !bpf_map_get_next_key(k->known4_fd, first ? NULL : &prev, &key)) {
+		bool live = false;
+
+		for (size_t i = 0; i < cfg->n_services && !live; i++) {
+			const struct service *svc = &cfg->services[i];
+
+			for (size_t j = 0; !svc->cluster_ip.s_addr && j < svc->n_ports && !live;
+			     j++)
+				for (size_t e = 0; e < svc->ports[j].n_eps && !live; e++)
+					live = svc->ports[j].eps[e].ip.s_addr == key;
+		}
+		if (!live)
+			stale[n_stale++] = key;
+		prev = key;
+		first = false;
+	}
+	for (size_t i = 0; i < n_stale; i++)
+		(void)bpf_map_delete_elem(k->known4_fd, &stale[i]);
+	free(stale);
+	return 0;
+}
+
 int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
 		       struct kern_sync *out)
 {
@@ -578,6 +641,7 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 		/* Now the maps hold exactly what was written. */
 		warn_fill(k, KERN_MAP_SVC4, (uint64_t)out->l7 + out->direct);
 		warn_fill(k, KERN_MAP_BE4, out->slots);
+		err = known4_sync(k, cfg);
 	}
 	free(n_slots);
 	return err;

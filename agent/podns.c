@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "istio.h"
 #include "kern.h"
 #include "log.h"
 #include "podns.h"
@@ -104,10 +105,13 @@ static int open_all(const char *dir, struct scan *sc)
 	return 0;
 }
 
-static void pod_entry(const struct pod *p, struct kern_pod *kp)
+static void pod_entry(const struct config *cfg, const struct pod *p,
+		      enum outbound_policy mesh_default, struct kern_pod *kp)
 {
 	memset(&kp->val, 0, sizeof(kp->val));
 	kp->val.flags = p->in_mesh ? POD_F_MESH : 0;
+	if (p->in_mesh && config_pod_outbound(cfg, p, mesh_default) == OUTBOUND_REGISTRY_ONLY)
+		kp->val.flags |= POD_F_REGISTRY_ONLY;
 	for (size_t i = 0; i < p->n_excl_ports && i < POD_EXCL_PORTS; i++)
 		kp->val.excl_ports[kp->val.n_excl_ports++] = p->excl_ports[i];
 	for (size_t i = 0; i < p->n_excl_cidrs && i < POD_EXCL_CIDRS; i++) {
@@ -119,7 +123,8 @@ static void pod_entry(const struct pod *p, struct kern_pod *kp)
 	}
 }
 
-int podns_sync(struct kern *k, const struct config *cfg, const char *dir, struct podns_result *out)
+int podns_sync(struct kern *k, const struct config *cfg, const char *dir,
+	       enum outbound_policy mesh_default, struct podns_result *out)
 {
 	struct scan sc = {0};
 	struct kern_pod *pods = NULL;
@@ -162,9 +167,11 @@ int podns_sync(struct kern *k, const struct config *cfg, const char *dir, struct
 			if (!here)
 				continue;
 			pods[n_pods].netns_cookie = ns->cookie;
-			pod_entry(pod, &pods[n_pods++]);
+			pod_entry(cfg, pod, mesh_default, &pods[n_pods++]);
 			out->pods_found++;
 			out->pods_in_mesh += pod->in_mesh;
+			out->pods_registry_only +=
+				!!(pods[n_pods - 1].val.flags & POD_F_REGISTRY_ONLY);
 			break; /* one pod per namespace: the first whose address it holds */
 		}
 	}

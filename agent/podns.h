@@ -14,6 +14,8 @@
 
 #include <stddef.h>
 
+#include "istio.h"
+
 struct config;
 struct kern;
 
@@ -21,16 +23,19 @@ struct kern;
 
 /* What one podns_sync() found. */
 struct podns_result {
-	size_t netns_seen;   /* network namespaces entered */
-	size_t pods_found;   /* pods of the config found in one of them */
-	size_t pods_in_mesh; /* of which in the mesh */
+	size_t netns_seen;	   /* network namespaces entered */
+	size_t pods_found;	   /* pods of the config found in one of them */
+	size_t pods_in_mesh;	   /* of which in the mesh */
+	size_t pods_registry_only; /* of which with outboundTrafficPolicy REGISTRY_ONLY */
 };
 
 /*
  * Maps the network namespaces under @dir to the pods of @cfg and makes
  * shunt_pods hold exactly those found (in the mesh or not, with their
- * exclusions). A missing @dir counts as empty. 0 or -errno (logged).
+ * exclusions and outbound traffic policy: the pod's Sidecar, else
+ * @mesh_default). A missing @dir counts as empty. 0 or -errno (logged).
  */
-int podns_sync(struct kern *k, const struct config *cfg, const char *dir, struct podns_result *out);
+int podns_sync(struct kern *k, const struct config *cfg, const char *dir,
+	       enum outbound_policy mesh_default, struct podns_result *out);
 
 #endif /* SHUNT_PODNS_H */

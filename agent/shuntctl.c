@@ -481,9 +481,9 @@ static int maps_agent(void)
 	return rc;
 }
 
-static const char *const known_maps[] = {SHUNT_MAP_SVC4,  SHUNT_MAP_BE4, SHUNT_MAP_PAIR4,
-					 SHUNT_MAP_ORIG4, SHUNT_MAP_CFG, SHUNT_MAP_LSN,
-					 SHUNT_MAP_STATS, SHUNT_MAP_PODS};
+static const char *const known_maps[] = {SHUNT_MAP_SVC4,  SHUNT_MAP_BE4,  SHUNT_MAP_PAIR4,
+					 SHUNT_MAP_ORIG4, SHUNT_MAP_CFG,  SHUNT_MAP_LSN,
+					 SHUNT_MAP_STATS, SHUNT_MAP_PODS, SHUNT_MAP_KNOWN4};
 
 /* shunt_pods: one line per pod network namespace (cookie order, as walked). */
 static int maps_pods(void)
@@ -502,8 +502,9 @@ static int maps_pods(void)
 		prev = key;
 		if (bpf_map_lookup_elem(m.fd, &key, &val))
 			continue;
-		printf("  pod netns_cookie=%llu mesh=%s", (unsigned long long)key,
-		       val.flags & POD_F_MESH ? "yes" : "no");
+		printf("  pod netns_cookie=%llu mesh=%s outbound=%s", (unsigned long long)key,
+		       val.flags & POD_F_MESH ? "yes" : "no",
+		       val.flags & POD_F_REGISTRY_ONLY ? "REGISTRY_ONLY" : "ALLOW_ANY");
 		for (unsigned i = 0; i < val.n_excl_ports && i < POD_EXCL_PORTS; i++)
 			printf(" exclude_port=%u", val.excl_ports[i]);
 		for (unsigned i = 0; i < val.n_excl_cidrs && i < POD_EXCL_CIDRS; i++) {
@@ -514,6 +515,30 @@ static int maps_pods(void)
 			       __builtin_popcount(ntohl(val.excl_mask[i])));
 		}
 		printf("\n");
+		n++;
+	}
+	close(m.fd);
+	return 0;
+}
+
+/* shunt_known4: the registry's addresses besides VIPs, one line each. */
+static int maps_known4(void)
+{
+	__be32 key, prev = 0;
+	struct pinned m;
+	bool first = true;
+	int n = 0;
+
+	if (pinned_open(SHUNT_MAP_KNOWN4, &m))
+		return 1;
+	fill_line(&m, map_entries(&m));
+	while (n < SHUNT_KNOWN4_MAX && !bpf_map_get_next_key(m.fd, first ? NULL : &prev, &key)) {
+		char ip[INET_ADDRSTRLEN];
+
+		first = false;
+		prev = key;
+		inet_ntop(AF_INET, &key, ip, sizeof(ip));
+		printf("  known %s\n", ip);
 		n++;
 	}
 	close(m.fd);
@@ -581,6 +606,7 @@ static int cmd_maps(void)
 	rc |= maps_pairs();
 	rc |= maps_agent();
 	rc |= maps_pods();
+	rc |= maps_known4();
 	rc |= maps_others();
 	return rc;
 }

@@ -41,7 +41,8 @@ struct options {
 	const char *config_dir;
 	const char *cgroup;
 	const char *pin_dir;
-	const char *netns_dir; /* where pods' network namespaces are (--netns-dir) */
+	const char *netns_dir;	       /* where pods' network namespaces are (--netns-dir) */
+	enum outbound_policy outbound; /* --outbound-traffic-policy: the mesh default */
 	struct sockaddr_in listen;
 	struct sockaddr_in admin;
 	unsigned workers;
@@ -85,6 +86,10 @@ static void usage(FILE *f)
 		"/sys/fs/bpf/shunt)\n"
 		"  --netns-dir DIR    where the pods' network namespaces are, to tell mesh pods\n"
 		"                     from the others (default " PODNS_DIR_DEFAULT ")\n"
+		"  --outbound-traffic-policy ALLOW_ANY|REGISTRY_ONLY\n"
+		"                     the mesh's default, as Istio's meshConfig\n"
+		"                     outboundTrafficPolicy.mode (default ALLOW_ANY); a pod's\n"
+		"                     Sidecar overrides it\n"
 		"  --workers N        proxy threads (default 1)\n"
 		"  --mark N           SO_MARK of the agent's own sockets (default 0x%x)\n"
 		"  --unpin-on-exit    remove the pinned maps when exiting\n"
@@ -108,6 +113,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"admin", required_argument, NULL, 'a'},
 		{"pin-dir", required_argument, NULL, 'p'},
 		{"netns-dir", required_argument, NULL, 'n'},
+		{"outbound-traffic-policy", required_argument, NULL, 'o'},
 		{"workers", required_argument, NULL, 'w'},
 		{"mark", required_argument, NULL, 'm'},
 		{"unpin-on-exit", no_argument, NULL, 'u'},
@@ -126,6 +132,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 
 	o->pin_dir = "/sys/fs/bpf/shunt";
 	o->netns_dir = PODNS_DIR_DEFAULT;
+	o->outbound = OUTBOUND_ALLOW_ANY; /* Istio's meshConfig default */
 	o->workers = 1;
 	o->mark = SHUNT_DEFAULT_MARK;
 	addr_parse_ipv4_port("127.0.0.1:15000", &o->admin);
@@ -166,6 +173,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'n':
 			o->netns_dir = optarg;
+			break;
+		case 'o':
+			if (!strcmp(optarg, "ALLOW_ANY")) {
+				o->outbound = OUTBOUND_ALLOW_ANY;
+			} else if (!strcmp(optarg, "REGISTRY_ONLY")) {
+				o->outbound = OUTBOUND_REGISTRY_ONLY;
+			} else {
+				fprintf(stderr,
+					"shuntd: --outbound-traffic-policy %s: ALLOW_ANY or "
+					"REGISTRY_ONLY\n",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'w':
 			errno = 0;
@@ -417,7 +437,7 @@ static void on_podscan(struct loop *loop, struct loop_timer *t, void *arg)
 	struct podns_result r;
 
 	if (__atomic_load_n(&a->ready, __ATOMIC_ACQUIRE) &&
-	    podns_sync(a->kern, a->store.cur->cfg, a->opt.netns_dir, &r))
+	    podns_sync(a->kern, a->store.cur->cfg, a->opt.netns_dir, a->opt.outbound, &r))
 		log_warn("shuntd: mapping pods' network namespaces failed; trying again");
 	(void)loop_timer_arm(loop, t, PODSCAN_MS, on_podscan, a);
 }
@@ -532,12 +552,13 @@ static int agent_start(struct agent *a)
 	if (err)
 		return err;
 	/* Which sockets are mesh pods': before the first capture. */
-	err = podns_sync(a->kern, a->store.cur->cfg, a->opt.netns_dir, &pods);
+	err = podns_sync(a->kern, a->store.cur->cfg, a->opt.netns_dir, a->opt.outbound, &pods);
 	if (err)
 		return err;
 	log_info("shuntd: %zu network namespaces in %s hold %zu pods of the config, %zu of them "
-		 "in the mesh",
-		 pods.netns_seen, a->opt.netns_dir, pods.pods_found, pods.pods_in_mesh);
+		 "in the mesh, %zu with REGISTRY_ONLY",
+		 pods.netns_seen, a->opt.netns_dir, pods.pods_found, pods.pods_in_mesh,
+		 pods.pods_registry_only);
 	self_fd = cgroup_open_self(self_path, sizeof(self_path));
 	if (self_fd < 0)
 		return self_fd;

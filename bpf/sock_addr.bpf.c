@@ -49,31 +49,66 @@ static __always_inline const struct be4_val *pick_backend(const struct svc4_val 
  * without a ready backend is refused at once (EPERM) rather than left to
  * time out against an unroutable VIP.
  */
-/*
- * Whether the socket's pod is in the mesh and does not exclude @vip:@port
- * (network order). The pod is found by the cookie of the socket's network
- * namespace: one per pod on a Kubernetes node.
- */
-static __always_inline bool pod_steers(struct bpf_sock_addr *ctx, __be32 vip, __be16 port)
+/* The socket's pod, by the cookie of its network namespace (one per pod on a node). */
+static __always_inline const struct pod_val *pod_of(struct bpf_sock_addr *ctx)
 {
 	__u64 cookie = bpf_get_netns_cookie(ctx);
-	const struct pod_val *pod = bpf_map_lookup_elem(&shunt_pods, &cookie);
+
+	return bpf_map_lookup_elem(&shunt_pods, &cookie);
+}
+
+/* Whether @pod excludes @ip:@port (network order) from the mesh. */
+static __always_inline bool pod_excludes(const struct pod_val *pod, __be32 ip, __be16 port)
+{
 	__u16 hport = bpf_ntohs(port);
+
+	for (int i = 0; i < POD_EXCL_PORTS; i++)
+		if (i < pod->n_excl_ports && pod->excl_ports[i] == hport)
+			return true;
+	for (int i = 0; i < POD_EXCL_CIDRS; i++)
+		if (i < pod->n_excl_cidrs && (ip & pod->excl_mask[i]) == pod->excl_net[i])
+			return true;
+	return false;
+}
+
+/* Whether the socket's pod is in the mesh and does not exclude @vip:@port. */
+static __always_inline bool pod_steers(struct bpf_sock_addr *ctx, __be32 vip, __be16 port)
+{
+	const struct pod_val *pod = pod_of(ctx);
 
 	if (!pod || !(pod->flags & POD_F_MESH)) {
 		stat_inc(SHUNT_STAT_NOT_MESH);
 		return false;
 	}
-	for (int i = 0; i < POD_EXCL_PORTS; i++)
-		if (i < pod->n_excl_ports && pod->excl_ports[i] == hport)
-			goto excluded;
-	for (int i = 0; i < POD_EXCL_CIDRS; i++)
-		if (i < pod->n_excl_cidrs && (vip & pod->excl_mask[i]) == pod->excl_net[i])
-			goto excluded;
+	if (pod_excludes(pod, vip, port)) {
+		stat_inc(SHUNT_STAT_EXCLUDED);
+		return false;
+	}
 	return true;
-excluded:
-	stat_inc(SHUNT_STAT_EXCLUDED);
-	return false;
+}
+
+/*
+ * A connect() to @ip:@port that is no service: allowed (1), unless the
+ * socket's pod is in the mesh with outboundTrafficPolicy REGISTRY_ONLY and
+ * the destination is not in the registry (no endpoint of a headless service,
+ * no ServiceEntry address), not loopback and not excluded: then refused at
+ * once (0: EPERM), as Istio's BlackHoleCluster refuses it, rather than left
+ * to time out.
+ */
+static __always_inline int egress(struct bpf_sock_addr *ctx, __be32 ip, __be16 port)
+{
+	const struct pod_val *pod;
+
+	if ((bpf_ntohl(ip) >> 24) == 127)
+		return 1;
+	pod = pod_of(ctx);
+	if (!pod ||
+	    (pod->flags & (POD_F_MESH | POD_F_REGISTRY_ONLY)) != (POD_F_MESH | POD_F_REGISTRY_ONLY))
+		return 1;
+	if (pod_excludes(pod, ip, port) || bpf_map_lookup_elem(&shunt_known4, &ip))
+		return 1;
+	stat_inc(SHUNT_STAT_EGRESS_BLOCKED);
+	return 0;
 }
 
 /*
@@ -105,7 +140,7 @@ static __always_inline int steer(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *p
 	key.proto = IPPROTO_TCP;
 	svc = bpf_map_lookup_elem(&shunt_svc4_v2, &key);
 	if (!svc)
-		return 1;
+		return egress(ctx, key.vip, key.port);
 	cfg = cfg_get();
 	/*
 	 * The agent's own upstream sockets carry its mark: they go where the agent

@@ -11,24 +11,26 @@
 #define SHUNT_MAPS_H
 
 /* Pinned map names, as they appear under the pin directory. At most 15 chars. */
-#define SHUNT_MAP_SVC4	"shunt_svc4_v2"
-#define SHUNT_MAP_BE4	"shunt_be4"
-#define SHUNT_MAP_PAIR4 "shunt_pair4"
-#define SHUNT_MAP_ORIG4 "shunt_orig4"
-#define SHUNT_MAP_CFG	"shunt_cfg_v2"
-#define SHUNT_MAP_STATS "shunt_stats_v3"
-#define SHUNT_MAP_LSN	"shunt_listeners"
-#define SHUNT_MAP_PODS	"shunt_pods"
+#define SHUNT_MAP_SVC4	 "shunt_svc4_v2"
+#define SHUNT_MAP_BE4	 "shunt_be4"
+#define SHUNT_MAP_PAIR4	 "shunt_pair4"
+#define SHUNT_MAP_ORIG4	 "shunt_orig4"
+#define SHUNT_MAP_CFG	 "shunt_cfg_v2"
+#define SHUNT_MAP_STATS	 "shunt_stats_v3"
+#define SHUNT_MAP_LSN	 "shunt_listeners"
+#define SHUNT_MAP_PODS	 "shunt_pods"
+#define SHUNT_MAP_KNOWN4 "shunt_known4"
 
 #define SHUNT_SVC4_MAX	 65536
 #define SHUNT_BE4_MAX	 262144 /* backend slots over all services */
 #define SHUNT_PAIR4_MAX	 262144
-#define SHUNT_SLOTS_MAX	 4096  /* backend slots of one service port */
-#define SHUNT_LSN_MAX	 256   /* the agent's listening sockets (one per worker) */
-#define SHUNT_STAT_SLOTS 64    /* shunt_stats_v3 entries: SHUNT_STAT_MAX may grow up to this */
-#define SHUNT_PODS_MAX	 16384 /* pod network namespaces on one node */
-#define POD_EXCL_PORTS	 8     /* outbound ports a pod may exclude */
-#define POD_EXCL_CIDRS	 4     /* outbound IPv4 ranges a pod may exclude */
+#define SHUNT_SLOTS_MAX	 4096	/* backend slots of one service port */
+#define SHUNT_LSN_MAX	 256	/* the agent's listening sockets (one per worker) */
+#define SHUNT_STAT_SLOTS 64	/* shunt_stats_v3 entries: SHUNT_STAT_MAX may grow up to this */
+#define SHUNT_PODS_MAX	 16384	/* pod network namespaces on one node */
+#define SHUNT_KNOWN4_MAX 262144 /* addresses in the registry besides service VIPs */
+#define POD_EXCL_PORTS	 8	/* outbound ports a pod may exclude */
+#define POD_EXCL_CIDRS	 4	/* outbound IPv4 ranges a pod may exclude */
 
 /* The default SO_MARK the agent puts on its own upstream sockets. */
 #define SHUNT_DEFAULT_MARK 0x5e4e0000u
@@ -84,7 +86,8 @@ struct orig4 {
 };
 
 /* pod_val.flags */
-#define POD_F_MESH (1u << 0) /* the pod is in the mesh: its connections to services are steered */
+#define POD_F_MESH	    (1u << 0) /* the pod is in the mesh: its connections to services are steered */
+#define POD_F_REGISTRY_ONLY (1u << 1) /* outboundTrafficPolicy REGISTRY_ONLY: others refused */
 
 /*
  * shunt_pods value, keyed by the network-namespace cookie of a pod
@@ -140,9 +143,10 @@ enum shunt_stat {
 	SHUNT_STAT_FAIL_OPEN,	    /* connects to L7 services balanced in the kernel: agent dead */
 	SHUNT_STAT_NO_BACKEND,	    /* connects refused: the service port has no ready backend */
 	SHUNT_STAT_LISTENER_CLOSED, /* the agent's listener went away (exit, crash): fail open */
-	SHUNT_STAT_NOT_MESH, /* connects to a service from a pod not in the mesh: untouched */
-	SHUNT_STAT_EXCLUDED, /* connects to a service a pod excludes by port or range */
-	SHUNT_STAT_MAX,	     /* at most SHUNT_STAT_SLOTS */
+	SHUNT_STAT_NOT_MESH,	   /* connects to a service from a pod not in the mesh: untouched */
+	SHUNT_STAT_EXCLUDED,	   /* connects to a service a pod excludes by port or range */
+	SHUNT_STAT_EGRESS_BLOCKED, /* connects refused: REGISTRY_ONLY and not in the registry */
+	SHUNT_STAT_MAX,		   /* at most SHUNT_STAT_SLOTS */
 };
 
 #endif /* SHUNT_MAPS_H */

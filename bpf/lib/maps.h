@@ -98,6 +98,19 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_pods SEC(".maps");
 
+/*
+ * Destinations in the registry besides service VIPs (endpoints of headless
+ * services, ServiceEntry addresses), for REGISTRY_ONLY pods. Written by the
+ * agent; the value is unused.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_KNOWN4_MAX);
+	__type(key, __be32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_known4 SEC(".maps");
+
 /* Kernel-path counters, per CPU; shuntctl and /stats sum them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -12,6 +12,10 @@
 #   app-noinj  sidecar.istio.io/inject: "false"           untouched
 #   app-excl   excludeOutboundPorts: 3000                 untouched on 3000
 #   app-cidr   excludeOutboundIPRanges: 10.96.77.21/32    untouched to web2, steered to web
+#   app-reg    a Sidecar with outboundTrafficPolicy REGISTRY_ONLY selects it: services and
+#              a headless service's endpoints reachable, any other address refused at
+#              connect() (EPERM at once, counter egress_blocked); app-in (ALLOW_ANY, the
+#              default) reaches the same address
 #
 # A connection that is not steered goes to the VIP, which is blackholed in
 # every pod: it fails at once (and never leaves the pod).
@@ -99,7 +103,7 @@ trap 'echo "# interrupted"; exit 130' INT
 trap 'echo "# terminated"; exit 143' TERM
 
 node_declare_pods web-a=10.77.0.30 web-b=10.77.0.31 app-in=10.77.0.40 app-out=10.77.0.41 \
-	app-noinj=10.77.0.42 app-excl=10.77.0.43 app-cidr=10.77.0.44 ||
+	app-noinj=10.77.0.42 app-excl=10.77.0.43 app-cidr=10.77.0.44 app-reg=10.77.0.45 ||
 	fatal "node_declare_pods refused the pods"
 node_up || fatal "node_up failed"
 echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN"
@@ -135,7 +139,7 @@ status: {podIP: 10.77.0.30}
 ---
 apiVersion: v1
 kind: Pod
-metadata: {name: web-b, namespace: default, labels: {app: web}}
+metadata: {name: web-b, namespace: default, labels: {app: web, pod: b}}
 status: {podIP: 10.77.0.31}
 ---
 apiVersion: v1
@@ -170,16 +174,36 @@ metadata:
   labels: {app: client}
   annotations: {traffic.sidecar.istio.io/excludeOutboundIPRanges: "$VIP2/32"}
 status: {podIP: 10.77.0.44}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app-reg, namespace: default, labels: {app: locked}}
+status: {podIP: 10.77.0.45}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-b-headless, namespace: default}
+spec:
+  clusterIP: None
+  selector: {app: web, pod: b}
+  ports: [{port: $PORT, name: http}]
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: locked, namespace: default}
+spec:
+  workloadSelector: {labels: {app: locked}}
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
 YAML
 
 agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
 	--admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level debug >"$TMP/shuntd.log" 2>&1
 AGENT_PID=$NODE_LAST_PID
 node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" || fatal "shuntd did not become ready"
-if grep -qE 'hold [0-9]+ pods of the config, 5 of them in the mesh' "$TMP/shuntd.log"; then
-	ok "the agent found the pods' network namespaces: $(grep -oE '[0-9]+ network namespaces in [^ ]+ hold [0-9]+ pods of the config, 5 of them in the mesh' "$TMP/shuntd.log" | head -1)"
+if grep -qE 'hold [0-9]+ pods of the config, 6 of them in the mesh, 1 with REGISTRY_ONLY' "$TMP/shuntd.log"; then
+	ok "the agent found the pods' network namespaces: $(grep -oE '[0-9]+ network namespaces in [^ ]+ hold [0-9]+ pods of the config, 6 of them in the mesh, 1 with REGISTRY_ONLY' "$TMP/shuntd.log" | head -1)"
 else
-	not_ok "the agent found the pods' network namespaces, 5 pods in the mesh (web-a, web-b, app-in, app-excl, app-cidr)"
+	not_ok "the agent found the pods' network namespaces, 6 pods in the mesh (web-a, web-b, app-in, app-excl, app-cidr, app-reg), 1 REGISTRY_ONLY"
 	grep 'network namespaces' "$TMP/shuntd.log" | show
 fi
 
@@ -192,6 +216,31 @@ untouched app-excl "$VIP" "excludeOutboundPorts $PORT"
 steered app-cidr "$VIP" "only $VIP2/32 is excluded"
 untouched app-cidr "$VIP2" "excludeOutboundIPRanges $VIP2/32"
 steered app-in "$VIP2" "no exclusion"
+blocked0=$(counter egress_blocked)
+steered app-reg "$VIP" "a service is in the registry"
+client app-reg --connect "10.77.0.30:$PORT" --timeout-ms 3000
+if [ "$RC" -eq 3 ] && grep -q '^connect: Operation not permitted' "$ERR" && [ "$MS" -lt 1000 ]; then
+	ok "app-reg (REGISTRY_ONLY) -> 10.77.0.30:$PORT (a pod address, in no registry entry) is refused at connect(): $(cat "$ERR") after $MS ms"
+else
+	not_ok "app-reg (REGISTRY_ONLY) -> 10.77.0.30:$PORT is refused at connect() (exit $RC after $MS ms)"
+	show "$OUT" "$ERR"
+fi
+client app-reg --connect "10.77.0.31:$PORT" --timeout-ms 3000
+if [ "$RC" -eq 0 ] && grep -q '^status=200 .*pod=web-b ' "$OUT"; then
+	ok "app-reg (REGISTRY_ONLY) -> 10.77.0.31:$PORT (an endpoint of the headless service web-b-headless) is allowed"
+else
+	not_ok "app-reg (REGISTRY_ONLY) -> 10.77.0.31:$PORT (headless endpoint) is allowed (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app-in --connect "10.77.0.30:$PORT" --timeout-ms 3000
+if [ "$RC" -eq 0 ] && grep -q '^status=200 .*pod=web-a ' "$OUT"; then
+	ok "app-in (ALLOW_ANY) -> 10.77.0.30:$PORT passes through untouched"
+else
+	not_ok "app-in (ALLOW_ANY) -> 10.77.0.30:$PORT passes through (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+blocked1=$(counter egress_blocked)
+check "kernel counter egress_blocked grew by 1: $blocked0 -> $blocked1" grew_by "$blocked0" "$blocked1" 1
 not_mesh1=$(counter not_mesh)
 excluded1=$(counter excluded)
 check "kernel counter not_mesh grew by 2 (app-out, app-noinj): $not_mesh0 -> $not_mesh1" \
@@ -200,6 +249,10 @@ check "kernel counter excluded grew by 2 (app-excl, app-cidr): $excluded0 -> $ex
 	grew_by "$excluded0" "$excluded1" 2
 "$BUILD/shuntctl" --pin-dir "$NODE_PIN" maps >"$TMP/maps" 2>&1
 check "shuntctl maps lists shunt_pods" grep -q '^shunt_pods ' "$TMP/maps"
+check "shuntctl maps shows one pod with outbound=REGISTRY_ONLY" \
+	test "$(grep -c '^  pod .* mesh=yes outbound=REGISTRY_ONLY' "$TMP/maps")" = 1
+check "shuntctl maps lists the headless endpoint 10.77.0.31 in shunt_known4" \
+	grep -qx '  known 10.77.0.31' "$TMP/maps"
 
 node_down
 if node_leftovers >"$TMP/left"; then
