@@ -23,6 +23,13 @@
 #include "config_int.h"
 #include "yaml_tree.h"
 
+struct config_vip6_slot {
+	struct in6_addr vip; /* all zero marks a free slot (:: is never a VIP) */
+	uint16_t port_be;
+	uint8_t proto;
+	uint32_t svc, port;
+};
+
 struct config_vip_slot {
 	uint32_t vip;	  /* network order; 0 marks a free slot (0.0.0.0 is never a VIP) */
 	uint16_t port_be; /* network order */
@@ -272,6 +279,27 @@ static int cmp_svc_ip(const void *a, const void *b, void *arg)
 	return (x > y) - (x < y);
 }
 
+static int cmp_svc_ip6(const void *a, const void *b, void *arg)
+{
+	const struct service *s = arg, *x = &s[*(const size_t *)a], *y = &s[*(const size_t *)b];
+	int c = x->has_ip6 - y->has_ip6;
+
+	if (!c && x->has_ip6)
+		c = memcmp(&x->cluster_ip6, &y->cluster_ip6, 16);
+	return c ? c : (x > y) - (x < y);
+}
+
+/* Pods with an IPv6 address first, by address. */
+static int cmp_pod_ip6(const void *a, const void *b, void *arg)
+{
+	const struct pod *p = arg, *x = &p[*(const size_t *)a], *y = &p[*(const size_t *)b];
+	int c = y->has_ip6 - x->has_ip6;
+
+	if (!c && x->has_ip6)
+		c = memcmp(&x->ip6, &y->ip6, 16);
+	return c ? c : (x > y) - (x < y);
+}
+
 /* Indexes 0..@n-1 sorted by @cmp over @base. NULL on ENOMEM. */
 static size_t *sorted_index(size_t n, int (*cmp)(const void *, const void *, void *), void *base)
 {
@@ -341,6 +369,24 @@ static int check_unique(struct load *ld, const size_t *pod_order)
 			a->cluster_ip_loc.col);
 	}
 	free(by_ip);
+	by_ip = sorted_index(n, cmp_svc_ip6, sv);
+	if (!by_ip)
+		return -ENOMEM;
+	for (size_t i = 1; i < n; i++) {
+		const struct service *a = &sv[by_ip[i - 1]], *b = &sv[by_ip[i]];
+		char ip[INET6_ADDRSTRLEN];
+
+		if (!b->has_ip6 || !a->has_ip6 || memcmp(&a->cluster_ip6, &b->cluster_ip6, 16))
+			continue;
+		inet_ntop(AF_INET6, &b->cluster_ip6, ip, sizeof(ip));
+		load_report(ld, LOG_ERROR,
+			    "%s:%d:%d: spec.clusterIPs: %s is also a clusterIP of Service %s/%s at "
+			    "%s:%d:%d",
+			    b->cluster_ip_loc.file, b->cluster_ip_loc.line, b->cluster_ip_loc.col,
+			    ip, a->namespace, a->name, a->cluster_ip_loc.file,
+			    a->cluster_ip_loc.line, a->cluster_ip_loc.col);
+	}
+	free(by_ip);
 	return 0;
 }
 
@@ -358,7 +404,7 @@ static bool selects(const struct service *s, const struct pod *p)
 /* What the endpoints controller skips: no address, being deleted, or finished. */
 static bool may_serve(const struct pod *p)
 {
-	return p->ip.s_addr && !p->terminating &&
+	return (p->ip.s_addr || p->has_ip6) && !p->terminating &&
 	       !(p->phase && (!strcmp(p->phase, "Succeeded") || !strcmp(p->phase, "Failed")));
 }
 
@@ -386,8 +432,12 @@ static int fill_port(struct svc_port *sp, const struct pod *const *pods, size_t 
 
 		if (!port)
 			continue;
-		sp->eps[sp->n_eps++] = (struct endpoint){
-			.ip = pods[i]->ip, .port = port, .ready = pods[i]->ready, .pod = pods[i]};
+		sp->eps[sp->n_eps++] = (struct endpoint){.ip = pods[i]->ip,
+							 .ip6 = pods[i]->ip6,
+							 .has_ip6 = pods[i]->has_ip6,
+							 .port = port,
+							 .ready = pods[i]->ready,
+							 .pod = pods[i]};
 		sp->n_ready += pods[i]->ready;
 	}
 	return 0;
@@ -547,6 +597,51 @@ static int build_vip_index(struct config *cfg)
 	return 0;
 }
 
+static size_t vip6_hash(const struct in6_addr *vip, uint16_t port_be, uint8_t proto)
+{
+	uint32_t w[4];
+
+	memcpy(w, vip, sizeof(w));
+	return vip_hash(w[0] ^ w[1] ^ w[2] ^ w[3], port_be, proto) ^
+	       vip_hash(w[1] ^ w[3], (uint16_t)w[0], (uint8_t)w[2]);
+}
+
+/* Same as build_vip_index, for IPv6 VIPs. 0 or -ENOMEM. */
+static int build_vip6_index(struct config *cfg)
+{
+	static const struct in6_addr any = IN6ADDR_ANY_INIT;
+	size_t n = 0, size = 16;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		if (cfg->services[i].has_ip6)
+			n += cfg->services[i].n_ports;
+	while (size < 2 * n)
+		size *= 2;
+	cfg->vip6_slots = calloc(size, sizeof(*cfg->vip6_slots));
+	if (!cfg->vip6_slots)
+		return -ENOMEM;
+	cfg->vip6_mask = size - 1;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct service *s = &cfg->services[i];
+
+		for (size_t j = 0; s->has_ip6 && j < s->n_ports; j++) {
+			uint16_t port_be = htons(s->ports[j].port);
+			size_t h = vip6_hash(&s->cluster_ip6, port_be, s->ports[j].protocol);
+
+			while (memcmp(&cfg->vip6_slots[h & cfg->vip6_mask].vip, &any, 16))
+				h++;
+			cfg->vip6_slots[h & cfg->vip6_mask] = (struct config_vip6_slot){
+				.vip = s->cluster_ip6,
+				.port_be = port_be,
+				.proto = s->ports[j].protocol,
+				.svc = (uint32_t)i,
+				.port = (uint32_t)j,
+			};
+		}
+	}
+	return 0;
+}
+
 /* Everything that needs all files: uniqueness checks (even after other problems, so that all
  * are reported), then endpoints and indexes. @err is the load's I/O error so far. Returns it,
  * or -EINVAL when a problem was reported, or -ENOMEM. */
@@ -558,6 +653,7 @@ static int finish(struct load *ld, int err)
 
 	cfg->svc_by_name = sorted_index(cfg->n_services, cmp_svc_name, cfg->services);
 	cfg->ns_by_name = sorted_index(cfg->n_namespaces, cmp_namespace_name, cfg->namespaces);
+	cfg->pod_by_ip6 = sorted_index(cfg->n_pods, cmp_pod_ip6, cfg->pods);
 	pod_order = sorted_index(cfg->n_pods, cmp_pod_name, cfg->pods);
 	if (!cfg->svc_by_name || !cfg->ns_by_name || !pod_order) {
 		err = -ENOMEM;
@@ -575,6 +671,8 @@ static int finish(struct load *ld, int err)
 	err = compute_endpoints(cfg, pod_order);
 	if (!err)
 		err = build_vip_index(cfg);
+	if (!err)
+		err = build_vip6_index(cfg);
 free_order:
 	free(pod_order);
 	return err;
@@ -679,7 +777,9 @@ void config_free(struct config *cfg)
 	free(cfg->files);
 	free(cfg->svc_by_name);
 	free(cfg->ns_by_name);
+	free(cfg->pod_by_ip6);
 	free(cfg->vip_slots);
+	free(cfg->vip6_slots);
 	free(cfg);
 }
 
@@ -702,6 +802,57 @@ const struct svc_port *config_find_vip(const struct config *cfg, struct in_addr 
 	if (svc)
 		*svc = &cfg->services[e->svc];
 	return &cfg->services[e->svc].ports[e->port];
+}
+
+const struct svc_port *config_find_vip6(const struct config *cfg, const struct in6_addr *vip6,
+					uint16_t port_be, uint8_t protocol,
+					const struct service **svc)
+{
+	static const struct in6_addr any = IN6ADDR_ANY_INIT;
+	const struct config_vip6_slot *e;
+
+	if (!memcmp(vip6, &any, 16) || !cfg->vip6_slots)
+		return NULL;
+	for (size_t h = vip6_hash(vip6, port_be, protocol);; h++) {
+		e = &cfg->vip6_slots[h & cfg->vip6_mask];
+		if (!memcmp(&e->vip, &any, 16))
+			return NULL;
+		if (!memcmp(&e->vip, vip6, 16) && e->port_be == port_be && e->proto == protocol)
+			break;
+	}
+	if (svc)
+		*svc = &cfg->services[e->svc];
+	return &cfg->services[e->svc].ports[e->port];
+}
+
+const struct pod *config_find_pod6(const struct config *cfg, const struct in6_addr *ip)
+{
+	const struct pod *found = NULL;
+	size_t lo = 0, hi = cfg->n_pods;
+
+	/* The first pod of that address in the index: a live one wins over one that finished. */
+	while (lo < hi && cfg->pod_by_ip6) {
+		size_t mid = lo + (hi - lo) / 2;
+		const struct pod *p = &cfg->pods[cfg->pod_by_ip6[mid]];
+		int c = p->has_ip6 ? memcmp(&p->ip6, ip, 16) : 1;
+
+		if (c < 0) {
+			lo = mid + 1;
+		} else {
+			if (!c)
+				found = p;
+			hi = mid;
+		}
+	}
+	for (size_t i = lo; found && i < cfg->n_pods; i++) {
+		const struct pod *p = &cfg->pods[cfg->pod_by_ip6[i]];
+
+		if (!p->has_ip6 || memcmp(&p->ip6, ip, 16))
+			break;
+		if (!p->terminating)
+			return p;
+	}
+	return found;
 }
 
 const struct service *config_find_service(const struct config *cfg, const char *namespace,

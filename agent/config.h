@@ -65,7 +65,9 @@ struct container_port {
 struct pod {
 	char *name, *namespace;
 	struct labels labels;
-	struct in_addr ip; /* s_addr 0 when the pod has no (IPv4) address */
+	struct in_addr ip;   /* s_addr 0 when the pod has no IPv4 address */
+	struct in6_addr ip6; /* status.podIP or podIPs[]: valid when has_ip6 */
+	bool has_ip6;
 	/* Ready unless status.conditions holds Ready with a status other than "True".
 	 * A pod without a Ready condition counts as ready: hand-written files rarely carry
 	 * status.conditions, and such a pod is meant to serve. */
@@ -89,8 +91,11 @@ struct k8s_namespace {
 	struct src_loc loc; /* where the object starts */
 };
 
+/* A pod behind a service port: a dual-stack pod carries both addresses. */
 struct endpoint {
-	struct in_addr ip;
+	struct in_addr ip;   /* s_addr 0: the pod has only an IPv6 address */
+	struct in6_addr ip6; /* valid when has_ip6 */
+	bool has_ip6;
 	uint16_t port; /* resolved targetPort, host order */
 	bool ready;
 	const struct pod *pod; /* points into config->pods */
@@ -109,12 +114,13 @@ struct svc_port {
 
 struct service {
 	char *name, *namespace;
-	char *type;		   /* spec.type, may be NULL */
-	char *creation_timestamp;  /* may be NULL */
-	struct in_addr cluster_ip; /* s_addr 0: headless, none, or IPv6 */
-	bool headless;		   /* clusterIP: None */
-	bool cluster_ip_v6;	   /* an IPv6 clusterIP was given; not captured yet */
-	bool has_selector;	   /* a non-empty spec.selector */
+	char *type;		     /* spec.type, may be NULL */
+	char *creation_timestamp;    /* may be NULL */
+	struct in_addr cluster_ip;   /* the IPv4 VIP; s_addr 0: headless, none, or IPv6 only */
+	struct in6_addr cluster_ip6; /* the IPv6 VIP, from clusterIP or clusterIPs: has_ip6 */
+	bool has_ip6;
+	bool headless;	   /* clusterIP: None */
+	bool has_selector; /* a non-empty spec.selector */
 	struct labels selector;
 	struct svc_port *ports;
 	size_t n_ports;
@@ -123,6 +129,7 @@ struct service {
 };
 
 struct config_vip_slot;
+struct config_vip6_slot;
 struct virtual_service;
 struct destination_rule;
 
@@ -151,8 +158,11 @@ struct config {
 	size_t n_files;
 	size_t *svc_by_name; /* indexes of services sorted by namespace, name */
 	size_t *ns_by_name;  /* indexes of namespaces sorted by name */
+	size_t *pod_by_ip6;  /* indexes of pods, those with an IPv6 address first, by it */
 	struct config_vip_slot *vip_slots;
 	size_t vip_mask; /* slots - 1, a power of two minus one */
+	struct config_vip6_slot *vip6_slots;
+	size_t vip6_mask;
 };
 
 /* Loads every .yaml and .yml file in @dir (sorted by name, not recursive, symlinks followed,
@@ -174,6 +184,15 @@ void config_free(struct config *cfg);
 const struct svc_port *config_find_vip(const struct config *cfg, struct in_addr vip,
 				       uint16_t port_be, uint8_t protocol,
 				       const struct service **svc);
+
+/* Same for an IPv6 VIP (@vip6, 16 bytes, network order). */
+const struct svc_port *config_find_vip6(const struct config *cfg, const struct in6_addr *vip6,
+					uint16_t port_be, uint8_t protocol,
+					const struct service **svc);
+
+/* The pod whose IPv6 address is @ip (one that is not terminating, if several), or NULL.
+ * O(log n). */
+const struct pod *config_find_pod6(const struct config *cfg, const struct in6_addr *ip);
 
 /* The service @namespace/@name, or NULL. O(log n). */
 const struct service *config_find_service(const struct config *cfg, const char *namespace,

@@ -126,39 +126,132 @@ out:
 	free(s);
 }
 
-/* Field @key of @map as an IPv4 address for @what. 0 with *@ip set (s_addr 0 when the field is
- * absent, "" or IPv6: that one gets a warning, shunt does not capture IPv6 yet), else -EINVAL.
- * *@v6 (when non-NULL) tells that an IPv6 address was skipped. */
-static int parse_ipv4(struct yt *t, yaml_node_t *map, const char *key, const char *what,
-		      struct in_addr *ip, bool *v6)
+/* An address of either family: which one @fam tells (AF_INET, AF_INET6). */
+struct ip_any {
+	int fam; /* 0: absent or "" */
+	struct in_addr v4;
+	struct in6_addr v6;
+};
+
+/* Node @n (field @key, for messages) as an IPv4 or IPv6 address. 0 with @out->fam 0 for "",
+ * else -EINVAL (reported). */
+static int node_ip(struct yt *t, yaml_node_t *n, const char *key, struct ip_any *out)
 {
-	yaml_node_t *n = yt_get(t, map, key, NULL);
-	struct in6_addr a6;
 	char *s, buf[64];
 	int err = 0;
 
-	ip->s_addr = 0;
-	if (!n || yt_node_str(t, n, key, &s))
-		return n ? -EINVAL : 0;
+	memset(out, 0, sizeof(*out));
+	if (yt_node_str(t, n, key, &s))
+		return -EINVAL;
 	if (!*s)
 		goto out;
-	if (inet_pton(AF_INET, s, ip) == 1) {
-		if (!ip->s_addr) {
+	if (inet_pton(AF_INET, s, &out->v4) == 1) {
+		out->fam = AF_INET;
+		if (!out->v4.s_addr) {
 			yt_error(t, n->start_mark, key, "0.0.0.0 is not a usable address");
 			err = -EINVAL;
 		}
-	} else if (inet_pton(AF_INET6, s, &a6) == 1) {
-		yt_report(t, LOG_WARN, n->start_mark, key,
-			  "IPv6 address %s is not captured yet (shunt is IPv4-only): %s", s, what);
-		if (v6)
-			*v6 = true;
+	} else if (inet_pton(AF_INET6, s, &out->v6) == 1) {
+		out->fam = AF_INET6;
+		if (IN6_IS_ADDR_UNSPECIFIED(&out->v6) || IN6_IS_ADDR_V4MAPPED(&out->v6)) {
+			yt_error(t, n->start_mark, key, "%s is not a usable address", s);
+			err = -EINVAL;
+		}
 	} else {
-		yt_error(t, n->start_mark, key, "expected an IPv4 address, got %s",
+		yt_error(t, n->start_mark, key, "expected an IPv4 or IPv6 address, got %s",
 			 yt_describe(n, buf, sizeof(buf)));
 		err = -EINVAL;
 	}
 out:
 	free(s);
+	return err;
+}
+
+/*
+ * A dual-stack address pair: field @one of @map (clusterIP, podIP) and the list @many
+ * (clusterIPs, podIPs; its items are strings, or maps with "ip" when @items_are_maps), as
+ * Kubernetes validates them: at most two, one per family, the first equal to @one when both
+ * are set. Fills *@v4 / *@v6 (*@has6). @none: the list may hold "None" (headless), which
+ * sets *@none. 0 or -EINVAL (reported).
+ */
+static int parse_dual(struct yt *t, yaml_node_t *map, const char *one, const char *many,
+		      bool items_are_maps, struct in_addr *v4, struct in6_addr *v6, bool *has6,
+		      bool *none)
+{
+	yaml_node_t *n = yt_get(t, map, one, NULL), *seq;
+	struct ip_any first = {0}, a;
+	struct yt_frame f, fi;
+	int fams = 0, err = 0;
+
+	v4->s_addr = 0;
+	*has6 = false;
+	if (n && !(none && n->type == YAML_SCALAR_NODE &&
+		   !strcmp((const char *)n->data.scalar.value, "None"))) {
+		if (node_ip(t, n, one, &first))
+			return -EINVAL;
+		if (first.fam == AF_INET)
+			*v4 = first.v4;
+		else if (first.fam == AF_INET6)
+			*v6 = first.v6, *has6 = true;
+		fams = first.fam == AF_INET ? 1 : first.fam == AF_INET6 ? 2 : 0;
+	}
+	if (yt_enter_seq(t, map, many, 0, &f, &seq))
+		return 0;
+	if (yt_seq_len(seq) > 2) {
+		yt_error(t, seq->start_mark, NULL, "at most two addresses, one per family, got %zu",
+			 yt_seq_len(seq));
+		err = -EINVAL;
+		goto pop;
+	}
+	for (size_t i = 0; i < yt_seq_len(seq); i++) {
+		yaml_node_t *item = yt_seq_item(t, seq, i), *ipn = item;
+		int bit;
+
+		yt_push(t, &fi, NULL, (long)i, item->start_mark);
+		if (items_are_maps) {
+			ipn = NULL;
+			if (!yt_check_map(t, item, NULL))
+				ipn = yt_get(t, item, "ip", NULL);
+			if (!ipn) {
+				yt_error(t, item->start_mark, "ip", "required field is missing");
+				err = -EINVAL;
+				goto next;
+			}
+		}
+		if (none && ipn->type == YAML_SCALAR_NODE &&
+		    !strcmp((const char *)ipn->data.scalar.value, "None")) {
+			*none = true;
+			goto next;
+		}
+		if (node_ip(t, ipn, items_are_maps ? "ip" : NULL, &a)) {
+			err = -EINVAL;
+			goto next;
+		}
+		if (!a.fam)
+			goto next;
+		bit = a.fam == AF_INET ? 1 : 2;
+		if (i == 0 && first.fam &&
+		    (first.fam != a.fam || (a.fam == AF_INET ? first.v4.s_addr != a.v4.s_addr
+							     : memcmp(&first.v6, &a.v6, 16)))) {
+			yt_error(t, ipn->start_mark, items_are_maps ? "ip" : NULL,
+				 "must match %s, the first address", one);
+			err = -EINVAL;
+		} else if (i > 0 && (fams & bit)) {
+			yt_error(t, ipn->start_mark, items_are_maps ? "ip" : NULL,
+				 "a second %s address: dual-stack takes one IPv4 and one IPv6",
+				 a.fam == AF_INET ? "IPv4" : "IPv6");
+			err = -EINVAL;
+		}
+		fams |= bit;
+		if (a.fam == AF_INET)
+			*v4 = a.v4;
+		else
+			*v6 = a.v6, *has6 = true;
+	next:
+		yt_pop(t, &fi);
+	}
+pop:
+	yt_pop(t, &f);
 	return err;
 }
 
@@ -394,14 +487,14 @@ static void parse_cluster_ip(struct yt *t, yaml_node_t *spec, struct service *s)
 	yaml_node_t *n = yt_get(t, spec, "clusterIP", NULL);
 
 	if (!n)
+		n = yt_get(t, spec, "clusterIPs", NULL);
+	if (!n)
 		return;
 	s->cluster_ip_loc = config_loc_of(t, n->start_mark);
-	if (n->type == YAML_SCALAR_NODE && !strcmp((const char *)n->data.scalar.value, "None")) {
+	if (n->type == YAML_SCALAR_NODE && !strcmp((const char *)n->data.scalar.value, "None"))
 		s->headless = true;
-		return;
-	}
-	parse_ipv4(t, spec, "clusterIP", "the service gets no VIP", &s->cluster_ip,
-		   &s->cluster_ip_v6);
+	parse_dual(t, spec, "clusterIP", "clusterIPs", false, &s->cluster_ip, &s->cluster_ip6,
+		   &s->has_ip6, &s->headless);
 }
 
 /* Moves @v (of @size bytes) to the end of *@arr. 0 or -ENOMEM. */
@@ -604,7 +697,7 @@ static void parse_excl_cidrs(struct yt *t, yaml_node_t *n, struct pod *p)
 
 		if (err == -EAFNOSUPPORT) {
 			yt_report(t, LOG_WARN, at, CONFIG_EXCL_CIDRS_ANN,
-				  "IPv6 range %.*s skipped (shunt is IPv4-only): pod %s/%s",
+				  "IPv6 range %.*s skipped (excluded ranges are IPv4): pod %s/%s",
 				  (int)it.len, it.s, p->namespace, p->name ? p->name : "?");
 			continue;
 		}
@@ -692,7 +785,7 @@ static void parse_pod_status(struct yt *t, yaml_node_t *status, struct pod *p)
 	struct yt_frame f, fi;
 	yaml_node_t *conds;
 
-	parse_ipv4(t, status, "podIP", "the pod is not an endpoint", &p->ip, NULL);
+	parse_dual(t, status, "podIP", "podIPs", true, &p->ip, &p->ip6, &p->has_ip6, NULL);
 	yt_str(t, status, "phase", 0, &p->phase);
 	p->ready = true; /* no Ready condition: see struct pod */
 	if (yt_enter_seq(t, status, "conditions", 0, &f, &conds))

@@ -17,32 +17,24 @@
 
 #include "config.h"
 #include "kern.h"
+#include "kern_int.h"
 #include "route.h"
 #include "log.h"
 #include "sock_addr.skel.h"
 #include "sockops.skel.h"
 
-#define KERN_N_LINKS 6
-
-struct kern {
-	struct sock_addr_bpf *sa; /* connect4 + getpeername4; creates the pinned maps */
-	struct sockops_bpf *so;	  /* sockops; reuses the pinned maps */
-	struct bpf_link *links[KERN_N_LINKS];
-	size_t n_links;
-	char *pin_dir;
-	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
-	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd, known4_fd; /* from sa */
-	struct shunt_cfg cfg;	 /* what shunt_cfg_v2 holds */
-	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
-	/*
-	 * A sized map was recreated: until kern_attach(), the links an earlier agent
-	 * pinned may still run its programs, which use the old, unpinned map.
-	 */
-	bool links_stale;
-};
-
 static const char *const sized_names[KERN_N_SIZED] = {SHUNT_MAP_SVC4, SHUNT_MAP_BE4,
 						      SHUNT_MAP_PAIR4};
+/* Every pinned map whose max_entries a --max-* flag sets: the IPv6 twins follow the IPv4 maps. */
+#define KERN_N_PINS 6
+static const struct {
+	const char *name;
+	enum kern_sized_map m;
+} sized_pins[KERN_N_PINS] = {
+	{SHUNT_MAP_SVC4, KERN_MAP_SVC4},   {SHUNT_MAP_BE4, KERN_MAP_BE4},
+	{SHUNT_MAP_PAIR4, KERN_MAP_PAIR4}, {SHUNT_MAP_SVC6, KERN_MAP_SVC4},
+	{SHUNT_MAP_BE6, KERN_MAP_BE4},	   {SHUNT_MAP_PAIR6, KERN_MAP_PAIR4},
+};
 static const char *const sized_flags[KERN_N_SIZED] = {"--max-services", "--max-backends",
 						      "--max-pairs"};
 static const __u32 sized_defaults[KERN_N_SIZED] = {SHUNT_SVC4_MAX, SHUNT_BE4_MAX, SHUNT_PAIR4_MAX};
@@ -99,15 +91,16 @@ static void pin_path(const struct kern *k, const char *name, char path[PATH_MAX]
 /* Gives the sized maps of @obj the sizes of @k; before load. 0 or -errno. */
 static int size_maps(const struct kern *k, struct bpf_object *obj)
 {
-	for (int i = 0; i < KERN_N_SIZED; i++) {
-		struct bpf_map *map = bpf_object__find_map_by_name(obj, sized_names[i]);
+	for (int i = 0; i < KERN_N_PINS; i++) {
+		struct bpf_map *map = bpf_object__find_map_by_name(obj, sized_pins[i].name);
+		__u32 max = k->max[sized_pins[i].m];
 		int err;
 
 		if (!map)
 			continue;
-		err = bpf_map__set_max_entries(map, k->max[i]);
+		err = bpf_map__set_max_entries(map, max);
 		if (err) {
-			log_error("kern: cannot size %s to %u: %s", sized_names[i], k->max[i],
+			log_error("kern: cannot size %s to %u: %s", sized_pins[i].name, max,
 				  strerror(-err));
 			return err;
 		}
@@ -116,21 +109,21 @@ static int size_maps(const struct kern *k, struct bpf_object *obj)
 }
 
 /* Loading failed: the maps unpin_resized() took out go back to their pins, as they were. */
-static void pin_back(const struct kern *k, int old[KERN_N_SIZED])
+static void pin_back(const struct kern *k, int old[KERN_N_PINS])
 {
 	char path[PATH_MAX];
 
-	for (int i = 0; i < KERN_N_SIZED; i++) {
+	for (int i = 0; i < KERN_N_PINS; i++) {
 		if (old[i] < 0)
 			continue;
-		pin_path(k, sized_names[i], path);
+		pin_path(k, sized_pins[i].name, path);
 		if (unlink(path) && errno != ENOENT)
 			log_warn("kern: cannot remove the new %s: %s", path, strerror(errno));
 		if (bpf_obj_pin(old[i], path))
 			log_error("kern: cannot pin the old %s back: %s", path, strerror(errno));
 		else
 			log_warn("kern: %s keeps its old size: loading with the new one failed",
-				 sized_names[i]);
+				 sized_pins[i].name);
 		close(old[i]);
 		old[i] = -1;
 	}
@@ -142,23 +135,25 @@ static void pin_back(const struct kern *k, int old[KERN_N_SIZED])
  * creates it with the size asked; its fd is kept in @old[i] (else -1) to pin
  * it back if loading fails. 0 or -errno (then nothing is left unpinned).
  */
-static int unpin_resized(struct kern *k, int old[KERN_N_SIZED])
+static int unpin_resized(struct kern *k, int old[KERN_N_PINS])
 {
 	struct bpf_map_info info;
 	char path[PATH_MAX];
 	__u32 len;
 	int fd, err;
 
-	for (int i = 0; i < KERN_N_SIZED; i++)
+	for (int i = 0; i < KERN_N_PINS; i++)
 		old[i] = -1;
-	for (int i = 0; i < KERN_N_SIZED; i++) {
-		pin_path(k, sized_names[i], path);
+	for (int i = 0; i < KERN_N_PINS; i++) {
+		enum kern_sized_map m = sized_pins[i].m;
+
+		pin_path(k, sized_pins[i].name, path);
 		fd = bpf_obj_get(path);
 		if (fd < 0)
 			continue; /* not pinned yet; anything else, loading reports */
 		memset(&info, 0, sizeof(info));
 		len = sizeof(info);
-		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.max_entries == k->max[i]) {
+		if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.max_entries == k->max[m]) {
 			close(fd);
 			continue;
 		}
@@ -172,8 +167,8 @@ static int unpin_resized(struct kern *k, int old[KERN_N_SIZED])
 		old[i] = fd;
 		log_warn("kern: %s is pinned with max_entries %u, %s asks %u: recreating it with "
 			 "the new size; %s",
-			 sized_names[i], info.max_entries, sized_flags[i], k->max[i],
-			 i == KERN_MAP_PAIR4
+			 sized_pins[i].name, info.max_entries, sized_flags[m], k->max[m],
+			 m == KERN_MAP_PAIR4
 				 ? "its entries in flight (connections captured but not "
 				   "yet accepted by the agent) are lost"
 				 : "its entries are rewritten from the config");
@@ -184,7 +179,7 @@ static int unpin_resized(struct kern *k, int old[KERN_N_SIZED])
 int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **out)
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .pin_root_path = pin_dir);
-	int old[KERN_N_SIZED] = {-1, -1, -1};
+	int old[KERN_N_PINS] = {-1, -1, -1, -1, -1, -1};
 	struct kern *k;
 	int err;
 
@@ -250,7 +245,7 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 		log_error("kern: cannot load sockops program: %s", strerror(-err));
 		goto destroy_so;
 	}
-	for (int i = 0; i < KERN_N_SIZED; i++) {
+	for (int i = 0; i < KERN_N_PINS; i++) {
 		if (old[i] >= 0) {
 			k->links_stale = true;
 			close(old[i]);
@@ -265,6 +260,11 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k->lsn_fd = bpf_map__fd(k->sa->maps.shunt_listeners);
 	k->pods_fd = bpf_map__fd(k->sa->maps.shunt_pods);
 	k->known4_fd = bpf_map__fd(k->sa->maps.shunt_known4);
+	k->svc6_fd = bpf_map__fd(k->sa->maps.shunt_svc6);
+	k->be6_fd = bpf_map__fd(k->sa->maps.shunt_be6);
+	k->pair6_fd = bpf_map__fd(k->sa->maps.shunt_pair6);
+	k->lsn6_fd = bpf_map__fd(k->sa->maps.shunt_lsn6);
+	k->known6_fd = bpf_map__fd(k->sa->maps.shunt_known6);
 	*out = k;
 	return 0;
 
@@ -379,7 +379,7 @@ static void svc4_key_of(struct svc4_key *key, struct in_addr vip, uint16_t port)
  * without a selector has endpoints shunt does not know (manual Endpoints):
  * left to kube-proxy too.
  */
-static bool captured_as_http(const struct service *svc, const struct svc_port *sp)
+bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp)
 {
 	static const char *const not_http1[] = {"tcp",	 "tls",	  "https", "http2", "grpc",
 						"mongo", "mysql", "redis", "udp",   "h2c"};
@@ -399,9 +399,9 @@ static bool captured_as_http(const struct service *svc, const struct svc_port *s
 }
 
 /* Whether connections to @sp are balanced by shunt at all (else kube-proxy's). */
-static bool balanced(const struct service *svc, const struct svc_port *sp)
+bool kern_balanced(const struct service *svc, const struct svc_port *sp)
 {
-	return svc->has_selector && sp->protocol == IPPROTO_TCP && svc->cluster_ip.s_addr;
+	return svc->has_selector && sp->protocol == IPPROTO_TCP;
 }
 
 /* Deletes every shunt_svc4_v2 entry that @cfg does not balance. Returns how many, or -errno. */
@@ -420,7 +420,7 @@ static int svc4_delete_stale(struct kern *k, const struct config *cfg)
 		const struct svc_port *sp =
 			config_find_vip(cfg, (struct in_addr){key.vip}, key.port, key.proto, &svc);
 
-		if (!sp || !balanced(svc, sp))
+		if (!sp || !kern_balanced(svc, sp)) /* found by its IPv4 VIP: it has one */
 			stale[n_stale++] = key;
 		prev = &key;
 	}
@@ -486,7 +486,8 @@ static int write_slots(struct kern *k, uint32_t id, const struct route_table *rt
 		for (size_t b = 0; b < nb && total && !err; b++) {
 			uint64_t cnt = (be[b].weight * slots + total / 2) / total;
 
-			for (uint64_t c = 0; c < cnt && n < SHUNT_SLOTS_MAX && !err; c++)
+			for (uint64_t c = 0;
+			     c < cnt && n < SHUNT_SLOTS_MAX && be[b].ip.s_addr && !err; c++)
 				err = write_slot(k, id, n++, be[b].ip, be[b].port);
 		}
 	} else {
@@ -494,7 +495,8 @@ static int write_slots(struct kern *k, uint32_t id, const struct route_table *rt
 			sp->n_ready < SHUNT_SLOTS_MAX ? (uint32_t)sp->n_ready : SHUNT_SLOTS_MAX;
 
 		for (uint32_t s = 0; s < m && !err; s++)
-			err = write_slot(k, id, n++, sp->eps[s].ip, sp->eps[s].port);
+			if (sp->eps[s].ip.s_addr) /* else an IPv6-only pod: in shunt_be6 only */
+				err = write_slot(k, id, n++, sp->eps[s].ip, sp->eps[s].port);
 	}
 	free(be);
 	*n_out = n;
@@ -502,7 +504,7 @@ static int write_slots(struct kern *k, uint32_t id, const struct route_table *rt
 }
 
 /* " (full: raise --max-...)" when @err says map @m is full, else "": for error lines. */
-static const char *full_hint(int err, enum kern_sized_map m)
+const char *kern_full_hint(int err, enum kern_sized_map m)
 {
 	static const char *const hints[KERN_N_SIZED] = {
 		" (the map is full: raise --max-services)",
@@ -514,14 +516,14 @@ static const char *full_hint(int err, enum kern_sized_map m)
 }
 
 /* Warns when a map the agent fills is close to full, naming the flag that raises it. */
-static void warn_fill(const struct kern *k, enum kern_sized_map m, uint64_t entries)
+void kern_warn_fill(const struct kern *k, enum kern_sized_map m, const char *name, uint64_t entries)
 {
 	if (!kern_fill_high(entries, k->max[m]))
 		return;
 	log_warn("kern: %s is %.1f%% full (%llu/%u entries, warning above %d%%): raise it with "
 		 "shuntd %s N before it fills up",
-		 sized_names[m], 100.0 * (double)entries / k->max[m], (unsigned long long)entries,
-		 k->max[m], KERN_FILL_WARN_PCT, sized_flags[m]);
+		 name, 100.0 * (double)entries / k->max[m], (unsigned long long)entries, k->max[m],
+		 KERN_FILL_WARN_PCT, sized_flags[m]);
 }
 
 /*
@@ -531,52 +533,37 @@ static void warn_fill(const struct kern *k, enum kern_sized_map m, uint64_t entr
  */
 static int known4_sync(struct kern *k, const struct config *cfg)
 {
-	__be32 key, prev = 0, *stale;
-	size_t n_stale = 0;
-	bool first = true;
-	__u32 one = 1;
-	int err = 0;
+	size_t n = 0, cap = 0;
+	__be32 *ips = NULL;
+	int err;
 
-	for (size_t i = 0; i < cfg->n_services && !err; i++) {
+	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct service *svc = &cfg->services[i];
 
-		if (svc->cluster_ip.s_addr)
-			continue;
-		for (size_t j = 0; j < svc->n_ports && !err; j++)
-			for (size_t e = 0; e < svc->ports[j].n_eps && !err; e++)
-				if (bpf_map_update_elem(k->known4_fd,
-							&svc->ports[j].eps[e].ip.s_addr, &one,
-							BPF_ANY))
-					err = -errno;
-	}
-	if (err) {
-		log_error("kern: cannot write %s: %s", SHUNT_MAP_KNOWN4, strerror(-err));
-		return err;
-	}
-	stale = calloc(SHUNT_KNOWN4_MAX, sizeof(*stale));
-	if (!stale)
-		return -ENOMEM;
-	while (n_stale < SHUNT_KNOWN4_MAX &&
-	       !bpf_map_get_next_key(k->known4_fd, first ? NULL : &prev, &key)) {
-		bool live = false;
+		if (svc->cluster_ip.s_addr || svc->has_ip6)
+			continue; /* reached by its VIPs */
+		for (size_t j = 0; j < svc->n_ports; j++) {
+			for (size_t e = 0; e < svc->ports[j].n_eps; e++) {
+				if (!svc->ports[j].eps[e].ip.s_addr)
+					continue;
+				if (n == cap) {
+					__be32 *v =
+						reallocarray(ips, cap ? cap * 2 : 64, sizeof(*v));
 
-		for (size_t i = 0; i < cfg->n_services && !live; i++) {
-			const struct service *svc = &cfg->services[i];
-
-			for (size_t j = 0; !svc->cluster_ip.s_addr && j < svc->n_ports && !live;
-			     j++)
-				for (size_t e = 0; e < svc->ports[j].n_eps && !live; e++)
-					live = svc->ports[j].eps[e].ip.s_addr == key;
+					if (!v) {
+						free(ips);
+						return -ENOMEM;
+					}
+					ips = v;
+					cap = cap ? cap * 2 : 64;
+				}
+				ips[n++] = svc->ports[j].eps[e].ip.s_addr;
+			}
 		}
-		if (!live)
-			stale[n_stale++] = key;
-		prev = key;
-		first = false;
 	}
-	for (size_t i = 0; i < n_stale; i++)
-		(void)bpf_map_delete_elem(k->known4_fd, &stale[i]);
-	free(stale);
-	return 0;
+	err = kern_set_sync(k->known4_fd, SHUNT_MAP_KNOWN4, ips, n, sizeof(*ips), SHUNT_KNOWN4_MAX);
+	free(ips);
+	return err;
 }
 
 int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
@@ -601,7 +588,7 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			struct svc4_val val = {.svc_id = id};
 			struct svc4_key key;
 
-			if (!balanced(svc, sp))
+			if (!kern_balanced(svc, sp) || !svc->cluster_ip.s_addr)
 				continue;
 			/* Slots first, then the entry that counts them: connect4 never sees a
 			 * count larger than the slots written. */
@@ -610,12 +597,12 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
 					  "%s%s",
 					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE4,
-					  strerror(-err), full_hint(err, KERN_MAP_BE4));
+					  strerror(-err), kern_full_hint(err, KERN_MAP_BE4));
 				break;
 			}
 			val.n_slots = n_slots[id];
 			out->slots += n_slots[id];
-			if (l7 && captured_as_http(svc, sp)) {
+			if (l7 && kern_captured_as_http(svc, sp)) {
 				val.flags = SVC4_F_L7;
 				out->l7++;
 			} else {
@@ -626,7 +613,7 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 				err = -errno;
 				log_error("kern: cannot write %s/%s port %u to %s: %s%s",
 					  svc->namespace, svc->name, sp->port, SHUNT_MAP_SVC4,
-					  strerror(-err), full_hint(err, KERN_MAP_SVC4));
+					  strerror(-err), kern_full_hint(err, KERN_MAP_SVC4));
 				break;
 			}
 		}
@@ -639,9 +626,11 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 		if (stale > 0)
 			log_info("kern: removed %d stale backend slots", stale);
 		/* Now the maps hold exactly what was written. */
-		warn_fill(k, KERN_MAP_SVC4, (uint64_t)out->l7 + out->direct);
-		warn_fill(k, KERN_MAP_BE4, out->slots);
+		kern_warn_fill(k, KERN_MAP_SVC4, SHUNT_MAP_SVC4, (uint64_t)out->l7 + out->direct);
+		kern_warn_fill(k, KERN_MAP_BE4, SHUNT_MAP_BE4, out->slots);
 		err = known4_sync(k, cfg);
+		if (!err)
+			err = kern6_sync_services(k, cfg, rt, out);
 	}
 	free(n_slots);
 	return err;

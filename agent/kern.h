@@ -70,6 +70,12 @@ bool kern_fill_high(uint64_t entries, uint64_t max);
 int kern_set_listener(struct kern *k, const struct sockaddr_in *listen, uint32_t skip_mark);
 
 /*
+ * The agent's IPv6 listener, where native IPv6 connections to L7 services go
+ * (NULL: none; they are then balanced in the kernel). 0 or -errno.
+ */
+int kern_set_listener6(struct kern *k, const struct sockaddr_in6 *listen);
+
+/*
  * Names @fd as one of the agent's listening sockets: when it is closed (the
  * agent exits or is killed), the kernel voids the heartbeat at once. 0 or -errno.
  */
@@ -98,9 +104,10 @@ struct route_table;
 
 /* What kern_sync_services() wrote. */
 struct kern_sync {
-	unsigned l7;	 /* service ports sent to the agent (while it is alive) */
-	unsigned direct; /* service ports balanced in the kernel */
-	unsigned slots;	 /* backend slots in shunt_be4 */
+	unsigned l7;			/* service ports sent to the agent (while it is alive) */
+	unsigned direct;		/* service ports balanced in the kernel */
+	unsigned slots;			/* backend slots in shunt_be4 */
+	unsigned l7_6, direct6, slots6; /* the same for IPv6 VIPs (shunt_svc6, shunt_be6) */
 };
 
 /*
@@ -139,6 +146,10 @@ void kern_detach(struct kern *k, bool unpin);
  */
 int kern_orig_dst(const struct kern *k, const struct sockaddr_in *peer,
 		  const struct sockaddr_in *local, struct orig4 *orig);
+
+/* The same for a native IPv6 connection (shunt_pair6). */
+int kern_orig_dst6(const struct kern *k, const struct sockaddr_in6 *peer,
+		   const struct sockaddr_in6 *local, struct orig6 *orig);
 
 /* Frees the handle; with @unpin, also removes the pins and the pin directory. */
 void kern_close(struct kern *k, bool unpin);

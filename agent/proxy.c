@@ -440,11 +440,27 @@ void px_on_upstream(struct loop *loop, int fd, uint32_t events, void *arg)
 	sess_watch(s);
 }
 
-static void sess_new(struct proxy *px, int fd, const struct sockaddr_in *peer)
+/* The original destination of @s (accepted from @peer, of either family): 0 or -errno. */
+static int sess_orig(struct proxy *px, struct session *s, const struct sockaddr_storage *peer)
 {
-	struct sockaddr_in local;
+	struct sockaddr_storage local;
 	socklen_t len = sizeof(local);
-	char ep[32];
+
+	if (getsockname(s->fd, (struct sockaddr *)&local, &len))
+		return -errno;
+	if (peer->ss_family == AF_INET6)
+		return px->ops.orig_dst6 ? px->ops.orig_dst6(px->ops.ctx, s->fd,
+							     (const struct sockaddr_in6 *)peer,
+							     (const struct sockaddr_in6 *)&local,
+							     &s->orig, &s->peer)
+					 : -ENOENT;
+	return px->ops.orig_dst(px->ops.ctx, s->fd, &s->peer, (const struct sockaddr_in *)&local,
+				&s->orig);
+}
+
+static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *peer)
+{
+	char ep[INET6_ADDRSTRLEN + 8];
 	int err;
 	struct session *s;
 	int one = 1;
@@ -456,20 +472,25 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_in *peer)
 	}
 	s->px = px;
 	s->fd = fd;
-	s->peer = *peer;
+	if (peer->ss_family == AF_INET)
+		s->peer = *(const struct sockaddr_in *)peer;
 	s->state = SESS_HEAD;
 	h1_req_init(&s->hreq);
 	h1_rsp_init(&s->hrsp);
 	/* Responses are written as they come: small writes must not wait for ACKs. */
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	err = getsockname(fd, (struct sockaddr *)&local, &len)
-		      ? -errno
-		      : px->ops.orig_dst(px->ops.ctx, fd, peer, &local, &s->orig);
+	err = sess_orig(px, s, peer);
 	if (err) {
 		/* -ENOENT: not a captured connection. Anything else is a fault worth a line. */
 		if (err != -ENOENT)
-			log_warn("proxy: original destination of %s: %s",
-				 px_addr_str(peer, ep, sizeof(ep)), strerror(-err));
+			log_warn(
+				"proxy: original destination of %s: %s",
+				peer->ss_family == AF_INET6
+					? inet_ntop(AF_INET6,
+						    &((const struct sockaddr_in6 *)peer)->sin6_addr,
+						    ep, sizeof(ep))
+					: px_addr_str(&s->peer, ep, sizeof(ep)),
+				strerror(-err));
 		s->flags |= SF_NO_ROUTE;
 	}
 	if (loop_add(px->loop, fd, EPOLLIN | EPOLLRDHUP, on_client, s)) {
@@ -490,6 +511,8 @@ static void on_accept_resume(struct loop *loop, struct loop_timer *t, void *arg)
 	struct proxy *px = arg;
 
 	(void)loop_mod(loop, px->listen_fd, EPOLLIN);
+	if (px->listen_fd6 >= 0)
+		(void)loop_mod(loop, px->listen_fd6, EPOLLIN);
 }
 
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
@@ -497,7 +520,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 	struct proxy *px = arg;
 
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
-		struct sockaddr_in peer;
+		struct sockaddr_storage peer;
 		socklen_t len = sizeof(peer);
 		int cfd;
 
@@ -533,6 +556,7 @@ struct proxy *proxy_new(struct loop *loop, int listen_fd, const struct proxy_ops
 		return NULL;
 	px->loop = loop;
 	px->listen_fd = listen_fd;
+	px->listen_fd6 = -1;
 	px->ops = *ops;
 	px->rng = ((uint64_t)(uintptr_t)px ^ loop_now_ms(loop) * 0x9e3779b97f4a7c15ull) | 1;
 	if (!px->ops.connect_timeout_ms)
@@ -554,12 +578,23 @@ struct proxy *proxy_new(struct loop *loop, int listen_fd, const struct proxy_ops
 	return px;
 }
 
+int proxy_listen6(struct proxy *px, int listen_fd6)
+{
+	int err = loop_add(px->loop, listen_fd6, EPOLLIN, on_accept, px);
+
+	if (!err)
+		px->listen_fd6 = listen_fd6;
+	return err;
+}
+
 void proxy_free(struct proxy *px)
 {
 	if (!px)
 		return;
 	loop_timer_cancel(px->loop, &px->accept_timer);
 	loop_del(px->loop, px->listen_fd);
+	if (px->listen_fd6 >= 0)
+		loop_del(px->loop, px->listen_fd6);
 	while (!dlist_empty(&px->sessions))
 		px_sess_close(container_of(px->sessions.next, struct session, link));
 	while (!dlist_empty(&px->pool_lru))

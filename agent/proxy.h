@@ -111,6 +111,15 @@ struct proxy_ops {
 	int (*orig_dst)(void *ctx, int fd, const struct sockaddr_in *peer,
 			const struct sockaddr_in *local, struct sockaddr_in *orig);
 	/*
+	 * The same for a connection accepted on the IPv6 listener: fills @orig
+	 * and @peer4 with the IPv4 identities the rest of the proxy routes by
+	 * (the service's IPv4 VIP, the client pod's IPv4 address: a dual-stack
+	 * service and pod have both). NULL: IPv6 connections get 404.
+	 */
+	int (*orig_dst6)(void *ctx, int fd, const struct sockaddr_in6 *peer,
+			 const struct sockaddr_in6 *local, struct sockaddr_in *orig,
+			 struct sockaddr_in *peer4);
+	/*
 	 * Routes one request from @peer on a connection to @orig: fills @out
 	 * (zeroed by the caller). Returns 0, or -errno when routing itself failed
 	 * (answered 503). Called per request: consecutive requests on one client
@@ -196,6 +205,12 @@ struct proxy_stats {
  * NULL on failure with errno set.
  */
 struct proxy *proxy_new(struct loop *loop, int listen_fd, const struct proxy_ops *ops);
+
+/*
+ * Also serves @listen_fd6, an IPv6 listening socket (same ownership), whose
+ * connections are routed through ops->orig_dst6. 0 or -errno.
+ */
+int proxy_listen6(struct proxy *px, int listen_fd6);
 
 /*
  * Stops listening, closes every client and upstream connection the proxy

@@ -172,6 +172,7 @@ struct session {
 struct proxy {
 	struct loop *loop;
 	int listen_fd;
+	int listen_fd6;	      /* -1: none */
 	struct proxy_ops ops; /* with defaults filled in */
 	struct proxy_stats stats;
 	struct dlist sessions;		 /* every open session */

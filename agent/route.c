@@ -656,7 +656,8 @@ static int build_cluster(struct route_table *rt, struct rt_cluster *c, const str
 	for (size_t i = 0; i < sp->n_ready; i++) {
 		const struct endpoint *e = &sp->eps[i];
 
-		if (!e->ready)
+		/* The agent's upstream connections are IPv4: an IPv6-only pod is no host here. */
+		if (!e->ready || !e->ip.s_addr)
 			continue;
 		if (ss && !rt_labels_subset(&ss->labels, e->pod ? &e->pod->labels : NULL))
 			continue;

@@ -192,7 +192,9 @@ bool route_port_needs_l7(const struct route_table *rt, size_t svc_index);
 
 /* One backend of a weighted L4 (VirtualService tcp) route. */
 struct route_l4_backend {
-	struct in_addr ip;
+	struct in_addr ip;   /* s_addr 0: none (never, today: clusters hold IPv4 endpoints) */
+	struct in6_addr ip6; /* the same pod's IPv6 address, when has_ip6 */
+	bool has_ip6;
 	uint16_t port;	 /* host order */
 	uint64_t weight; /* relative */
 };

@@ -614,6 +614,8 @@ int route_l4_backends(const struct route_table *rt, size_t svc_index, size_t por
 			if (*n == cap)
 				return -ENOSPC;
 			out[*n].ip = c->eps[e]->ip;
+			out[*n].ip6 = c->eps[e]->ip6;
+			out[*n].has_ip6 = c->eps[e]->has_ip6;
 			out[*n].port = c->eps[e]->port;
 			out[*n].weight = w * 1000000 / c->lb.n_hosts;
 			(*n)++;

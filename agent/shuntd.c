@@ -44,6 +44,7 @@ struct options {
 	const char *netns_dir;	       /* where pods' network namespaces are (--netns-dir) */
 	enum outbound_policy outbound; /* --outbound-traffic-policy: the mesh default */
 	struct sockaddr_in listen;
+	struct sockaddr_in6 listen6; /* --listen6; sin6_port 0: none */
 	struct sockaddr_in admin;
 	unsigned workers;
 	uint32_t mark;
@@ -81,6 +82,8 @@ static void usage(FILE *f)
 		"                     (absolute, or relative to the cgroup2 mount)\n"
 		"  --listen IP:PORT   where captured connections are sent (a concrete address\n"
 		"                     the pods can reach)\n"
+		"  --listen6 [IP6]:PORT  where native IPv6 connections to L7 services are sent;\n"
+		"                     without it they are balanced in the kernel\n"
 		"  --admin IP:PORT    admin API (default 127.0.0.1:15000)\n"
 		"  --pin-dir DIR      bpffs directory for the pinned maps (default "
 		"/sys/fs/bpf/shunt)\n"
@@ -110,6 +113,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"config", required_argument, NULL, 'c'},
 		{"cgroup", required_argument, NULL, 'g'},
 		{"listen", required_argument, NULL, 'l'},
+		{"listen6", required_argument, NULL, '6'},
 		{"admin", required_argument, NULL, 'a'},
 		{"pin-dir", required_argument, NULL, 'p'},
 		{"netns-dir", required_argument, NULL, 'n'},
@@ -161,6 +165,17 @@ static int parse_args(int argc, char **argv, struct options *o)
 					"their own network namespace cannot reach it\n",
 					optarg);
 			have_listen = true;
+			break;
+		case '6':
+			if (addr_parse_ipv6_port(optarg, &o->listen6) ||
+			    IN6_IS_ADDR_UNSPECIFIED(&o->listen6.sin6_addr) ||
+			    IN6_IS_ADDR_V4MAPPED(&o->listen6.sin6_addr)) {
+				fprintf(stderr,
+					"shuntd: --listen6 %s: expected a concrete [IPv6]:PORT "
+					"(the kernel rewrites connections to it)\n",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case 'a':
 			if (addr_parse_ipv4_port(optarg, &o->admin)) {
@@ -490,6 +505,7 @@ static int start_workers(struct agent *a)
 {
 	struct worker_opts wo = {
 		.listen = a->opt.listen,
+		.listen6 = a->opt.listen6,
 		.mark = a->opt.mark,
 		.kern = a->kern,
 		.store = &a->store,
@@ -542,6 +558,8 @@ static int agent_start(struct agent *a)
 		return err;
 	for (unsigned i = 0; i < a->n_workers; i++) {
 		err = kern_add_listener(a->kern, worker_listen_fd(a->workers[i]));
+		if (!err && worker_listen_fd6(a->workers[i]) >= 0)
+			err = kern_add_listener(a->kern, worker_listen_fd6(a->workers[i]));
 		if (err) {
 			log_error("kern: cannot name listener %u in %s: %s", i, SHUNT_MAP_LSN,
 				  strerror(-err));
@@ -549,6 +567,9 @@ static int agent_start(struct agent *a)
 		}
 	}
 	err = kern_set_listener(a->kern, &a->opt.listen, a->opt.mark);
+	if (!err) /* also without --listen6: an earlier agent's must not linger */
+		err = kern_set_listener6(a->kern,
+					 a->opt.listen6.sin6_port ? &a->opt.listen6 : NULL);
 	if (err)
 		return err;
 	/* Which sockets are mesh pods': before the first capture. */
@@ -573,9 +594,11 @@ static int agent_start(struct agent *a)
 
 	__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE);
 	log_info("shuntd: ready: %u service ports through the agent (L7), %u balanced in the "
-		 "kernel, in %s; proxying on %s with %u worker(s), maps in %s",
-		 sync.l7, sync.direct, cg_path, addr_fmt(&a->opt.listen, buf, sizeof(buf)),
-		 a->n_workers, a->opt.pin_dir);
+		 "kernel (IPv6 VIPs: %u L7, %u in the kernel), in %s; proxying on %s%s with %u "
+		 "worker(s), maps in %s",
+		 sync.l7, sync.direct, sync.l7_6, sync.direct6, cg_path,
+		 addr_fmt(&a->opt.listen, buf, sizeof(buf)),
+		 a->opt.listen6.sin6_port ? " and IPv6" : "", a->n_workers, a->opt.pin_dir);
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 struct worker {
 	struct worker_opts opts;
 	int listen_fd;
+	int listen_fd6; /* -1: none */
 	struct loop *loop;
 	struct proxy *proxy;
 	pthread_t thread;
@@ -38,17 +39,20 @@ struct worker {
 	char location[2048];	 /* a redirect's "location: ...\r\n", until the next pick() */
 };
 
-static int listen_socket(const struct sockaddr_in *addr)
+/* A listener on @addr (@len bytes, either family; IPv6 sockets take IPv6 only). */
+static int listen_socket(const struct sockaddr *addr, socklen_t len)
 {
 	int fd, one = 1, err;
 
-	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)))
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) ||
+	    (addr->sa_family == AF_INET6 &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))))
 		goto fail;
-	if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)))
+	if (bind(fd, addr, len))
 		goto fail;
 	if (listen(fd, 4096))
 		goto fail;
@@ -96,6 +100,46 @@ static int worker_orig_dst(void *ctx, int fd, const struct sockaddr_in *peer,
 	orig->sin_family = AF_INET;
 	orig->sin_addr.s_addr = o.ip;
 	orig->sin_port = o.port;
+	return 0;
+}
+
+/*
+ * A native IPv6 connection: the service and the client are named by their
+ * IPv4 identities, which routing, balancing and the logs use. A service
+ * without an IPv4 VIP is never flagged L7 in shunt_svc6 (kern6.c), so it
+ * does not get here; a client pod without an IPv4 address is an unknown
+ * client (no sourceLabels).
+ */
+static int worker_orig_dst6(void *ctx, int fd, const struct sockaddr_in6 *peer,
+			    const struct sockaddr_in6 *local, struct sockaddr_in *orig,
+			    struct sockaddr_in *peer4)
+{
+	struct worker *w = ctx;
+	const struct service *svc = NULL;
+	const struct pod *pod;
+	struct orig6 o;
+	int err;
+
+	err = kern_orig_dst6(w->opts.kern, peer, local, &o);
+	if (err)
+		return err;
+	err = worker_refresh(w);
+	if (err)
+		return err;
+	if (!config_find_vip6(w->snap->cfg, (const struct in6_addr *)o.ip, o.port, IPPROTO_TCP,
+			      &svc) ||
+	    !svc->cluster_ip.s_addr)
+		return -ENOENT;
+	memset(orig, 0, sizeof(*orig));
+	orig->sin_family = AF_INET;
+	orig->sin_addr = svc->cluster_ip;
+	orig->sin_port = o.port;
+	memset(peer4, 0, sizeof(*peer4));
+	peer4->sin_family = AF_INET;
+	peer4->sin_port = peer->sin6_port;
+	pod = config_find_pod6(w->snap->cfg, &peer->sin6_addr);
+	if (pod)
+		peer4->sin_addr = pod->ip;
 	return 0;
 }
 
@@ -214,6 +258,7 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 {
 	struct proxy_ops ops = {
 		.orig_dst = worker_orig_dst,
+		.orig_dst6 = worker_orig_dst6,
 		.pick = worker_pick,
 		.done = worker_done,
 		.repick = worker_repick,
@@ -229,7 +274,8 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 	w->opts = *opts;
 	ops.ctx = w;
 
-	w->listen_fd = listen_socket(&opts->listen);
+	w->listen_fd6 = -1;
+	w->listen_fd = listen_socket((const struct sockaddr *)&opts->listen, sizeof(opts->listen));
 	if (w->listen_fd < 0) {
 		err = w->listen_fd;
 		log_error("worker %u: cannot listen on %s:%u: %s", opts->id,
@@ -247,9 +293,26 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		err = -errno ? -errno : -ENOMEM;
 		goto free_loop;
 	}
+	if (opts->listen6.sin6_port) {
+		char a6[INET6_ADDRSTRLEN];
+
+		w->listen_fd6 = listen_socket((const struct sockaddr *)&opts->listen6,
+					      sizeof(opts->listen6));
+		err = w->listen_fd6 < 0 ? w->listen_fd6 : proxy_listen6(w->proxy, w->listen_fd6);
+		if (err) {
+			log_error("worker %u: cannot listen on [%s]:%u: %s", opts->id,
+				  inet_ntop(AF_INET6, &opts->listen6.sin6_addr, a6, sizeof(a6)),
+				  ntohs(opts->listen6.sin6_port), strerror(-err));
+			goto free_proxy;
+		}
+	}
 	*out = w;
 	return 0;
 
+free_proxy:
+	proxy_free(w->proxy);
+	if (w->listen_fd6 >= 0)
+		close(w->listen_fd6);
 free_loop:
 	loop_free(w->loop);
 close_fd:
@@ -292,6 +355,8 @@ void worker_free(struct worker *w)
 	proxy_free(w->proxy);
 	loop_free(w->loop);
 	close(w->listen_fd);
+	if (w->listen_fd6 >= 0)
+		close(w->listen_fd6);
 	route_worker_free(w->rw);
 	snapshot_release(w->snap);
 	free(w);
@@ -305,4 +370,9 @@ void worker_stats(struct worker *w, struct proxy_stats *out)
 int worker_listen_fd(const struct worker *w)
 {
 	return w->listen_fd;
+}
+
+int worker_listen_fd6(const struct worker *w)
+{
+	return w->listen_fd6;
 }

@@ -20,6 +20,7 @@ struct worker;
 struct worker_opts {
 	unsigned id;		      /* for logs */
 	struct sockaddr_in listen;    /* capture listener, shared by all workers via SO_REUSEPORT */
+	struct sockaddr_in6 listen6;  /* the IPv6 one; sin6_port 0: none */
 	uint32_t mark;		      /* SO_MARK on upstream sockets: never captured */
 	struct kern *kern;	      /* original-destination lookups */
 	struct snapshot_store *store; /* the active config */
@@ -44,5 +45,8 @@ void worker_stats(struct worker *w, struct proxy_stats *out);
 
 /* The worker's listening socket (owned by the worker). */
 int worker_listen_fd(const struct worker *w);
+
+/* Its IPv6 listening socket, or -1 without opts.listen6. */
+int worker_listen_fd6(const struct worker *w);
 
 #endif /* SHUNT_WORKER_H */

@@ -19,36 +19,27 @@ static __always_inline bool agent_alive(const struct shunt_cfg *cfg)
 	return now - cfg->heartbeat_ns < cfg->alive_ns;
 }
 
-/* One of the service port's backend slots, at random; NULL when it has none. */
-static __always_inline const struct be4_val *pick_backend(const struct svc4_val *svc)
+/*
+ * One of the service port's backend slots in @be_map (shunt_be4 or
+ * shunt_be6), at random; NULL when it has none.
+ */
+static __always_inline const void *pick_backend(void *be_map, const struct svc4_val *svc)
 {
 	struct be4_key key = {.svc_id = svc->svc_id};
-	const struct be4_val *be;
+	const void *be;
 
 	if (!svc->n_slots)
 		return NULL;
 	key.slot = bpf_get_prandom_u32() % svc->n_slots;
-	be = bpf_map_lookup_elem(&shunt_be4, &key);
+	be = bpf_map_lookup_elem(be_map, &key);
 	if (!be && key.slot) {
 		/* The agent is shrinking the slots right now: slot 0 always exists. */
 		key.slot = 0;
-		be = bpf_map_lookup_elem(&shunt_be4, &key);
+		be = bpf_map_lookup_elem(be_map, &key);
 	}
 	return be;
 }
 
-/*
- * connect() to a service VIP:port. With L7 rules and a live agent, the
- * connection goes to the agent's listener; otherwise it is balanced here,
- * straight to a backend (podIP:targetPort), and the agent is not on the path
- * at all: a service no L7 rule touches, or any service while the agent is dead
- * (fail open: L7 rules are skipped, traffic keeps flowing). Either way the
- * original destination is stored on the socket so getpeername() answers the
- * VIP. The agent's own sockets (SO_MARK) and anything that is no service
- * pass untouched. A service port
- * without a ready backend is refused at once (EPERM) rather than left to
- * time out against an unroutable VIP.
- */
 /* The socket's pod, by the cookie of its network namespace (one per pod on a node). */
 static __always_inline const struct pod_val *pod_of(struct bpf_sock_addr *ctx)
 {
@@ -57,22 +48,25 @@ static __always_inline const struct pod_val *pod_of(struct bpf_sock_addr *ctx)
 	return bpf_map_lookup_elem(&shunt_pods, &cookie);
 }
 
-/* Whether @pod excludes @ip:@port (network order) from the mesh. */
-static __always_inline bool pod_excludes(const struct pod_val *pod, __be32 ip, __be16 port)
+/*
+ * Whether @pod excludes port @port (network order) or, for an IPv4
+ * destination (@v4), address @ip from the mesh. Excluded ranges are IPv4.
+ */
+static __always_inline bool pod_excludes(const struct pod_val *pod, __be32 ip, __be16 port, bool v4)
 {
 	__u16 hport = bpf_ntohs(port);
 
 	for (int i = 0; i < POD_EXCL_PORTS; i++)
 		if (i < pod->n_excl_ports && pod->excl_ports[i] == hport)
 			return true;
-	for (int i = 0; i < POD_EXCL_CIDRS; i++)
+	for (int i = 0; v4 && i < POD_EXCL_CIDRS; i++)
 		if (i < pod->n_excl_cidrs && (ip & pod->excl_mask[i]) == pod->excl_net[i])
 			return true;
 	return false;
 }
 
-/* Whether the socket's pod is in the mesh and does not exclude @vip:@port. */
-static __always_inline bool pod_steers(struct bpf_sock_addr *ctx, __be32 vip, __be16 port)
+/* Whether the socket's pod is in the mesh and does not exclude the destination. */
+static __always_inline bool pod_steers(struct bpf_sock_addr *ctx, __be32 ip, __be16 port, bool v4)
 {
 	const struct pod_val *pod = pod_of(ctx);
 
@@ -80,7 +74,7 @@ static __always_inline bool pod_steers(struct bpf_sock_addr *ctx, __be32 vip, __
 		stat_inc(SHUNT_STAT_NOT_MESH);
 		return false;
 	}
-	if (pod_excludes(pod, vip, port)) {
+	if (pod_excludes(pod, ip, port, v4)) {
 		stat_inc(SHUNT_STAT_EXCLUDED);
 		return false;
 	}
@@ -88,94 +82,123 @@ static __always_inline bool pod_steers(struct bpf_sock_addr *ctx, __be32 vip, __
 }
 
 /*
- * A connect() to @ip:@port that is no service: allowed (1), unless the
+ * A connect() to a destination that is no service: allowed (1), unless the
  * socket's pod is in the mesh with outboundTrafficPolicy REGISTRY_ONLY and
- * the destination is not in the registry (no endpoint of a headless service,
- * no ServiceEntry address), not loopback and not excluded: then refused at
- * once (0: EPERM), as Istio's BlackHoleCluster refuses it, rather than left
- * to time out.
+ * the destination is not in the registry (@known: an endpoint of a headless
+ * service), not loopback (@loopback) and not excluded: then refused at once
+ * (0: EPERM), as Istio's BlackHoleCluster refuses it, rather than left to
+ * time out.
  */
-static __always_inline int egress(struct bpf_sock_addr *ctx, __be32 ip, __be16 port)
+static __always_inline int egress(struct bpf_sock_addr *ctx, bool known, bool loopback, __be32 ip,
+				  __be16 port, bool v4)
 {
 	const struct pod_val *pod;
 
-	if ((bpf_ntohl(ip) >> 24) == 127)
+	if (loopback || known)
 		return 1;
 	pod = pod_of(ctx);
 	if (!pod ||
 	    (pod->flags & (POD_F_MESH | POD_F_REGISTRY_ONLY)) != (POD_F_MESH | POD_F_REGISTRY_ONLY))
 		return 1;
-	if (pod_excludes(pod, ip, port) || bpf_map_lookup_elem(&shunt_known4, &ip))
+	if (pod_excludes(pod, ip, port, v4))
 		return 1;
 	stat_inc(SHUNT_STAT_EGRESS_BLOCKED);
 	return 0;
 }
 
+/* What connect() does with a socket headed for a service port. */
+enum verdict {
+	V_PASS,	   /* untouched */
+	V_AGENT,   /* to the agent's listener */
+	V_BACKEND, /* balanced here, straight to a backend */
+};
+
+/*
+ * The part of the decision both families share, for a TCP socket headed for
+ * service port @svc at @ip4 (IPv4 only, for exclusions) and @port. The
+ * agent's own upstream sockets carry its mark: they go where the agent
+ * chose, never back to it nor anywhere else. @agent_listens: the agent has a
+ * listener of this family.
+ */
+static __always_inline enum verdict decide(struct bpf_sock_addr *ctx, const struct svc4_val *svc,
+					   __be32 ip4, __be16 port, bool v4, bool agent_listens)
+{
+	const struct shunt_cfg *cfg = cfg_get();
+	struct bpf_sock *sk = ctx->sk;
+
+	if (!sk)
+		return V_PASS;
+	if (cfg && cfg->skip_mark && sk->mark == cfg->skip_mark) {
+		stat_inc(SHUNT_STAT_SKIPPED_MARK);
+		return V_PASS;
+	}
+	if (!pod_steers(ctx, ip4, port, v4))
+		return V_PASS;
+	if (svc->flags & SVC4_F_L7) {
+		if (agent_listens && agent_alive(cfg))
+			return V_AGENT;
+		stat_inc(SHUNT_STAT_NOT_READY);
+	}
+	return V_BACKEND;
+}
+
+static __always_inline bool tcp_stream(const struct bpf_sock_addr *ctx)
+{
+	return ctx->sk && ctx->type == SOCK_STREAM && ctx->protocol == IPPROTO_TCP;
+}
+
 /*
  * Where a connect() to @vip:@port (network order) goes: the agent, a
  * backend, nowhere (0: refuse, EPERM) or unchanged (1 with *@ip, *@port
- * untouched). The shared body of connect4 and connect6 (v4-mapped).
+ * untouched). The body of connect4 and of connect6 for v4-mapped addresses.
  */
-static __always_inline int steer(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *port)
+static __always_inline int steer4(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *port)
 {
 	const struct shunt_cfg *cfg;
 	const struct svc4_val *svc;
-	const struct be4_val *be;
-	struct bpf_sock *sk = ctx->sk;
+	const struct be4_val *be = NULL;
 	struct svc4_key key = {};
 	struct orig4 *orig;
-	bool to_agent = false;
+	enum verdict v;
 
-	if (!sk || ctx->type != SOCK_STREAM || ctx->protocol != IPPROTO_TCP)
+	if (!tcp_stream(ctx))
 		return 1;
 	/*
 	 * A socket connects again after a failed connect() or an AF_UNSPEC
 	 * disconnect: what it remembered from last time must not make
 	 * getpeername() lie about this connection.
 	 */
-	bpf_sk_storage_delete(&shunt_orig4, sk);
+	bpf_sk_storage_delete(&shunt_orig4, ctx->sk);
+	bpf_sk_storage_delete(&shunt_orig6, ctx->sk);
 
 	key.vip = *ip;
 	key.port = (__be16)*port;
 	key.proto = IPPROTO_TCP;
 	svc = bpf_map_lookup_elem(&shunt_svc4_v2, &key);
 	if (!svc)
-		return egress(ctx, key.vip, key.port);
+		return egress(ctx, bpf_map_lookup_elem(&shunt_known4, &key.vip),
+			      (bpf_ntohl(key.vip) >> 24) == 127, key.vip, key.port, true);
 	cfg = cfg_get();
-	/*
-	 * The agent's own upstream sockets carry its mark: they go where the agent
-	 * chose, never back to it nor anywhere else.
-	 */
-	if (cfg && cfg->skip_mark && sk->mark == cfg->skip_mark) {
-		stat_inc(SHUNT_STAT_SKIPPED_MARK);
+	v = decide(ctx, svc, key.vip, key.port, true, cfg && cfg->listen_ip);
+	if (v == V_PASS)
 		return 1;
-	}
-	if (!pod_steers(ctx, key.vip, key.port))
-		return 1;
-	if (svc->flags & SVC4_F_L7) {
-		to_agent = agent_alive(cfg);
-		if (!to_agent)
-			stat_inc(SHUNT_STAT_NOT_READY);
-	}
-	be = NULL;
-	if (!to_agent) {
-		be = pick_backend(svc);
+	if (v == V_BACKEND) {
+		be = pick_backend(&shunt_be4, svc);
 		if (!be) {
 			stat_inc(SHUNT_STAT_NO_BACKEND);
 			return 0; /* EPERM now, not a timeout later */
 		}
 	}
-
-	orig = bpf_sk_storage_get(&shunt_orig4, sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!orig && to_agent)
+	orig = bpf_sk_storage_get(&shunt_orig4, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!orig && v == V_AGENT)
 		return 1; /* cannot remember where it was going: leave it alone */
 	if (orig) {
 		orig->ip = key.vip;
 		orig->port = key.port;
-		orig->flags = to_agent ? 0 : ORIG4_F_DIRECT;
+		orig->flags = v == V_AGENT ? 0 : ORIG4_F_DIRECT;
 		orig->svc_id = svc->svc_id;
 	}
-	if (to_agent && cfg) {
+	if (v == V_AGENT && cfg) {
 		*ip = cfg->listen_ip;
 		*port = cfg->listen_port;
 		stat_inc(SHUNT_STAT_CAPTURED);
@@ -197,15 +220,16 @@ static __always_inline int steer(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *p
  * (fail open: L7 rules are skipped, traffic keeps flowing). Either way the
  * original destination is stored on the socket so getpeername() answers the
  * VIP. The agent's own sockets (SO_MARK) and anything that is no service
- * pass untouched. A service port without a ready backend is refused at once
- * (EPERM) rather than left to time out against an unroutable VIP.
+ * pass untouched (or are refused, for a REGISTRY_ONLY pod). A service port
+ * without a ready backend is refused at once (EPERM) rather than left to
+ * time out against an unroutable VIP.
  */
 SEC("cgroup/connect4")
 int shunt_connect4(struct bpf_sock_addr *ctx)
 {
 	__be32 ip = ctx->user_ip4;
 	__u32 port = ctx->user_port;
-	int ret = steer(ctx, &ip, &port);
+	int ret = steer4(ctx, &ip, &port);
 
 	if (ip != ctx->user_ip4)
 		ctx->user_ip4 = ip;
@@ -220,12 +244,84 @@ static __always_inline bool v4mapped(const __u32 ip6[4])
 	return !ip6[0] && !ip6[1] && ip6[2] == bpf_htonl(0x0000ffff);
 }
 
+static __always_inline bool loopback6(const __u32 ip6[4])
+{
+	return !ip6[0] && !ip6[1] && !ip6[2] && ip6[3] == bpf_htonl(1);
+}
+
+/* The IPv6 destination is written back word by word: the context takes 32-bit stores only. */
+static __always_inline void set_ip6(struct bpf_sock_addr *ctx, const __u32 ip6[4])
+{
+	ctx->user_ip6[0] = ip6[0];
+	ctx->user_ip6[1] = ip6[1];
+	ctx->user_ip6[2] = ip6[2];
+	ctx->user_ip6[3] = ip6[3];
+}
+
+/* As steer4, for a native IPv6 destination @ip6 (connect6). */
+static __always_inline int steer6(struct bpf_sock_addr *ctx, const __u32 ip6[4])
+{
+	const struct shunt_lsn6 *lsn;
+	const struct svc4_val *svc;
+	const struct be6_val *be = NULL;
+	struct svc6_key key = {};
+	struct orig6 *orig;
+	enum verdict v;
+	__u32 zero = 0;
+
+	if (!tcp_stream(ctx))
+		return 1;
+	bpf_sk_storage_delete(&shunt_orig4, ctx->sk);
+	bpf_sk_storage_delete(&shunt_orig6, ctx->sk);
+
+	__builtin_memcpy(key.vip, ip6, sizeof(key.vip));
+	key.port = (__be16)ctx->user_port;
+	key.proto = IPPROTO_TCP;
+	svc = bpf_map_lookup_elem(&shunt_svc6, &key);
+	if (!svc)
+		return egress(ctx, bpf_map_lookup_elem(&shunt_known6, key.vip), loopback6(ip6), 0,
+			      key.port, false);
+	lsn = bpf_map_lookup_elem(&shunt_lsn6, &zero);
+	v = decide(ctx, svc, 0, key.port, false, lsn && lsn->port);
+	if (v == V_PASS)
+		return 1;
+	if (v == V_BACKEND) {
+		be = pick_backend(&shunt_be6, svc);
+		if (!be) {
+			stat_inc(SHUNT_STAT_NO_BACKEND);
+			return 0;
+		}
+	}
+	orig = bpf_sk_storage_get(&shunt_orig6, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!orig && v == V_AGENT)
+		return 1;
+	if (orig) {
+		__builtin_memcpy(orig->ip, key.vip, sizeof(orig->ip));
+		orig->port = key.port;
+		orig->flags = v == V_AGENT ? 0 : ORIG4_F_DIRECT;
+		orig->svc_id = svc->svc_id;
+	}
+	if (v == V_AGENT && lsn) {
+		set_ip6(ctx, lsn->ip);
+		ctx->user_port = lsn->port;
+		stat_inc(SHUNT_STAT_CAPTURED);
+		return 1;
+	}
+	if (!be)
+		return 1;
+	set_ip6(ctx, be->ip);
+	ctx->user_port = be->port;
+	stat_inc(svc->flags & SVC4_F_L7 ? SHUNT_STAT_FAIL_OPEN : SHUNT_STAT_DIRECT);
+	return 1;
+}
+
 /*
- * connect() from an AF_INET6 socket. A dual-stack app (Java, Go with
- * "tcp", anything that opens AF_INET6 and lets v4 addresses be mapped)
- * reaches an IPv4 service at ::ffff:VIP: the same service as connect4
- * sees, steered the same way, the mapped form kept. Native IPv6
- * destinations pass untouched (IPv6 services are not balanced yet).
+ * connect() from an AF_INET6 socket. A native IPv6 destination is a dual-stack
+ * or IPv6 service's VIP (shunt_svc6), steered as connect4 steers IPv4: to the
+ * agent's IPv6 listener, or straight to a backend's IPv6 address. A dual-stack
+ * app (Java, Go with "tcp", anything that opens AF_INET6 and lets v4
+ * addresses be mapped) reaches an IPv4 service at ::ffff:VIP: the same
+ * service as connect4 sees, steered the same way, the mapped form kept.
  */
 SEC("cgroup/connect6")
 int shunt_connect6(struct bpf_sock_addr *ctx)
@@ -236,9 +332,9 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 	int ret;
 
 	if (!v4mapped(ip6))
-		return 1;
+		return steer6(ctx, ip6);
 	ip = ip6[3];
-	ret = steer(ctx, &ip, &port);
+	ret = steer4(ctx, &ip, &port);
 	if (ip != ip6[3])
 		ctx->user_ip6[3] = ip;
 	if (port != ctx->user_port)
@@ -264,15 +360,26 @@ int shunt_peername4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-/* getpeername() on a steered AF_INET6 socket answers ::ffff:VIP:port. */
+/*
+ * getpeername() on a steered AF_INET6 socket answers [VIP]:port for a native
+ * IPv6 service, ::ffff:VIP:port for an IPv4 one reached v4-mapped.
+ */
 SEC("cgroup/getpeername6")
 int shunt_peername6(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
 	struct orig4 *orig;
+	struct orig6 *o6;
 
 	if (!sk)
 		return 1;
+	o6 = bpf_sk_storage_get(&shunt_orig6, sk, 0, 0);
+	if (o6) {
+		set_ip6(ctx, o6->ip);
+		ctx->user_port = o6->port;
+		stat_inc(SHUNT_STAT_PEER_REWRITTEN);
+		return 1;
+	}
 	orig = bpf_sk_storage_get(&shunt_orig4, sk, 0, 0);
 	if (!orig)
 		return 1;
@@ -300,7 +407,8 @@ int shunt_release(struct bpf_sock *sk)
 	__u32 key = 0;
 
 	/* Addresses are not readable here: the agent named its listeners by cookie. */
-	if (sk->family != AF_INET || sk->protocol != IPPROTO_TCP || sk->state != BPF_TCP_LISTEN)
+	if ((sk->family != AF_INET && sk->family != AF_INET6) || sk->protocol != IPPROTO_TCP ||
+	    sk->state != BPF_TCP_LISTEN)
 		return 1;
 	cookie = bpf_get_socket_cookie(sk);
 	if (!bpf_map_lookup_elem(&shunt_listeners, &cookie))

@@ -49,13 +49,48 @@ static __always_inline long index_captured(struct bpf_sock_ops *skops)
 	return 0;
 }
 
+/* The same for a socket connect6 steered natively to the agent's IPv6 listener. */
+static __always_inline long index_captured6(struct bpf_sock_ops *skops)
+{
+	struct bpf_sock *sk = skops->sk;
+	struct pair6_key key = {};
+	struct orig6 *orig;
+	long err;
+
+	if (!sk)
+		return 0;
+	orig = bpf_sk_storage_get(&shunt_orig6, sk, 0, 0);
+	if (!orig || (orig->flags & ORIG4_F_DIRECT))
+		return 0;
+	key.client_ip[0] = skops->local_ip6[0];
+	key.client_ip[1] = skops->local_ip6[1];
+	key.client_ip[2] = skops->local_ip6[2];
+	key.client_ip[3] = skops->local_ip6[3];
+	key.server_ip[0] = skops->remote_ip6[0];
+	key.server_ip[1] = skops->remote_ip6[1];
+	key.server_ip[2] = skops->remote_ip6[2];
+	key.server_ip[3] = skops->remote_ip6[3];
+	key.client_port = bpf_htons((__u16)skops->local_port);
+	key.server_port = bpf_htons((__u16)bpf_ntohl(skops->remote_port));
+	err = bpf_map_update_elem(&shunt_pair6, &key, orig, BPF_ANY);
+	if (err) {
+		stat_inc(SHUNT_STAT_PAIR_FAILED);
+		return err;
+	}
+	stat_inc(SHUNT_STAT_PAIR_INDEXED);
+	return 0;
+}
+
 SEC("sockops")
 int shunt_sockops(struct bpf_sock_ops *skops)
 {
-	/* AF_INET6 too: connect6 steers dual-stack sockets to v4-mapped addresses only. */
+	/* AF_INET6 sockets: v4-mapped (shunt_orig4) or native (shunt_orig6). */
 	if (skops->family != AF_INET && skops->family != AF_INET6)
 		return 1;
-	if (skops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+	if (skops->op == BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB) {
 		index_captured(skops);
+		if (skops->family == AF_INET6)
+			index_captured6(skops);
+	}
 	return 1;
 }

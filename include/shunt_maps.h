@@ -20,6 +20,12 @@
 #define SHUNT_MAP_LSN	 "shunt_listeners"
 #define SHUNT_MAP_PODS	 "shunt_pods"
 #define SHUNT_MAP_KNOWN4 "shunt_known4"
+#define SHUNT_MAP_SVC6	 "shunt_svc6"
+#define SHUNT_MAP_BE6	 "shunt_be6"
+#define SHUNT_MAP_PAIR6	 "shunt_pair6"
+#define SHUNT_MAP_ORIG6	 "shunt_orig6"
+#define SHUNT_MAP_LSN6	 "shunt_lsn6"
+#define SHUNT_MAP_KNOWN6 "shunt_known6"
 
 #define SHUNT_SVC4_MAX	 65536
 #define SHUNT_BE4_MAX	 262144 /* backend slots over all services */
@@ -129,6 +135,56 @@ struct shunt_cfg {
 	__u32 pad2;	    /* zero */
 	__u64 heartbeat_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) of the agent's last heartbeat */
 	__u64 alive_ns;	    /* the agent is alive while now - heartbeat_ns < alive_ns */
+};
+
+/*
+ * IPv6. A dual-stack service port has one svc_id and two VIPs: connect4
+ * finds the IPv4 one in shunt_svc4_v2 (also for v4-mapped ::ffff:VIP from
+ * AF_INET6 sockets), connect6 the IPv6 one in shunt_svc6, whose value is a
+ * struct svc4_val with the same meaning, its n_slots counting slots of
+ * shunt_be6 (keyed by struct be4_key). The maps are sized as their IPv4
+ * twins (--max-services, --max-backends, --max-pairs).
+ */
+struct svc6_key {
+	__be32 vip[4]; /* service IPv6 clusterIP, network order */
+	__be16 port;   /* network order */
+	__u8 proto;    /* IPPROTO_TCP */
+	__u8 pad;      /* zero */
+};
+
+/* shunt_be6 value: a backend, [podIP]:targetPort. */
+struct be6_val {
+	__be32 ip[4];
+	__be16 port; /* network order */
+	__u16 pad;   /* zero */
+};
+
+/* Original destination of a socket connect6 steered natively (shunt_orig6, shunt_pair6). */
+struct orig6 {
+	__be32 ip[4]; /* the VIP the app asked for */
+	__be16 port;  /* network order */
+	__u16 flags;  /* ORIG4_F_* */
+	__u32 svc_id;
+};
+
+/* shunt_pair6 key: as struct pair4_key, in IPv6. */
+struct pair6_key {
+	__be32 client_ip[4];
+	__be32 server_ip[4];
+	__be16 client_port;
+	__be16 server_port;
+};
+
+/*
+ * shunt_lsn6 value (array, one entry): the agent's IPv6 listener, where
+ * connect6 sends native IPv6 connections to L7 services. Port 0: the agent
+ * has none, and those connections are balanced in the kernel. Liveness is
+ * shunt_cfg_v2's heartbeat.
+ */
+struct shunt_lsn6 {
+	__be32 ip[4];
+	__be16 port; /* network order */
+	__u16 pad;   /* zero */
 };
 
 /* Indexes into shunt_stats (per-CPU array of __u64). */

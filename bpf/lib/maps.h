@@ -111,6 +111,57 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_known4 SEC(".maps");
 
+/* ---- IPv6 twins of the maps above (see include/shunt_maps.h) ---- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_SVC4_MAX);
+	__type(key, struct svc6_key);
+	__type(value, struct svc4_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_svc6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_BE4_MAX);
+	__type(key, struct be4_key);
+	__type(value, struct be6_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_be6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct orig6);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_orig6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, SHUNT_PAIR4_MAX);
+	__type(key, struct pair6_key);
+	__type(value, struct orig6);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_pair6 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct shunt_lsn6);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_lsn6 SEC(".maps");
+
+/* IPv6 addresses in the registry besides VIPs (headless services' endpoints). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_KNOWN4_MAX);
+	__type(key, struct in6_addr);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_known6 SEC(".maps");
+
 /* Kernel-path counters, per CPU; shuntctl and /stats sum them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

@@ -2,7 +2,7 @@
 /*
  * shunt-client: the test and demo HTTP/1.1 client.
  *
- *   shunt-client --connect IP:PORT [-n N] [--new-conn] [--path P] [--method M]
+ *   shunt-client --connect IP:PORT|[IP6]:PORT [-n N] [--new-conn] [--path P] [--method M]
  *                [--host H] [--header 'NAME: VALUE']... [--body-size N] [--chunked]
  *                [--mark MARK] [--timeout-ms MS] [--peer] [--show-headers] [--show-body]
  *
@@ -76,6 +76,8 @@ static const char body_pattern[] =
 
 struct options {
 	struct sockaddr_in addr;
+	struct sockaddr_in6 addr6; /* --connect [IP6]:PORT: an AF_INET6 socket, native IPv6 */
+	bool is6;
 	const char *connect_arg;
 	unsigned long n;
 	bool new_conn;
@@ -300,15 +302,18 @@ static int conn_open(void)
 	struct pollfd pfd;
 	int fd, err = 0, r, one = 1;
 
-	if (opts->v4mapped) {
+	if (opts->is6) {
+		to = (const struct sockaddr *)&opts->addr6;
+		to_len = sizeof(opts->addr6);
+	} else if (opts->v4mapped) {
 		a6.sin6_addr.s6_addr[10] = 0xff;
 		a6.sin6_addr.s6_addr[11] = 0xff;
 		memcpy(&a6.sin6_addr.s6_addr[12], &opts->addr.sin_addr, 4);
 		to = (const struct sockaddr *)&a6;
 		to_len = sizeof(a6);
 	}
-	fd = socket(opts->v4mapped ? AF_INET6 : AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-		    0);
+	fd = socket(opts->v4mapped || opts->is6 ? AF_INET6 : AF_INET,
+		    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		fail(EXIT_OTHER, "socket: %s", strerror(errno));
 	if (opts->have_mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &opts->mark, sizeof(opts->mark)))
@@ -650,24 +655,44 @@ static void add_header(struct options *o, const char *s)
 	o->headers[o->n_headers++] = s;
 }
 
-static void parse_connect(const char *s, struct sockaddr_in *addr)
+/* "IPv4:PORT" into o->addr, or "[IPv6]:PORT" into o->addr6 (o->is6). */
+static void parse_connect(const char *s, struct options *o)
 {
-	char host[INET_ADDRSTRLEN];
-	const char *colon = strrchr(s, ':');
+	char host[INET6_ADDRSTRLEN];
+	const char *colon = strrchr(s, ':'), *h = s;
+	size_t hlen;
+	uint16_t port;
 
-	memset(addr, 0, sizeof(*addr));
-	addr->sin_family = AF_INET;
-	if (!colon || (size_t)(colon - s) >= sizeof(host))
+	memset(&o->addr, 0, sizeof(o->addr));
+	memset(&o->addr6, 0, sizeof(o->addr6));
+	if (!colon)
 		goto bad;
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
-	if (inet_pton(AF_INET, host, &addr->sin_addr) != 1)
+	hlen = (size_t)(colon - s);
+	if (*s == '[' && hlen >= 2 && colon[-1] == ']') {
+		h = s + 1;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
 		goto bad;
-	addr->sin_port = htons((uint16_t)parse_num("--connect", colon + 1, 65535));
-	if (addr->sin_port)
-		return;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	port = htons((uint16_t)parse_num("--connect", colon + 1, 65535));
+	if (!port)
+		goto bad;
+	o->is6 = h != s;
+	if (o->is6) {
+		o->addr6.sin6_family = AF_INET6;
+		o->addr6.sin6_port = port;
+		if (inet_pton(AF_INET6, host, &o->addr6.sin6_addr) == 1)
+			return;
+	} else {
+		o->addr.sin_family = AF_INET;
+		o->addr.sin_port = port;
+		if (inet_pton(AF_INET, host, &o->addr.sin_addr) == 1)
+			return;
+	}
 bad:
-	fprintf(stderr, "shunt-client: --connect %s: expected IPv4:PORT\n", s);
+	fprintf(stderr, "shunt-client: --connect %s: expected IPv4:PORT or [IPv6]:PORT\n", s);
 	exit(EXIT_USAGE);
 }
 
@@ -754,7 +779,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	parse_connect(o.connect_arg, &o.addr);
+	parse_connect(o.connect_arg, &o);
 	if (!o.host)
 		o.host = o.connect_arg;
 	if (o.chunked && o.body_size < 0)

@@ -139,7 +139,7 @@ struct conn {
 	struct buf in;	     /* read but not yet parsed (only while the parser is paused) */
 	struct buf out;	     /* response bytes ready to send */
 	struct body_gen gen; /* the tail of the current response, after out */
-	char peer[INET_ADDRSTRLEN + 8];
+	char peer[INET6_ADDRSTRLEN + 8];
 	struct conn *prev, *next; /* all connections */
 	struct conn *reap_next;
 	uint64_t hold_until; /* /delay: c->out waits until then (monotonic ms); 0: not held */
@@ -905,7 +905,7 @@ static void conn_run(struct conn *c, uint32_t events)
 
 static void server_accept(struct server *srv)
 {
-	struct sockaddr_in peer;
+	struct sockaddr_storage peer;
 	socklen_t plen;
 	struct conn *c;
 	int fd, one = 1;
@@ -928,8 +928,19 @@ static void server_accept(struct server *srv)
 		c->srv = srv;
 		c->fd = fd;
 		c->state = CONN_OPEN;
-		snprintf(c->peer, sizeof(c->peer), "%s:%u", inet_ntoa(peer.sin_addr),
-			 ntohs(peer.sin_port));
+		if (peer.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *p6 = (const struct sockaddr_in6 *)&peer;
+			char ip[INET6_ADDRSTRLEN];
+
+			snprintf(c->peer, sizeof(c->peer), "[%s]:%u",
+				 inet_ntop(AF_INET6, &p6->sin6_addr, ip, sizeof(ip)),
+				 ntohs(p6->sin6_port));
+		} else {
+			const struct sockaddr_in *p4 = (const struct sockaddr_in *)&peer;
+
+			snprintf(c->peer, sizeof(c->peer), "%s:%u", inet_ntoa(p4->sin_addr),
+				 ntohs(p4->sin_port));
+		}
 		if (verbose)
 			fprintf(stderr, "shunt-echo: %s: accepted\n", c->peer);
 		llhttp_init(&c->parser, HTTP_REQUEST, &srv->settings);
@@ -995,22 +1006,34 @@ static void server_release(struct server *srv)
 	}
 }
 
-static int server_listen(struct server *srv, const struct sockaddr_in *addr)
+/* @addr: IPv4 or IPv6 (an IPv6 socket takes IPv6 only). */
+static int server_listen(struct server *srv, const struct sockaddr_storage *addr)
 {
-	struct sockaddr_in bound;
+	struct sockaddr_storage bound;
 	socklen_t blen = sizeof(bound);
+	char ip[INET6_ADDRSTRLEN];
 	int one = 1;
+	bool v6 = addr->ss_family == AF_INET6;
 
-	srv->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	srv->listen_fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (srv->listen_fd < 0)
 		return -errno;
 	if (setsockopt(srv->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) ||
-	    bind(srv->listen_fd, (const struct sockaddr *)addr, sizeof(*addr)) ||
+	    (v6 && setsockopt(srv->listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one))) ||
+	    bind(srv->listen_fd, (const struct sockaddr *)addr,
+		 v6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in)) ||
 	    listen(srv->listen_fd, SOMAXCONN) ||
 	    getsockname(srv->listen_fd, (struct sockaddr *)&bound, &blen))
 		return -errno;
-	printf("shunt-echo %s listening on %s:%u\n", srv->name, inet_ntoa(bound.sin_addr),
-	       ntohs(bound.sin_port));
+	if (v6)
+		printf("shunt-echo %s listening on [%s]:%u\n", srv->name,
+		       inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&bound)->sin6_addr, ip,
+				 sizeof(ip)),
+		       ntohs(((struct sockaddr_in6 *)&bound)->sin6_port));
+	else
+		printf("shunt-echo %s listening on %s:%u\n", srv->name,
+		       inet_ntoa(((struct sockaddr_in *)&bound)->sin_addr),
+		       ntohs(((struct sockaddr_in *)&bound)->sin_port));
 	fflush(stdout);
 	return 0;
 }
@@ -1051,21 +1074,42 @@ static void usage(FILE *f)
 		   "                  [--log-requests]\n");
 }
 
-static void parse_listen(const char *s, struct sockaddr_in *addr)
+/* "IPv4:PORT" or "[IPv6]:PORT". */
+static void parse_listen(const char *s, struct sockaddr_storage *addr)
 {
-	char host[INET_ADDRSTRLEN];
-	const char *colon = strrchr(s, ':');
+	char host[INET6_ADDRSTRLEN];
+	const char *colon = strrchr(s, ':'), *h = s;
+	size_t hlen;
 	uint64_t port;
 
-	if (!colon || (size_t)(colon - s) >= sizeof(host) || !parse_num(colon + 1, 65535, &port))
-		die("--listen %s: expected IPv4:PORT", s);
-	memcpy(host, s, (size_t)(colon - s));
-	host[colon - s] = '\0';
+	if (!colon || !parse_num(colon + 1, 65535, &port))
+		die("--listen %s: expected IPv4:PORT or [IPv6]:PORT", s);
+	hlen = (size_t)(colon - s);
+	if (*s == '[' && hlen >= 2 && colon[-1] == ']') {
+		h = s + 1;
+		hlen -= 2;
+	}
+	if (hlen >= sizeof(host))
+		die("--listen %s: expected IPv4:PORT or [IPv6]:PORT", s);
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
 	memset(addr, 0, sizeof(*addr));
-	addr->sin_family = AF_INET;
-	addr->sin_port = htons((uint16_t)port);
-	if (inet_pton(AF_INET, host, &addr->sin_addr) != 1)
-		die("--listen %s: expected IPv4:PORT", s);
+	if (h != s) {
+		struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)addr;
+
+		a6->sin6_family = AF_INET6;
+		a6->sin6_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET6, host, &a6->sin6_addr) == 1)
+			return;
+	} else {
+		struct sockaddr_in *a4 = (struct sockaddr_in *)addr;
+
+		a4->sin_family = AF_INET;
+		a4->sin_port = htons((uint16_t)port);
+		if (inet_pton(AF_INET, host, &a4->sin_addr) == 1)
+			return;
+	}
+	die("--listen %s: expected IPv4:PORT or [IPv6]:PORT", s);
 }
 
 int main(int argc, char **argv)
@@ -1080,7 +1124,7 @@ int main(int argc, char **argv)
 		{},
 	};
 	static struct server srv; /* large (the read buffer): not on the stack */
-	struct sockaddr_in addr;
+	struct sockaddr_storage addr;
 	const char *listen_arg = NULL;
 	sigset_t mask;
 	int c, err;

@@ -16,6 +16,10 @@
 #                                 background; PID in NODE_LAST_PID
 #   node_start_echos ECHO LOGDIR POD:PORT:VERSION [ARG]...
 #                                 a shunt-echo per pod; waits until all listen
+#   NODE_IPV6=1                   before node_up: dual-stack. The bridge also has
+#                                 fd00:77::1/64, each pod fd00:77::N besides 10.77.0.N
+#                                 (node_ip6 POD prints it), and fd00:96::/64, the
+#                                 IPv6 VIP range, is blackholed like 10.96.77.0/24
 #
 # Layout (<id> is unique per run, so runs can overlap):
 #   netns shunt-<id>-node         stands in for the node's root netns: bridge
@@ -47,6 +51,9 @@ declare -A NODE_POD_IP=(
 NODE_GW=10.77.0.1
 NODE_PREFIX=24
 NODE_VIP_NET=10.96.77.0/24
+NODE_IPV6=${NODE_IPV6:-0}
+NODE_GW6=fd00:77::1
+NODE_VIP6_NET=fd00:96::/64
 
 NODE_ID=
 NODE_CG2=
@@ -203,6 +210,9 @@ node_up() {
 	node_netns_base "$NODE_NS" || return 1
 	node_run ip -n "$NODE_NS" link add "$NODE_BR" type bridge || return 1
 	node_run ip -n "$NODE_NS" addr add "$NODE_GW/$NODE_PREFIX" dev "$NODE_BR" || return 1
+	if [ "$NODE_IPV6" = 1 ]; then
+		node_run ip -n "$NODE_NS" addr add "$NODE_GW6/64" dev "$NODE_BR" nodad || return 1
+	fi
 	node_run ip -n "$NODE_NS" link set "$NODE_BR" up || return 1
 
 	# the pods
@@ -214,18 +224,37 @@ node_up() {
 			netns "$ns" || return 1
 		node_run ip -n "$NODE_NS" link set "sh${NODE_ID}v$i" master "$NODE_BR" up || return 1
 		node_run ip -n "$ns" addr add "${NODE_POD_IP[$pod]}/$NODE_PREFIX" dev eth0 || return 1
+		if [ "$NODE_IPV6" = 1 ]; then
+			node_run ip -n "$ns" addr add "$(node_ip6 "$pod")/64" dev eth0 nodad || return 1
+		fi
 		node_run ip -n "$ns" link set eth0 up || return 1
 		i=$((i + 1))
 	done
 }
 
-# Loopback up, IPv6 off (nothing to say on the bridge), the VIP range blackholed.
+# Loopback up, the VIP range blackholed; IPv6 off (nothing to say on the
+# bridge) unless NODE_IPV6=1, then on without duplicate address detection (the
+# addresses are ours, and usable at once) and its VIP range blackholed too.
 node_netns_base() {
 	local ns=$1
 	node_run ip -n "$ns" link set lo up || return 1
-	nsenter --net="/run/netns/$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
-		net.ipv6.conf.default.disable_ipv6=1 >/dev/null 2>&1
+	if [ "$NODE_IPV6" = 1 ]; then
+		node_run nsenter --net="/run/netns/$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=0 \
+			net.ipv6.conf.default.disable_ipv6=0 net.ipv6.conf.all.accept_dad=0 \
+			net.ipv6.conf.default.accept_dad=0 net.ipv6.conf.all.accept_ra=0 \
+			net.ipv6.conf.default.accept_ra=0 || return 1
+		node_run ip -n "$ns" -6 route add blackhole "$NODE_VIP6_NET" || return 1
+	else
+		nsenter --net="/run/netns/$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1 \
+			net.ipv6.conf.default.disable_ipv6=1 >/dev/null 2>&1
+	fi
 	node_run ip -n "$ns" route add blackhole "$NODE_VIP_NET" || return 1
+}
+
+# The IPv6 address of pod $1 with NODE_IPV6=1: fd00:77::N for 10.77.0.N.
+node_ip6() {
+	node_check_pod "$1" || return
+	echo "fd00:77::${NODE_POD_IP[$1]##*.}"
 }
 
 # Runs "$@" in netns $1 and cgroup directory $2 (in the foreground).

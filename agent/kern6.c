@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * The IPv6 maps: a service port with an IPv6 clusterIP gets an entry in
+ * shunt_svc6 with the same svc_id and flags as its IPv4 twin (if any), and
+ * backend slots in shunt_be6 over its endpoints' IPv6 addresses, so that
+ * connect6 steers native IPv6 exactly as connect4 steers IPv4. Also the
+ * set maps (shunt_known4, shunt_known6) and the agent's IPv6 listener.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+
+#include "config.h"
+#include "kern.h"
+#include "kern_int.h"
+#include "log.h"
+#include "route.h"
+
+static int cmp_key(const void *a, const void *b, void *size)
+{
+	return memcmp(a, b, *(const size_t *)size);
+}
+
+static bool has_key(const void *keys, size_t n, size_t size, const void *key)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = memcmp((const char *)keys + mid * size, key, size);
+
+		if (!c)
+			return true;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
+}
+
+int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_size, size_t max)
+{
+	unsigned char key[16], prev[16];
+	__u32 one = 1;
+	size_t n_stale = 0;
+	char *stale;
+	bool first = true;
+
+	if (key_size > sizeof(key))
+		return -EINVAL;
+	qsort_r(keys, n, key_size, cmp_key, &key_size);
+	for (size_t i = 0; i < n; i++) {
+		if (bpf_map_update_elem(fd, (char *)keys + i * key_size, &one, BPF_ANY)) {
+			int err = -errno;
+
+			log_error("kern: cannot write %s: %s", name, strerror(-err));
+			return err;
+		}
+	}
+	/* Walk first, delete after: deleting during get_next_key may restart the walk. */
+	stale = calloc(max + 1, key_size);
+	if (!stale)
+		return -ENOMEM;
+	while (n_stale < max && !bpf_map_get_next_key(fd, first ? NULL : prev, key)) {
+		if (!has_key(keys, n, key_size, key))
+			memcpy(stale + n_stale++ * key_size, key, key_size);
+		memcpy(prev, key, key_size);
+		first = false;
+	}
+	for (size_t i = 0; i < n_stale; i++)
+		(void)bpf_map_delete_elem(fd, stale + i * key_size);
+	free(stale);
+	return 0;
+}
+
+static int write_slot6(struct kern *k, uint32_t id, uint32_t slot, const struct in6_addr *ip,
+		       uint16_t port)
+{
+	struct be4_key key = {.svc_id = id, .slot = slot};
+	struct be6_val val = {.port = htons(port)};
+
+	memcpy(val.ip, ip, sizeof(val.ip));
+	return bpf_map_update_elem(k->be6_fd, &key, &val, BPF_ANY) ? -errno : 0;
+}
+
+/* As kern.c's write_slots, over the endpoints' IPv6 addresses. */
+#define SLOTS_WEIGHTED 1000
+static int write_slots6(struct kern *k, uint32_t id, const struct route_table *rt, size_t i,
+			size_t j, const struct svc_port *sp, uint32_t *n_out)
+{
+	struct route_l4_backend *be;
+	uint64_t total = 0;
+	uint32_t n = 0;
+	size_t nb = 0;
+	int err = 0;
+
+	be = rt ? calloc(SHUNT_SLOTS_MAX, sizeof(*be)) : NULL;
+	if (be && !route_l4_backends(rt, i, j, be, SHUNT_SLOTS_MAX, &nb)) {
+		uint32_t slots = nb > SLOTS_WEIGHTED ? SHUNT_SLOTS_MAX : SLOTS_WEIGHTED;
+
+		for (size_t b = 0; b < nb; b++)
+			total += be[b].has_ip6 ? be[b].weight : 0;
+		for (size_t b = 0; b < nb && total && !err; b++) {
+			uint64_t cnt = (be[b].weight * slots + total / 2) / total;
+
+			for (uint64_t c = 0;
+			     be[b].has_ip6 && c < cnt && n < SHUNT_SLOTS_MAX && !err; c++)
+				err = write_slot6(k, id, n++, &be[b].ip6, be[b].port);
+		}
+	} else {
+		for (size_t s = 0; s < sp->n_ready && n < SHUNT_SLOTS_MAX && !err; s++)
+			if (sp->eps[s].has_ip6)
+				err = write_slot6(k, id, n++, &sp->eps[s].ip6, sp->eps[s].port);
+	}
+	free(be);
+	*n_out = n;
+	return err;
+}
+
+static void svc6_key_of(struct svc6_key *key, const struct in6_addr *vip, uint16_t port)
+{
+	memset(key, 0, sizeof(*key));
+	memcpy(key->vip, vip, sizeof(key->vip));
+	key->port = htons(port);
+	key->proto = IPPROTO_TCP;
+}
+
+/* Deletes every shunt_svc6 entry @cfg does not balance. How many, or -errno. */
+static int svc6_delete_stale(struct kern *k, const struct config *cfg, __u32 max)
+{
+	struct svc6_key key, *prev = NULL, *stale;
+	size_t n_stale = 0;
+	int n = 0;
+
+	stale = calloc(max + 1, sizeof(*stale));
+	if (!stale)
+		return -ENOMEM;
+	while (n_stale < max && !bpf_map_get_next_key(k->svc6_fd, prev, &key)) {
+		const struct service *svc;
+		const struct svc_port *sp = config_find_vip6(cfg, (const struct in6_addr *)key.vip,
+							     key.port, key.proto, &svc);
+
+		if (!sp || !kern_balanced(svc, sp))
+			stale[n_stale++] = key;
+		prev = &key;
+	}
+	for (size_t i = 0; i < n_stale; i++)
+		if (!bpf_map_delete_elem(k->svc6_fd, &stale[i]))
+			n++;
+	free(stale);
+	return n;
+}
+
+/* Deletes the shunt_be6 slots no service port uses any more. */
+static void be6_delete_stale(struct kern *k, const uint32_t *n_slots, size_t n_ids, __u32 max)
+{
+	struct be4_key key, *prev = NULL, *stale;
+	size_t n_stale = 0;
+
+	stale = calloc(max + 1, sizeof(*stale));
+	if (!stale)
+		return;
+	while (n_stale < max && !bpf_map_get_next_key(k->be6_fd, prev, &key)) {
+		if (key.svc_id >= n_ids || key.slot >= n_slots[key.svc_id])
+			stale[n_stale++] = key;
+		prev = &key;
+	}
+	for (size_t i = 0; i < n_stale; i++)
+		(void)bpf_map_delete_elem(k->be6_fd, &stale[i]);
+	free(stale);
+}
+
+/* shunt_known6: the IPv6 endpoints of services without a VIP (headless). */
+static int known6_sync(struct kern *k, const struct config *cfg)
+{
+	struct in6_addr *ips;
+	size_t n = 0, total = 0;
+	int err;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		for (size_t j = 0; j < cfg->services[i].n_ports; j++)
+			total += cfg->services[i].ports[j].n_eps;
+	ips = calloc(total + 1, sizeof(*ips));
+	if (!ips)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct service *svc = &cfg->services[i];
+
+		if (svc->cluster_ip.s_addr || svc->has_ip6)
+			continue;
+		for (size_t j = 0; j < svc->n_ports; j++)
+			for (size_t e = 0; e < svc->ports[j].n_eps; e++)
+				if (svc->ports[j].eps[e].has_ip6)
+					ips[n++] = svc->ports[j].eps[e].ip6;
+	}
+	err = kern_set_sync(k->known6_fd, SHUNT_MAP_KNOWN6, ips, n, sizeof(*ips), SHUNT_KNOWN4_MAX);
+	free(ips);
+	return err;
+}
+
+int kern6_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
+			struct kern_sync *out)
+{
+	uint32_t *n_slots, id = 0;
+	size_t n_ids = 0;
+	int err = 0, stale;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		n_ids += cfg->services[i].n_ports;
+	n_slots = calloc(n_ids + 1, sizeof(*n_slots));
+	if (!n_slots)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->n_services && !err; i++) {
+		const struct service *svc = &cfg->services[i];
+		bool l7 = rt && route_port_needs_l7(rt, i);
+
+		for (size_t j = 0; j < svc->n_ports; j++, id++) {
+			const struct svc_port *sp = &svc->ports[j];
+			struct svc4_val val = {.svc_id = id};
+			struct svc6_key key;
+
+			if (!svc->has_ip6 || !kern_balanced(svc, sp))
+				continue;
+			err = write_slots6(k, id, rt, i, j, sp, &n_slots[id]);
+			if (err) {
+				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
+					  "%s%s",
+					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE6,
+					  strerror(-err), kern_full_hint(err, KERN_MAP_BE4));
+				break;
+			}
+			val.n_slots = n_slots[id];
+			out->slots6 += n_slots[id];
+			/* The agent routes an IPv6 connection as the service's IPv4 VIP. */
+			if (l7 && kern_captured_as_http(svc, sp) && svc->cluster_ip.s_addr) {
+				val.flags = SVC4_F_L7;
+				out->l7_6++;
+			} else {
+				if (l7 && kern_captured_as_http(svc, sp))
+					log_warn("kern: %s/%s port %u has only an IPv6 VIP: its L7 "
+						 "rules do not apply (the agent proxies dual-stack "
+						 "and IPv4 services); balanced in the kernel",
+						 svc->namespace, svc->name, sp->port);
+				out->direct6++;
+			}
+			svc6_key_of(&key, &svc->cluster_ip6, sp->port);
+			if (bpf_map_update_elem(k->svc6_fd, &key, &val, BPF_ANY)) {
+				err = -errno;
+				log_error("kern: cannot write %s/%s port %u to %s: %s%s",
+					  svc->namespace, svc->name, sp->port, SHUNT_MAP_SVC6,
+					  strerror(-err), kern_full_hint(err, KERN_MAP_SVC4));
+			}
+		}
+	}
+	if (!err) {
+		stale = svc6_delete_stale(k, cfg, k->max[KERN_MAP_SVC4]);
+		if (stale > 0)
+			log_info("kern: removed %d stale IPv6 service entries", stale);
+		be6_delete_stale(k, n_slots, n_ids, k->max[KERN_MAP_BE4]);
+		kern_warn_fill(k, KERN_MAP_SVC4, SHUNT_MAP_SVC6,
+			       (uint64_t)out->l7_6 + out->direct6);
+		kern_warn_fill(k, KERN_MAP_BE4, SHUNT_MAP_BE6, out->slots6);
+		err = known6_sync(k, cfg);
+	}
+	free(n_slots);
+	return err;
+}
+
+int kern_set_listener6(struct kern *k, const struct sockaddr_in6 *listen)
+{
+	struct shunt_lsn6 v = {0};
+	__u32 key = 0;
+
+	if (listen) {
+		memcpy(v.ip, &listen->sin6_addr, sizeof(v.ip));
+		v.port = listen->sin6_port;
+	}
+	return bpf_map_update_elem(k->lsn6_fd, &key, &v, BPF_ANY) ? -errno : 0;
+}
+
+int kern_orig_dst6(const struct kern *k, const struct sockaddr_in6 *peer,
+		   const struct sockaddr_in6 *local, struct orig6 *orig)
+{
+	struct pair6_key key = {
+		.client_port = peer->sin6_port,
+		.server_port = local->sin6_port,
+	};
+
+	memcpy(key.client_ip, &peer->sin6_addr, sizeof(key.client_ip));
+	memcpy(key.server_ip, &local->sin6_addr, sizeof(key.server_ip));
+	if (bpf_map_lookup_and_delete_elem(k->pair6_fd, &key, orig))
+		return errno == ENOENT ? -ENOENT : -errno;
+	return 0;
+}

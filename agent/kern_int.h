@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Inside the kernel-map layer: what kern.c (load, attach, IPv4 maps) shares
+ * with kern6.c (the IPv6 maps).
+ */
+#ifndef SHUNT_KERN_INT_H
+#define SHUNT_KERN_INT_H
+
+#include <stdbool.h>
+
+#include "kern.h"
+
+struct config;
+struct route_table;
+struct service;
+struct svc_port;
+
+#define KERN_N_LINKS 6
+
+struct kern {
+	struct sock_addr_bpf *sa; /* connect4 + getpeername4; creates the pinned maps */
+	struct sockops_bpf *so;	  /* sockops; reuses the pinned maps */
+	struct bpf_link *links[KERN_N_LINKS];
+	size_t n_links;
+	char *pin_dir;
+	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
+	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd, known4_fd; /* from sa */
+	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd;
+	struct shunt_cfg cfg;	 /* what shunt_cfg_v2 holds */
+	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
+	/*
+	 * A sized map was recreated: until kern_attach(), the links an earlier agent
+	 * pinned may still run its programs, which use the old, unpinned map.
+	 */
+	bool links_stale;
+};
+
+/* Whether connections to service port @sp of @svc are balanced by shunt at all (else
+ * kube-proxy's), whatever the family. */
+bool kern_balanced(const struct service *svc, const struct svc_port *sp);
+/* Whether they go to the agent (Istio's protocol selection by port name). */
+bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp);
+/* " (the map is full: raise --max-...)" when @err says a map sized by @m is full, else "". */
+const char *kern_full_hint(int err, enum kern_sized_map m);
+/* Warns when a map sized by @m (named @name) holds more than KERN_FILL_WARN_PCT. */
+void kern_warn_fill(const struct kern *k, enum kern_sized_map m, const char *name,
+		    uint64_t entries);
+
+/*
+ * Makes the set map @fd (named @name, at most @max keys of @key_size bytes,
+ * values unused) hold exactly the @n keys at @keys (duplicates allowed;
+ * reordered). 0 or -errno (logged).
+ */
+int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_size, size_t max);
+
+/*
+ * The IPv6 half of kern_sync_services(): shunt_svc6 and shunt_be6 for the
+ * service ports with an IPv6 clusterIP (same svc_id as their IPv4 twin),
+ * shunt_known6 for headless services' IPv6 endpoints; stale entries removed.
+ * Adds what it wrote to @out. 0 or -errno (logged).
+ */
+int kern6_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
+			struct kern_sync *out);
+
+#endif /* SHUNT_KERN_INT_H */
