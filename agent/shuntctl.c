@@ -371,6 +371,60 @@ static int maps_services(void)
 	return n < 0 || n_be < 0;
 }
 
+static void ip6port_str(const __be32 ip[4], __be16 port, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(AF_INET6, ip, a, sizeof(a));
+	snprintf(buf, len, "[%s]:%u", a, ntohs(port));
+}
+
+/* shunt_svc6 and shunt_be6: one "svc6" line per IPv6 VIP:port (walk order), its "be6" slots. */
+static int maps_services6(void)
+{
+	struct pinned svc, be;
+	struct svc6_key key, *prev = NULL;
+	struct svc4_val val;
+	char vip[64], ep[64];
+	long n = 0, n_be;
+
+	if (pinned_open(SHUNT_MAP_SVC6, &svc))
+		return 1;
+	if (pinned_open(SHUNT_MAP_BE6, &be)) {
+		close(svc.fd);
+		return 1;
+	}
+	fill_line(&svc, map_entries(&svc));
+	while (n < (long)svc.info.max_entries && !bpf_map_get_next_key(svc.fd, prev, &key)) {
+		static struct svc6_key cur;
+
+		cur = key;
+		prev = &cur;
+		if (bpf_map_lookup_elem(svc.fd, &key, &val))
+			continue;
+		n++;
+		ip6port_str(key.vip, key.port, vip, sizeof(vip));
+		printf("  svc6 %s %s n_slots=%u svc_id=%u\n", vip,
+		       val.flags & SVC4_F_L7 ? "L7" : "L4", val.n_slots, val.svc_id);
+		for (uint32_t sl = 0; sl < val.n_slots && sl < SHUNT_SLOTS_MAX; sl++) {
+			struct be4_key bk = {.svc_id = val.svc_id, .slot = sl};
+			struct be6_val bv;
+
+			if (bpf_map_lookup_elem(be.fd, &bk, &bv)) {
+				printf("  be6 %s slot=%u missing\n", vip, sl);
+				continue;
+			}
+			ip6port_str(bv.ip, bv.port, ep, sizeof(ep));
+			printf("  be6 %s slot=%u %s\n", vip, sl, ep);
+		}
+	}
+	n_be = map_entries(&be);
+	fill_line(&be, n_be);
+	close(svc.fd);
+	close(be.fd);
+	return n_be < 0;
+}
+
 struct pair_entry {
 	struct pair4_key key;
 	struct orig4 val;
@@ -481,9 +535,10 @@ static int maps_agent(void)
 	return rc;
 }
 
-static const char *const known_maps[] = {SHUNT_MAP_SVC4,  SHUNT_MAP_BE4,  SHUNT_MAP_PAIR4,
-					 SHUNT_MAP_ORIG4, SHUNT_MAP_CFG,  SHUNT_MAP_LSN,
-					 SHUNT_MAP_STATS, SHUNT_MAP_PODS, SHUNT_MAP_KNOWN4};
+static const char *const known_maps[] = {
+	SHUNT_MAP_SVC4, SHUNT_MAP_BE4,	 SHUNT_MAP_PAIR4, SHUNT_MAP_ORIG4,  SHUNT_MAP_CFG,
+	SHUNT_MAP_LSN,	SHUNT_MAP_STATS, SHUNT_MAP_PODS,  SHUNT_MAP_KNOWN4, SHUNT_MAP_SVC6,
+	SHUNT_MAP_BE6,	SHUNT_MAP_PAIR6, SHUNT_MAP_ORIG6, SHUNT_MAP_LSN6,   SHUNT_MAP_KNOWN6};
 
 /* shunt_pods: one line per pod network namespace (cookie order, as walked). */
 static int maps_pods(void)
@@ -603,6 +658,7 @@ static int cmd_maps(void)
 		return 1;
 	}
 	rc |= maps_services();
+	rc |= maps_services6();
 	rc |= maps_pairs();
 	rc |= maps_agent();
 	rc |= maps_pods();

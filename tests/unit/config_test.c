@@ -612,6 +612,96 @@ static void yaml11_booleans_and_numbers_are_not_strings(void **state)
 					   "string, got the number 1.0 (quote it)");
 }
 
+static void dual_stack_services_and_pods(void **state)
+{
+	static const char ok_yaml[] = "apiVersion: v1\n"
+				      "kind: Service\n"
+				      "metadata: {name: web}\n"
+				      "spec:\n"
+				      "  clusterIP: 10.96.0.10\n"
+				      "  clusterIPs: [10.96.0.10, 'fd00:96::10']\n"
+				      "  ipFamilies: [IPv4, IPv6]\n"
+				      "  selector: {app: web}\n"
+				      "  ports: [{port: 80}]\n"
+				      "---\n"
+				      "apiVersion: v1\n"
+				      "kind: Pod\n"
+				      "metadata: {name: w, labels: {app: web}}\n"
+				      "status:\n"
+				      "  podIP: 'fd00:77::5'\n"
+				      "  podIPs: [{ip: 'fd00:77::5'}, {ip: 10.77.0.5}]\n";
+	static const char bad_yaml[] =
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: a}\n"
+		"spec:\n"
+		"  clusterIP: 10.96.0.10\n"
+		"  clusterIPs: [10.96.0.11, 'fd00:96::10']\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Service\n"
+		"metadata: {name: b}\n"
+		"spec:\n"
+		"  clusterIPs: ['fd00:96::10', 'fd00:96::11']\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Pod\n"
+		"metadata: {name: p}\n"
+		"status:\n"
+		"  podIPs: [{ip: 10.77.0.5}, {ip: 10.77.0.6}, {ip: 'fd00::1'}]\n"
+		"---\n"
+		"apiVersion: v1\n"
+		"kind: Pod\n"
+		"metadata: {name: q}\n"
+		"status: {podIPs: [{}, {ip: '::ffff:10.0.0.1'}]}\n";
+	const struct service *web;
+	const struct pod *w;
+	struct config *cfg = NULL;
+	struct in6_addr a6;
+	char ip[INET6_ADDRSTRLEN];
+
+	assert_int_equal(config_load_buf("ds.yaml", ok_yaml, sizeof(ok_yaml) - 1, &cfg), 0);
+	web = &cfg->services[0];
+	assert_string_equal(inet_ntoa(web->cluster_ip), "10.96.0.10");
+	assert_true(web->has_ip6);
+	inet_ntop(AF_INET6, &web->cluster_ip6, ip, sizeof(ip));
+	assert_string_equal(ip, "fd00:96::10");
+	/* Both VIPs find the same service port. */
+	assert_ptr_equal(config_find_vip6(cfg, &web->cluster_ip6, htons(80), IPPROTO_TCP, NULL),
+			 &web->ports[0]);
+	assert_ptr_equal(config_find_vip(cfg, web->cluster_ip, htons(80), IPPROTO_TCP, NULL),
+			 &web->ports[0]);
+	/* An IPv6-first pod: both addresses, and it is found by the IPv6 one. */
+	w = &cfg->pods[0];
+	assert_string_equal(inet_ntoa(w->ip), "10.77.0.5");
+	assert_true(w->has_ip6);
+	assert_int_equal(web->ports[0].n_eps, 1);
+	assert_true(web->ports[0].eps[0].has_ip6);
+	assert_int_equal(inet_pton(AF_INET6, "fd00:77::5", &a6), 1);
+	assert_ptr_equal(config_find_pod6(cfg, &a6), w);
+	assert_int_equal(inet_pton(AF_INET6, "fd00:77::6", &a6), 1);
+	assert_null(config_find_pod6(cfg, &a6));
+	config_free(cfg);
+
+	diags_clear();
+	cfg = (struct config *)0x1;
+	assert_int_equal(config_load_buf("ds.yaml", bad_yaml, sizeof(bad_yaml) - 1, &cfg), -EINVAL);
+	assert_int_equal(count_level(LOG_ERROR), 5);
+	assert_string_equal(
+		diags.line[0],
+		"ds.yaml:6:16: spec.clusterIPs[0]: must match clusterIP, the first address");
+	assert_string_equal(diags.line[1],
+			    "ds.yaml:12:31: spec.clusterIPs[1]: a second IPv6 address: "
+			    "dual-stack takes one IPv4 and one IPv6");
+	assert_string_equal(
+		diags.line[2],
+		"ds.yaml:18:11: status.podIPs: at most two addresses, one per family, got 3");
+	assert_string_equal(diags.line[3], "ds.yaml:23:19: status.podIPs[0].ip: required field is "
+					   "missing");
+	assert_string_equal(diags.line[4], "ds.yaml:23:28: status.podIPs[1].ip: ::ffff:10.0.0.1 is "
+					   "not a usable address");
+}
+
 static void multi_port_service_needs_every_port_named(void **state)
 {
 	static const char buf[] = "apiVersion: v1\n"
@@ -877,6 +967,7 @@ int main(void)
 		T(selector_only_matches_pods_of_its_namespace),
 		T(pod_states_decide_endpoints_and_readiness),
 		T(headless_and_vipless_services_load_without_vip),
+		T(dual_stack_services_and_pods),
 		T(unknown_kinds_ignored_with_notice),
 		T(istio_bookinfo_samples_load),
 		T(dir_without_yaml_is_empty_config),

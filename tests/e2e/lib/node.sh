@@ -520,20 +520,27 @@ node_start_echos() {
 		specs+=("$1")
 		shift
 	done
+	local logs=() log
 	for spec in "${specs[@]}"; do
 		IFS=: read -r pod port version <<<"$spec"
 		node_check_pod "$pod" || return 1
 		pod_spawn "$pod" "$echo" --listen "${NODE_POD_IP[$pod]}:$port" --name "$pod" \
 			--version "$version" "${args[@]}" >"$logdir/$pod.log" 2>&1
+		logs+=("$logdir/$pod.log")
+		# dual-stack: the same server on the pod's IPv6 address, a second process
+		if [ "$NODE_IPV6" = 1 ]; then
+			pod_spawn "$pod" "$echo" --listen "[$(node_ip6 "$pod")]:$port" --name "$pod" \
+				--version "$version" "${args[@]}" >"$logdir/$pod.v6.log" 2>&1
+			logs+=("$logdir/$pod.v6.log")
+		fi
 	done
-	for spec in "${specs[@]}"; do
-		pod=${spec%%:*}
+	for log in "${logs[@]}"; do
 		for ((tenths = 50; tenths > 0; tenths--)); do
-			grep -q "listening on" "$logdir/$pod.log" 2>/dev/null && break
+			grep -q "listening on" "$log" 2>/dev/null && break
 			sleep 0.1
 		done
 		if [ "$tenths" -eq 0 ]; then
-			node_log "$pod did not start listening: $(cat "$logdir/$pod.log")"
+			node_log "${log##*/} did not start listening: $(cat "$log")"
 			return 1
 		fi
 	done
