@@ -52,6 +52,8 @@ static const struct kind_parser kind_parsers[] = {
 	{"networking.istio.io", "VirtualService", istio_networking, istio_parse_virtual_service},
 	{"networking.istio.io", "DestinationRule", istio_networking, istio_parse_destination_rule},
 	{"networking.istio.io", "Sidecar", istio_networking, istio_parse_sidecar},
+	{"networking.istio.io", "ServiceEntry", istio_networking, istio_parse_service_entry},
+	{"networking.istio.io", "WorkloadEntry", istio_networking, istio_parse_workload_entry},
 };
 
 void config_set_diag_sink(void (*fn)(enum log_level level, const char *line, void *arg), void *arg)
@@ -334,8 +336,11 @@ static int check_unique(struct load *ld, const size_t *pod_order)
 		const struct service *a = &sv[cfg->svc_by_name[i - 1]],
 				     *b = &sv[cfg->svc_by_name[i]];
 
-		if (!cmp_ns_name(a->namespace, a->name, b->namespace, b->name))
-			report_dup(ld, "Service", b->namespace, b->name, &b->loc, &a->loc);
+		/* Two ServiceEntries may declare one host: Istio merges them, the first wins here.
+		 */
+		if (!cmp_ns_name(a->namespace, a->name, b->namespace, b->name) && !(a->se && b->se))
+			report_dup(ld, a->se || b->se ? "Service (a ServiceEntry host)" : "Service",
+				   b->namespace, b->name, &b->loc, &a->loc);
 	}
 	for (size_t i = 1; i < cfg->n_pods; i++) {
 		const struct pod *a = &cfg->pods[pod_order[i - 1]], *b = &cfg->pods[pod_order[i]];
@@ -437,7 +442,8 @@ static int fill_port(struct svc_port *sp, const struct pod *const *pods, size_t 
 							 .has_ip6 = pods[i]->has_ip6,
 							 .port = port,
 							 .ready = pods[i]->ready,
-							 .pod = pods[i]};
+							 .pod = pods[i],
+							 .labels = &pods[i]->labels};
 		sp->n_ready += pods[i]->ready;
 	}
 	return 0;
@@ -651,6 +657,9 @@ static int finish(struct load *ld, int err)
 	size_t *pod_order;
 	int ierr;
 
+	/* ServiceEntry hosts become services first: every index below holds them. */
+	if (!err && !ld->errors && istio_expand_service_entries(ld))
+		return -ENOMEM;
 	cfg->svc_by_name = sorted_index(cfg->n_services, cmp_svc_name, cfg->services);
 	cfg->ns_by_name = sorted_index(cfg->n_namespaces, cmp_namespace_name, cfg->namespaces);
 	cfg->pod_by_ip6 = sorted_index(cfg->n_pods, cmp_pod_ip6, cfg->pods);

@@ -98,7 +98,8 @@ struct endpoint {
 	bool has_ip6;
 	uint16_t port; /* resolved targetPort, host order */
 	bool ready;
-	const struct pod *pod; /* points into config->pods */
+	const struct pod *pod; /* points into config->pods; NULL for a ServiceEntry's endpoint */
+	const struct labels *labels; /* the pod's, or the WorkloadEntry's: what subsets select */
 };
 
 struct svc_port {
@@ -106,8 +107,10 @@ struct svc_port {
 	uint16_t port;		/* host order */
 	uint16_t target_port;	/* host order; 0 when target_port_name is set */
 	char *target_port_name; /* NULL when numeric */
-	uint8_t protocol;	/* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
-	struct endpoint *eps;	/* computed: ready ones first, each group by pod name */
+	const char
+		*app_protocol; /* a ServiceEntry port's protocol (HTTP, TLS, ...); NULL: by name */
+	uint8_t protocol;      /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
+	struct endpoint *eps;  /* computed: ready ones first, each group by pod name */
 	size_t n_eps;
 	size_t n_ready; /* how many of eps are ready */
 };
@@ -121,6 +124,10 @@ struct service {
 	bool has_ip6;
 	bool headless;	   /* clusterIP: None */
 	bool has_selector; /* a non-empty spec.selector */
+	/* A ServiceEntry host made a service (the loader adds one per host, after the
+	 * Kubernetes ones): its entry, and the host, which is the service's FQDN. */
+	const struct service_entry *se;
+	const char *fqdn; /* NULL: name.namespace.svc.cluster.local */
 	struct labels selector;
 	struct svc_port *ports;
 	size_t n_ports;
@@ -142,6 +149,10 @@ struct istio_config {
 	size_t n_dr;
 	struct sidecar *sidecars;
 	size_t n_sidecars;
+	struct service_entry *ses;
+	size_t n_ses;
+	struct workload_entry *wes;
+	size_t n_wes;
 };
 
 struct config {

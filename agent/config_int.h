@@ -15,8 +15,8 @@
 struct load {
 	struct config *cfg;
 	size_t cap_services, cap_pods, cap_namespaces, cap_files;
-	size_t cap_vs, cap_dr, cap_sidecars; /* of cfg->istio.vs, .dr and .sidecars */
-	unsigned errors;		     /* problems reported so far, every file */
+	size_t cap_vs, cap_dr, cap_sidecars, cap_ses, cap_wes; /* of cfg->istio's arrays */
+	unsigned errors; /* problems reported so far, every file */
 	struct yt_sink sink;
 };
 
@@ -56,6 +56,19 @@ void config_report(struct load *ld, enum log_level level, const char *fmt, ...)
 int istio_parse_virtual_service(struct load *ld, struct yt *t, yaml_node_t *obj);
 int istio_parse_destination_rule(struct load *ld, struct yt *t, yaml_node_t *obj);
 struct sidecar;
+/* networking.istio.io ServiceEntry and WorkloadEntry (config_istio_se.c), the same way. */
+int istio_parse_service_entry(struct load *ld, struct yt *t, yaml_node_t *obj);
+int istio_parse_workload_entry(struct load *ld, struct yt *t, yaml_node_t *obj);
+/* Frees what @ic's ServiceEntries and WorkloadEntries own. */
+void istio_se_release_all(struct istio_config *ic);
+/* Before the indexes are built: every host of every ServiceEntry becomes a service of ld->cfg
+ * (after the Kubernetes ones), with its addresses as VIPs and its endpoints (or the
+ * WorkloadEntries it selects) as endpoints. 0 or -ENOMEM. */
+int istio_expand_service_entries(struct load *ld);
+/* Whether a ServiceEntry declares host @fqdn (exactly, or by a wildcard). */
+bool istio_se_declares(const struct istio_config *ic, const char *fqdn);
+/* Istio's protocol.Parse: a protocol name Istio knows (any case). */
+bool ist_protocol_known(const char *s);
 /* networking.istio.io Sidecar (config_istio_sidecar.c), the same way. */
 int istio_parse_sidecar(struct load *ld, struct yt *t, yaml_node_t *obj);
 void istio_sidecar_release(struct sidecar *s);

@@ -1335,6 +1335,7 @@ void istio_config_release(struct istio_config *ic)
 	for (size_t i = 0; i < ic->n_sidecars; i++)
 		istio_sidecar_release(&ic->sidecars[i]);
 	free(ic->sidecars);
+	istio_se_release_all(ic);
 	memset(ic, 0, sizeof(*ic));
 }
 
@@ -1523,6 +1524,12 @@ static bool known_service(const struct config *cfg, const char *fqdn)
 	return strchr(ns, '.') == NULL && config_find_service(cfg, ns, name) != NULL;
 }
 
+/* A Kubernetes service, or a host some ServiceEntry declares. */
+static bool known_host(const struct config *cfg, const char *fqdn)
+{
+	return known_service(cfg, fqdn) || istio_se_declares(&cfg->istio, fqdn);
+}
+
 static bool subset_defined(const struct istio_config *ic, const char *fqdn, const char *subset)
 {
 	for (size_t i = 0; i < ic->n_dr; i++) {
@@ -1542,7 +1549,7 @@ static void check_destination(struct load *ld, const struct istio_destination *d
 
 	if (!d->fqdn)
 		return;
-	if (!strchr(d->fqdn, '*') && !known_service(cfg, d->fqdn))
+	if (!strchr(d->fqdn, '*') && !known_host(cfg, d->fqdn))
 		config_report(ld, LOG_WARN,
 			      "%s:%d:%d: %s.host: %s%s%s%s is not a known Service; requests routed "
 			      "there fail until one (or a ServiceEntry) defines it",

@@ -55,8 +55,7 @@ static const struct ist_field outbound_fields[] = {
 	{NULL, IST_PARSED, NULL},
 };
 
-/* Istio's protocol.Parse: the names it knows, any case. */
-static bool istio_protocol(const char *s)
+bool ist_protocol_known(const char *s)
 {
 	static const char *const known[] = {"TCP",  "UDP",	  "GRPC",  "GRPC-Web",
 					    "HTTP", "HTTP_PROXY", "HTTP2", "HTTPS",
@@ -153,7 +152,7 @@ static void parse_port(struct yt *t, yaml_node_t *item, struct sidecar_egress *e
 			 e->port_name);
 	}
 	if (!ist_str(t, m, "protocol", 0, &e->protocol)) {
-		if (!istio_protocol(e->protocol)) {
+		if (!ist_protocol_known(e->protocol)) {
 			n = yt_get(t, m, "protocol", NULL);
 			yt_error(t, n->start_mark, "protocol", "%s is not a valid protocol",
 				 e->protocol);

@@ -275,6 +275,64 @@ struct destination_rule {
 	struct src_loc loc;
 };
 
+/* ServiceEntry.location and .resolution. */
+enum se_location { SE_MESH_EXTERNAL = 0, SE_MESH_INTERNAL };
+enum se_resolution { SE_RES_NONE = 0, SE_RES_STATIC, SE_RES_DNS, SE_RES_DNS_ROUND_ROBIN };
+
+/* A ServiceEntry port. */
+struct se_port {
+	uint32_t number;
+	char *protocol; /* as written (Istio's names, any case); NULL: TCP */
+	char *name;
+	uint32_t target_port; /* 0: number */
+};
+
+/* WorkloadEntry.ports: endpoint port by service port name. */
+struct we_port {
+	char *name;
+	uint32_t number;
+};
+
+/* A WorkloadEntry's spec: a ServiceEntry's endpoints[] items, or a WorkloadEntry object's. */
+struct we_spec {
+	char *address; /* an IP, a DNS name (resolution DNS), or unix:// */
+	struct we_port *ports;
+	size_t n_ports;
+	struct labels labels;
+	char *network, *locality, *service_account;
+	uint32_t weight; /* 0: unset */
+	struct src_loc loc;
+};
+
+struct workload_entry {
+	char *name, *namespace;
+	char *creation_timestamp;
+	struct we_spec spec;
+	struct src_loc loc;
+};
+
+struct service_entry {
+	char *name, *namespace;
+	char *creation_timestamp;
+	char **hosts; /* as written (FQDNs or *.wildcards; never resolved against the namespace) */
+	size_t n_hosts;
+	char **addresses; /* IPs or CIDRs */
+	size_t n_addresses;
+	struct se_port *ports;
+	size_t n_ports;
+	enum se_location location;
+	enum se_resolution resolution;
+	struct we_spec *endpoints;
+	size_t n_endpoints;
+	struct labels workload_selector; /* n == 0: none (WorkloadEntries are not selected) */
+	char **export_to;
+	size_t n_export_to;
+	struct src_loc loc;
+};
+
+/* "NONE", "STATIC", ... */
+const char *istio_se_resolution_str(enum se_resolution r);
+
 /* Sidecar.outboundTrafficPolicy.mode, and the mesh-wide default (meshConfig). */
 enum outbound_policy {
 	OUTBOUND_ALLOW_ANY = 0, /* unknown destinations pass (Istio's default) */

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -16,6 +17,7 @@
 #include <time.h>
 
 #include "config.h"
+#include "istio.h"
 #include "kern.h"
 #include "kern_int.h"
 #include "route.h"
@@ -385,8 +387,10 @@ bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp)
 						"mongo", "mysql", "redis", "udp",   "h2c"};
 	size_t len;
 
-	if (!svc->has_selector || sp->protocol != IPPROTO_TCP)
+	if (!kern_balanced(svc, sp))
 		return false;
+	if (sp->app_protocol) /* a ServiceEntry port says it */
+		return !strcasecmp(sp->app_protocol, "HTTP");
 	if (!sp->name)
 		return true;
 	for (size_t i = 0; i < sizeof(not_http1) / sizeof(not_http1[0]); i++) {
@@ -398,10 +402,19 @@ bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp)
 	return true;
 }
 
-/* Whether connections to @sp are balanced by shunt at all (else kube-proxy's). */
+/*
+ * Whether connections to @sp are balanced by shunt at all (else kube-proxy's):
+ * a Kubernetes service with a selector, or a ServiceEntry whose endpoints shunt
+ * knows (STATIC, DNS with addresses); resolution NONE forwards to the address
+ * the app asked for, which needs no entry.
+ */
 bool kern_balanced(const struct service *svc, const struct svc_port *sp)
 {
-	return svc->has_selector && sp->protocol == IPPROTO_TCP;
+	if (sp->protocol != IPPROTO_TCP)
+		return false;
+	if (svc->se)
+		return svc->se->resolution != SE_RES_NONE;
+	return svc->has_selector;
 }
 
 /* Deletes every shunt_svc4_v2 entry that @cfg does not balance. Returns how many, or -errno. */
@@ -526,46 +539,6 @@ void kern_warn_fill(const struct kern *k, enum kern_sized_map m, const char *nam
 		 KERN_FILL_WARN_PCT, sized_flags[m]);
 }
 
-/*
- * Makes shunt_known4 hold the destinations in the registry that are not
- * service VIPs: the endpoints of headless services (no clusterIP), which a
- * REGISTRY_ONLY pod may still reach by address, as Istio lets it.
- */
-static int known4_sync(struct kern *k, const struct config *cfg)
-{
-	size_t n = 0, cap = 0;
-	__be32 *ips = NULL;
-	int err;
-
-	for (size_t i = 0; i < cfg->n_services; i++) {
-		const struct service *svc = &cfg->services[i];
-
-		if (svc->cluster_ip.s_addr || svc->has_ip6)
-			continue; /* reached by its VIPs */
-		for (size_t j = 0; j < svc->n_ports; j++) {
-			for (size_t e = 0; e < svc->ports[j].n_eps; e++) {
-				if (!svc->ports[j].eps[e].ip.s_addr)
-					continue;
-				if (n == cap) {
-					__be32 *v =
-						reallocarray(ips, cap ? cap * 2 : 64, sizeof(*v));
-
-					if (!v) {
-						free(ips);
-						return -ENOMEM;
-					}
-					ips = v;
-					cap = cap ? cap * 2 : 64;
-				}
-				ips[n++] = svc->ports[j].eps[e].ip.s_addr;
-			}
-		}
-	}
-	err = kern_set_sync(k->known4_fd, SHUNT_MAP_KNOWN4, ips, n, sizeof(*ips), SHUNT_KNOWN4_MAX);
-	free(ips);
-	return err;
-}
-
 int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
 		       struct kern_sync *out)
 {
@@ -628,9 +601,9 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 		/* Now the maps hold exactly what was written. */
 		kern_warn_fill(k, KERN_MAP_SVC4, SHUNT_MAP_SVC4, (uint64_t)out->l7 + out->direct);
 		kern_warn_fill(k, KERN_MAP_BE4, SHUNT_MAP_BE4, out->slots);
-		err = known4_sync(k, cfg);
+		err = kern6_sync_services(k, cfg, rt, out);
 		if (!err)
-			err = kern6_sync_services(k, cfg, rt, out);
+			err = kern_known_sync(k, cfg);
 	}
 	free(n_slots);
 	return err;

@@ -6,6 +6,7 @@
  * connect6 steers native IPv6 exactly as connect4 steers IPv4. Also the
  * set maps (shunt_known4, shunt_known6) and the agent's IPv6 listener.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include <bpf/bpf.h>
 
 #include "config.h"
+#include "istio.h"
 #include "kern.h"
 #include "kern_int.h"
 #include "log.h"
@@ -173,31 +175,69 @@ static void be6_delete_stale(struct kern *k, const uint32_t *n_slots, size_t n_i
 	free(stale);
 }
 
-/* shunt_known6: the IPv6 endpoints of services without a VIP (headless). */
-static int known6_sync(struct kern *k, const struct config *cfg)
+/* A ServiceEntry address that is one host ("a.b.c.d", "/32", "/128") into @v4 or @v6. */
+static void se_address(const char *a, __be32 *v4, size_t *n4, struct in6_addr *v6, size_t *n6)
 {
-	struct in6_addr *ips;
-	size_t n = 0, total = 0;
+	char buf[INET6_ADDRSTRLEN];
+	const char *slash = strchr(a, '/');
+	size_t len = slash ? (size_t)(slash - a) : strlen(a);
+
+	if (len >= sizeof(buf))
+		return;
+	memcpy(buf, a, len);
+	buf[len] = '\0';
+	if ((!slash || !strcmp(slash, "/32")) && inet_pton(AF_INET, buf, &v4[*n4]) == 1)
+		(*n4)++;
+	else if ((!slash || !strcmp(slash, "/128")) && inet_pton(AF_INET6, buf, &v6[*n6]) == 1)
+		(*n6)++;
+}
+
+int kern_known_sync(struct kern *k, const struct config *cfg)
+{
+	size_t total = 0, n4 = 0, n6 = 0;
+	struct in6_addr *v6;
+	__be32 *v4;
 	int err;
 
-	for (size_t i = 0; i < cfg->n_services; i++)
-		for (size_t j = 0; j < cfg->services[i].n_ports; j++)
-			total += cfg->services[i].ports[j].n_eps;
-	ips = calloc(total + 1, sizeof(*ips));
-	if (!ips)
-		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct service *svc = &cfg->services[i];
 
-		if (svc->cluster_ip.s_addr || svc->has_ip6)
-			continue;
+		total += svc->se ? svc->se->n_addresses : 0;
 		for (size_t j = 0; j < svc->n_ports; j++)
-			for (size_t e = 0; e < svc->ports[j].n_eps; e++)
-				if (svc->ports[j].eps[e].has_ip6)
-					ips[n++] = svc->ports[j].eps[e].ip6;
+			total += svc->ports[j].n_eps;
 	}
-	err = kern_set_sync(k->known6_fd, SHUNT_MAP_KNOWN6, ips, n, sizeof(*ips), SHUNT_KNOWN4_MAX);
-	free(ips);
+	v4 = calloc(total + 1, sizeof(*v4));
+	v6 = calloc(total + 1, sizeof(*v6));
+	if (!v4 || !v6) {
+		free(v4);
+		free(v6);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct service *svc = &cfg->services[i];
+
+		if (svc->se && svc->se->resolution == SE_RES_NONE)
+			for (size_t a = 0; a < svc->se->n_addresses; a++)
+				se_address(svc->se->addresses[a], v4, &n4, v6, &n6);
+		if (svc->cluster_ip.s_addr || svc->has_ip6 || svc->se)
+			continue; /* reached by its VIPs */
+		for (size_t j = 0; j < svc->n_ports; j++) {
+			for (size_t e = 0; e < svc->ports[j].n_eps; e++) {
+				const struct endpoint *ep = &svc->ports[j].eps[e];
+
+				if (ep->ip.s_addr)
+					v4[n4++] = ep->ip.s_addr;
+				if (ep->has_ip6)
+					v6[n6++] = ep->ip6;
+			}
+		}
+	}
+	err = kern_set_sync(k->known4_fd, SHUNT_MAP_KNOWN4, v4, n4, sizeof(*v4), SHUNT_KNOWN4_MAX);
+	if (!err)
+		err = kern_set_sync(k->known6_fd, SHUNT_MAP_KNOWN6, v6, n6, sizeof(*v6),
+				    SHUNT_KNOWN4_MAX);
+	free(v4);
+	free(v6);
 	return err;
 }
 
@@ -263,7 +303,6 @@ int kern6_sync_services(struct kern *k, const struct config *cfg, const struct r
 		kern_warn_fill(k, KERN_MAP_SVC4, SHUNT_MAP_SVC6,
 			       (uint64_t)out->l7_6 + out->direct6);
 		kern_warn_fill(k, KERN_MAP_BE4, SHUNT_MAP_BE6, out->slots6);
-		err = known6_sync(k, cfg);
 	}
 	free(n_slots);
 	return err;

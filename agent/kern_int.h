@@ -54,9 +54,17 @@ void kern_warn_fill(const struct kern *k, enum kern_sized_map m, const char *nam
 int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_size, size_t max);
 
 /*
+ * Makes shunt_known4 and shunt_known6 hold the registry's addresses besides
+ * service VIPs, which a REGISTRY_ONLY pod may reach: the endpoints of services
+ * without a VIP (headless), and the single addresses of ServiceEntries with
+ * resolution NONE (the app connects to them directly). 0 or -errno (logged).
+ */
+int kern_known_sync(struct kern *k, const struct config *cfg);
+
+/*
  * The IPv6 half of kern_sync_services(): shunt_svc6 and shunt_be6 for the
- * service ports with an IPv6 clusterIP (same svc_id as their IPv4 twin),
- * shunt_known6 for headless services' IPv6 endpoints; stale entries removed.
+ * service ports with an IPv6 clusterIP (same svc_id as their IPv4 twin);
+ * stale entries removed.
  * Adds what it wrote to @out. 0 or -errno (logged).
  */
 int kern6_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,

@@ -218,10 +218,13 @@ static int build_services(struct route_table *rt)
 		struct rt_svc *rs = &rt->svcs[i];
 
 		rs->svc = s;
-		if (asprintf(&rs->fqdn, "%s.%s.svc.cluster.local", s->name, s->namespace) < 0) {
+		/* A ServiceEntry's host is its own FQDN; a Kubernetes service's is built. */
+		if (s->fqdn)
+			rs->fqdn = strdup(s->fqdn);
+		else if (asprintf(&rs->fqdn, "%s.%s.svc.cluster.local", s->name, s->namespace) < 0)
 			rs->fqdn = NULL;
+		if (!rs->fqdn)
 			return -ENOMEM;
-		}
 		strmap_get(&rt->ns_ids, s->namespace, &rs->ns);
 		rt_strmap_put(&rt->svc_by_fqdn, rs->fqdn, (uint32_t)i);
 	}
@@ -659,7 +662,7 @@ static int build_cluster(struct route_table *rt, struct rt_cluster *c, const str
 		/* The agent's upstream connections are IPv4: an IPv6-only pod is no host here. */
 		if (!e->ready || !e->ip.s_addr)
 			continue;
-		if (ss && !rt_labels_subset(&ss->labels, e->pod ? &e->pod->labels : NULL))
+		if (ss && !rt_labels_subset(&ss->labels, e->labels))
 			continue;
 		c->eps[c->lb.n_hosts++] = e;
 	}

@@ -390,12 +390,22 @@ static void bookinfo_egress_port_rewrite(void **state)
 	const char *const warns[] = {
 		"egress-rule-google-apis.yaml:42:5: spec.trafficPolicy.portLevelSettings: not "
 		"supported yet: the rule's traffic policy applies to every port",
-		"egress-rule-google-apis.yaml:29:9: spec.http[0].route[0].destination.host: "
-		"www.googleapis.com is not a known Service; requests routed "
-		"there fail until one (or a ServiceEntry) defines it",
+		"egress-rule-google-apis.yaml:1:1: spec.resolution: DNS: the hosts are not "
+		"resolved "
+		"yet: connections to them are not balanced by shunt",
 		NULL,
 	};
+	const struct service_entry *se = &cfg->istio.ses[0];
 
+	/* The ServiceEntry declares the host: the destination is known, no warning for it. */
+	assert_int_equal(cfg->istio.n_ses, 1);
+	assert_string_equal(se->name, "googleapis");
+	assert_string_equal(se->hosts[0], "www.googleapis.com");
+	assert_int_equal(se->resolution, SE_RES_DNS);
+	assert_int_equal(se->location, SE_MESH_EXTERNAL);
+	assert_int_equal(se->n_ports, 2);
+	assert_int_equal(se->ports[1].number, 443);
+	assert_string_equal(se->ports[1].protocol, "HTTPS");
 	assert_string_equal(v->hosts[0], "www.googleapis.com"); /* a dot: taken as written */
 	assert_int_equal(v->http[0].match[0].port, 80);
 	assert_dst(&v->http[0].route[0].dst, "www.googleapis.com", "www.googleapis.com", NULL, 443);

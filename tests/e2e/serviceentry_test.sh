@@ -1,0 +1,294 @@
+#!/bin/bash
+# End-to-end ServiceEntry and WorkloadEntry test. The "internet" is a set of
+# namespaces on the node's bridge that the config declares as no pod
+# (ext-a 10.77.0.200, ext-b .201, ext-c .202, ext-d .203, vm .204): only
+# ServiceEntries name them. From a mesh pod:
+#
+#   api.example.com   STATIC, VIP 10.96.77.50:80 (HTTP), endpoints ext-a (v1) and
+#                     ext-b (v2, its own port): a VirtualService routes
+#                     "x-version: v2" to subset v2 and the rest to v1, injects a
+#                     503 on /fail and sets a timeout: Istio's rules apply to an
+#                     external host as to a Kubernetes service
+#   db.example.com    STATIC, VIP 10.96.77.51:5432 (TCP): balanced in connect4,
+#                     no agent on the path
+#   vm.example.com    STATIC with workloadSelector: the WorkloadEntry "vm-1" is its
+#                     endpoint (no VirtualService: balanced in the kernel)
+#   legacy (NONE)     addresses [10.77.0.202]: a REGISTRY_ONLY pod may reach it
+#                     by address; 10.77.0.203, declared nowhere, is refused
+#
+#   tests/e2e/serviceentry_test.sh BUILD_DIR
+#
+# Exit 0 pass, 77 skip, anything else fail. Needs root; about 5 s.
+set -u
+
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/lib/node.sh
+source "$HERE/lib/node.sh"
+# shellcheck source=tests/e2e/lib/report.sh
+source "$HERE/lib/report.sh"
+
+API=10.96.77.50
+DB=10.96.77.51
+VM=10.96.77.52
+PORT=3000
+LISTEN=$NODE_GW:15001
+ADMIN=127.0.0.1:15000
+TMP=
+AGENT_PID=
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		[ -s "$TMP/shuntd.log" ] && echo "# shuntd log:" && show "$TMP/shuntd.log"
+	fi
+	node_down
+	[ -n "$TMP" ] && rm -rf -- "$TMP"
+	exit "$rc"
+}
+
+# client POD ARGS...: shunt-client from POD; sets OUT, ERR, RC, MS.
+client() {
+	local pod=$1 t0
+	shift
+	OUT=$TMP/out.$((++calls))
+	ERR=$TMP/err.$calls
+	t0=$(now_ms)
+	pod_exec "$pod" "$BUILD/shunt-client" "$@" >"$OUT" 2>"$ERR"
+	RC=$?
+	MS=$(($(now_ms) - t0))
+}
+calls=0
+
+# answered N POD SEEN_PEER_RE: N responses 200, all from POD, the backend saw SEEN_PEER_RE.
+answered() {
+	[ "$RC" -eq 0 ] && [ "$(grep -c "^status=200 pod=$2 " "$OUT")" -eq "$1" ] &&
+		[ "$(grep -cE "seen_peer=$3" "$OUT")" -eq "$1" ]
+}
+
+grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
+grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
+[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
+why=$(node_unsupported)
+[ -z "$why" ] || fatal "cannot build a node: $why"
+for f in shuntd shuntctl shunt-echo shunt-client; do
+	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
+done
+BUILD=$(cd "$BUILD" && pwd)
+
+TMP=$(mktemp -d /tmp/shunt-se.XXXXXX) || fatal "mktemp"
+trap finish EXIT
+trap 'echo "# interrupted"; exit 130' INT
+trap 'echo "# terminated"; exit 143' TERM
+
+node_declare_pods app=10.77.0.40 app-reg=10.77.0.45 ext-a=10.77.0.200 ext-b=10.77.0.201 \
+	ext-c=10.77.0.202 ext-d=10.77.0.203 vm=10.77.0.204 ||
+	fatal "node_declare_pods refused the pods"
+node_up || fatal "node_up failed"
+echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN"
+node_start_echos "$BUILD/shunt-echo" "$TMP" ext-a:$PORT:v1 ext-b:9090:v2 ext-c:$PORT:legacy \
+	ext-d:$PORT:stranger vm:$PORT:vm || fatal "the external servers did not start"
+
+mkdir -p "$TMP/config"
+cat >"$TMP/config/mesh.yaml" <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {shunt.io/mesh: enabled}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: default, labels: {app: client}}
+status: {podIP: 10.77.0.40}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app-reg, namespace: default, labels: {app: locked}}
+status: {podIP: 10.77.0.45}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: locked, namespace: default}
+spec:
+  workloadSelector: {labels: {app: locked}}
+  outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+YAML
+cat >"$TMP/config/external.yaml" <<YAML
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.com]
+  addresses: [$API]
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: $PORT}]
+  endpoints:
+  - {address: 10.77.0.200, labels: {version: v1}}
+  - {address: 10.77.0.201, labels: {version: v2}, ports: {http: 9090}}
+---
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: api, namespace: default}
+spec:
+  host: api.example.com
+  subsets:
+  - {name: v1, labels: {version: v1}}
+  - {name: v2, labels: {version: v2}}
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.com]
+  http:
+  - match: [{uri: {prefix: /fail}}]
+    fault: {abort: {httpStatus: 503, percentage: {value: 100}}}
+    route: [{destination: {host: api.example.com, subset: v1}}]
+  - match: [{headers: {x-version: {exact: v2}}}]
+    route: [{destination: {host: api.example.com, subset: v2}}]
+  - route: [{destination: {host: api.example.com, subset: v1}}]
+    timeout: 2s
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: db, namespace: default}
+spec:
+  hosts: [db.example.com]
+  addresses: [$DB/32]
+  resolution: STATIC
+  ports: [{number: 5432, name: tcp-db, protocol: TCP, targetPort: $PORT}]
+  endpoints: [{address: 10.77.0.200}, {address: 10.77.0.201, ports: {tcp-db: 9090}}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: vm, namespace: default}
+spec:
+  hosts: [vm.example.com]
+  addresses: [$VM]
+  location: MESH_INTERNAL
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: $PORT}]
+  workloadSelector: {labels: {app: vm}}
+---
+apiVersion: networking.istio.io/v1
+kind: WorkloadEntry
+metadata: {name: vm-1, namespace: default}
+spec:
+  address: 10.77.0.204
+  labels: {app: vm}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: legacy, namespace: default}
+spec:
+  hosts: [legacy.example.com]
+  addresses: [10.77.0.202]
+  resolution: NONE
+  ports: [{number: $PORT, name: tcp, protocol: TCP}]
+YAML
+
+agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
+	--admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level debug >"$TMP/shuntd.log" 2>&1
+AGENT_PID=$NODE_LAST_PID
+node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" || fatal "shuntd did not become ready"
+
+# --- api.example.com: an external host with Istio's L7 rules ----------------------
+
+client app --connect "$API:80" --host api.example.com --header 'x-version: v2' -n 3 --timeout-ms 3000
+if answered 3 ext-b '10\.77\.0\.1:'; then
+	ok "app -> api.example.com ($API:80) with x-version: v2: 3 of 3 from ext-b:9090 (subset v2, the endpoint's own port), through the agent"
+else
+	not_ok "app -> api.example.com with x-version: v2 is routed to ext-b (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app --connect "$API:80" --host api.example.com -n 3 --new-conn --timeout-ms 3000
+if answered 3 ext-a '10\.77\.0\.1:'; then
+	ok "app -> api.example.com without the header: 3 of 3 from ext-a:$PORT (subset v1, targetPort)"
+else
+	not_ok "app -> api.example.com without the header is routed to ext-a (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app --connect "$API:80" --host api.example.com --path /fail --timeout-ms 3000
+if [ "$RC" -eq 0 ] && grep -q '^status=503 ' "$OUT"; then
+	ok "app -> api.example.com/fail: 503 from the fault the VirtualService injects on an external host"
+else
+	not_ok "app -> api.example.com/fail gets the injected 503 (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
+# --- db.example.com: TCP, in the kernel ---------------------------------------------
+
+direct0=$(counter direct)
+client app --connect "$DB:5432" -n 1 --new-conn --timeout-ms 3000 --peer
+c1=$OUT
+client app --connect "$DB:5432" -n 6 --new-conn --timeout-ms 3000
+if [ "$RC" -eq 0 ] && [ "$(grep -c '^status=200 ' "$OUT")" -eq 6 ] &&
+	[ "$(grep -c 'seen_peer=10\.77\.0\.40:' "$OUT")" -eq 6 ] && grep -qx "peer=$DB:5432" "$c1"; then
+	ok "app -> db.example.com ($DB:5432, TCP): 6 of 6 balanced in connect4 straight to $(grep -o 'pod=[^ ]*' "$OUT" | sort -u | tr '\n' ' '); getpeername() says $DB:5432"
+else
+	not_ok "app -> db.example.com is balanced in the kernel (exit $RC)"
+	show "$c1" "$OUT" "$ERR"
+fi
+direct1=$(counter direct)
+check "kernel counter direct grew by 7: $direct0 -> $direct1" grew_by "$direct0" "$direct1" 7
+
+# --- vm.example.com: a WorkloadEntry ---------------------------------------------------
+
+client app --connect "$VM:80" --host vm.example.com -n 2 --timeout-ms 3000
+if answered 2 vm '10\.77\.0\.40:'; then
+	ok "app -> vm.example.com ($VM:80): answered by the WorkloadEntry vm-1 (10.77.0.204) its workloadSelector picks, balanced in the kernel (no L7 rule names it)"
+else
+	not_ok "app -> vm.example.com is answered by the WorkloadEntry (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
+# --- REGISTRY_ONLY and ServiceEntry addresses ---------------------------------------
+
+client app-reg --connect "10.77.0.202:$PORT" --timeout-ms 3000
+if answered 1 ext-c '10\.77\.0\.45:'; then
+	ok "app-reg (REGISTRY_ONLY) -> 10.77.0.202:$PORT, the address of ServiceEntry legacy (NONE): allowed, untouched"
+else
+	not_ok "app-reg (REGISTRY_ONLY) -> 10.77.0.202, a ServiceEntry address, is allowed (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app-reg --connect "$API:80" --host api.example.com --timeout-ms 3000
+if answered 1 ext-a '10\.77\.0\.1:'; then
+	ok "app-reg (REGISTRY_ONLY) -> api.example.com: allowed, routed"
+else
+	not_ok "app-reg (REGISTRY_ONLY) -> api.example.com is allowed (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app-reg --connect "10.77.0.203:$PORT" --timeout-ms 3000
+if [ "$RC" -eq 3 ] && grep -q '^connect: Operation not permitted' "$ERR" && [ "$MS" -lt 1000 ]; then
+	ok "app-reg (REGISTRY_ONLY) -> 10.77.0.203:$PORT, declared by nothing: refused at connect() after $MS ms"
+else
+	not_ok "app-reg (REGISTRY_ONLY) -> 10.77.0.203 is refused (exit $RC after $MS ms)"
+	show "$OUT" "$ERR"
+fi
+client app --connect "10.77.0.203:$PORT" --timeout-ms 3000
+if answered 1 ext-d '10\.77\.0\.40:'; then
+	ok "app (ALLOW_ANY) -> 10.77.0.203:$PORT: passes untouched"
+else
+	not_ok "app (ALLOW_ANY) -> 10.77.0.203 passes untouched (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
+"$BUILD/shuntctl" --pin-dir "$NODE_PIN" maps >"$TMP/maps" 2>&1
+check "shuntctl maps: $API:80 through the agent" \
+	grep -qE "^  svc $API:80 L7 " "$TMP/maps"
+check "shuntctl maps: $DB:5432 in the kernel with 2 backends" \
+	grep -qE "^  svc $DB:5432 L4 n_slots=2 " "$TMP/maps"
+check "shuntctl maps: 10.77.0.202 (ServiceEntry legacy, NONE) is in shunt_known4" \
+	grep -qx '  known 10.77.0.202' "$TMP/maps"
+
+node_down
+if node_leftovers >"$TMP/left"; then
+	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
+else
+	not_ok "after teardown nothing of node $NODE_ID is left"
+	show "$TMP/left"
+fi
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
