@@ -162,8 +162,10 @@ struct config {
 	size_t n_pods;
 	struct k8s_namespace *namespaces; /* the Namespaces read, in file order */
 	size_t n_namespaces;
-	struct istio_config
-		istio; /* networking.istio.io: VirtualService, DestinationRule, Sidecar */
+	struct istio_config istio; /* networking.istio.io objects */
+	/* The mesh's outboundTrafficPolicy.mode (enum outbound_policy, istio.h): not in the
+	 * files; the agent sets it from --outbound-traffic-policy. 0: ALLOW_ANY. */
+	int mesh_outbound;
 	/* private */
 	char **files; /* every file name a src_loc may point to */
 	size_t n_files;

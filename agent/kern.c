@@ -267,6 +267,7 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k->pair6_fd = bpf_map__fd(k->sa->maps.shunt_pair6);
 	k->lsn6_fd = bpf_map__fd(k->sa->maps.shunt_lsn6);
 	k->known6_fd = bpf_map__fd(k->sa->maps.shunt_known6);
+	k->ports_fd = bpf_map__fd(k->sa->maps.shunt_ports);
 	*out = k;
 	return 0;
 
@@ -404,17 +405,15 @@ bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp)
 
 /*
  * Whether connections to @sp are balanced by shunt at all (else kube-proxy's):
- * a Kubernetes service with a selector, or a ServiceEntry whose endpoints shunt
- * knows (STATIC, DNS with addresses); resolution NONE forwards to the address
- * the app asked for, which needs no entry.
+ * a Kubernetes service with a selector, or a ServiceEntry (with resolution
+ * NONE, its VIP entry says SVC4_F_PASSTHROUGH: the app's connection goes where
+ * it asked, through the agent only for L7 rules).
  */
 bool kern_balanced(const struct service *svc, const struct svc_port *sp)
 {
 	if (sp->protocol != IPPROTO_TCP)
 		return false;
-	if (svc->se)
-		return svc->se->resolution != SE_RES_NONE;
-	return svc->has_selector;
+	return svc->se || svc->has_selector;
 }
 
 /* Deletes every shunt_svc4_v2 entry that @cfg does not balance. Returns how many, or -errno. */
@@ -575,6 +574,8 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			}
 			val.n_slots = n_slots[id];
 			out->slots += n_slots[id];
+			if (svc->se && svc->se->resolution == SE_RES_NONE)
+				val.flags |= SVC4_F_PASSTHROUGH;
 			if (l7 && kern_captured_as_http(svc, sp)) {
 				val.flags = SVC4_F_L7;
 				out->l7++;
@@ -604,6 +605,8 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 		err = kern6_sync_services(k, cfg, rt, out);
 		if (!err)
 			err = kern_known_sync(k, cfg);
+		if (!err)
+			err = kern_ports_sync(k, cfg);
 	}
 	free(n_slots);
 	return err;

@@ -43,10 +43,10 @@ static bool has_key(const void *keys, size_t n, size_t size, const void *key)
 	return false;
 }
 
-int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_size, size_t max)
+int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_size, size_t max,
+		  const void *val)
 {
 	unsigned char key[16], prev[16];
-	__u32 one = 1;
 	size_t n_stale = 0;
 	char *stale;
 	bool first = true;
@@ -55,7 +55,7 @@ int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_siz
 		return -EINVAL;
 	qsort_r(keys, n, key_size, cmp_key, &key_size);
 	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_update_elem(fd, (char *)keys + i * key_size, &one, BPF_ANY)) {
+		if (bpf_map_update_elem(fd, (char *)keys + i * key_size, val, BPF_ANY)) {
 			int err = -errno;
 
 			log_error("kern: cannot write %s: %s", name, strerror(-err));
@@ -196,6 +196,7 @@ int kern_known_sync(struct kern *k, const struct config *cfg)
 {
 	size_t total = 0, n4 = 0, n6 = 0;
 	struct in6_addr *v6;
+	__u32 one = 1;
 	__be32 *v4;
 	int err;
 
@@ -232,10 +233,11 @@ int kern_known_sync(struct kern *k, const struct config *cfg)
 			}
 		}
 	}
-	err = kern_set_sync(k->known4_fd, SHUNT_MAP_KNOWN4, v4, n4, sizeof(*v4), SHUNT_KNOWN4_MAX);
+	err = kern_set_sync(k->known4_fd, SHUNT_MAP_KNOWN4, v4, n4, sizeof(*v4), SHUNT_KNOWN4_MAX,
+			    &one);
 	if (!err)
 		err = kern_set_sync(k->known6_fd, SHUNT_MAP_KNOWN6, v6, n6, sizeof(*v6),
-				    SHUNT_KNOWN4_MAX);
+				    SHUNT_KNOWN4_MAX, &one);
 	free(v4);
 	free(v6);
 	return err;
@@ -274,6 +276,8 @@ int kern6_sync_services(struct kern *k, const struct config *cfg, const struct r
 			}
 			val.n_slots = n_slots[id];
 			out->slots6 += n_slots[id];
+			if (svc->se && svc->se->resolution == SE_RES_NONE)
+				val.flags |= SVC4_F_PASSTHROUGH;
 			/* The agent routes an IPv6 connection as the service's IPv4 VIP. */
 			if (l7 && kern_captured_as_http(svc, sp) && svc->cluster_ip.s_addr) {
 				val.flags = SVC4_F_L7;
@@ -306,6 +310,35 @@ int kern6_sync_services(struct kern *k, const struct config *cfg, const struct r
 	}
 	free(n_slots);
 	return err;
+}
+
+int kern_ports_sync(struct kern *k, const struct config *cfg)
+{
+	/* Every port has the same pseudo-service: to the agent while it is alive. */
+	const struct svc4_val val = {.svc_id = UINT32_MAX, .flags = SVC4_F_L7};
+	struct port_key keys[SHUNT_PORTS_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct service *svc = &cfg->services[i];
+
+		if (!svc->se || svc->cluster_ip.s_addr || svc->has_ip6)
+			continue;
+		for (size_t j = 0; j < svc->n_ports; j++) {
+			if (!kern_captured_as_http(svc, &svc->ports[j]))
+				continue;
+			if (n == SHUNT_PORTS_MAX) {
+				log_warn("kern: more than %d ports serve hosts without addresses: "
+					 "port %u and later are not captured",
+					 SHUNT_PORTS_MAX, svc->ports[j].port);
+				break;
+			}
+			keys[n++] = (struct port_key){.port = htons(svc->ports[j].port),
+						      .proto = IPPROTO_TCP};
+		}
+	}
+	return kern_set_sync(k->ports_fd, SHUNT_MAP_PORTS, keys, n, sizeof(keys[0]),
+			     SHUNT_PORTS_MAX, &val);
 }
 
 int kern_set_listener6(struct kern *k, const struct sockaddr_in6 *listen)

@@ -25,7 +25,7 @@ struct kern {
 	char *pin_dir;
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
 	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd, known4_fd; /* from sa */
-	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd;
+	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd, ports_fd;
 	struct shunt_cfg cfg;	 /* what shunt_cfg_v2 holds */
 	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
 	/*
@@ -47,11 +47,20 @@ void kern_warn_fill(const struct kern *k, enum kern_sized_map m, const char *nam
 		    uint64_t entries);
 
 /*
- * Makes the set map @fd (named @name, at most @max keys of @key_size bytes,
- * values unused) hold exactly the @n keys at @keys (duplicates allowed;
- * reordered). 0 or -errno (logged).
+ * Makes the map @fd (named @name, at most @max keys of @key_size bytes) hold
+ * exactly the @n keys at @keys (duplicates allowed; reordered), each with
+ * value @val. 0 or -errno (logged).
  */
-int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_size, size_t max);
+int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_size, size_t max,
+		  const void *val);
+
+/*
+ * Makes shunt_ports hold the HTTP ports of the registry's hosts that have no
+ * VIP (ServiceEntries without addresses): connections from mesh pods to any
+ * address on those ports go to the agent, which routes them by the Host
+ * header. 0 or -errno (logged).
+ */
+int kern_ports_sync(struct kern *k, const struct config *cfg);
 
 /*
  * Makes shunt_known4 and shunt_known6 hold the registry's addresses besides

@@ -667,6 +667,9 @@ static int build_cluster(struct route_table *rt, struct rt_cluster *c, const str
 		c->eps[c->lb.n_hosts++] = e;
 	}
 	c->lb.simple = c->policy.lb.simple;
+	/* A ServiceEntry with resolution NONE: the original destination is the endpoint. */
+	if (rs->svc->se && rs->svc->se->resolution == SE_RES_NONE)
+		c->lb.simple = LB_PASSTHROUGH;
 	c->lb.hash = c->policy.lb.hash;
 	lb_outlier_from(&c->lb.outlier, &c->policy.outlier);
 	if (c->lb.hash != LB_HASH_NONE && c->lb.n_hosts) {

@@ -55,6 +55,7 @@ enum route_verdict {
 	RV_NO_HEALTHY,	/* 503 UH: the cluster has no ready, non-ejected endpoint */
 	RV_REDIRECT,	/* the rule redirects: the proxy builds the answer from rule->redirect */
 	RV_PASSTHROUGH, /* DestinationRule PASSTHROUGH: forward to the original destination (ep) */
+	RV_BLACKHOLE,	/* 502: a host the registry does not know, from a REGISTRY_ONLY pod */
 };
 
 /* "FORWARD", "NO_ROUTE", ... */

@@ -6,6 +6,7 @@
  * endpoint. Reads the table, writes only the worker's state.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,7 @@ const char *route_verdict_str(enum route_verdict v)
 		[RV_FORWARD] = "FORWARD",	[RV_NO_ROUTE] = "NO_ROUTE",
 		[RV_NO_CLUSTER] = "NO_CLUSTER", [RV_NO_HEALTHY] = "NO_HEALTHY",
 		[RV_REDIRECT] = "REDIRECT",	[RV_PASSTHROUGH] = "PASSTHROUGH",
+		[RV_BLACKHOLE] = "BLACKHOLE",
 	};
 
 	return (size_t)v < sizeof(names) / sizeof(names[0]) && names[v] ? names[v] : "?";
@@ -49,6 +51,8 @@ int route_verdict_status(enum route_verdict v)
 	case RV_NO_CLUSTER:
 	case RV_NO_HEALTHY:
 		return 503;
+	case RV_BLACKHOLE:
+		return 502;
 	default:
 		return 0;
 	}
@@ -374,6 +378,73 @@ static int route_rule(const struct route_table *rt, struct route_worker *w, cons
 	return pick_endpoint(rt, w, c, v, out);
 }
 
+/*
+ * A connection captured by its port (shunt_ports), not its address: the
+ * service is the registry host its Host header names, exactly or by a
+ * ServiceEntry's wildcard, that serves @port. NULL when none does.
+ */
+static const struct svc_port *by_host(const struct route_table *rt, const struct rt_reqview *v,
+				      uint16_t port, const struct service **svc)
+{
+	char host[256];
+	const char *colon;
+	size_t len = v->authority_len;
+	uint32_t idx;
+
+	if (!v->authority || !len)
+		return NULL;
+	colon = memrchr(v->authority, ':', len);
+	if (colon && v->authority[0] != '[')
+		len = (size_t)(colon - v->authority);
+	if (len >= sizeof(host))
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		host[i] = (char)tolower((unsigned char)v->authority[i]);
+	host[len] = '\0';
+	*svc = NULL;
+	if (rt_strmap_get(&rt->svc_by_fqdn, host, len, &idx)) {
+		*svc = &rt->cfg->services[idx];
+	} else {
+		size_t best = 0, spec;
+
+		/* The longest wildcard that matches, as Istio's host matching prefers. */
+		for (size_t i = 0; i < rt->cfg->n_services; i++)
+			if (rt->cfg->services[i].se && rt->svcs[i].fqdn[0] == '*' &&
+			    rt_host_matches(rt->svcs[i].fqdn, host, &spec) && spec > best) {
+				best = spec;
+				*svc = &rt->cfg->services[i];
+			}
+	}
+	for (size_t j = 0; *svc && j < (*svc)->n_ports; j++)
+		if ((*svc)->ports[j].port == port && (*svc)->ports[j].protocol == IPPROTO_TCP)
+			return &(*svc)->ports[j];
+	return NULL;
+}
+
+/*
+ * No service for the request: Istio's PassthroughCluster (to the original
+ * destination) for a pod with outboundTrafficPolicy ALLOW_ANY, its
+ * BlackHoleCluster (502) for a REGISTRY_ONLY one.
+ */
+static int unknown_host(const struct route_table *rt, const struct rt_reqview *v,
+			struct route_result *out)
+{
+	enum outbound_policy policy = (enum outbound_policy)rt->cfg->mesh_outbound;
+	const char *name;
+
+	if (v->client->pod)
+		policy = config_pod_outbound(rt->cfg, v->client->pod, policy);
+	out->verdict = policy == OUTBOUND_REGISTRY_ONLY ? RV_BLACKHOLE : RV_PASSTHROUGH;
+	name = out->verdict == RV_BLACKHOLE ? "BlackHoleCluster" : "PassthroughCluster";
+	memcpy(out->cluster, name, strlen(name) + 1);
+	if (out->verdict == RV_PASSTHROUGH) {
+		out->ep.sin_family = AF_INET;
+		out->ep.sin_addr = v->rq->dst_ip;
+		out->ep.sin_port = htons(v->rq->dst_port);
+	}
+	return 0;
+}
+
 int route_select(const struct route_table *rt, struct route_worker *w, const struct route_req *rq,
 		 struct route_result *out)
 {
@@ -406,11 +477,13 @@ int route_select(const struct route_table *rt, struct route_worker *w, const str
 	out->hash = 0;
 	out->set_cookie = NULL;
 
+	rt_reqview_init(&v, rq, rt_client_find(rt, rq->src_ip));
 	sp = config_find_vip(rt->cfg, rq->dst_ip, htons(rq->dst_port), IPPROTO_TCP, &svc);
 	if (!sp)
-		return 0;
+		sp = by_host(rt, &v, rq->dst_port, &svc);
+	if (!sp)
+		return unknown_host(rt, &v, out);
 	rs = &rt->svcs[svc - rt->cfg->services];
-	rt_reqview_init(&v, rq, rt_client_find(rt, rq->src_ip));
 	for (size_t i = 0; i < rs->n_vs; i++) {
 		if (rt_visible(rs->vs[i]->vis, v.client->ns, rt->n_ns)) {
 			vs = rs->vs[i];

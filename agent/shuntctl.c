@@ -600,6 +600,27 @@ static int maps_known4(void)
 	return 0;
 }
 
+/* shunt_ports: the ports captured whatever the address. */
+static int maps_ports(void)
+{
+	struct port_key key, prev;
+	struct pinned m;
+	bool first = true;
+	int n = 0;
+
+	if (pinned_open(SHUNT_MAP_PORTS, &m))
+		return 1;
+	fill_line(&m, map_entries(&m));
+	while (n < SHUNT_PORTS_MAX && !bpf_map_get_next_key(m.fd, first ? NULL : &prev, &key)) {
+		first = false;
+		prev = key;
+		printf("  port %u any address -> agent, by Host header\n", ntohs(key.port));
+		n++;
+	}
+	close(m.fd);
+	return 0;
+}
+
 /* Whether @fd is a map (the pin dir also holds links). */
 static bool is_map(int fd)
 {
@@ -663,6 +684,7 @@ static int cmd_maps(void)
 	rc |= maps_agent();
 	rc |= maps_pods();
 	rc |= maps_known4();
+	rc |= maps_ports();
 	rc |= maps_others();
 	return rc;
 }

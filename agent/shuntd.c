@@ -650,6 +650,7 @@ int main(int argc, char **argv)
 			  a.opt.config_dir);
 		return 1;
 	}
+	cfg->mesh_outbound = a.opt.outbound; /* routes for unknown hosts need it */
 	err = snapshot_publish(&a.store, cfg);
 	if (err)
 		goto out;

@@ -142,6 +142,14 @@ static __always_inline enum verdict decide(struct bpf_sock_addr *ctx, const stru
 	return V_BACKEND;
 }
 
+/* The pseudo-service of a port captured whatever the address (shunt_ports), or NULL. */
+static __always_inline const struct svc4_val *by_port(__be16 port)
+{
+	struct port_key key = {.port = port, .proto = IPPROTO_TCP};
+
+	return bpf_map_lookup_elem(&shunt_ports, &key);
+}
+
 static __always_inline bool tcp_stream(const struct bpf_sock_addr *ctx)
 {
 	return ctx->sk && ctx->type == SOCK_STREAM && ctx->protocol == IPPROTO_TCP;
@@ -159,6 +167,7 @@ static __always_inline int steer4(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *
 	const struct be4_val *be = NULL;
 	struct svc4_key key = {};
 	struct orig4 *orig;
+	bool any_addr = false;
 	enum verdict v;
 
 	if (!tcp_stream(ctx))
@@ -175,12 +184,16 @@ static __always_inline int steer4(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *
 	key.port = (__be16)*port;
 	key.proto = IPPROTO_TCP;
 	svc = bpf_map_lookup_elem(&shunt_svc4_v2, &key);
-	if (!svc)
+	if (!svc) {
+		svc = by_port(key.port);
+		any_addr = true;
+	}
+	cfg = cfg_get();
+	v = svc ? decide(ctx, svc, key.vip, key.port, true, cfg && cfg->listen_ip) : V_BACKEND;
+	if (v == V_BACKEND && any_addr) /* no service, and no agent to ask by name */
 		return egress(ctx, bpf_map_lookup_elem(&shunt_known4, &key.vip),
 			      (bpf_ntohl(key.vip) >> 24) == 127, key.vip, key.port, true);
-	cfg = cfg_get();
-	v = decide(ctx, svc, key.vip, key.port, true, cfg && cfg->listen_ip);
-	if (v == V_PASS)
+	if (v == V_PASS || (v == V_BACKEND && (svc->flags & SVC4_F_PASSTHROUGH)))
 		return 1;
 	if (v == V_BACKEND) {
 		be = pick_backend(&shunt_be4, svc);
@@ -266,6 +279,7 @@ static __always_inline int steer6(struct bpf_sock_addr *ctx, const __u32 ip6[4])
 	const struct be6_val *be = NULL;
 	struct svc6_key key = {};
 	struct orig6 *orig;
+	bool any_addr = false;
 	enum verdict v;
 	__u32 zero = 0;
 
@@ -278,12 +292,16 @@ static __always_inline int steer6(struct bpf_sock_addr *ctx, const __u32 ip6[4])
 	key.port = (__be16)ctx->user_port;
 	key.proto = IPPROTO_TCP;
 	svc = bpf_map_lookup_elem(&shunt_svc6, &key);
-	if (!svc)
+	if (!svc) {
+		svc = by_port(key.port);
+		any_addr = true;
+	}
+	lsn = bpf_map_lookup_elem(&shunt_lsn6, &zero);
+	v = svc ? decide(ctx, svc, 0, key.port, false, lsn && lsn->port) : V_BACKEND;
+	if (v == V_BACKEND && any_addr)
 		return egress(ctx, bpf_map_lookup_elem(&shunt_known6, key.vip), loopback6(ip6), 0,
 			      key.port, false);
-	lsn = bpf_map_lookup_elem(&shunt_lsn6, &zero);
-	v = decide(ctx, svc, 0, key.port, false, lsn && lsn->port);
-	if (v == V_PASS)
+	if (v == V_PASS || (v == V_BACKEND && (svc->flags & SVC4_F_PASSTHROUGH)))
 		return 1;
 	if (v == V_BACKEND) {
 		be = pick_backend(&shunt_be6, svc);

@@ -26,6 +26,7 @@
 #define SHUNT_MAP_ORIG6	 "shunt_orig6"
 #define SHUNT_MAP_LSN6	 "shunt_lsn6"
 #define SHUNT_MAP_KNOWN6 "shunt_known6"
+#define SHUNT_MAP_PORTS	 "shunt_ports"
 
 #define SHUNT_SVC4_MAX	 65536
 #define SHUNT_BE4_MAX	 262144 /* backend slots over all services */
@@ -35,6 +36,7 @@
 #define SHUNT_STAT_SLOTS 64	/* shunt_stats_v3 entries: SHUNT_STAT_MAX may grow up to this */
 #define SHUNT_PODS_MAX	 16384	/* pod network namespaces on one node */
 #define SHUNT_KNOWN4_MAX 262144 /* addresses in the registry besides service VIPs */
+#define SHUNT_PORTS_MAX	 1024	/* ports captured whatever the address (hosts without VIPs) */
 #define POD_EXCL_PORTS	 8	/* outbound ports a pod may exclude */
 #define POD_EXCL_CIDRS	 4	/* outbound IPv4 ranges a pod may exclude */
 
@@ -51,6 +53,23 @@ struct svc4_key {
 
 /* svc4_val.flags */
 #define SVC4_F_L7 (1u << 0) /* L7 rules apply: send connections to the agent while it is alive */
+/* Not to the agent: leave the connection to the address it asked for (ServiceEntry NONE). */
+#define SVC4_F_PASSTHROUGH (1u << 1)
+
+/*
+ * shunt_ports key: a destination port that is captured whatever the address,
+ * because a host the registry knows by name only (a ServiceEntry without
+ * addresses) serves HTTP on it: the agent routes such connections on the Host
+ * header, and sends those for hosts it does not know to their original
+ * destination (ALLOW_ANY) or answers 502 (REGISTRY_ONLY). The value is a
+ * svc4_val with SVC4_F_L7 and no slots: without a live agent the connection
+ * is left alone (or refused, for a REGISTRY_ONLY pod).
+ */
+struct port_key {
+	__be16 port; /* network order */
+	__u8 proto;  /* IPPROTO_TCP */
+	__u8 pad;    /* zero */
+};
 
 /*
  * shunt_svc4_v2 value: what connect4 does with a connection to that VIP:port.

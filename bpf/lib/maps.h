@@ -162,6 +162,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_known6 SEC(".maps");
 
+/* Ports captured whatever the address (see struct port_key). Written by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_PORTS_MAX);
+	__type(key, struct port_key);
+	__type(value, struct svc4_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_ports SEC(".maps");
+
 /* Kernel-path counters, per CPU; shuntctl and /stats sum them. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

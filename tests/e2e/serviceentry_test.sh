@@ -15,6 +15,12 @@
 #                     endpoint (no VirtualService: balanced in the kernel)
 #   legacy (NONE)     addresses [10.77.0.202]: a REGISTRY_ONLY pod may reach it
 #                     by address; 10.77.0.203, declared nowhere, is refused
+#   ext.example.com,  no addresses, HTTP port 8080: any connection to port 8080 goes
+#   *.wild.example.com  to the agent, which routes on the Host header (exact, then
+#                     wildcard); a host nobody declares goes to its original
+#                     destination (ext-e, PassthroughCluster), or gets 502 from a
+#                     REGISTRY_ONLY pod (BlackHoleCluster); with the agent killed,
+#                     such connections go where they were headed
 #
 #   tests/e2e/serviceentry_test.sh BUILD_DIR
 #
@@ -84,12 +90,12 @@ trap 'echo "# interrupted"; exit 130' INT
 trap 'echo "# terminated"; exit 143' TERM
 
 node_declare_pods app=10.77.0.40 app-reg=10.77.0.45 ext-a=10.77.0.200 ext-b=10.77.0.201 \
-	ext-c=10.77.0.202 ext-d=10.77.0.203 vm=10.77.0.204 ||
+	ext-c=10.77.0.202 ext-d=10.77.0.203 vm=10.77.0.204 ext-e=10.77.0.205 ||
 	fatal "node_declare_pods refused the pods"
 node_up || fatal "node_up failed"
 echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN"
 node_start_echos "$BUILD/shunt-echo" "$TMP" ext-a:$PORT:v1 ext-b:9090:v2 ext-c:$PORT:legacy \
-	ext-d:$PORT:stranger vm:$PORT:vm || fatal "the external servers did not start"
+	ext-d:$PORT:stranger vm:$PORT:vm ext-e:8080:passthrough || fatal "the external servers did not start"
 
 mkdir -p "$TMP/config"
 cat >"$TMP/config/mesh.yaml" <<YAML
@@ -189,6 +195,27 @@ spec:
   ports: [{number: $PORT, name: tcp, protocol: TCP}]
 YAML
 
+cat >>"$TMP/config/external.yaml" <<YAML
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: ext, namespace: default}
+spec:
+  hosts: [ext.example.com]
+  resolution: STATIC
+  ports: [{number: 8080, name: http, protocol: HTTP, targetPort: $PORT}]
+  endpoints: [{address: 10.77.0.200}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: wild, namespace: default}
+spec:
+  hosts: ["*.wild.example.com"]
+  resolution: STATIC
+  ports: [{number: 8080, name: http, protocol: HTTP, targetPort: 9090}]
+  endpoints: [{address: 10.77.0.201}]
+YAML
+
 agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
 	--admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level debug >"$TMP/shuntd.log" 2>&1
 AGENT_PID=$NODE_LAST_PID
@@ -282,6 +309,58 @@ check "shuntctl maps: $DB:5432 in the kernel with 2 backends" \
 	grep -qE "^  svc $DB:5432 L4 n_slots=2 " "$TMP/maps"
 check "shuntctl maps: 10.77.0.202 (ServiceEntry legacy, NONE) is in shunt_known4" \
 	grep -qx '  known 10.77.0.202' "$TMP/maps"
+
+check "shuntctl maps: port 8080 is captured whatever the address" \
+	grep -qx '  port 8080 any address -> agent, by Host header' "$TMP/maps"
+
+# --- hosts without addresses: captured by port, routed on the Host header -------------
+
+client app --connect 10.77.0.205:8080 --host ext.example.com -n 2 --timeout-ms 3000
+if answered 2 ext-a '10\.77\.0\.1:'; then
+	ok "app -> 10.77.0.205:8080 with Host: ext.example.com: routed by name to ext-a:$PORT, not to the address"
+else
+	not_ok "app -> 10.77.0.205:8080 with Host: ext.example.com is routed to ext-a (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app --connect 10.77.0.205:8080 --host a.wild.example.com:8080 --timeout-ms 3000
+if answered 1 ext-b '10\.77\.0\.1:'; then
+	ok "app -> Host: a.wild.example.com:8080: matched by *.wild.example.com, routed to ext-b:9090"
+else
+	not_ok "app -> Host: a.wild.example.com is routed to ext-b (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app --connect 10.77.0.205:8080 --host nobody.example.org --timeout-ms 3000
+if answered 1 ext-e '10\.77\.0\.1:'; then
+	ok "app (ALLOW_ANY) -> Host: nobody.example.org: PassthroughCluster, to the original destination 10.77.0.205:8080"
+else
+	not_ok "app (ALLOW_ANY) -> an undeclared host goes to its original destination (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app-reg --connect 10.77.0.205:8080 --host nobody.example.org --timeout-ms 3000
+if [ "$RC" -eq 0 ] && grep -q '^status=502 ' "$OUT"; then
+	ok "app-reg (REGISTRY_ONLY) -> Host: nobody.example.org: 502 (BlackHoleCluster)"
+else
+	not_ok "app-reg (REGISTRY_ONLY) -> an undeclared host gets 502 (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app-reg --connect 10.77.0.205:8080 --host ext.example.com --timeout-ms 3000
+if answered 1 ext-a '10\.77\.0\.1:'; then
+	ok "app-reg (REGISTRY_ONLY) -> Host: ext.example.com, declared: routed to ext-a"
+else
+	not_ok "app-reg (REGISTRY_ONLY) -> a declared host is routed (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
+kill -KILL "$AGENT_PID"
+node_wait_exit "$AGENT_PID" 50 >/dev/null
+node_forget_pid "$AGENT_PID"
+client app --connect 10.77.0.205:8080 --host ext.example.com --timeout-ms 3000
+if answered 1 ext-e '10\.77\.0\.40:'; then
+	ok "agent killed: app -> 10.77.0.205:8080 goes where it was headed (fail open), untouched"
+else
+	not_ok "agent killed: a connection captured by port goes to its address (exit $RC)"
+	show "$OUT" "$ERR"
+fi
 
 node_down
 if node_leftovers >"$TMP/left"; then

@@ -312,6 +312,57 @@ static void authority_is_the_host_header_as_sent(void **state)
 	assert_true(hit("http://greeter:3000/x", "Host: elsewhere", END));
 }
 
+/* Hosts without a VIP (ServiceEntries without addresses), reached through a port captured
+ * whatever the address: the Host header names the service; an unknown host goes to its
+ * original destination, or gets 502 under REGISTRY_ONLY. */
+static void hosts_without_vip_route_by_host_header(void **state)
+{
+#define SE(name, host, ep)                                                                         \
+	"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"                                 \
+	"metadata: {name: " name ", namespace: default}\n"                                         \
+	"spec:\n  hosts: ['" host "']\n  resolution: STATIC\n"                                     \
+	"  ports: [{number: 8080, name: http, protocol: HTTP}]\n"                                  \
+	"  endpoints: [{address: " ep "}]\n---\n"
+	load(SE("ext", "ext.example.com", "192.0.2.1") SE("wild", "*.wild.example.com", "192.0.2.2")
+		     SE("any", "*.example.com", "192.0.2.3"));
+#undef SE
+	assert_int_equal(go(CLIENT, "203.0.113.9:8080", "/", "Host: ext.example.com", END),
+			 RV_FORWARD);
+	assert_string_equal(inet_ntoa(t.res.ep.sin_addr), "192.0.2.1");
+	assert_int_equal(ntohs(t.res.ep.sin_port), 8080);
+	assert_string_equal(t.res.cluster, "outbound|8080||ext.example.com");
+	route_done(t.w, &t.res, 200);
+	/* Case and port do not matter; the longest wildcard wins. */
+	assert_int_equal(go(CLIENT, "203.0.113.9:8080", "/", "Host: A.Wild.Example.com:8080", END),
+			 RV_FORWARD);
+	assert_string_equal(inet_ntoa(t.res.ep.sin_addr), "192.0.2.2");
+	route_done(t.w, &t.res, 200);
+	assert_int_equal(go(CLIENT, "203.0.113.9:8080", "/", "Host: b.example.com", END),
+			 RV_FORWARD);
+	assert_string_equal(inet_ntoa(t.res.ep.sin_addr), "192.0.2.3");
+	route_done(t.w, &t.res, 200);
+	/* Nobody declares the host, or the host does not serve that port: where it was headed. */
+	assert_int_equal(go(CLIENT, "203.0.113.9:8080", "/", "Host: nobody.example.org", END),
+			 RV_PASSTHROUGH);
+	assert_string_equal(inet_ntoa(t.res.ep.sin_addr), "203.0.113.9");
+	assert_int_equal(ntohs(t.res.ep.sin_port), 8080);
+	assert_string_equal(t.res.cluster, "PassthroughCluster");
+	assert_int_equal(go(CLIENT, "203.0.113.9:9999", "/", "Host: ext.example.com", END),
+			 RV_PASSTHROUGH);
+	assert_int_equal(go(CLIENT, "203.0.113.9:8080", "/", END), RV_PASSTHROUGH);
+	/* REGISTRY_ONLY (the mesh's here): Istio's BlackHoleCluster. */
+	t.cfg->mesh_outbound = OUTBOUND_REGISTRY_ONLY;
+	assert_int_equal(go(CLIENT, "203.0.113.9:8080", "/", "Host: nobody.example.org", END),
+			 RV_BLACKHOLE);
+	assert_int_equal(route_verdict_status(RV_BLACKHOLE), 502);
+	assert_string_equal(t.res.cluster, "BlackHoleCluster");
+	assert_int_equal(go(STRANGER, "203.0.113.9:8080", "/", "Host: nobody.example.org", END),
+			 RV_BLACKHOLE);
+	assert_int_equal(go(CLIENT, "203.0.113.9:8080", "/", "Host: ext.example.com", END),
+			 RV_FORWARD);
+	route_done(t.w, &t.res, 200);
+}
+
 static void scheme_is_http_on_plain_connections(void **state)
 {
 	load_match("    - scheme: {exact: http}\n");
@@ -558,11 +609,14 @@ static void rules_for_other_clients_leave_the_default_route(void **state)
 	assert_string_equal(pod(), "other-a");
 }
 
-static void unknown_destination_is_no_route(void **state)
+/* No service at the original destination (nor by Host): Istio's PassthroughCluster. */
+static void unknown_destination_passes_through(void **state)
 {
 	load("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: nothing}\n");
-	assert_int_equal(go(CLIENT, "10.96.9.9:80", "/", END), RV_NO_ROUTE);
-	assert_int_equal(go(CLIENT, "10.96.0.10:3001", "/", END), RV_NO_ROUTE);
+	assert_int_equal(go(CLIENT, "10.96.9.9:80", "/", END), RV_PASSTHROUGH);
+	assert_string_equal(inet_ntoa(t.res.ep.sin_addr), "10.96.9.9");
+	assert_int_equal(go(CLIENT, "10.96.0.10:3001", "/", END), RV_PASSTHROUGH);
+	assert_int_equal(ntohs(t.res.ep.sin_port), 3001);
 }
 
 static void redirect_rule_is_left_to_the_proxy(void **state)
@@ -1499,6 +1553,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(ignore_uri_case_leaves_regex_case_sensitive, teardown),
 		cmocka_unit_test_teardown(method_exact_prefix_and_regex, teardown),
 		cmocka_unit_test_teardown(authority_is_the_host_header_as_sent, teardown),
+		cmocka_unit_test_teardown(hosts_without_vip_route_by_host_header, teardown),
 		cmocka_unit_test_teardown(scheme_is_http_on_plain_connections, teardown),
 		cmocka_unit_test_teardown(header_names_ignore_case_values_do_not, teardown),
 		cmocka_unit_test_teardown(header_prefix_and_regex, teardown),
@@ -1519,7 +1574,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(rules_matching_nothing_answer_no_route, teardown),
 		cmocka_unit_test_teardown(rules_for_other_clients_leave_the_default_route,
 					  teardown),
-		cmocka_unit_test_teardown(unknown_destination_is_no_route, teardown),
+		cmocka_unit_test_teardown(unknown_destination_passes_through, teardown),
 		cmocka_unit_test_teardown(redirect_rule_is_left_to_the_proxy, teardown),
 		cmocka_unit_test_teardown(subset_without_definition_is_no_cluster, teardown),
 		cmocka_unit_test_teardown(subset_without_destination_rule_is_no_cluster, teardown),
