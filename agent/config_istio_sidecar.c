@@ -5,13 +5,14 @@
  *
  * What shunt does with it: outboundTrafficPolicy.mode decides, per pod,
  * whether connect() to an address outside the registry is refused in the
- * kernel (docs/kernel.md, Egress policy). egress[] listeners are read and
- * validated; the scope they draw (hosts) is not enforced yet. ingress,
+ * kernel (docs/kernel.md, Egress policy); egress[].hosts draw the scope of
+ * services the selected pods see (config_sidecar_sees). ingress,
  * captureMode and inboundConnectionPool shape a sidecar proxy's own
  * listeners, which shunt does not have: accepted with a warning.
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -258,10 +259,13 @@ static void parse_egress(struct yt *t, yaml_node_t *spec, struct sidecar *s)
 	next:
 		yt_pop(t, &fi);
 	}
-	if (s->n_egress)
-		yt_report(t, LOG_WARN, seq->start_mark, NULL,
-			  "egress listeners are not applied yet: every service stays reachable "
-			  "from the selected pods, and ports and binds capture nothing extra");
+	for (size_t i = 0; i < s->n_egress; i++)
+		if (s->egress[i].has_port || s->egress[i].bind) {
+			yt_report(t, LOG_WARN, seq->start_mark, NULL,
+				  "an egress listener's port and bind are not applied yet: its "
+				  "hosts count for every port, and nothing extra is captured");
+			break;
+		}
 pop:
 	yt_pop(t, &f);
 }
@@ -442,4 +446,48 @@ void istio_check_sidecars(struct load *ld)
 				s->loc.file, s->loc.line, s->loc.col, s->namespace, s->name,
 				d->namespace, d->name, d->loc.file, d->loc.line, s->namespace);
 	}
+}
+
+/* Whether "ns/dnsName" @host, of a Sidecar in @own_ns, matches @svc. */
+static bool host_sees(const char *host, const char *own_ns, const struct service *svc)
+{
+	const char *slash = strchr(host, '/'), *dns;
+	char fqdn[320];
+	size_t ns_len, dl, fl;
+
+	if (!slash)
+		return false;
+	ns_len = (size_t)(slash - host);
+	dns = slash + 1;
+	if (ns_len == 1 && host[0] == '~')
+		return false;
+	if (!(ns_len == 1 && host[0] == '*')) {
+		const char *ns = ns_len == 1 && host[0] == '.' ? own_ns : host;
+		size_t n = ns == own_ns ? strlen(own_ns) : ns_len;
+
+		if (strlen(svc->namespace) != n || strncmp(svc->namespace, ns, n))
+			return false;
+	}
+	if (!strcmp(dns, "*"))
+		return true;
+	if (svc->fqdn)
+		snprintf(fqdn, sizeof(fqdn), "%s", svc->fqdn);
+	else
+		snprintf(fqdn, sizeof(fqdn), "%s.%s.svc.cluster.local", svc->name, svc->namespace);
+	if (dns[0] != '*')
+		return !strcasecmp(dns, fqdn);
+	dl = strlen(dns);
+	fl = strlen(fqdn);
+	return fl >= dl && !strcasecmp(fqdn + fl - (dl - 1), dns + 1);
+}
+
+bool config_sidecar_sees(const struct sidecar *sc, const struct service *svc)
+{
+	if (!sc || !sc->n_egress)
+		return true;
+	for (size_t i = 0; i < sc->n_egress; i++)
+		for (size_t j = 0; j < sc->egress[i].n_hosts; j++)
+			if (host_sees(sc->egress[i].hosts[j], sc->namespace, svc))
+				return true;
+	return false;
 }

@@ -375,6 +375,17 @@ struct sidecar {
  */
 const struct sidecar *config_pod_sidecar(const struct config *cfg, const struct pod *p);
 
+/*
+ * Whether Sidecar @sc lets its pods see service @svc: no Sidecar (NULL) or one
+ * without egress listeners sees every service; otherwise one host of one
+ * egress listener matches it, "namespace/dnsName" as Istio reads it: the
+ * namespace "*" (any), "." (the Sidecar's own), "~" (none) or a name, against
+ * the service's namespace (a ServiceEntry's: the entry's); the dnsName "*",
+ * "*.suffix" or an FQDN against the service's FQDN. Listener ports are not
+ * told apart (a host listed on any listener is seen on every port).
+ */
+bool config_sidecar_sees(const struct sidecar *sc, const struct service *svc);
+
 /* Pod @p's outboundTrafficPolicy: its Sidecar's mode when set, else @mesh_default. */
 enum outbound_policy config_pod_outbound(const struct config *cfg, const struct pod *p,
 					 enum outbound_policy mesh_default);

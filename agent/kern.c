@@ -260,7 +260,7 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k->cfg_fd = bpf_map__fd(k->sa->maps.shunt_cfg_v2);
 	k->stats_fd = bpf_map__fd(k->sa->maps.shunt_stats_v3);
 	k->lsn_fd = bpf_map__fd(k->sa->maps.shunt_listeners);
-	k->pods_fd = bpf_map__fd(k->sa->maps.shunt_pods);
+	k->pods_fd = bpf_map__fd(k->sa->maps.shunt_pods_v2);
 	k->known4_fd = bpf_map__fd(k->sa->maps.shunt_known4);
 	k->svc6_fd = bpf_map__fd(k->sa->maps.shunt_svc6);
 	k->be6_fd = bpf_map__fd(k->sa->maps.shunt_be6);
@@ -268,6 +268,7 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k->lsn6_fd = bpf_map__fd(k->sa->maps.shunt_lsn6);
 	k->known6_fd = bpf_map__fd(k->sa->maps.shunt_known6);
 	k->ports_fd = bpf_map__fd(k->sa->maps.shunt_ports);
+	k->scope_fd = bpf_map__fd(k->sa->maps.shunt_scope);
 	*out = k;
 	return 0;
 
@@ -607,6 +608,8 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			err = kern_known_sync(k, cfg);
 		if (!err)
 			err = kern_ports_sync(k, cfg);
+		if (!err)
+			err = kern_scope_sync(k, cfg);
 	}
 	free(n_slots);
 	return err;

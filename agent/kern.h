@@ -15,6 +15,7 @@
 #include "shunt_maps.h"
 
 struct config;
+struct pod;
 struct kern;
 
 /* The maps whose size the operator chooses (shuntd --max-*). */
@@ -88,14 +89,14 @@ int kern_add_listener(struct kern *k, int fd);
  */
 int kern_heartbeat(struct kern *k, bool alive);
 
-/* One pod's entry in shunt_pods. */
+/* One pod's entry in shunt_pods_v2. */
 struct kern_pod {
 	uint64_t netns_cookie;
 	struct pod_val val;
 };
 
 /*
- * Makes shunt_pods hold exactly @pods (@n of them): writes them, then
+ * Makes shunt_pods_v2 hold exactly @pods (@n of them): writes them, then
  * deletes the entries of network namespaces no longer listed. 0 or -errno.
  */
 int kern_sync_pods(struct kern *k, const struct kern_pod *pods, size_t n);
@@ -150,6 +151,10 @@ int kern_orig_dst(const struct kern *k, const struct sockaddr_in *peer,
 /* The same for a native IPv6 connection (shunt_pair6). */
 int kern_orig_dst6(const struct kern *k, const struct sockaddr_in6 *peer,
 		   const struct sockaddr_in6 *local, struct orig6 *orig);
+
+/* The egress scope id of pod @p for shunt_pods_v2 (pod_val.scope_id): its Sidecar's, when that
+ * has egress hosts; 0 (every service) otherwise. */
+__u32 kern_scope_id(const struct config *cfg, const struct pod *p);
 
 /* Frees the handle; with @unpin, also removes the pins and the pin directory. */
 void kern_close(struct kern *k, bool unpin);

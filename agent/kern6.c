@@ -341,6 +341,62 @@ int kern_ports_sync(struct kern *k, const struct config *cfg)
 			     SHUNT_PORTS_MAX, &val);
 }
 
+__u32 kern_scope_id(const struct config *cfg, const struct pod *p)
+{
+	const struct sidecar *sc = config_pod_sidecar(cfg, p);
+
+	return sc && sc->n_egress ? (__u32)(sc - cfg->istio.sidecars) + 1 : 0;
+}
+
+int kern_scope_sync(struct kern *k, const struct config *cfg)
+{
+	const struct istio_config *ic = &cfg->istio;
+	size_t n = 0, n_ports = 0, n_scoped = 0, cap;
+	struct scope_key *keys;
+	bool full = false;
+	__u32 one = 1;
+	int err;
+
+	for (size_t i = 0; i < cfg->n_services; i++)
+		n_ports += cfg->services[i].n_ports;
+	for (size_t s = 0; s < ic->n_sidecars; s++)
+		n_scoped += ic->sidecars[s].n_egress > 0;
+	cap = n_ports * n_scoped < SHUNT_SCOPE_MAX ? n_ports * n_scoped : SHUNT_SCOPE_MAX;
+	keys = calloc(cap + 1, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (size_t s = 0; s < ic->n_sidecars; s++) {
+		const struct sidecar *sc = &ic->sidecars[s];
+		__u32 id = 0;
+
+		if (!sc->n_egress)
+			continue;
+		for (size_t i = 0; i < cfg->n_services; i++) {
+			const struct service *svc = &cfg->services[i];
+			bool sees = config_sidecar_sees(sc, svc);
+
+			for (size_t j = 0; j < svc->n_ports; j++, id++) {
+				if (!sees)
+					continue;
+				if (n == cap) {
+					full = true;
+					continue;
+				}
+				keys[n++] =
+					(struct scope_key){.scope_id = (__u32)s + 1, .svc_id = id};
+			}
+		}
+	}
+	if (full)
+		log_error("kern: %s is full (%d entries): some pods do not see every service their "
+			  "Sidecar's egress hosts name",
+			  SHUNT_MAP_SCOPE, SHUNT_SCOPE_MAX);
+	err = kern_set_sync(k->scope_fd, SHUNT_MAP_SCOPE, keys, n, sizeof(*keys), SHUNT_SCOPE_MAX,
+			    &one);
+	free(keys);
+	return err;
+}
+
 int kern_set_listener6(struct kern *k, const struct sockaddr_in6 *listen)
 {
 	struct shunt_lsn6 v = {0};

@@ -25,7 +25,7 @@ struct kern {
 	char *pin_dir;
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
 	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd, known4_fd; /* from sa */
-	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd, ports_fd;
+	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd, ports_fd, scope_fd;
 	struct shunt_cfg cfg;	 /* what shunt_cfg_v2 holds */
 	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
 	/*
@@ -61,6 +61,13 @@ int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_siz
  * header. 0 or -errno (logged).
  */
 int kern_ports_sync(struct kern *k, const struct config *cfg);
+
+/*
+ * Makes shunt_scope hold, for each Sidecar with egress hosts (scope id: its
+ * index in cfg->istio.sidecars + 1, see kern_scope_id()), the service ports
+ * its pods see. 0 or -errno (logged).
+ */
+int kern_scope_sync(struct kern *k, const struct config *cfg);
 
 /*
  * Makes shunt_known4 and shunt_known6 hold the registry's addresses besides

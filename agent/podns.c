@@ -112,6 +112,7 @@ static void pod_entry(const struct config *cfg, const struct pod *p,
 	kp->val.flags = p->in_mesh ? POD_F_MESH : 0;
 	if (p->in_mesh && config_pod_outbound(cfg, p, mesh_default) == OUTBOUND_REGISTRY_ONLY)
 		kp->val.flags |= POD_F_REGISTRY_ONLY;
+	kp->val.scope_id = p->in_mesh ? kern_scope_id(cfg, p) : 0;
 	for (size_t i = 0; i < p->n_excl_ports && i < POD_EXCL_PORTS; i++)
 		kp->val.excl_ports[kp->val.n_excl_ports++] = p->excl_ports[i];
 	for (size_t i = 0; i < p->n_excl_cidrs && i < POD_EXCL_CIDRS; i++) {

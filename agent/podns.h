@@ -7,7 +7,7 @@
  * entered from a short-lived thread, its IPv4 addresses are read, and a
  * namespace holding a pod's podIP is that pod's. Its cookie (the kernel's
  * stable id of a network namespace, bpf_get_netns_cookie() in the
- * programs) keys shunt_pods.
+ * programs) keys shunt_pods_v2.
  */
 #ifndef SHUNT_PODNS_H
 #define SHUNT_PODNS_H
@@ -31,7 +31,7 @@ struct podns_result {
 
 /*
  * Maps the network namespaces under @dir to the pods of @cfg and makes
- * shunt_pods hold exactly those found (in the mesh or not, with their
+ * shunt_pods_v2 hold exactly those found (in the mesh or not, with their
  * exclusions and outbound traffic policy: the pod's Sidecar, else
  * @mesh_default). A missing @dir counts as empty. 0 or -errno (logged).
  */

@@ -415,6 +415,10 @@ static const struct svc_port *by_host(const struct route_table *rt, const struct
 				*svc = &rt->cfg->services[i];
 			}
 	}
+	/* Outside the client's egress scope (its Sidecar's hosts), the host is unknown. */
+	if (*svc && v->client->pod &&
+	    !config_sidecar_sees(config_pod_sidecar(rt->cfg, v->client->pod), *svc))
+		return NULL;
 	for (size_t j = 0; *svc && j < (*svc)->n_ports; j++)
 		if ((*svc)->ports[j].port == port && (*svc)->ports[j].protocol == IPPROTO_TCP)
 			return &(*svc)->ports[j];

@@ -560,6 +560,8 @@ static int maps_pods(void)
 		printf("  pod netns_cookie=%llu mesh=%s outbound=%s", (unsigned long long)key,
 		       val.flags & POD_F_MESH ? "yes" : "no",
 		       val.flags & POD_F_REGISTRY_ONLY ? "REGISTRY_ONLY" : "ALLOW_ANY");
+		if (val.scope_id)
+			printf(" egress_scope=%u", val.scope_id);
 		for (unsigned i = 0; i < val.n_excl_ports && i < POD_EXCL_PORTS; i++)
 			printf(" exclude_port=%u", val.excl_ports[i]);
 		for (unsigned i = 0; i < val.n_excl_cidrs && i < POD_EXCL_CIDRS; i++) {
@@ -617,6 +619,33 @@ static int maps_ports(void)
 		printf("  port %u any address -> agent, by Host header\n", ntohs(key.port));
 		n++;
 	}
+	close(m.fd);
+	return 0;
+}
+
+/* shunt_scope: per egress scope, how many service ports its pods see. */
+static int maps_scope(void)
+{
+	struct scope_key key, prev;
+	struct pinned m;
+	bool first = true;
+	long n = 0;
+	__u32 counts[64] = {0}; /* scopes 1..63 counted; more are summed in 0 */
+
+	if (pinned_open(SHUNT_MAP_SCOPE, &m))
+		return 1;
+	fill_line(&m, map_entries(&m));
+	while (n < SHUNT_SCOPE_MAX && !bpf_map_get_next_key(m.fd, first ? NULL : &prev, &key)) {
+		first = false;
+		prev = key;
+		counts[key.scope_id < 64 ? key.scope_id : 0]++;
+		n++;
+	}
+	for (unsigned i = 1; i < 64; i++)
+		if (counts[i])
+			printf("  egress_scope %u sees %u service ports\n", i, counts[i]);
+	if (counts[0])
+		printf("  egress_scope >63 see %u service ports\n", counts[0]);
 	close(m.fd);
 	return 0;
 }
@@ -685,6 +714,7 @@ static int cmd_maps(void)
 	rc |= maps_pods();
 	rc |= maps_known4();
 	rc |= maps_ports();
+	rc |= maps_scope();
 	rc |= maps_others();
 	return rc;
 }

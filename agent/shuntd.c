@@ -61,7 +61,7 @@ struct agent {
 	unsigned n_workers;
 	struct loop *loop;	     /* main thread: signals, admin and the heartbeat */
 	struct loop_timer heartbeat; /* refreshes the kernel's view that the agent is alive */
-	struct loop_timer podscan;   /* maps pods' network namespaces again (shunt_pods) */
+	struct loop_timer podscan;   /* maps pods' network namespaces again (shunt_pods_v2) */
 	int netns_watch;	     /* inotify on --netns-dir: a pod came or went; -1: none */
 	struct admin *admin;
 	int cgroup_fd;

@@ -8,6 +8,8 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+#define UINT32_MAX_ID 0xffffffffu /* svc_id of the pseudo-service of shunt_ports */
+
 /* Whether the agent is there to take a connection: it listens and its heartbeat is fresh. */
 static __always_inline bool agent_alive(const struct shunt_cfg *cfg)
 {
@@ -45,7 +47,7 @@ static __always_inline const struct pod_val *pod_of(struct bpf_sock_addr *ctx)
 {
 	__u64 cookie = bpf_get_netns_cookie(ctx);
 
-	return bpf_map_lookup_elem(&shunt_pods, &cookie);
+	return bpf_map_lookup_elem(&shunt_pods_v2, &cookie);
 }
 
 /*
@@ -150,6 +152,26 @@ static __always_inline const struct svc4_val *by_port(__be16 port)
 	return bpf_map_lookup_elem(&shunt_ports, &key);
 }
 
+/*
+ * Whether service port @svc is outside the egress scope of the socket's pod
+ * (its Sidecar's egress hosts): the pod does not know it, as if it were no
+ * service. Ports captured whatever the address are left to the agent.
+ */
+static __always_inline bool out_of_scope(struct bpf_sock_addr *ctx, const struct svc4_val *svc)
+{
+	const struct pod_val *pod;
+	struct scope_key key;
+
+	if (svc->svc_id == UINT32_MAX_ID)
+		return false;
+	pod = pod_of(ctx);
+	if (!pod || !pod->scope_id)
+		return false;
+	key.scope_id = pod->scope_id;
+	key.svc_id = svc->svc_id;
+	return !bpf_map_lookup_elem(&shunt_scope, &key);
+}
+
 static __always_inline bool tcp_stream(const struct bpf_sock_addr *ctx)
 {
 	return ctx->sk && ctx->type == SOCK_STREAM && ctx->protocol == IPPROTO_TCP;
@@ -184,6 +206,8 @@ static __always_inline int steer4(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *
 	key.port = (__be16)*port;
 	key.proto = IPPROTO_TCP;
 	svc = bpf_map_lookup_elem(&shunt_svc4_v2, &key);
+	if (svc && out_of_scope(ctx, svc))
+		svc = NULL;
 	if (!svc) {
 		svc = by_port(key.port);
 		any_addr = true;
@@ -292,6 +316,8 @@ static __always_inline int steer6(struct bpf_sock_addr *ctx, const __u32 ip6[4])
 	key.port = (__be16)ctx->user_port;
 	key.proto = IPPROTO_TCP;
 	svc = bpf_map_lookup_elem(&shunt_svc6, &key);
+	if (svc && out_of_scope(ctx, svc))
+		svc = NULL;
 	if (!svc) {
 		svc = by_port(key.port);
 		any_addr = true;

@@ -18,7 +18,7 @@
 #define SHUNT_MAP_CFG	 "shunt_cfg_v2"
 #define SHUNT_MAP_STATS	 "shunt_stats_v3"
 #define SHUNT_MAP_LSN	 "shunt_listeners"
-#define SHUNT_MAP_PODS	 "shunt_pods"
+#define SHUNT_MAP_PODS	 "shunt_pods_v2"
 #define SHUNT_MAP_KNOWN4 "shunt_known4"
 #define SHUNT_MAP_SVC6	 "shunt_svc6"
 #define SHUNT_MAP_BE6	 "shunt_be6"
@@ -27,6 +27,7 @@
 #define SHUNT_MAP_LSN6	 "shunt_lsn6"
 #define SHUNT_MAP_KNOWN6 "shunt_known6"
 #define SHUNT_MAP_PORTS	 "shunt_ports"
+#define SHUNT_MAP_SCOPE	 "shunt_scope"
 
 #define SHUNT_SVC4_MAX	 65536
 #define SHUNT_BE4_MAX	 262144 /* backend slots over all services */
@@ -37,6 +38,7 @@
 #define SHUNT_PODS_MAX	 16384	/* pod network namespaces on one node */
 #define SHUNT_KNOWN4_MAX 262144 /* addresses in the registry besides service VIPs */
 #define SHUNT_PORTS_MAX	 1024	/* ports captured whatever the address (hosts without VIPs) */
+#define SHUNT_SCOPE_MAX	 262144 /* (egress scope, service port) pairs a Sidecar lets pods see */
 #define POD_EXCL_PORTS	 8	/* outbound ports a pod may exclude */
 #define POD_EXCL_CIDRS	 4	/* outbound IPv4 ranges a pod may exclude */
 
@@ -115,7 +117,7 @@ struct orig4 {
 #define POD_F_REGISTRY_ONLY (1u << 1) /* outboundTrafficPolicy REGISTRY_ONLY: others refused */
 
 /*
- * shunt_pods value, keyed by the network-namespace cookie of a pod
+ * shunt_pods_v2 value, keyed by the network-namespace cookie of a pod
  * (bpf_get_netns_cookie()): whether its connections are steered, and what it
  * excludes (Istio's traffic.sidecar.istio.io/excludeOutboundPorts and
  * excludeOutboundIPRanges annotations). A socket in a network namespace
@@ -128,6 +130,18 @@ struct pod_val {
 	__u16 excl_ports[POD_EXCL_PORTS]; /* host order */
 	__be32 excl_net[POD_EXCL_CIDRS];  /* network order, masked */
 	__be32 excl_mask[POD_EXCL_CIDRS]; /* network order */
+	__u32 scope_id;			  /* 0: every service; else its Sidecar's egress scope */
+};
+
+/*
+ * shunt_scope key: service port @svc_id is in egress scope @scope_id (a
+ * Sidecar with egress hosts; pod_val.scope_id names it). A service port
+ * outside a pod's scope is unknown to the pod: its connections are left
+ * alone (ALLOW_ANY) or refused (REGISTRY_ONLY). The value is unused.
+ */
+struct scope_key {
+	__u32 scope_id;
+	__u32 svc_id;
 };
 
 /* orig4.flags */

@@ -96,7 +96,7 @@ struct {
 	__type(key, __u64);
 	__type(value, struct pod_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-} shunt_pods SEC(".maps");
+} shunt_pods_v2 SEC(".maps");
 
 /*
  * Destinations in the registry besides service VIPs (endpoints of headless
@@ -161,6 +161,15 @@ struct {
 	__type(value, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_known6 SEC(".maps");
+
+/* Which service ports each Sidecar egress scope lets its pods see (struct scope_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_SCOPE_MAX);
+	__type(key, struct scope_key);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_scope SEC(".maps");
 
 /* Ports captured whatever the address (see struct port_key). Written by the agent. */
 struct {

@@ -4,7 +4,7 @@
 # labels (the Namespace's shunt.io/mesh, a pod's own label, Istio's
 # sidecar.istio.io/inject opt-out), and a mesh pod's exclusions from Istio's
 # traffic.sidecar.istio.io annotations. The agent finds each pod's network
-# namespace by its address and keys shunt_pods by the namespace's cookie.
+# namespace by its address and keys shunt_pods_v2 by the namespace's cookie.
 #
 #   pod        labels / annotations                       connects to web (VIP)
 #   app-in     (namespace enrolled)                       steered: 200
@@ -16,6 +16,9 @@
 #              a headless service's endpoints reachable, any other address refused at
 #              connect() (EPERM at once, counter egress_blocked); app-in (ALLOW_ANY, the
 #              default) reaches the same address
+#   app-scope  a Sidecar's egress hosts [./web.default.svc.cluster.local, istio-system/*]:
+#              web is steered, web2 (outside its scope) is unknown to it: untouched;
+#              app-reg's Sidecar also lists only web: web2 is refused (REGISTRY_ONLY)
 #
 # A connection that is not steered goes to the VIP, which is blackholed in
 # every pod: it fails at once (and never leaves the pod).
@@ -103,7 +106,8 @@ trap 'echo "# interrupted"; exit 130' INT
 trap 'echo "# terminated"; exit 143' TERM
 
 node_declare_pods web-a=10.77.0.30 web-b=10.77.0.31 app-in=10.77.0.40 app-out=10.77.0.41 \
-	app-noinj=10.77.0.42 app-excl=10.77.0.43 app-cidr=10.77.0.44 app-reg=10.77.0.45 ||
+	app-noinj=10.77.0.42 app-excl=10.77.0.43 app-cidr=10.77.0.44 app-reg=10.77.0.45 \
+	app-scope=10.77.0.46 ||
 	fatal "node_declare_pods refused the pods"
 node_up || fatal "node_up failed"
 echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN"
@@ -194,16 +198,29 @@ metadata: {name: locked, namespace: default}
 spec:
   workloadSelector: {labels: {app: locked}}
   outboundTrafficPolicy: {mode: REGISTRY_ONLY}
+  egress: [{hosts: [./web.default.svc.cluster.local]}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app-scope, namespace: default, labels: {app: scoped}}
+status: {podIP: 10.77.0.46}
+---
+apiVersion: networking.istio.io/v1
+kind: Sidecar
+metadata: {name: scoped, namespace: default}
+spec:
+  workloadSelector: {labels: {app: scoped}}
+  egress: [{hosts: [./web.default.svc.cluster.local, istio-system/*]}]
 YAML
 
 agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
 	--admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level debug >"$TMP/shuntd.log" 2>&1
 AGENT_PID=$NODE_LAST_PID
 node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" || fatal "shuntd did not become ready"
-if grep -qE 'hold [0-9]+ pods of the config, 6 of them in the mesh, 1 with REGISTRY_ONLY' "$TMP/shuntd.log"; then
-	ok "the agent found the pods' network namespaces: $(grep -oE '[0-9]+ network namespaces in [^ ]+ hold [0-9]+ pods of the config, 6 of them in the mesh, 1 with REGISTRY_ONLY' "$TMP/shuntd.log" | head -1)"
+if grep -qE 'hold [0-9]+ pods of the config, 7 of them in the mesh, 1 with REGISTRY_ONLY' "$TMP/shuntd.log"; then
+	ok "the agent found the pods' network namespaces: $(grep -oE '[0-9]+ network namespaces in [^ ]+ hold [0-9]+ pods of the config, 7 of them in the mesh, 1 with REGISTRY_ONLY' "$TMP/shuntd.log" | head -1)"
 else
-	not_ok "the agent found the pods' network namespaces, 6 pods in the mesh (web-a, web-b, app-in, app-excl, app-cidr, app-reg), 1 REGISTRY_ONLY"
+	not_ok "the agent found the pods' network namespaces, 7 pods in the mesh (web-a, web-b, app-in, app-excl, app-cidr, app-reg, app-scope), 1 REGISTRY_ONLY"
 	grep 'network namespaces' "$TMP/shuntd.log" | show
 fi
 
@@ -239,8 +256,18 @@ else
 	not_ok "app-in (ALLOW_ANY) -> 10.77.0.30:$PORT passes through (exit $RC)"
 	show "$OUT" "$ERR"
 fi
+client app-reg --connect "$VIP2:$PORT" --timeout-ms 3000
+if [ "$RC" -eq 3 ] && grep -q '^connect: Operation not permitted' "$ERR" && [ "$MS" -lt 1000 ]; then
+	ok "app-reg (REGISTRY_ONLY) -> $VIP2:$PORT (web2, outside its Sidecar's egress hosts) is refused at connect() after $MS ms"
+else
+	not_ok "app-reg (REGISTRY_ONLY) -> $VIP2:$PORT (outside its egress scope) is refused (exit $RC after $MS ms)"
+	show "$OUT" "$ERR"
+fi
 blocked1=$(counter egress_blocked)
-check "kernel counter egress_blocked grew by 1: $blocked0 -> $blocked1" grew_by "$blocked0" "$blocked1" 1
+check "kernel counter egress_blocked grew by 2: $blocked0 -> $blocked1" grew_by "$blocked0" "$blocked1" 2
+steered app-scope "$VIP" "web is in its Sidecar's egress hosts"
+untouched app-scope "$VIP2" "web2 is outside its Sidecar's egress hosts: unknown to it"
+
 not_mesh1=$(counter not_mesh)
 excluded1=$(counter excluded)
 check "kernel counter not_mesh grew by 2 (app-out, app-noinj): $not_mesh0 -> $not_mesh1" \
@@ -248,7 +275,9 @@ check "kernel counter not_mesh grew by 2 (app-out, app-noinj): $not_mesh0 -> $no
 check "kernel counter excluded grew by 2 (app-excl, app-cidr): $excluded0 -> $excluded1" \
 	grew_by "$excluded0" "$excluded1" 2
 "$BUILD/shuntctl" --pin-dir "$NODE_PIN" maps >"$TMP/maps" 2>&1
-check "shuntctl maps lists shunt_pods" grep -q '^shunt_pods ' "$TMP/maps"
+check "shuntctl maps lists shunt_pods_v2" grep -q '^shunt_pods_v2 ' "$TMP/maps"
+check "shuntctl maps shows two pods with an egress scope" \
+	test "$(grep -c '^  pod .* egress_scope=' "$TMP/maps")" = 2
 check "shuntctl maps shows one pod with outbound=REGISTRY_ONLY" \
 	test "$(grep -c '^  pod .* mesh=yes outbound=REGISTRY_ONLY' "$TMP/maps")" = 1
 check "shuntctl maps lists the headless endpoint 10.77.0.31 in shunt_known4" \

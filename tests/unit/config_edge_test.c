@@ -128,11 +128,7 @@ static void seed_sidecar_loads_as_written(void **state)
 				   "    - \"default/*\"\n"
 				   "    - \"istio-system/*\"\n"
 				   "    - \"staging/*\"\n";
-	const char *const warns[] = {
-		"seed.yaml:11:3: spec.egress: egress listeners are not applied yet: every service "
-		"stays reachable from the selected pods, and ports and binds capture nothing extra",
-		NULL,
-	};
+	const char *const warns[] = {NULL}; /* hosts only: the scope is applied as written */
 	struct config *cfg = load_ok("seed.yaml", yaml);
 	const struct sidecar *s;
 
@@ -177,8 +173,8 @@ static void listener_fields_and_sidecar_only_parts(void **state)
 		"side; shunt has none (traffic reaches the pod directly), ignored",
 		"l.yaml:11:19: spec.egress[0].capture_mode: how a sidecar proxy captures its pod's "
 		"traffic; shunt captures in the kernel whatever the mode, ignored",
-		"l.yaml:9:3: spec.egress: egress listeners are not applied yet: every service "
-		"stays reachable from the selected pods, and ports and binds capture nothing extra",
+		"l.yaml:9:3: spec.egress: an egress listener's port and bind are not applied yet: "
+		"its hosts count for every port, and nothing extra is captured",
 		NULL,
 	};
 	struct config *cfg = load_ok("l.yaml", yaml);
@@ -424,6 +420,73 @@ static void duplicates_and_competing_defaults(void **state)
 	assert_diags(LOG_ERROR, errors);
 }
 
+/* Egress hosts as Istio reads them: namespace ("*", ".", "~", a name) and dnsName. */
+static void egress_hosts_draw_the_scope(void **state)
+{
+	static const char yaml[] =
+		"apiVersion: v1\nkind: Service\nmetadata: {name: web, namespace: "
+		"shop}\nspec: {clusterIP: 10.96.0.1, ports: [{port: 80}]}\n"
+		"---\n"
+		"apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: "
+		"shop}\nspec: {clusterIP: 10.96.0.2, ports: [{port: 5432}]}\n"
+		"---\n"
+		"apiVersion: v1\nkind: Service\nmetadata: {name: blog, namespace: "
+		"blog}\nspec: {clusterIP: 10.96.0.3, ports: [{port: 80}]}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+		"metadata: {name: ext, namespace: istio-system}\n"
+		"spec: {hosts: [api.example.com], resolution: NONE, ports: [{number: "
+		"80, name: http, protocol: HTTP}]}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+		"metadata: {name: own, namespace: shop}\n"
+		"spec: {egress: [{hosts: [./web.shop.svc.cluster.local]}]}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+		"metadata: {name: wide, namespace: blog}\n"
+		"spec: {egress: [{hosts: ['*/*.example.com', ./*]}]}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+		"metadata: {name: none, namespace: ops}\n"
+		"spec: {egress: [{hosts: ['~/*']}]}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+		"metadata: {name: named, namespace: ops2}\n"
+		"spec: {egress: [{hosts: [shop/*, istio-system/api.example.com]}]}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+		"metadata: {name: policy-only, namespace: ops3}\n"
+		"spec: {outboundTrafficPolicy: {mode: REGISTRY_ONLY}}\n";
+	struct config *cfg = load_ok("scope.yaml", yaml);
+	const struct istio_config *ic = &cfg->istio;
+	const struct service *web = config_find_service(cfg, "shop", "web");
+	const struct service *db = config_find_service(cfg, "shop", "db");
+	const struct service *blog = config_find_service(cfg, "blog", "blog");
+	const struct service *ext = config_find_service(cfg, "istio-system", "api.example.com");
+
+	assert_non_null(ext);
+	assert_true(config_sidecar_sees(NULL, web));
+	/* that one service of its own namespace */
+	assert_true(config_sidecar_sees(&ic->sidecars[0], web));
+	assert_false(config_sidecar_sees(&ic->sidecars[0], db));
+	assert_false(config_sidecar_sees(&ic->sidecars[0], blog));
+	/* any namespace's *.example.com hosts, and every service of its own namespace */
+	assert_true(config_sidecar_sees(&ic->sidecars[1], ext));
+	assert_true(config_sidecar_sees(&ic->sidecars[1], blog));
+	assert_false(config_sidecar_sees(&ic->sidecars[1], web));
+	/* the namespace ~: nothing */
+	assert_false(config_sidecar_sees(&ic->sidecars[2], web));
+	assert_false(config_sidecar_sees(&ic->sidecars[2], ext));
+	/* every service of shop, and istio-system's api.example.com */
+	assert_true(config_sidecar_sees(&ic->sidecars[3], web));
+	assert_true(config_sidecar_sees(&ic->sidecars[3], db));
+	assert_true(config_sidecar_sees(&ic->sidecars[3], ext));
+	assert_false(config_sidecar_sees(&ic->sidecars[3], blog));
+	/* no egress: every service */
+	assert_true(config_sidecar_sees(&ic->sidecars[4], blog));
+	config_free(cfg);
+}
+
 /* ---- ServiceEntry, WorkloadEntry ---- */
 
 static const struct service *svc_named(const struct config *cfg, const char *ns, const char *name)
@@ -655,6 +718,7 @@ int main(void)
 		T(pod_gets_the_sidecar_istio_chooses),
 		T(no_sidecar_means_the_mesh_default),
 		T(duplicates_and_competing_defaults),
+		T(egress_hosts_draw_the_scope),
 		T(seed_service_entries_load_as_written),
 		T(service_entry_hosts_become_services),
 		T(every_service_entry_problem_reported_at_once),
