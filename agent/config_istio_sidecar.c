@@ -260,10 +260,10 @@ static void parse_egress(struct yt *t, yaml_node_t *spec, struct sidecar *s)
 		yt_pop(t, &fi);
 	}
 	for (size_t i = 0; i < s->n_egress; i++)
-		if (s->egress[i].has_port || s->egress[i].bind) {
+		if (s->egress[i].has_port && !s->egress[i].bind) {
 			yt_report(t, LOG_WARN, seq->start_mark, NULL,
-				  "an egress listener's port and bind are not applied yet: its "
-				  "hosts count for every port, and nothing extra is captured");
+				  "an egress listener's port without a bind is not applied yet: "
+				  "its hosts count for every port");
 			break;
 		}
 pop:
@@ -481,13 +481,21 @@ static bool host_sees(const char *host, const char *own_ns, const struct service
 	return fl >= dl && !strcasecmp(fqdn + fl - (dl - 1), dns + 1);
 }
 
+bool config_listener_sees(const struct sidecar_egress *e, const char *own_ns,
+			  const struct service *svc)
+{
+	for (size_t j = 0; j < e->n_hosts; j++)
+		if (host_sees(e->hosts[j], own_ns, svc))
+			return true;
+	return false;
+}
+
 bool config_sidecar_sees(const struct sidecar *sc, const struct service *svc)
 {
 	if (!sc || !sc->n_egress)
 		return true;
 	for (size_t i = 0; i < sc->n_egress; i++)
-		for (size_t j = 0; j < sc->egress[i].n_hosts; j++)
-			if (host_sees(sc->egress[i].hosts[j], sc->namespace, svc))
-				return true;
+		if (config_listener_sees(&sc->egress[i], sc->namespace, svc))
+			return true;
 	return false;
 }

@@ -385,6 +385,9 @@ const struct sidecar *config_pod_sidecar(const struct config *cfg, const struct 
  * told apart (a host listed on any listener is seen on every port).
  */
 bool config_sidecar_sees(const struct sidecar *sc, const struct service *svc);
+/* The same for one egress listener @e of a Sidecar in namespace @own_ns. */
+bool config_listener_sees(const struct sidecar_egress *e, const char *own_ns,
+			  const struct service *svc);
 
 /* Pod @p's outboundTrafficPolicy: its Sidecar's mode when set, else @mesh_default. */
 enum outbound_policy config_pod_outbound(const struct config *cfg, const struct pod *p,

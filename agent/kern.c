@@ -269,6 +269,7 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k->known6_fd = bpf_map__fd(k->sa->maps.shunt_known6);
 	k->ports_fd = bpf_map__fd(k->sa->maps.shunt_ports);
 	k->scope_fd = bpf_map__fd(k->sa->maps.shunt_scope);
+	k->binds4_fd = bpf_map__fd(k->sa->maps.shunt_binds4);
 	*out = k;
 	return 0;
 
@@ -610,6 +611,8 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			err = kern_ports_sync(k, cfg);
 		if (!err)
 			err = kern_scope_sync(k, cfg);
+		if (!err)
+			err = kern_binds_sync(k, cfg);
 	}
 	free(n_slots);
 	return err;

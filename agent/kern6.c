@@ -397,6 +397,46 @@ int kern_scope_sync(struct kern *k, const struct config *cfg)
 	return err;
 }
 
+int kern_binds_sync(struct kern *k, const struct config *cfg)
+{
+	const struct svc4_val val = {.svc_id = UINT32_MAX, .flags = SVC4_F_L7};
+	const struct istio_config *ic = &cfg->istio;
+	struct bind4_key *keys;
+	size_t n = 0, total = 0;
+	int err;
+
+	for (size_t s = 0; s < ic->n_sidecars; s++)
+		total += ic->sidecars[s].n_egress;
+	keys = calloc(total + 1, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (size_t s = 0; s < ic->n_sidecars; s++) {
+		const struct sidecar *sc = &ic->sidecars[s];
+
+		for (size_t i = 0; i < sc->n_egress && n < SHUNT_BINDS_MAX; i++) {
+			const struct sidecar_egress *e = &sc->egress[i];
+			struct in_addr ip;
+
+			if (!e->has_port || !e->port || !e->bind)
+				continue;
+			if (inet_pton(AF_INET, e->bind, &ip) != 1) {
+				log_warn("kern: Sidecar %s/%s: egress listener bind %s is not "
+					 "captured "
+					 "(IPv4 addresses are)",
+					 sc->namespace, sc->name, e->bind);
+				continue;
+			}
+			keys[n++] = (struct bind4_key){.scope_id = (__u32)s + 1,
+						       .ip = ip.s_addr,
+						       .port = htons((uint16_t)e->port)};
+		}
+	}
+	err = kern_set_sync(k->binds4_fd, SHUNT_MAP_BINDS4, keys, n, sizeof(*keys), SHUNT_BINDS_MAX,
+			    &val);
+	free(keys);
+	return err;
+}
+
 int kern_set_listener6(struct kern *k, const struct sockaddr_in6 *listen)
 {
 	struct shunt_lsn6 v = {0};

@@ -25,7 +25,7 @@ struct kern {
 	char *pin_dir;
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
 	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd, known4_fd; /* from sa */
-	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd, ports_fd, scope_fd;
+	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd, ports_fd, scope_fd, binds4_fd;
 	struct shunt_cfg cfg;	 /* what shunt_cfg_v2 holds */
 	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
 	/*
@@ -68,6 +68,12 @@ int kern_ports_sync(struct kern *k, const struct config *cfg);
  * its pods see. 0 or -errno (logged).
  */
 int kern_scope_sync(struct kern *k, const struct config *cfg);
+
+/*
+ * Makes shunt_binds4 hold the egress listeners with an IPv4 bind address and a
+ * port, keyed by their Sidecar's scope id. 0 or -errno (logged).
+ */
+int kern_binds_sync(struct kern *k, const struct config *cfg);
 
 /*
  * Makes shunt_known4 and shunt_known6 hold the registry's addresses besides

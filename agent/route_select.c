@@ -378,6 +378,26 @@ static int route_rule(const struct route_table *rt, struct route_worker *w, cons
 	return pick_endpoint(rt, w, c, v, out);
 }
 
+/* The request's host (Host header or absolute-form authority) lowercased, without a port, in
+ * @buf; NULL when there is none or it does not fit. */
+static const char *host_of(const struct rt_reqview *v, char *buf, size_t size)
+{
+	const char *colon;
+	size_t len = v->authority_len;
+
+	if (!v->authority || !len)
+		return NULL;
+	colon = memrchr(v->authority, ':', len);
+	if (colon && v->authority[0] != '[')
+		len = (size_t)(colon - v->authority);
+	if (len >= size)
+		return NULL;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (char)tolower((unsigned char)v->authority[i]);
+	buf[len] = '\0';
+	return buf;
+}
+
 /*
  * A connection captured by its port (shunt_ports), not its address: the
  * service is the registry host its Host header names, exactly or by a
@@ -387,20 +407,12 @@ static const struct svc_port *by_host(const struct route_table *rt, const struct
 				      uint16_t port, const struct service **svc)
 {
 	char host[256];
-	const char *colon;
-	size_t len = v->authority_len;
+	size_t len;
 	uint32_t idx;
 
-	if (!v->authority || !len)
+	if (!host_of(v, host, sizeof(host)))
 		return NULL;
-	colon = memrchr(v->authority, ':', len);
-	if (colon && v->authority[0] != '[')
-		len = (size_t)(colon - v->authority);
-	if (len >= sizeof(host))
-		return NULL;
-	for (size_t i = 0; i < len; i++)
-		host[i] = (char)tolower((unsigned char)v->authority[i]);
-	host[len] = '\0';
+	len = strlen(host);
 	*svc = NULL;
 	if (rt_strmap_get(&rt->svc_by_fqdn, host, len, &idx)) {
 		*svc = &rt->cfg->services[idx];
@@ -425,6 +437,62 @@ static const struct svc_port *by_host(const struct route_table *rt, const struct
 	return NULL;
 }
 
+/* The port of @svc an egress listener on @port reaches: the same number, else its only port. */
+static const struct svc_port *listener_port(const struct service *svc, uint16_t port)
+{
+	for (size_t j = 0; j < svc->n_ports; j++)
+		if (svc->ports[j].port == port && svc->ports[j].protocol == IPPROTO_TCP)
+			return &svc->ports[j];
+	return svc->n_ports == 1 && svc->ports[0].protocol == IPPROTO_TCP ? &svc->ports[0] : NULL;
+}
+
+/*
+ * A connection to a Sidecar egress listener's bind address (shunt_binds4):
+ * the service is the one of the listener's hosts that the Host header names,
+ * else the listener's only host. NULL when the client has no such listener,
+ * or none of its hosts applies.
+ */
+static const struct svc_port *by_bind(const struct route_table *rt, const struct rt_reqview *v,
+				      const struct service **svc)
+{
+	const struct route_req *rq = v->rq;
+	const struct sidecar *sc;
+	const struct sidecar_egress *e = NULL;
+	const struct service *only = NULL;
+	const char *host;
+	size_t n_seen = 0, spec;
+	char ip[INET_ADDRSTRLEN], hbuf[256];
+
+	if (!v->client->pod)
+		return NULL;
+	sc = config_pod_sidecar(rt->cfg, v->client->pod);
+	inet_ntop(AF_INET, &rq->dst_ip, ip, sizeof(ip));
+	for (size_t i = 0; sc && i < sc->n_egress && !e; i++)
+		if (sc->egress[i].has_port && sc->egress[i].port == rq->dst_port &&
+		    sc->egress[i].bind && !strcmp(sc->egress[i].bind, ip))
+			e = &sc->egress[i];
+	if (!e)
+		return NULL;
+	host = host_of(v, hbuf, sizeof(hbuf));
+	for (size_t i = 0; i < rt->cfg->n_services; i++) {
+		const struct service *s = &rt->cfg->services[i];
+
+		if (!config_listener_sees(e, sc->namespace, s))
+			continue;
+		n_seen++;
+		only = s;
+		if (host && rt_host_matches(rt->svcs[i].fqdn, host, &spec) &&
+		    listener_port(s, rq->dst_port)) {
+			*svc = s;
+			return listener_port(s, rq->dst_port);
+		}
+	}
+	if (n_seen != 1)
+		return NULL;
+	*svc = only;
+	return listener_port(only, rq->dst_port);
+}
+
 /*
  * No service for the request: Istio's PassthroughCluster (to the original
  * destination) for a pod with outboundTrafficPolicy ALLOW_ANY, its
@@ -438,7 +506,11 @@ static int unknown_host(const struct route_table *rt, const struct rt_reqview *v
 
 	if (v->client->pod)
 		policy = config_pod_outbound(rt->cfg, v->client->pod, policy);
-	out->verdict = policy == OUTBOUND_REGISTRY_ONLY ? RV_BLACKHOLE : RV_PASSTHROUGH;
+	/* Never to the agent's own loopback: a pod's 127.0.0.1 is not the node's. */
+	out->verdict =
+		policy == OUTBOUND_REGISTRY_ONLY || (ntohl(v->rq->dst_ip.s_addr) >> 24) == 127
+			? RV_BLACKHOLE
+			: RV_PASSTHROUGH;
 	name = out->verdict == RV_BLACKHOLE ? "BlackHoleCluster" : "PassthroughCluster";
 	memcpy(out->cluster, name, strlen(name) + 1);
 	if (out->verdict == RV_PASSTHROUGH) {
@@ -483,6 +555,8 @@ int route_select(const struct route_table *rt, struct route_worker *w, const str
 
 	rt_reqview_init(&v, rq, rt_client_find(rt, rq->src_ip));
 	sp = config_find_vip(rt->cfg, rq->dst_ip, htons(rq->dst_port), IPPROTO_TCP, &svc);
+	if (!sp)
+		sp = by_bind(rt, &v, &svc);
 	if (!sp)
 		sp = by_host(rt, &v, rq->dst_port, &svc);
 	if (!sp)

@@ -152,6 +152,19 @@ static __always_inline const struct svc4_val *by_port(__be16 port)
 	return bpf_map_lookup_elem(&shunt_ports, &key);
 }
 
+/* The pseudo-service of the socket's pod's egress listener bound to @ip:@port, or NULL. */
+static __always_inline const struct svc4_val *by_bind(struct bpf_sock_addr *ctx, __be32 ip,
+						      __be16 port)
+{
+	const struct pod_val *pod = pod_of(ctx);
+	struct bind4_key key = {.ip = ip, .port = port};
+
+	if (!pod || !pod->scope_id)
+		return NULL;
+	key.scope_id = pod->scope_id;
+	return bpf_map_lookup_elem(&shunt_binds4, &key);
+}
+
 /*
  * Whether service port @svc is outside the egress scope of the socket's pod
  * (its Sidecar's egress hosts): the pod does not know it, as if it were no
@@ -209,7 +222,11 @@ static __always_inline int steer4(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *
 	if (svc && out_of_scope(ctx, svc))
 		svc = NULL;
 	if (!svc) {
-		svc = by_port(key.port);
+		/* A pod's loopback is its own, bar its egress listeners' binds (as Istio's
+		 * iptables leave 127.0.0.1 alone). */
+		svc = by_bind(ctx, key.vip, key.port);
+		if (!svc && (bpf_ntohl(key.vip) >> 24) != 127)
+			svc = by_port(key.port);
 		any_addr = true;
 	}
 	cfg = cfg_get();
@@ -319,7 +336,8 @@ static __always_inline int steer6(struct bpf_sock_addr *ctx, const __u32 ip6[4])
 	if (svc && out_of_scope(ctx, svc))
 		svc = NULL;
 	if (!svc) {
-		svc = by_port(key.port);
+		if (!loopback6(ip6))
+			svc = by_port(key.port);
 		any_addr = true;
 	}
 	lsn = bpf_map_lookup_elem(&shunt_lsn6, &zero);

@@ -28,6 +28,7 @@
 #define SHUNT_MAP_KNOWN6 "shunt_known6"
 #define SHUNT_MAP_PORTS	 "shunt_ports"
 #define SHUNT_MAP_SCOPE	 "shunt_scope"
+#define SHUNT_MAP_BINDS4 "shunt_binds4"
 
 #define SHUNT_SVC4_MAX	 65536
 #define SHUNT_BE4_MAX	 262144 /* backend slots over all services */
@@ -39,6 +40,7 @@
 #define SHUNT_KNOWN4_MAX 262144 /* addresses in the registry besides service VIPs */
 #define SHUNT_PORTS_MAX	 1024	/* ports captured whatever the address (hosts without VIPs) */
 #define SHUNT_SCOPE_MAX	 262144 /* (egress scope, service port) pairs a Sidecar lets pods see */
+#define SHUNT_BINDS_MAX	 4096	/* Sidecar egress listeners with a bind address */
 #define POD_EXCL_PORTS	 8	/* outbound ports a pod may exclude */
 #define POD_EXCL_CIDRS	 4	/* outbound IPv4 ranges a pod may exclude */
 
@@ -142,6 +144,19 @@ struct pod_val {
 struct scope_key {
 	__u32 scope_id;
 	__u32 svc_id;
+};
+
+/*
+ * shunt_binds4 key: a Sidecar egress listener with a bind address and port
+ * (the seed's 127.0.0.1:8080), for the pods of its egress scope: their
+ * connections to it go to the agent, which routes them to the listener's
+ * hosts. The value is a svc4_val with SVC4_F_L7 and no slots.
+ */
+struct bind4_key {
+	__u32 scope_id;
+	__be32 ip;   /* network order */
+	__be16 port; /* network order */
+	__u16 pad;   /* zero */
 };
 
 /* orig4.flags */

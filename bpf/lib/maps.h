@@ -171,6 +171,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_scope SEC(".maps");
 
+/* Sidecar egress listeners with a bind address, per scope (struct bind4_key). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, SHUNT_BINDS_MAX);
+	__type(key, struct bind4_key);
+	__type(value, struct svc4_val);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_binds4 SEC(".maps");
+
 /* Ports captured whatever the address (see struct port_key). Written by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

@@ -21,6 +21,10 @@
 #                     destination (ext-e, PassthroughCluster), or gets 502 from a
 #                     REGISTRY_ONLY pod (BlackHoleCluster); with the agent killed,
 #                     such connections go where they were headed
+#   my-api.example.com  the seed's egress listener: app-bind's Sidecar binds
+#                     127.0.0.1:8080 to it, so the pod's own loopback port reaches
+#                     the external API through the agent; other pods' 127.0.0.1:8080
+#                     is left alone
 #
 #   tests/e2e/serviceentry_test.sh BUILD_DIR
 #
@@ -90,7 +94,7 @@ trap 'echo "# interrupted"; exit 130' INT
 trap 'echo "# terminated"; exit 143' TERM
 
 node_declare_pods app=10.77.0.40 app-reg=10.77.0.45 ext-a=10.77.0.200 ext-b=10.77.0.201 \
-	ext-c=10.77.0.202 ext-d=10.77.0.203 vm=10.77.0.204 ext-e=10.77.0.205 ||
+	ext-c=10.77.0.202 ext-d=10.77.0.203 vm=10.77.0.204 ext-e=10.77.0.205 app-bind=10.77.0.47 ||
 	fatal "node_declare_pods refused the pods"
 node_up || fatal "node_up failed"
 echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN"
@@ -214,6 +218,41 @@ spec:
   resolution: STATIC
   ports: [{number: 8080, name: http, protocol: HTTP, targetPort: 9090}]
   endpoints: [{address: 10.77.0.201}]
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: ServiceEntry
+metadata:
+  name: external-api-example-com
+spec:
+  hosts:
+  - my-api.example.com
+  ports:
+  - number: 9000
+    protocol: HTTP
+    targetPort: $PORT
+  location: MESH_EXTERNAL
+  resolution: STATIC
+  endpoints: [{address: 10.77.0.200}]
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app-bind, namespace: default, labels: {app: bind}}
+status: {podIP: 10.77.0.47}
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: Sidecar
+metadata: {name: bind, namespace: default}
+spec:
+  workloadSelector: {labels: {app: bind}}
+  egress:
+  - port:
+      number: 8080
+      protocol: HTTP
+      name: egresshttp
+    bind: 127.0.0.1
+    hosts:
+    - "*/my-api.example.com"
+  - hosts: ["*/*"]
 YAML
 
 agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
@@ -348,6 +387,23 @@ if answered 1 ext-a '10\.77\.0\.1:'; then
 	ok "app-reg (REGISTRY_ONLY) -> Host: ext.example.com, declared: routed to ext-a"
 else
 	not_ok "app-reg (REGISTRY_ONLY) -> a declared host is routed (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
+# --- the seed's egress listener: 127.0.0.1:8080 in app-bind reaches my-api.example.com ---
+
+client app-bind --connect 127.0.0.1:8080 -n 2 --timeout-ms 3000
+if answered 2 ext-a '10\.77\.0\.1:'; then
+	ok "app-bind -> 127.0.0.1:8080 (its Sidecar's egress listener): my-api.example.com answers (ext-a), through the agent"
+else
+	not_ok "app-bind -> 127.0.0.1:8080 reaches my-api.example.com through its egress listener (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app --connect 127.0.0.1:8080 --timeout-ms 3000
+if [ "$RC" -eq 3 ] && grep -q '^connect: Connection refused' "$ERR"; then
+	ok "app -> 127.0.0.1:8080 (no such listener in its Sidecar): its own loopback, untouched: $(cat "$ERR")"
+else
+	not_ok "app -> 127.0.0.1:8080 is left to the pod's own loopback (exit $RC)"
 	show "$OUT" "$ERR"
 fi
 

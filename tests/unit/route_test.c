@@ -363,6 +363,50 @@ static void hosts_without_vip_route_by_host_header(void **state)
 	route_done(t.w, &t.res, 200);
 }
 
+/* A Sidecar egress listener bound to 127.0.0.1:8080 (the seed's): the client's loopback port
+ * reaches the listener's hosts; any other loopback destination is never passed through. */
+static void egress_listener_bind_routes_to_its_hosts(void **state)
+{
+	load("apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+	     "metadata: {name: api, namespace: default}\n"
+	     "spec: {hosts: [my-api.example.com], resolution: STATIC, ports: [{number: 3000, "
+	     "protocol: HTTP}], endpoints: [{address: 192.0.2.7}]}\n"
+	     "---\n"
+	     "apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+	     "metadata: {name: api2, namespace: default}\n"
+	     "spec: {hosts: [other-api.example.com], resolution: STATIC, ports: [{number: 3000, "
+	     "protocol: HTTP}], endpoints: [{address: 192.0.2.8}]}\n"
+	     "---\n"
+	     "apiVersion: networking.istio.io/v1\nkind: Sidecar\n"
+	     "metadata: {name: bind, namespace: default}\n"
+	     "spec:\n"
+	     "  workloadSelector: {labels: {app: client}}\n"
+	     "  egress:\n"
+	     "  - port: {number: 8080, protocol: HTTP}\n"
+	     "    bind: 127.0.0.1\n"
+	     "    hosts: ['*/my-api.example.com']\n"
+	     "  - port: {number: 8081, protocol: HTTP}\n"
+	     "    bind: 127.0.0.1\n"
+	     "    hosts: ['*/*.example.com']\n"
+	     "  - hosts: ['*/*']\n");
+	/* One host: whatever the Host header says; the service's only port. */
+	assert_int_equal(go(CLIENT, "127.0.0.1:8080", "/", "Host: 127.0.0.1:8080", END),
+			 RV_FORWARD);
+	assert_string_equal(inet_ntoa(t.res.ep.sin_addr), "192.0.2.7");
+	assert_int_equal(ntohs(t.res.ep.sin_port), 3000);
+	route_done(t.w, &t.res, 200);
+	/* Several hosts: the Host header chooses; none named: no service. */
+	assert_int_equal(go(CLIENT, "127.0.0.1:8081", "/", "Host: other-api.example.com", END),
+			 RV_FORWARD);
+	assert_string_equal(inet_ntoa(t.res.ep.sin_addr), "192.0.2.8");
+	route_done(t.w, &t.res, 200);
+	assert_int_equal(go(CLIENT, "127.0.0.1:8081", "/", "Host: localhost:8081", END),
+			 RV_BLACKHOLE);
+	/* Another pod (no such listener), another loopback port: never the agent's loopback. */
+	assert_int_equal(go(SHOPPER, "127.0.0.1:8080", "/", END), RV_BLACKHOLE);
+	assert_int_equal(go(CLIENT, "127.0.0.1:9999", "/", END), RV_BLACKHOLE);
+}
+
 static void scheme_is_http_on_plain_connections(void **state)
 {
 	load_match("    - scheme: {exact: http}\n");
@@ -1554,6 +1598,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(method_exact_prefix_and_regex, teardown),
 		cmocka_unit_test_teardown(authority_is_the_host_header_as_sent, teardown),
 		cmocka_unit_test_teardown(hosts_without_vip_route_by_host_header, teardown),
+		cmocka_unit_test_teardown(egress_listener_bind_routes_to_its_hosts, teardown),
 		cmocka_unit_test_teardown(scheme_is_http_on_plain_connections, teardown),
 		cmocka_unit_test_teardown(header_names_ignore_case_values_do_not, teardown),
 		cmocka_unit_test_teardown(header_prefix_and_regex, teardown),
