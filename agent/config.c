@@ -54,6 +54,7 @@ static const struct kind_parser kind_parsers[] = {
 	{"networking.istio.io", "Sidecar", istio_networking, istio_parse_sidecar},
 	{"networking.istio.io", "ServiceEntry", istio_networking, istio_parse_service_entry},
 	{"networking.istio.io", "WorkloadEntry", istio_networking, istio_parse_workload_entry},
+	{"networking.istio.io", "Gateway", istio_networking, istio_parse_gateway},
 };
 
 void config_set_diag_sink(void (*fn)(enum log_level level, const char *line, void *arg), void *arg)

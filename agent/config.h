@@ -153,6 +153,8 @@ struct istio_config {
 	size_t n_ses;
 	struct workload_entry *wes;
 	size_t n_wes;
+	struct gateway *gws;
+	size_t n_gws;
 };
 
 struct config {
@@ -166,6 +168,9 @@ struct config {
 	/* The mesh's outboundTrafficPolicy.mode (enum outbound_policy, istio.h): not in the
 	 * files; the agent sets it from --outbound-traffic-policy. 0: ALLOW_ANY. */
 	int mesh_outbound;
+	/* The agent's own labels, that Gateways' selectors are matched against (not in the
+	 * files; the agent sets them from --gateway-labels). NULL: it serves no Gateway. */
+	const struct labels *agent_labels;
 	/* private */
 	char **files; /* every file name a src_loc may point to */
 	size_t n_files;

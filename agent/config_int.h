@@ -15,7 +15,7 @@
 struct load {
 	struct config *cfg;
 	size_t cap_services, cap_pods, cap_namespaces, cap_files;
-	size_t cap_vs, cap_dr, cap_sidecars, cap_ses, cap_wes; /* of cfg->istio's arrays */
+	size_t cap_vs, cap_dr, cap_sidecars, cap_ses, cap_wes, cap_gws; /* of cfg->istio's arrays */
 	unsigned errors; /* problems reported so far, every file */
 	struct yt_sink sink;
 };
@@ -69,6 +69,9 @@ int istio_expand_service_entries(struct load *ld);
 bool istio_se_declares(const struct istio_config *ic, const char *fqdn);
 /* Istio's protocol.Parse: a protocol name Istio knows (any case). */
 bool ist_protocol_known(const char *s);
+/* networking.istio.io Gateway (config_istio_gw.c), the same way. */
+int istio_parse_gateway(struct load *ld, struct yt *t, yaml_node_t *obj);
+void istio_gw_release_all(struct istio_config *ic);
 /* networking.istio.io Sidecar (config_istio_sidecar.c), the same way. */
 int istio_parse_sidecar(struct load *ld, struct yt *t, yaml_node_t *obj);
 void istio_sidecar_release(struct sidecar *s);

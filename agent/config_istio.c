@@ -1336,6 +1336,7 @@ void istio_config_release(struct istio_config *ic)
 		istio_sidecar_release(&ic->sidecars[i]);
 	free(ic->sidecars);
 	istio_se_release_all(ic);
+	istio_gw_release_all(ic);
 	memset(ic, 0, sizeof(*ic));
 }
 
@@ -1380,6 +1381,7 @@ static int check_unique(struct load *ld)
 	struct obj_ref *refs;
 
 	n = n > ic->n_sidecars ? n : ic->n_sidecars;
+	n = n > ic->n_gws ? n : ic->n_gws;
 	refs = calloc(n + 1, sizeof(*refs));
 
 	if (!refs)
@@ -1395,6 +1397,9 @@ static int check_unique(struct load *ld)
 		refs[i] = (struct obj_ref){ic->sidecars[i].namespace, ic->sidecars[i].name,
 					   &ic->sidecars[i].loc};
 	check_dups(ld, "Sidecar", refs, ic->n_sidecars);
+	for (size_t i = 0; i < ic->n_gws; i++)
+		refs[i] = (struct obj_ref){ic->gws[i].namespace, ic->gws[i].name, &ic->gws[i].loc};
+	check_dups(ld, "Gateway", refs, ic->n_gws);
 	free(refs);
 	return 0;
 }

@@ -333,6 +333,47 @@ struct service_entry {
 /* "NONE", "STATIC", ... */
 const char *istio_se_resolution_str(enum se_resolution r);
 
+/* Gateway server TLS modes. */
+enum gw_tls_mode {
+	GW_TLS_NONE = 0,
+	GW_TLS_PASSTHROUGH,
+	GW_TLS_SIMPLE,
+	GW_TLS_MUTUAL,
+	GW_TLS_AUTO_PASSTHROUGH,
+	GW_TLS_ISTIO_MUTUAL,
+	GW_TLS_OPTIONAL_MUTUAL
+};
+
+struct gw_server {
+	uint32_t port;
+	char *port_name;
+	char *protocol; /* as written: HTTP, HTTPS, HTTP2, GRPC, TCP, TLS, ... */
+	char *bind;	/* NULL: every address */
+	char **hosts;	/* "dnsName" or "namespace/dnsName", as written */
+	size_t n_hosts;
+	char *name;
+	bool https_redirect; /* tls.httpsRedirect */
+	enum gw_tls_mode tls_mode;
+	char *credential_name, *server_certificate, *private_key;
+	struct src_loc loc;
+};
+
+struct gateway {
+	char *name, *namespace;
+	char *creation_timestamp;
+	struct labels selector; /* n == 0: every gateway workload */
+	struct gw_server *servers;
+	size_t n_servers;
+	struct src_loc loc;
+};
+
+/* Whether the gateway workload labelled @labels runs Gateway @g (its selector matches). */
+bool config_gateway_selects(const struct gateway *g, const struct labels *labels);
+
+/* Whether VirtualService @v binds to Gateway @g (gateways: "name" in its namespace, or
+ * "namespace/name"), given the list @gws it uses (the VS's, or a match's). */
+bool config_binds_gateway(char *const *gws, size_t n, const char *vs_ns, const struct gateway *g);
+
 /* Sidecar.outboundTrafficPolicy.mode, and the mesh-wide default (meshConfig). */
 enum outbound_policy {
 	OUTBOUND_ALLOW_ANY = 0, /* unknown destinations pass (Istio's default) */

@@ -440,7 +440,8 @@ void px_on_upstream(struct loop *loop, int fd, uint32_t events, void *arg)
 	sess_watch(s);
 }
 
-/* The original destination of @s (accepted from @peer, of either family): 0 or -errno. */
+/* The original destination of @s (accepted from @peer, of either family): 0 or -errno. A
+ * Gateway's connection is no captured one: its "destination" is the address it came in on. */
 static int sess_orig(struct proxy *px, struct session *s, const struct sockaddr_storage *peer)
 {
 	struct sockaddr_storage local;
@@ -448,6 +449,12 @@ static int sess_orig(struct proxy *px, struct session *s, const struct sockaddr_
 
 	if (getsockname(s->fd, (struct sockaddr *)&local, &len))
 		return -errno;
+	if (s->flags & SF_GATEWAY) {
+		if (local.ss_family != AF_INET || !px->ops.pick_gateway)
+			return -ENOENT;
+		s->orig = *(const struct sockaddr_in *)&local;
+		return 0;
+	}
 	if (peer->ss_family == AF_INET6)
 		return px->ops.orig_dst6 ? px->ops.orig_dst6(px->ops.ctx, s->fd,
 							     (const struct sockaddr_in6 *)peer,
@@ -458,7 +465,7 @@ static int sess_orig(struct proxy *px, struct session *s, const struct sockaddr_
 				&s->orig);
 }
 
-static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *peer)
+static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *peer, bool gateway)
 {
 	char ep[INET6_ADDRSTRLEN + 8];
 	int err;
@@ -472,6 +479,7 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *pe
 	}
 	s->px = px;
 	s->fd = fd;
+	s->flags = gateway ? SF_GATEWAY : 0;
 	if (peer->ss_family == AF_INET)
 		s->peer = *(const struct sockaddr_in *)peer;
 	s->state = SESS_HEAD;
@@ -518,6 +526,10 @@ static void on_accept_resume(struct loop *loop, struct loop_timer *t, void *arg)
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct proxy *px = arg;
+	bool gateway = false;
+
+	for (size_t i = 0; i < px->n_gw_fds; i++)
+		gateway |= px->gw_fds[i] == fd;
 
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage peer;
@@ -526,7 +538,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 
 		cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd >= 0) {
-			sess_new(px, cfd, &peer);
+			sess_new(px, cfd, &peer, gateway);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -578,6 +590,18 @@ struct proxy *proxy_new(struct loop *loop, int listen_fd, const struct proxy_ops
 	return px;
 }
 
+int proxy_listen_gateway(struct proxy *px, int fd)
+{
+	int err;
+
+	if (px->n_gw_fds == PROXY_GW_MAX)
+		return -ENOSPC;
+	err = loop_add(px->loop, fd, EPOLLIN, on_accept, px);
+	if (!err)
+		px->gw_fds[px->n_gw_fds++] = fd;
+	return err;
+}
+
 int proxy_listen6(struct proxy *px, int listen_fd6)
 {
 	int err = loop_add(px->loop, listen_fd6, EPOLLIN, on_accept, px);
@@ -595,6 +619,8 @@ void proxy_free(struct proxy *px)
 	loop_del(px->loop, px->listen_fd);
 	if (px->listen_fd6 >= 0)
 		loop_del(px->loop, px->listen_fd6);
+	for (size_t i = 0; i < px->n_gw_fds; i++)
+		loop_del(px->loop, px->gw_fds[i]);
 	while (!dlist_empty(&px->sessions))
 		px_sess_close(container_of(px->sessions.next, struct session, link));
 	while (!dlist_empty(&px->pool_lru))

@@ -116,6 +116,14 @@ struct proxy_ops {
 	 * (the service's IPv4 VIP, the client pod's IPv4 address: a dual-stack
 	 * service and pod have both). NULL: IPv6 connections get 404.
 	 */
+	/*
+	 * Routes one request of a connection accepted on a Gateway listener
+	 * (proxy_listen_gateway()), @local being the address it was accepted on.
+	 * As pick() otherwise.
+	 */
+	int (*pick_gateway)(void *ctx, const struct sockaddr_in *peer,
+			    const struct sockaddr_in *local, const struct http_req *req,
+			    struct proxy_pick *out);
 	int (*orig_dst6)(void *ctx, int fd, const struct sockaddr_in6 *peer,
 			 const struct sockaddr_in6 *local, struct sockaddr_in *orig,
 			 struct sockaddr_in *peer4);
@@ -211,6 +219,15 @@ struct proxy *proxy_new(struct loop *loop, int listen_fd, const struct proxy_ops
  * connections are routed through ops->orig_dst6. 0 or -errno.
  */
 int proxy_listen6(struct proxy *px, int listen_fd6);
+
+#define PROXY_GW_MAX 16 /* Gateway listeners per proxy */
+
+/*
+ * Also serves @fd, a listening socket of a Gateway port (same ownership):
+ * its connections are not captured ones; each request goes through
+ * ops->pick_gateway. 0 or -errno (-ENOSPC past PROXY_GW_MAX).
+ */
+int proxy_listen_gateway(struct proxy *px, int fd);
 
 /*
  * Stops listening, closes every client and upstream connection the proxy

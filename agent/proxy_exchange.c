@@ -975,7 +975,10 @@ static void on_request_head(struct session *s)
 		s->pick.status = 404; /* the connection was not captured: nowhere to go */
 		s->pick.flags = "NR";
 	} else {
-		err = px->ops.pick(px->ops.ctx, &s->peer, &s->orig, &req, &s->pick);
+		err = s->flags & SF_GATEWAY
+			      ? px->ops.pick_gateway(px->ops.ctx, &s->peer, &s->orig, &req,
+						     &s->pick)
+			      : px->ops.pick(px->ops.ctx, &s->peer, &s->orig, &req, &s->pick);
 		if (err) {
 			log_warn("proxy: routing failed: %s", strerror(-err));
 			memset(&s->pick, 0, sizeof(s->pick));

@@ -134,7 +134,8 @@ enum sess_state {
 #define SF_PICKED     (1u << 19) /* pick() forwarded this request: done() is owed */
 #define SF_RSP_HEAD   (1u << 20) /* the final response's head was edited and may go out */
 #define SF_TIMED_OUT  (1u << 21) /* the route timeout fired: 504 UT */
-#define SF_CONN_FLAGS (SF_NO_ROUTE | SF_CLIENT_FIN) /* the flags that outlive a request */
+#define SF_GATEWAY    (1u << 22) /* accepted on a Gateway listener: routed by pick_gateway() */
+#define SF_CONN_FLAGS (SF_NO_ROUTE | SF_CLIENT_FIN | SF_GATEWAY) /* they outlive a request */
 
 struct session {
 	struct proxy *px;
@@ -172,7 +173,9 @@ struct session {
 struct proxy {
 	struct loop *loop;
 	int listen_fd;
-	int listen_fd6;	      /* -1: none */
+	int listen_fd6;		  /* -1: none */
+	int gw_fds[PROXY_GW_MAX]; /* Gateway listeners */
+	size_t n_gw_fds;
 	struct proxy_ops ops; /* with defaults filled in */
 	struct proxy_stats stats;
 	struct dlist sessions;		 /* every open session */

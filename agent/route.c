@@ -40,7 +40,7 @@ static int build_namespaces(struct route_table *rt)
 {
 	const struct config *cfg = rt->cfg;
 	const struct istio_config *ic = ISTIO(cfg);
-	size_t max = cfg->n_pods + cfg->n_services + ic->n_vs + ic->n_dr + 1;
+	size_t max = cfg->n_pods + cfg->n_services + ic->n_vs + ic->n_dr + ic->n_gws + 1;
 	uint32_t id;
 	int err;
 
@@ -59,6 +59,8 @@ static int build_namespaces(struct route_table *rt)
 		intern_ns(rt, ic->vs[i].namespace, &id);
 	for (size_t i = 0; i < ic->n_dr; i++)
 		intern_ns(rt, ic->dr[i].namespace, &id);
+	for (size_t i = 0; i < ic->n_gws; i++)
+		intern_ns(rt, ic->gws[i].namespace, &id);
 	return 0;
 }
 
@@ -283,13 +285,17 @@ static int note(struct route_table *rt, int err)
 	return err;
 }
 
-static int compile_match(struct route_table *rt, struct rt_match *m, const struct http_match *src)
+static int compile_match(struct route_table *rt, struct rt_match *m, const struct http_match *src,
+			 const struct virtual_service *vs)
 {
 	size_t n = src->n_headers + src->n_without_headers + 3;
 	int err;
 
 	m->mesh = names_mesh(src->gateways, src->n_gateways);
 	m->by_gateways = src->n_gateways > 0;
+	m->gws = src->n_gateways ? src->gateways : vs->gateways;
+	m->n_gws = src->n_gateways ? src->n_gateways : vs->n_gateways;
+	m->vs_ns = vs->namespace;
 	m->port = src->port;
 	m->src_labels = src->source_labels.n ? &src->source_labels : NULL;
 	m->src_ns = RT_NS_ANY;
@@ -354,7 +360,8 @@ static void resolve_dest(struct route_table *rt, struct rt_dest *d,
 
 /* Compiles @src into @r, its match entries into @m (room for src->n_match). */
 static int compile_rule(struct route_table *rt, struct rt_rule *r, struct rt_match *m,
-			const struct http_route *src, size_t index)
+			const struct http_route *src, size_t index,
+			const struct virtual_service *vs)
 {
 	int err;
 
@@ -367,7 +374,7 @@ static int compile_rule(struct route_table *rt, struct rt_rule *r, struct rt_mat
 		return -ENOMEM;
 	for (size_t i = 0; i < src->n_match; i++) {
 		r->n_m++;
-		err = compile_match(rt, &r->m[i], &src->match[i]);
+		err = compile_match(rt, &r->m[i], &src->match[i], vs);
 		if (err)
 			return err;
 	}
@@ -403,8 +410,8 @@ static int compile_vs(struct route_table *rt)
 
 		vs->src = src;
 		vs->vis = visibility(rt, i, src->export_to, src->n_export_to, src->namespace);
-		if (src->shadowed || !names_mesh(src->gateways, src->n_gateways))
-			continue;
+		/* Every VirtualService is compiled: the mesh's candidates are chosen below, the
+		 * Gateways' per request (route_select_gateway()). */
 		for (size_t j = 0; j < src->n_http; j++)
 			n_m += src->http[j].n_match;
 		/* rules and their entries each in one array, in order: a scan walks memory forward
@@ -417,7 +424,8 @@ static int compile_vs(struct route_table *rt)
 		for (size_t j = 0; j < src->n_http; j++) {
 			vs->n_rules++;
 			rt->n_rules++;
-			err = compile_rule(rt, &vs->rules[j], vs->matches + n_m, &src->http[j], j);
+			err = compile_rule(rt, &vs->rules[j], vs->matches + n_m, &src->http[j], j,
+					   src);
 			if (err)
 				return err;
 			n_m += src->http[j].n_match;

@@ -56,6 +56,7 @@ enum route_verdict {
 	RV_REDIRECT,	/* the rule redirects: the proxy builds the answer from rule->redirect */
 	RV_PASSTHROUGH, /* DestinationRule PASSTHROUGH: forward to the original destination (ep) */
 	RV_BLACKHOLE,	/* 502: a host the registry does not know, from a REGISTRY_ONLY pod */
+	RV_HTTPS_REDIRECT, /* 301 to https://host/path: the Gateway server's tls.httpsRedirect */
 };
 
 /* "FORWARD", "NO_ROUTE", ... */
@@ -118,6 +119,18 @@ void route_worker_set_now(struct route_worker *w, uint64_t now_ms);
  * another table. Pointers in @out point into the config and @w; they stay
  * valid while the table lives (set_cookie: until the next call).
  */
+/*
+ * Routes @rq that came in through a Gateway listener of this agent on port
+ * rq->dst_port: among the Gateways the agent serves (their selector matches
+ * cfg->agent_labels) with a server on that port serving the Host, the
+ * VirtualService bound to one (gateways: name or namespace/name) whose host
+ * matches best (exact, then the longest wildcard, "*" last) and is visible
+ * to the Gateway's namespace; then its rules as route_select() applies them
+ * (entries naming other gateways do not apply). No VirtualService: 404.
+ */
+int route_select_gateway(const struct route_table *rt, struct route_worker *w,
+			 const struct route_req *rq, struct route_result *out);
+
 int route_select(const struct route_table *rt, struct route_worker *w, const struct route_req *rq,
 		 struct route_result *out);
 

@@ -62,6 +62,10 @@ struct rt_match {
 	size_t n_qps;
 	const struct labels *src_labels; /* NULL: any */
 	uint32_t src_ns;		 /* namespace id, RT_NS_ANY, or RT_NS_MISSING */
+	/* The gateways it binds to: the entry's, else its VirtualService's (in the config). */
+	char *const *gws;
+	size_t n_gws;
+	const char *vs_ns;
 };
 
 struct rt_svc;
@@ -272,6 +276,7 @@ struct rt_reqview {
 	const char *authority; /* Host, or the authority of an absolute-form target; NULL: none */
 	size_t authority_len;
 	const struct rt_client *client;
+	const struct gateway *gw; /* the Gateway the request came in through; NULL: mesh */
 };
 
 /* String map and exact-path index (route_index.c). */

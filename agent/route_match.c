@@ -251,9 +251,11 @@ static bool query_value(const struct rt_reqview *v, const char *name, size_t nle
 
 bool rt_match_applies(const struct rt_match *m, const struct rt_reqview *v, uint16_t port)
 {
-	if (!m->mesh)
-		return false;
 	if (m->port && m->port != port)
+		return false;
+	if (v->gw) /* through a Gateway: the entry (or its VirtualService) must name it */
+		return config_binds_gateway(m->gws, m->n_gws, m->vs_ns, v->gw);
+	if (!m->mesh)
 		return false;
 	if (m->by_gateways) /* Istio: gateways given, sourceLabels and sourceNamespace ignored */
 		return true;

@@ -23,7 +23,7 @@ const char *route_verdict_str(enum route_verdict v)
 		[RV_FORWARD] = "FORWARD",	[RV_NO_ROUTE] = "NO_ROUTE",
 		[RV_NO_CLUSTER] = "NO_CLUSTER", [RV_NO_HEALTHY] = "NO_HEALTHY",
 		[RV_REDIRECT] = "REDIRECT",	[RV_PASSTHROUGH] = "PASSTHROUGH",
-		[RV_BLACKHOLE] = "BLACKHOLE",
+		[RV_BLACKHOLE] = "BLACKHOLE",	[RV_HTTPS_REDIRECT] = "HTTPS_REDIRECT",
 	};
 
 	return (size_t)v < sizeof(names) / sizeof(names[0]) && names[v] ? names[v] : "?";
@@ -521,20 +521,8 @@ static int unknown_host(const struct route_table *rt, const struct rt_reqview *v
 	return 0;
 }
 
-int route_select(const struct route_table *rt, struct route_worker *w, const struct route_req *rq,
-		 struct route_result *out)
+static void result_reset(struct route_result *out)
 {
-	const struct service *svc;
-	const struct svc_port *sp;
-	const struct rt_svc *rs;
-	const struct rt_vs *vs = NULL;
-	const struct rt_rule *r;
-	struct rt_reqview v;
-	size_t entry;
-	bool applies;
-
-	if (w->rt != rt)
-		return -EINVAL;
 	out->verdict = RV_NO_ROUTE;
 	out->vs = NULL;
 	out->rule = NULL;
@@ -552,7 +540,137 @@ int route_select(const struct route_table *rt, struct route_worker *w, const str
 	out->has_hash = false;
 	out->hash = 0;
 	out->set_cookie = NULL;
+}
 
+/* Whether Gateway server host @sh ("[ns/]dnsName") admits host @h of a VirtualService in
+ * @vs_ns, @g being the server's Gateway. */
+static bool server_admits(const char *sh, const struct gateway *g, const char *vs_ns, const char *h)
+{
+	const char *slash = strchr(sh, '/'), *dns = slash ? slash + 1 : sh;
+	size_t spec;
+
+	if (slash) {
+		size_t n = (size_t)(slash - sh);
+		const char *ns = n == 1 && sh[0] == '.' ? g->namespace : sh;
+		size_t ln = ns == g->namespace ? strlen(ns) : n;
+
+		if (!(n == 1 && sh[0] == '*') && (strlen(vs_ns) != ln || strncmp(vs_ns, ns, ln)))
+			return false;
+	}
+	return !strcmp(dns, "*") || rt_host_matches(dns, h, &spec) ||
+	       rt_host_matches(h, dns, &spec);
+}
+
+/* Whether @host matches one of @sv's hosts (its dnsName parts). */
+static bool server_serves(const struct gw_server *sv, const char *host)
+{
+	size_t spec;
+
+	for (size_t i = 0; i < sv->n_hosts; i++) {
+		const char *slash = strchr(sv->hosts[i], '/');
+		const char *dns = slash ? slash + 1 : sv->hosts[i];
+
+		if (!strcmp(dns, "*") || rt_host_matches(dns, host, &spec))
+			return true;
+	}
+	return false;
+}
+
+int route_select_gateway(const struct route_table *rt, struct route_worker *w,
+			 const struct route_req *rq, struct route_result *out)
+{
+	const struct istio_config *ic = &rt->cfg->istio;
+	const struct rt_vs *best = NULL;
+	const struct gw_server *via = NULL;
+	size_t best_spec = 0, entry;
+	struct rt_client gwc = {.ns = RT_NS_NONE};
+	struct rt_reqview v;
+	char hbuf[256];
+	const char *host;
+	bool applies = false;
+
+	if (w->rt != rt)
+		return -EINVAL;
+	result_reset(out);
+	rt_reqview_init(&v, rq, &gwc);
+	host = host_of(&v, hbuf, sizeof(hbuf));
+	if (!host)
+		host = "";
+	/* The servers of this agent's Gateways on that port that serve the host; then, among the
+	 * VirtualServices bound to their Gateway, the most specific host match, oldest first. */
+	for (size_t g = 0; g < ic->n_gws; g++) {
+		const struct gateway *gw = &ic->gws[g];
+
+		if (!config_gateway_selects(gw, rt->cfg->agent_labels))
+			continue;
+		for (size_t k = 0; k < gw->n_servers; k++) {
+			const struct gw_server *sv = &gw->servers[k];
+
+			if (sv->port != rq->dst_port || !server_serves(sv, host))
+				continue;
+			if (!via)
+				via = sv;
+			for (size_t i = 0; i < ic->n_vs; i++) {
+				const struct virtual_service *vs = &ic->vs[i];
+				uint32_t gns;
+
+				if (!config_binds_gateway(vs->gateways, vs->n_gateways,
+							  vs->namespace, gw))
+					continue;
+				if (!rt_strmap_get(&rt->ns_ids, gw->namespace,
+						   strlen(gw->namespace), &gns) ||
+				    !rt_visible(rt->vs[i].vis, gns, rt->n_ns))
+					continue;
+				for (size_t h = 0; h < vs->n_hosts; h++) {
+					bool admitted = false;
+					size_t spec;
+
+					for (size_t x = 0; x < sv->n_hosts && !admitted; x++)
+						admitted =
+							server_admits(sv->hosts[x], gw,
+								      vs->namespace, vs->hosts[h]);
+					if (!admitted)
+						continue;
+					if (!rt_host_matches(vs->hosts[h], host, &spec) ||
+					    spec <= best_spec)
+						continue;
+					best = &rt->vs[i];
+					best_spec = spec;
+					via = sv;
+					v.gw = gw;
+					gwc.ns = gns;
+				}
+			}
+		}
+	}
+	if (via && via->https_redirect) {
+		out->verdict = RV_HTTPS_REDIRECT;
+		return 0;
+	}
+	if (!best)
+		return 0; /* 404: no VirtualService for that host on this Gateway */
+	out->vs = best->src;
+	for (size_t i = 0; i < best->n_rules; i++)
+		if (rule_matches(w, &best->rules[i], &v, rq->dst_port, &applies, &entry))
+			return route_rule(rt, w, &best->rules[i], entry, &v, out);
+	return 0;
+}
+
+int route_select(const struct route_table *rt, struct route_worker *w, const struct route_req *rq,
+		 struct route_result *out)
+{
+	const struct service *svc;
+	const struct svc_port *sp;
+	const struct rt_svc *rs;
+	const struct rt_vs *vs = NULL;
+	const struct rt_rule *r;
+	struct rt_reqview v;
+	size_t entry;
+	bool applies;
+
+	if (w->rt != rt)
+		return -EINVAL;
+	result_reset(out);
 	rt_reqview_init(&v, rq, rt_client_find(rt, rq->src_ip));
 	sp = config_find_vip(rt->cfg, rq->dst_ip, htons(rq->dst_port), IPPROTO_TCP, &svc);
 	if (!sp)

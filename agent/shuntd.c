@@ -4,6 +4,7 @@
  * the config directory, attaches them to the mesh cgroup and proxies the
  * connections they send here. See README.md and docs/.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -24,6 +25,7 @@
 #include "addr.h"
 #include "admin.h"
 #include "config.h"
+#include "gateway.h"
 #include "kern.h"
 #include "log.h"
 #include "loop.h"
@@ -49,8 +51,12 @@ struct options {
 	unsigned workers;
 	uint32_t mark;
 	bool unpin_on_exit;
-	bool check_kernel;     /* --check-kernel: probe the kernel, print, exit */
-	struct kern_opts kern; /* map sizes (--max-*); 0: the defaults */
+	bool check_kernel;	   /* --check-kernel: probe the kernel, print, exit */
+	struct kern_opts kern;	   /* map sizes (--max-*); 0: the defaults */
+	struct labels gw_labels;   /* --gateway-labels: Gateways whose selector they match */
+	struct in_addr gw_address; /* --gateway-address (default: --listen's) */
+	struct sockaddr_in gw[PROXY_GW_MAX]; /* the Gateway listeners, from the config */
+	size_t n_gw;
 };
 
 struct agent {
@@ -84,6 +90,9 @@ static void usage(FILE *f)
 		"                     the pods can reach)\n"
 		"  --listen6 [IP6]:PORT  where native IPv6 connections to L7 services are sent;\n"
 		"                     without it they are balanced in the kernel\n"
+		"  --gateway-labels K=V[,K=V]  this agent's labels: it serves the Gateways whose\n"
+		"                     selector they match (e.g. istio=ingressgateway)\n"
+		"  --gateway-address IP  where those Gateways' ports listen (default: --listen's)\n"
 		"  --admin IP:PORT    admin API (default 127.0.0.1:15000)\n"
 		"  --pin-dir DIR      bpffs directory for the pinned maps (default "
 		"/sys/fs/bpf/shunt)\n"
@@ -114,6 +123,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"cgroup", required_argument, NULL, 'g'},
 		{"listen", required_argument, NULL, 'l'},
 		{"listen6", required_argument, NULL, '6'},
+		{"gateway-labels", required_argument, NULL, 'G'},
+		{"gateway-address", required_argument, NULL, 'A'},
 		{"admin", required_argument, NULL, 'a'},
 		{"pin-dir", required_argument, NULL, 'p'},
 		{"netns-dir", required_argument, NULL, 'n'},
@@ -165,6 +176,24 @@ static int parse_args(int argc, char **argv, struct options *o)
 					"their own network namespace cannot reach it\n",
 					optarg);
 			have_listen = true;
+			break;
+		case 'G':
+			gateway_labels_release(&o->gw_labels);
+			if (gateway_labels_parse(optarg, &o->gw_labels)) {
+				fprintf(stderr,
+					"shuntd: --gateway-labels %s: expected K=V[,K=V]...\n",
+					optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'A':
+			if (inet_pton(AF_INET, optarg, &o->gw_address) != 1) {
+				fprintf(stderr,
+					"shuntd: --gateway-address %s: expected an IPv4 "
+					"address\n",
+					optarg);
+				return -EINVAL;
+			}
 			break;
 		case '6':
 			if (addr_parse_ipv6_port(optarg, &o->listen6) ||
@@ -506,6 +535,8 @@ static int start_workers(struct agent *a)
 	struct worker_opts wo = {
 		.listen = a->opt.listen,
 		.listen6 = a->opt.listen6,
+		.gw = a->opt.gw,
+		.n_gw = a->opt.n_gw,
 		.mark = a->opt.mark,
 		.kern = a->kern,
 		.store = &a->store,
@@ -651,6 +682,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	cfg->mesh_outbound = a.opt.outbound; /* routes for unknown hosts need it */
+	cfg->agent_labels = a.opt.gw_labels.n ? &a.opt.gw_labels : NULL;
+	if (!a.opt.gw_address.s_addr)
+		a.opt.gw_address = a.opt.listen.sin_addr;
+	a.opt.n_gw = gateway_listeners(cfg, a.opt.gw_address, a.opt.gw, PROXY_GW_MAX);
 	err = snapshot_publish(&a.store, cfg);
 	if (err)
 		goto out;
@@ -695,7 +730,8 @@ out:
 	if (a.netns_watch >= 0)
 		close(a.netns_watch);
 	loop_free(a.loop);
-	snapshot_store_fini(&a.store);
+	snapshot_store_fini(&a.store); /* the config, which points at the labels, goes first */
+	gateway_labels_release(&a.opt.gw_labels);
 	if (err && !a.refused)
 		log_error("shuntd: exiting on error: %s", strerror(-err));
 	else if (!err)

@@ -5,6 +5,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <stdio.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -29,6 +31,8 @@ struct worker {
 	struct worker_opts opts;
 	int listen_fd;
 	int listen_fd6; /* -1: none */
+	int gw_fds[PROXY_GW_MAX];
+	size_t n_gw_fds;
 	struct loop *loop;
 	struct proxy *proxy;
 	pthread_t thread;
@@ -143,8 +147,28 @@ static int worker_orig_dst6(void *ctx, int fd, const struct sockaddr_in6 *peer,
 	return 0;
 }
 
-static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
-		       const struct http_req *req, struct proxy_pick *out)
+/* "location: https://HOST/PATH\r\n" for a Gateway server's httpsRedirect. 0 or -ENOSPC. */
+static int https_location(const struct http_req *req, char *buf, size_t len)
+{
+	const char *host = "";
+	size_t host_len = 0;
+	int n;
+
+	for (size_t i = 0; i < req->n_hdrs; i++)
+		if (req->hdrs[i].name_len == 4 && !strncasecmp(req->hdrs[i].name, "host", 4)) {
+			host = req->hdrs[i].value;
+			host_len = req->hdrs[i].value_len;
+			break;
+		}
+	n = snprintf(buf, len, "location: https://%.*s%.*s\r\n", (int)host_len, host,
+		     (int)req->url_len, req->url);
+	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+/* Routes with route_select() or, for a Gateway's connection, route_select_gateway(). */
+static int pick_via(struct worker *w, bool gateway, const struct sockaddr_in *peer,
+		    const struct sockaddr_in *orig, const struct http_req *req,
+		    struct proxy_pick *out)
 {
 	struct route_req rq = {
 		.req = req,
@@ -152,7 +176,6 @@ static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct s
 		.dst_port = ntohs(orig->sin_port),
 		.src_ip = peer->sin_addr,
 	};
-	struct worker *w = ctx;
 	struct route_result res;
 	int err;
 
@@ -160,7 +183,8 @@ static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct s
 	if (err)
 		return err;
 	route_worker_set_now(w->rw, loop_now_ms(w->loop));
-	err = route_select(w->snap->rt, w->rw, &rq, &res);
+	err = gateway ? route_select_gateway(w->snap->rt, w->rw, &rq, &res)
+		      : route_select(w->snap->rt, w->rw, &rq, &res);
 	if (err)
 		return err;
 	log_debug("route: %.*s %.*s -> %s %s", (int)req->method_len, req->method, (int)req->url_len,
@@ -194,6 +218,13 @@ static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct s
 	case RV_PASSTHROUGH:
 		out->ep = res.ep;
 		return route_actions(w->snap->rt, w->rw, &rq, &res, out);
+	case RV_HTTPS_REDIRECT:
+		err = https_location(req, w->location, sizeof(w->location));
+		if (err)
+			return err;
+		out->status = 301;
+		out->headers = w->location;
+		return 0;
 	case RV_REDIRECT:
 		err = redirect_location(res.rule->redirect, req, false, w->location,
 					sizeof(w->location));
@@ -216,6 +247,19 @@ static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct s
 		out->status = route_verdict_status(res.verdict);
 		return 0;
 	}
+}
+
+static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
+		       const struct http_req *req, struct proxy_pick *out)
+{
+	return pick_via(ctx, false, peer, orig, req, out);
+}
+
+static int worker_pick_gateway(void *ctx, const struct sockaddr_in *peer,
+			       const struct sockaddr_in *local, const struct http_req *req,
+			       struct proxy_pick *out)
+{
+	return pick_via(ctx, true, peer, local, req, out);
 }
 
 /* A retry is due: another endpoint of the same cluster, with its own token. */
@@ -260,6 +304,7 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		.orig_dst = worker_orig_dst,
 		.orig_dst6 = worker_orig_dst6,
 		.pick = worker_pick,
+		.pick_gateway = worker_pick_gateway,
 		.done = worker_done,
 		.repick = worker_repick,
 		.upstream_mark = opts->mark,
@@ -306,6 +351,21 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 			goto free_proxy;
 		}
 	}
+	for (size_t i = 0; i < opts->n_gw && i < PROXY_GW_MAX; i++) {
+		char a4[INET_ADDRSTRLEN];
+		int fd = listen_socket((const struct sockaddr *)&opts->gw[i], sizeof(opts->gw[i]));
+
+		err = fd < 0 ? fd : proxy_listen_gateway(w->proxy, fd);
+		if (err) {
+			if (fd >= 0)
+				close(fd);
+			log_error("worker %u: cannot serve the Gateway port %s:%u: %s", opts->id,
+				  inet_ntop(AF_INET, &opts->gw[i].sin_addr, a4, sizeof(a4)),
+				  ntohs(opts->gw[i].sin_port), strerror(-err));
+			goto free_proxy;
+		}
+		w->gw_fds[w->n_gw_fds++] = fd;
+	}
 	*out = w;
 	return 0;
 
@@ -313,6 +373,8 @@ free_proxy:
 	proxy_free(w->proxy);
 	if (w->listen_fd6 >= 0)
 		close(w->listen_fd6);
+	for (size_t i = 0; i < w->n_gw_fds; i++)
+		close(w->gw_fds[i]);
 free_loop:
 	loop_free(w->loop);
 close_fd:
@@ -357,6 +419,8 @@ void worker_free(struct worker *w)
 	close(w->listen_fd);
 	if (w->listen_fd6 >= 0)
 		close(w->listen_fd6);
+	for (size_t i = 0; i < w->n_gw_fds; i++)
+		close(w->gw_fds[i]);
 	route_worker_free(w->rw);
 	snapshot_release(w->snap);
 	free(w);

@@ -21,6 +21,8 @@ struct worker_opts {
 	unsigned id;		      /* for logs */
 	struct sockaddr_in listen;    /* capture listener, shared by all workers via SO_REUSEPORT */
 	struct sockaddr_in6 listen6;  /* the IPv6 one; sin6_port 0: none */
+	const struct sockaddr_in *gw; /* Gateway listeners (SO_REUSEPORT too), @n_gw of them */
+	size_t n_gw;
 	uint32_t mark;		      /* SO_MARK on upstream sockets: never captured */
 	struct kern *kern;	      /* original-destination lookups */
 	struct snapshot_store *store; /* the active config */

@@ -293,8 +293,17 @@ static void bookinfo_gateway_route_keeps_gateway_and_uri_matches(void **state)
 	assert_dst(&r->route[0].dst, "productpage", "productpage.default.svc.cluster.local", NULL,
 		   9080);
 	assert_false(r->route[0].has_weight);
-	/* the Gateway is not shunt's business */
-	assert_int_equal(count_level(LOG_INFO), 1);
+	/* the Gateway is parsed: selector, one HTTP server on 8080 for every host */
+	assert_int_equal(cfg->istio.n_gws, 1);
+	assert_string_equal(cfg->istio.gws[0].name, "bookinfo-gateway");
+	assert_string_equal(labels_get(&cfg->istio.gws[0].selector, "istio"), "ingressgateway");
+	assert_int_equal(cfg->istio.gws[0].n_servers, 1);
+	assert_int_equal(cfg->istio.gws[0].servers[0].port, 8080);
+	assert_string_equal(cfg->istio.gws[0].servers[0].protocol, "HTTP");
+	assert_string_equal(cfg->istio.gws[0].servers[0].hosts[0], "*");
+	assert_true(config_binds_gateway(v->gateways, v->n_gateways, v->namespace,
+					 &cfg->istio.gws[0]));
+	assert_int_equal(count_level(LOG_INFO), 0);
 	config_free(cfg);
 }
 
@@ -568,8 +577,11 @@ static void greeter_gateway_vs_for_helloweb(void **state)
 	assert_string_equal(v->gateways[0], "gateway");
 	assert_dst(&v->http[0].route[0].dst, "helloweb.default.svc.cluster.local",
 		   "helloweb.default.svc.cluster.local", NULL, 3000);
-	/* Deployments and the Gateway are notices; the DestinationRule's tls one too. */
-	assert_int_equal(count_level(LOG_INFO), 5);
+	/* Deployments are notices, and the DestinationRule's tls; the Gateway is parsed. */
+	assert_int_equal(count_level(LOG_INFO), 4);
+	assert_int_equal(cfg->istio.n_gws, 1);
+	assert_true(config_binds_gateway(v->gateways, v->n_gateways, v->namespace,
+					 &cfg->istio.gws[0]));
 	config_free(cfg);
 }
 
