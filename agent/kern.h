@@ -132,8 +132,9 @@ int kern_attach(struct kern *k, int cgroup_fd, int self_cgroup_fd);
 
 /*
  * The agent leaves: the kernel stops sending connections to it (they are
- * balanced in the kernel: fail open). With @unpin, the programs are also
- * detached, and connections to services are no longer touched at all.
+ * balanced in the kernel: fail open) and stops indexing sockets for the fast
+ * path. With @unpin, the programs are also detached (link_skmsg included),
+ * and connections to services are no longer touched at all.
  */
 void kern_detach(struct kern *k, bool unpin);
 

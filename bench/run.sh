@@ -5,7 +5,7 @@
 # pod as the floor. Paths are interleaved round by round (off, on, direct,
 # off, on, direct, ...), each measurement after its own warm-up, so a drift of
 # the machine hits every path alike. Prints a markdown table and writes it to
-# bench/results/<date>-<hostname>.md. Figures are information, never a pass
+# bench/results/<date>-<hostname>.md (-2, -3, ... for later runs that day). Figures are information, never a pass
 # or a fail.
 #
 #   bench/run.sh [--rounds N] [--duration S] [--warmup S] [--conns "1 16"] [BUILD_DIR]
@@ -33,10 +33,10 @@ while [ $# -gt 0 ]; do
 	esac
 done
 for v in "$ROUNDS" "$DURATION" "$WARMUP"; do
-	[[ $v =~ ^[0-9]+$ ]] && [ "$v" -ge 1 ] && [ "$v" -le 60 ] || {
+	if ! [[ $v =~ ^[0-9]+$ ]] || [ "$v" -lt 1 ] || [ "$v" -gt 60 ]; then
 		echo "bench: --rounds, --duration and --warmup take 1..60" >&2
 		exit 2
-	}
+	fi
 done
 
 # shellcheck source=tests/e2e/lib/node.sh
@@ -83,8 +83,8 @@ done
 node_start_echos "$BUILD/shunt-echo" "$BENCH_TMP" "${specs[@]}" || exit 1
 bench_write_config "$BENCH_TMP/config"
 
-# stat NAME: one kernel counter (shuntctl stats).
-stat() {
+# bench_stat NAME: one kernel counter (shuntctl stats).
+bench_stat() {
 	"$BUILD/shuntctl" --pin-dir "$NODE_PIN" stats 2>/dev/null | awk -v n="$1" '$1 == n { print $2 }'
 }
 
@@ -99,7 +99,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			failures=$((failures + 1))
 			continue
 		fi
-		r0=$(stat fastpath_redirected) p0=$(stat fastpath_passed)
+		r0=$(bench_stat fastpath_redirected) p0=$(bench_stat fastpath_passed)
 		for c in $CONNS; do
 			"bench_path_$path" "$c" "$WARMUP" >/dev/null || true
 			if line=$("bench_path_$path" "$c" "$DURATION"); then
@@ -110,8 +110,8 @@ for ((round = 1; round <= ROUNDS; round++)); do
 			fi
 		done
 		if [ "$path" = agent_on ]; then
-			redirected=$((redirected + $(stat fastpath_redirected) - r0))
-			passed=$((passed + $(stat fastpath_passed) - p0))
+			redirected=$((redirected + $(bench_stat fastpath_redirected) - r0))
+			passed=$((passed + $(bench_stat fastpath_passed) - p0))
 		fi
 	done
 done
@@ -119,7 +119,13 @@ bench_agent_stop
 elapsed=$(($(date +%s) - t_start))
 
 mkdir -p "$HERE/results"
-out=$HERE/results/$(date +%Y-%m-%d)-$(hostname -s).md
+# A second run on the same day does not overwrite the first: -2, -3, ...
+base=$HERE/results/$(date +%Y-%m-%d)-$(hostname -s)
+out=$base.md
+for ((i = 2; i < 100; i++)); do
+	[ -e "$out" ] || break
+	out=$base-$i.md
+done
 {
 	echo "# shunt bench, $(date -u +%Y-%m-%dT%H:%MZ), $(hostname -s)"
 	echo
