@@ -4,6 +4,7 @@
 #   make test       install what is missing, then every test (unit + end-to-end)
 #   make demo       install what is missing, then the local demo node
 #   make check      format check, static analysis, tests
+#   make bench      fast path off vs on vs direct, with wrk (not part of make test)
 #   make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from the running kernel
 #   V=1             show the commands
 
@@ -52,7 +53,7 @@ TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps test test-unit test-e2e demo check format vmlinux clean
+.PHONY: all deps test test-unit test-e2e demo bench check format vmlinux clean
 all: $(BUILD)/shuntd $(BUILD)/shuntctl $(TOOLS)
 
 deps:
@@ -114,6 +115,11 @@ test-e2e: all
 demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/e2e/demo.sh $(BUILD)
+
+# Figures, never a pass or a fail: bench/run.sh builds, installs wrk if missing, and
+# writes bench/results/<date>-<hostname>.md.
+bench: deps
+	$(Q)bench/run.sh $(BUILD)
 
 FORMAT_SRCS = $(wildcard agent/*.c agent/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/tools/*.c)
 format:

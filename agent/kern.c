@@ -76,6 +76,10 @@ static const char *const stat_names[SHUNT_STAT_MAX] = {
 	[SHUNT_STAT_NOT_MESH] = "not_mesh",
 	[SHUNT_STAT_EXCLUDED] = "excluded",
 	[SHUNT_STAT_EGRESS_BLOCKED] = "egress_blocked",
+	[SHUNT_STAT_FASTPATH_INDEXED] = "fastpath_indexed",
+	[SHUNT_STAT_FASTPATH_FAILED] = "fastpath_failed",
+	[SHUNT_STAT_FASTPATH_REDIRECTED] = "fastpath_redirected",
+	[SHUNT_STAT_FASTPATH_PASSED] = "fastpath_passed",
 };
 
 const char *kern_stat_name(enum shunt_stat stat)
@@ -85,7 +89,7 @@ const char *kern_stat_name(enum shunt_stat stat)
 	return stat_names[stat];
 }
 
-static void pin_path(const struct kern *k, const char *name, char path[PATH_MAX])
+void kern_pin_path(const struct kern *k, const char *name, char path[PATH_MAX])
 {
 	snprintf(path, PATH_MAX, "%s/%s", k->pin_dir, name);
 }
@@ -118,7 +122,7 @@ static void pin_back(const struct kern *k, int old[KERN_N_PINS])
 	for (int i = 0; i < KERN_N_PINS; i++) {
 		if (old[i] < 0)
 			continue;
-		pin_path(k, sized_pins[i].name, path);
+		kern_pin_path(k, sized_pins[i].name, path);
 		if (unlink(path) && errno != ENOENT)
 			log_warn("kern: cannot remove the new %s: %s", path, strerror(errno));
 		if (bpf_obj_pin(old[i], path))
@@ -149,7 +153,7 @@ static int unpin_resized(struct kern *k, int old[KERN_N_PINS])
 	for (int i = 0; i < KERN_N_PINS; i++) {
 		enum kern_sized_map m = sized_pins[i].m;
 
-		pin_path(k, sized_pins[i].name, path);
+		kern_pin_path(k, sized_pins[i].name, path);
 		fd = bpf_obj_get(path);
 		if (fd < 0)
 			continue; /* not pinned yet; anything else, loading reports */
@@ -188,6 +192,8 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k = calloc(1, sizeof(*k));
 	if (!k)
 		return -ENOMEM;
+	k->fast_link_fd = -1;
+	k->fast_path = kopts && kopts->fast_path;
 	for (int i = 0; i < KERN_N_SIZED; i++)
 		k->max[i] =
 			kopts && kopts->max_entries[i] ? kopts->max_entries[i] : sized_defaults[i];
@@ -247,6 +253,9 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 		log_error("kern: cannot load sockops program: %s", strerror(-err));
 		goto destroy_so;
 	}
+	err = kern_fast_load(k, &opts);
+	if (err)
+		goto destroy_so;
 	for (int i = 0; i < KERN_N_PINS; i++) {
 		if (old[i] >= 0) {
 			k->links_stale = true;
@@ -270,6 +279,7 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k->ports_fd = bpf_map__fd(k->sa->maps.shunt_ports);
 	k->scope_fd = bpf_map__fd(k->sa->maps.shunt_scope);
 	k->binds4_fd = bpf_map__fd(k->sa->maps.shunt_binds4);
+	k->sock4_fd = bpf_map__fd(k->sa->maps.shunt_sock4);
 	*out = k;
 	return 0;
 
@@ -287,7 +297,7 @@ free_kern:
 	return err;
 }
 
-static int cfg_write(struct kern *k)
+int kern_cfg_write(struct kern *k)
 {
 	__u32 key = 0;
 
@@ -301,11 +311,13 @@ int kern_set_listener(struct kern *k, const struct sockaddr_in *listen, uint32_t
 	k->cfg.listen_ip = listen ? listen->sin_addr.s_addr : 0;
 	k->cfg.listen_port = listen ? listen->sin_port : 0;
 	k->cfg.skip_mark = skip_mark;
-	if (!listen)
+	if (!listen) {
 		k->cfg.heartbeat_ns = 0; /* gone: fail open at once */
+		k->cfg.flags = 0;	 /* no agent socket to redirect to */
+	}
 	if (!k->cfg.alive_ns)
 		k->cfg.alive_ns = KERN_ALIVE_MS * 1000000ull;
-	return cfg_write(k);
+	return kern_cfg_write(k);
 }
 
 int kern_sync_pods(struct kern *k, const struct kern_pod *pods, size_t n)
@@ -364,7 +376,7 @@ int kern_heartbeat(struct kern *k, bool alive)
 	clock_gettime(CLOCK_MONOTONIC, &ts); /* bpf_ktime_get_ns()'s clock */
 	k->cfg.heartbeat_ns =
 		alive ? (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec : 0;
-	return cfg_write(k);
+	return kern_cfg_write(k);
 }
 
 static void svc4_key_of(struct svc4_key *key, struct in_addr vip, uint16_t port)
@@ -640,7 +652,7 @@ static int attach_one(struct kern *k, struct bpf_program *prog, int cgroup_fd, c
 	char path[PATH_MAX];
 	int err;
 
-	pin_path(k, name, path);
+	kern_pin_path(k, name, path);
 	link = access(path, F_OK) ? NULL : bpf_link__open(path); /* none: no libbpf warning */
 	if (link) {
 		memset(&info, 0, sizeof(info));
@@ -704,6 +716,8 @@ int kern_attach(struct kern *k, int cgroup_fd, int self_cgroup_fd)
 		else
 			err = attach_one(k, progs[i], fd, link_pins[i], st.st_ino);
 	}
+	if (!err)
+		err = kern_fast_attach(k);
 	if (err)
 		kern_detach(k, true);
 	else
@@ -727,7 +741,7 @@ static void links_settle(struct kern *k, bool unpin)
 
 	progs_of(k, progs);
 	for (size_t i = 0; i < KERN_N_LINKS; i++) {
-		pin_path(k, link_pins[i], path);
+		kern_pin_path(k, link_pins[i], path);
 		if (access(path, F_OK))
 			continue; /* none: spare libbpf's warning */
 		link = bpf_link__open(path);
@@ -760,6 +774,7 @@ void kern_detach(struct kern *k, bool unpin)
 			bpf_link__unpin(link);
 		bpf_link__destroy(link); /* a pinned link stays attached */
 	}
+	kern_fast_detach(k, unpin);
 }
 
 int kern_orig_dst(const struct kern *k, const struct sockaddr_in *peer,
@@ -829,6 +844,7 @@ void kern_close(struct kern *k, bool unpin)
 		links_settle(k, unpin);
 	if (unpin)
 		unpin_all(k);
+	kern_fast_close(k);
 	sockops_bpf__destroy(k->so);
 	sock_addr_bpf__destroy(k->sa);
 	close(k->lock_fd);

@@ -29,6 +29,7 @@ enum kern_sized_map {
 /* kern_open() options. */
 struct kern_opts {
 	__u32 max_entries[KERN_N_SIZED]; /* by enum kern_sized_map; 0: include/shunt_maps.h's */
+	bool fast_path; /* shuntd --fast-path on: load and attach the sk_msg program */
 };
 
 /* The pinned name of a sized map, and the shuntd flag that sets its size. */
@@ -48,7 +49,8 @@ __u32 kern_sized_default(enum kern_sized_map m);
  * while shunt_pair4 entries not yet taken by accept() are lost. The programs
  * an earlier agent left attached keep its maps until kern_attach() swaps
  * them, or kern_close() does if this agent never attaches; if loading fails,
- * the old maps are pinned back. Stores the handle in *@out; returns 0 or
+ * the old maps are pinned back. With @opts->fast_path, the sk_msg program is
+ * loaded too (not attached yet). Stores the handle in *@out; returns 0 or
  * -errno.
  */
 int kern_open(const char *pin_dir, const struct kern_opts *opts, struct kern **out);
@@ -129,14 +131,18 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
  * that sees the agent's listener close to the agent's own cgroup
  * @self_cgroup_fd (the caller keeps both fds), through links pinned in the
  * pin dir, which outlive the agent; links an earlier agent left on the same
- * cgroups are adopted. 0 or -errno.
+ * cgroups are adopted. Then the fast path: on, the sk_msg program is attached
+ * to shunt_sock4 (pinned link link_skmsg, adopted likewise) and sockops starts
+ * indexing pod<->agent sockets; off, a link_skmsg an earlier agent left is
+ * removed and shunt_sock4 emptied. 0 or -errno.
  */
 int kern_attach(struct kern *k, int cgroup_fd, int self_cgroup_fd);
 
 /*
  * The agent leaves: the kernel stops sending connections to it (they are
- * balanced in the kernel: fail open). With @unpin, the programs are also
- * detached, and connections to services are no longer touched at all.
+ * balanced in the kernel: fail open) and stops indexing sockets for the fast
+ * path. With @unpin, the programs are also detached (link_skmsg included),
+ * and connections to services are no longer touched at all.
  */
 void kern_detach(struct kern *k, bool unpin);
 

@@ -1,12 +1,15 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * Inside the kernel-map layer: what kern.c (load, attach, IPv4 maps) shares
- * with kern6.c (the IPv6 maps).
+ * with kern6.c (the IPv6 and registry maps) and kern_fast.c (the fast path).
  */
 #ifndef SHUNT_KERN_INT_H
 #define SHUNT_KERN_INT_H
 
+#include <limits.h>
 #include <stdbool.h>
+
+#include <bpf/libbpf.h>
 
 #include "kern.h"
 
@@ -20,12 +23,16 @@ struct svc_port;
 struct kern {
 	struct sock_addr_bpf *sa; /* connect4 + getpeername4; creates the pinned maps */
 	struct sockops_bpf *so;	  /* sockops; reuses the pinned maps */
+	struct sk_msg_bpf *sm;	  /* the fast path's sk_msg program; NULL when it is off */
 	struct bpf_link *links[KERN_N_LINKS];
 	size_t n_links;
 	char *pin_dir;
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
 	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd, known4_fd; /* from sa */
 	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd, ports_fd, scope_fd, binds4_fd;
+	int sock4_fd;		 /* shunt_sock4, from sa */
+	int fast_link_fd;	 /* the sk_msg link on shunt_sock4 this agent holds, or -1 */
+	bool fast_path;		 /* shuntd --fast-path on */
 	struct shunt_cfg cfg;	 /* what shunt_cfg_v2 holds */
 	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
 	/*
@@ -91,5 +98,35 @@ int kern_known_sync(struct kern *k, const struct config *cfg);
  */
 int kern6_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
 			struct kern_sync *out);
+/* @name's path under the pin dir. */
+void kern_pin_path(const struct kern *k, const char *name, char path[PATH_MAX]);
+
+/* Writes k->cfg to shunt_cfg_v2. 0 or -errno. */
+int kern_cfg_write(struct kern *k);
+
+/*
+ * With the fast path on, opens and loads the sk_msg program with @opts (its
+ * maps resolve to the pins the other objects made); off, loads nothing.
+ * 0 or -errno, logged.
+ */
+int kern_fast_load(struct kern *k, const struct bpf_object_open_opts *opts);
+
+/*
+ * On: attaches the sk_msg program to shunt_sock4 through the link pinned as
+ * link_skmsg (one an earlier agent pinned is adopted and given this agent's
+ * program), then lets sockops index sockets (CFG_F_FAST_PATH). Off: removes
+ * a link an earlier agent pinned and empties shunt_sock4, so that no socket
+ * keeps redirecting. 0 or -errno, logged.
+ */
+int kern_fast_attach(struct kern *k);
+
+/*
+ * Lets go of the sk_msg link (it stays attached through its pin unless
+ * @unpin). With @unpin, a pinned link this agent does not hold is removed too.
+ */
+void kern_fast_detach(struct kern *k, bool unpin);
+
+/* Frees the sk_msg program (after kern_fast_detach()). */
+void kern_fast_close(struct kern *k);
 
 #endif /* SHUNT_KERN_INT_H */

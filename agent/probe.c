@@ -37,6 +37,7 @@ enum probe_kind {
 	PK_HELPER,
 	PK_LINK_CREATE,
 	PK_LINK_UPDATE,
+	PK_LINK_SOCKMAP,
 };
 
 /* Check ids: a check may depend on one earlier check (needs). */
@@ -64,6 +65,12 @@ enum {
 	C_H_SA_NETNS_COOKIE,
 	C_LINK_CREATE,
 	C_LINK_UPDATE,
+	C_MAP_SOCKHASH,
+	C_SK_MSG,
+	C_H_SOCKOPS_SOCK_HASH_UPDATE,
+	C_H_MSG_REDIRECT_HASH,
+	C_H_MSG_STORAGE_GET,
+	C_LINK_SOCKMAP,
 	C_COUNT,
 };
 
@@ -77,6 +84,8 @@ struct probe_check {
 
 /* Everything below goes through bpf(2), which needs the privileges first. */
 #define BPF_NEEDS C_PRIV
+
+#define FAST_PATH_HINT "or run shuntd --fast-path off"
 
 static const struct probe_check checks[C_COUNT] = {
 	[C_PRIV] = {{"privileges to load BPF programs",
@@ -277,6 +286,63 @@ static const struct probe_check checks[C_COUNT] = {
 			   0,
 			   0,
 			   C_SOCK_ADDR},
+	/*
+	 * The fast path's features (shuntd --fast-path on only). Sockhash: commit
+	 * 81110384441a ("bpf: sockmap, add hash map support", John Fastabend,
+	 * May 2018), 4.18, with bpf_sock_hash_update and bpf_msg_redirect_hash.
+	 */
+	[C_MAP_SOCKHASH] = {{"sockhash maps",
+			     "index pod<->agent sockets for the same-node fast path", "4.18",
+			     FAST_PATH_HINT, true},
+			    PK_MAP,
+			    BPF_MAP_TYPE_SOCKHASH,
+			    0,
+			    BPF_NEEDS},
+	/* sk_msg: commit 4f738adba30a ("bpf: create tcp_bpf_ulp allowing BPF to monitor socket
+	 * TX/RX data", March 2018), 4.17. */
+	[C_SK_MSG] = {{"sk_msg programs", "redirect pod<->agent data between sockets (fast path)",
+		       "4.17", FAST_PATH_HINT, true},
+		      PK_PROG,
+		      BPF_PROG_TYPE_SK_MSG,
+		      0,
+		      BPF_NEEDS},
+	[C_H_SOCKOPS_SOCK_HASH_UPDATE] = {{"bpf_sock_hash_update() in sockops programs",
+					   "put established pod<->agent sockets in the sockhash",
+					   "4.18", FAST_PATH_HINT, true},
+					  PK_HELPER,
+					  BPF_PROG_TYPE_SOCK_OPS,
+					  BPF_FUNC_sock_hash_update,
+					  C_SOCKOPS},
+	[C_H_MSG_REDIRECT_HASH] = {{"bpf_msg_redirect_hash() in sk_msg programs",
+				    "hand a message to the peer socket's ingress queue", "4.18",
+				    FAST_PATH_HINT, true},
+				   PK_HELPER,
+				   BPF_PROG_TYPE_SK_MSG,
+				   BPF_FUNC_msg_redirect_hash,
+				   C_SK_MSG},
+	/*
+	 * Commit 13d70f5a5ecf ("bpf, sk_msg: Add get socket storage helpers",
+	 * John Fastabend), with sk_msg_md->sk; bpf-next of June 2020, 5.8.
+	 */
+	[C_H_MSG_STORAGE_GET] = {{"bpf_sk_storage_get() in sk_msg programs",
+				  "keep each socket on one path (never reorder its bytes)", "5.8",
+				  FAST_PATH_HINT, true},
+				 PK_HELPER,
+				 BPF_PROG_TYPE_SK_MSG,
+				 BPF_FUNC_sk_storage_get,
+				 C_SK_MSG},
+	/*
+	 * Commit 699c23f02c65 ("bpf: Add bpf_link support for sk_msg and sk_skb
+	 * progs", Yonghong Song, April 2024), 6.10.
+	 */
+	[C_LINK_SOCKMAP] = {{"bpf_link for sk_msg programs (BPF_LINK_TYPE_SOCKMAP)",
+			     "keep the sk_msg program attached through a pinned link, adopted "
+			     "by the next agent",
+			     "6.10", FAST_PATH_HINT, true},
+			    PK_LINK_SOCKMAP,
+			    0,
+			    0,
+			    C_SK_MSG},
 };
 
 /* r0 = 1; exit: accepted by every hook shunt uses (1 lets the syscall proceed). */
@@ -363,6 +429,19 @@ static int kernel_link_create(void)
 	return bad_fd_means_present(ret);
 }
 
+/* sk_msg programs attach to a sockmap through a link since 6.10; before, EINVAL. */
+static int kernel_link_sockmap(void)
+{
+	int prog = load_ret1(BPF_PROG_TYPE_SK_MSG, BPF_SK_MSG_VERDICT), ret;
+
+	if (prog < 0)
+		return -errno;
+	ret = bpf_link_create(prog, -1, BPF_SK_MSG_VERDICT, NULL);
+	ret = ret < 0 ? -errno : ret;
+	close(prog);
+	return bad_fd_means_present(ret);
+}
+
 static int kernel_link_update(void)
 {
 	int prog = load_ret1(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_CGROUP_INET4_CONNECT), ret;
@@ -420,6 +499,7 @@ const struct probe_ops probe_ops_kernel = {
 	.helper = kernel_helper,
 	.link_create = kernel_link_create,
 	.link_update = kernel_link_update,
+	.link_sockmap = kernel_link_sockmap,
 	.kernel_btf = kernel_btf,
 	.bpffs = kernel_bpffs,
 	.cgroup2 = kernel_cgroup2,
@@ -448,6 +528,8 @@ static int run_check(const struct probe_ops *ops, const struct probe_check *c)
 		return ops->link_create();
 	case PK_LINK_UPDATE:
 		return ops->link_update();
+	case PK_LINK_SOCKMAP:
+		return ops->link_sockmap ? ops->link_sockmap() : 1;
 	}
 	return -EINVAL;
 }
@@ -475,7 +557,10 @@ int probe_kernel_ops(const struct probe_ops *ops, struct probe_report *out)
 			r->err = ret;
 		} else {
 			r->status = ret ? PROBE_OK : PROBE_MISSING;
-			out->missing += !ret;
+			if (c->f.fast_path)
+				out->missing_fast_path += !ret;
+			else
+				out->missing += !ret;
 		}
 	}
 	return (int)out->missing;
@@ -531,6 +616,11 @@ int probe_summary(const struct probe_report *r, char *buf, size_t len)
 
 	if (uname(&u))
 		strcpy(u.release, "?");
+	if (!r->missing && r->missing_fast_path)
+		return snprintf(buf, len,
+				"shuntd: this kernel (%s) has every feature shunt needs, but lacks "
+				"%u feature(s) the fast path needs (--fast-path on)",
+				u.release, r->missing_fast_path);
 	if (!r->missing)
 		return snprintf(buf, len, "shuntd: this kernel (%s) has every feature shunt needs",
 				u.release);

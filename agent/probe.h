@@ -18,6 +18,7 @@ struct probe_feature {
 	const char *need;   /* what shunt does with it */
 	const char *kernel; /* first Linux release that has it; NULL: not a kernel feature */
 	const char *hint;   /* what to do when it is missing, or NULL */
+	bool fast_path;	    /* needed by shuntd --fast-path on only */
 };
 
 enum probe_status {
@@ -37,8 +38,9 @@ struct probe_result {
 
 struct probe_report {
 	struct probe_result res[PROBE_MAX];
-	unsigned n;	  /* results in res[], in check order */
-	unsigned missing; /* how many are PROBE_MISSING */
+	unsigned n;		    /* results in res[], in check order */
+	unsigned missing;	    /* how many are PROBE_MISSING among those every agent needs */
+	unsigned missing_fast_path; /* how many are PROBE_MISSING among fast_path ones */
 };
 
 /*
@@ -51,11 +53,12 @@ struct probe_ops {
 	int (*attach_type)(enum bpf_prog_type type, enum bpf_attach_type attach);
 	int (*map_type)(enum bpf_map_type type);
 	int (*helper)(enum bpf_prog_type type, enum bpf_func_id helper);
-	int (*link_create)(void); /* BPF_LINK_CREATE for cgroup programs */
-	int (*link_update)(void); /* BPF_LINK_UPDATE */
-	int (*kernel_btf)(void);  /* vmlinux BTF, for CO-RE relocations */
-	int (*bpffs)(void);	  /* the bpf filesystem type */
-	int (*cgroup2)(void);	  /* a mounted cgroup2 hierarchy */
+	int (*link_create)(void);  /* BPF_LINK_CREATE for cgroup programs */
+	int (*link_update)(void);  /* BPF_LINK_UPDATE */
+	int (*link_sockmap)(void); /* BPF_LINK_CREATE for sk_msg on a sockmap; NULL: present */
+	int (*kernel_btf)(void);   /* vmlinux BTF, for CO-RE relocations */
+	int (*bpffs)(void);	   /* the bpf filesystem type */
+	int (*cgroup2)(void);	   /* a mounted cgroup2 hierarchy */
 };
 
 /* The real probes: libbpf's probing API, bpf(2), /sys and /proc. */
@@ -63,7 +66,8 @@ extern const struct probe_ops probe_ops_kernel;
 
 /*
  * Probes every feature shunt needs with the real probes, loading nothing
- * that outlives the call. Fills *@out; returns out->missing (0: all there).
+ * that outlives the call. Fills *@out; returns out->missing (0: all there),
+ * which leaves out what only the fast path needs (out->missing_fast_path).
  */
 int probe_kernel(struct probe_report *out);
 

@@ -536,9 +536,10 @@ static int maps_agent(void)
 }
 
 static const char *const known_maps[] = {
-	SHUNT_MAP_SVC4, SHUNT_MAP_BE4,	 SHUNT_MAP_PAIR4, SHUNT_MAP_ORIG4,  SHUNT_MAP_CFG,
-	SHUNT_MAP_LSN,	SHUNT_MAP_STATS, SHUNT_MAP_PODS,  SHUNT_MAP_KNOWN4, SHUNT_MAP_SVC6,
-	SHUNT_MAP_BE6,	SHUNT_MAP_PAIR6, SHUNT_MAP_ORIG6, SHUNT_MAP_LSN6,   SHUNT_MAP_KNOWN6};
+	SHUNT_MAP_SVC4,	 SHUNT_MAP_BE4,	  SHUNT_MAP_PAIR4,  SHUNT_MAP_ORIG4,  SHUNT_MAP_CFG,
+	SHUNT_MAP_LSN,	 SHUNT_MAP_STATS, SHUNT_MAP_PODS,   SHUNT_MAP_KNOWN4, SHUNT_MAP_SVC6,
+	SHUNT_MAP_BE6,	 SHUNT_MAP_PAIR6, SHUNT_MAP_ORIG6,  SHUNT_MAP_LSN6,   SHUNT_MAP_KNOWN6,
+	SHUNT_MAP_PORTS, SHUNT_MAP_SCOPE, SHUNT_MAP_BINDS4, SHUNT_MAP_SOCK4,  SHUNT_MAP_MSGPATH4};
 
 /* shunt_pods: one line per pod network namespace (cookie order, as walked). */
 static int maps_pods(void)
@@ -650,6 +651,66 @@ static int maps_scope(void)
 	return 0;
 }
 
+/* One socket of shunt_sock4, for sorting. */
+struct sock_entry {
+	struct sock4_key key;
+	__u64 cookie;
+};
+
+static int sock_cmp(const void *a, const void *b)
+{
+	const struct sock_entry *x = a, *y = b;
+
+	return memcmp(&x->key, &y->key, sizeof(x->key));
+}
+
+/*
+ * shunt_sock4 (the fast path's sockets, by their own 4-tuple) and
+ * shunt_msgpath4 (socket storage: a note). Absent pins are not an error: an
+ * agent older than the fast path never made them.
+ */
+static int maps_fast(void)
+{
+	struct sock_entry *e;
+	struct sock4_key key;
+	char a[32], b[32], path[PATH_MAX];
+	struct pinned m;
+	long n = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", pin_dir, SHUNT_MAP_SOCK4);
+	if (access(path, F_OK) || pinned_open(SHUNT_MAP_SOCK4, &m))
+		return 0;
+	n = map_entries(&m);
+	fill_line(&m, n);
+	e = n > 0 ? calloc((size_t)n, sizeof(*e)) : NULL;
+	for (long i = 0; e && i < n; i++) {
+		if (bpf_map_get_next_key(m.fd, i ? &key : NULL, &key)) {
+			n = i;
+			break;
+		}
+		e[i].key = key;
+		if (bpf_map_lookup_elem(m.fd, &key, &e[i].cookie))
+			e[i].cookie = 0;
+	}
+	if (e)
+		qsort(e, (size_t)n, sizeof(*e), sock_cmp);
+	for (long i = 0; e && i < n; i++)
+		printf("  sock %s -> %s cookie=%llu\n",
+		       ipport_str(e[i].key.local_ip, e[i].key.local_port, a, sizeof(a)),
+		       ipport_str(e[i].key.remote_ip, e[i].key.remote_port, b, sizeof(b)),
+		       (unsigned long long)e[i].cookie);
+	free(e);
+	close(m.fd);
+	if (!pinned_open(SHUNT_MAP_MSGPATH4, &m)) {
+		fill_line(&m, -1);
+		printf("  note socket storage: the path (redirect or TCP/IP) each socket of %s "
+		       "took at its first message; the kernel cannot list it\n",
+		       SHUNT_MAP_SOCK4);
+		close(m.fd);
+	}
+	return 0;
+}
+
 /* Whether @fd is a map (the pin dir also holds links). */
 static bool is_map(int fd)
 {
@@ -715,6 +776,7 @@ static int cmd_maps(void)
 	rc |= maps_known4();
 	rc |= maps_ports();
 	rc |= maps_scope();
+	rc |= maps_fast();
 	rc |= maps_others();
 	return rc;
 }

@@ -38,6 +38,13 @@
 #define WORKERS_MAX 256
 /* --max-*: far above any node, and below what makes the kernel's hash tables overflow. */
 #define MAP_ENTRIES_MAX (1u << 26)
+/*
+ * --fast-path's default: on, because that is what `make bench` measured to
+ * win on request throughput and p99 (Linux 6.18: docs/kernel.md, "Same-node
+ * fast path"). A kernel without what it needs runs with it off (one warning);
+ * only an explicit --fast-path on is refused there.
+ */
+#define FAST_PATH_DEFAULT true
 
 struct options {
 	const char *config_dir;
@@ -52,6 +59,7 @@ struct options {
 	uint32_t mark;
 	bool unpin_on_exit;
 	bool check_kernel;	   /* --check-kernel: probe the kernel, print, exit */
+	bool fast_path_given;	   /* --fast-path was on the command line, not the default */
 	struct kern_opts kern;	   /* map sizes (--max-*); 0: the defaults */
 	struct labels gw_labels;   /* --gateway-labels: Gateways whose selector they match */
 	struct in_addr gw_address; /* --gateway-address (default: --listen's) */
@@ -103,6 +111,9 @@ static void usage(FILE *f)
 		"                     outboundTrafficPolicy.mode (default ALLOW_ANY); a pod's\n"
 		"                     Sidecar overrides it\n"
 		"  --workers N        proxy threads (default 1)\n"
+		"  --fast-path on|off redirect pod<->agent data between sockets on this node\n"
+		"                     with sk_msg, skipping TCP/IP (default %s where the\n"
+		"                     kernel has what it needs, else off)\n"
 		"  --mark N           SO_MARK of the agent's own sockets (default 0x%x)\n"
 		"  --unpin-on-exit    remove the pinned maps when exiting\n"
 		"  --max-services N   max_entries of %s: service ports (default %d)\n"
@@ -112,8 +123,8 @@ static void usage(FILE *f)
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
 		"  --check-kernel     probe this kernel for every feature shunt needs, print one\n"
 		"                     line per feature and exit 0 (all there) or 1\n",
-		SHUNT_DEFAULT_MARK, SHUNT_MAP_SVC4, SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX,
-		SHUNT_MAP_PAIR4, SHUNT_PAIR4_MAX);
+		FAST_PATH_DEFAULT ? "on" : "off", SHUNT_DEFAULT_MARK, SHUNT_MAP_SVC4,
+		SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX, SHUNT_MAP_PAIR4, SHUNT_PAIR4_MAX);
 }
 
 static int parse_args(int argc, char **argv, struct options *o)
@@ -130,6 +141,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"netns-dir", required_argument, NULL, 'n'},
 		{"outbound-traffic-policy", required_argument, NULL, 'o'},
 		{"workers", required_argument, NULL, 'w'},
+		{"fast-path", required_argument, NULL, 'f'},
 		{"mark", required_argument, NULL, 'm'},
 		{"unpin-on-exit", no_argument, NULL, 'u'},
 		{"max-services", required_argument, NULL, 'S'},
@@ -149,6 +161,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 	o->netns_dir = PODNS_DIR_DEFAULT;
 	o->outbound = OUTBOUND_ALLOW_ANY; /* Istio's meshConfig default */
 	o->workers = 1;
+	o->kern.fast_path = FAST_PATH_DEFAULT;
 	o->mark = SHUNT_DEFAULT_MARK;
 	addr_parse_ipv4_port("127.0.0.1:15000", &o->admin);
 
@@ -240,6 +253,14 @@ static int parse_args(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			}
 			o->workers = (unsigned)v;
+			break;
+		case 'f':
+			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
+				fprintf(stderr, "shuntd: --fast-path %s: on or off\n", optarg);
+				return -EINVAL;
+			}
+			o->kern.fast_path = !strcmp(optarg, "on");
+			o->fast_path_given = true;
 			break;
 		case 'm':
 			errno = 0;
@@ -374,17 +395,30 @@ static int refuse_kernel_without_features(struct agent *a)
 	struct probe_report r;
 	char line[512];
 
+	bool fast = a->opt.kern.fast_path;
+
 	probe_kernel(&r);
+	if (fast && r.missing_fast_path && !a->opt.fast_path_given) {
+		for (unsigned i = 0; i < r.n; i++)
+			if (r.res[i].feature->fast_path && r.res[i].status == PROBE_MISSING) {
+				probe_line(&r.res[i], line, sizeof(line));
+				log_warn("shuntd: fast path off (the default is on): %s", line);
+				break;
+			}
+		fast = a->opt.kern.fast_path = false;
+	}
 	for (unsigned i = 0; i < r.n; i++) {
 		if (r.res[i].status != PROBE_MISSING && r.res[i].status != PROBE_UNKNOWN)
 			continue;
+		if (r.res[i].feature->fast_path && !fast)
+			continue; /* --fast-path off: not needed */
 		probe_line(&r.res[i], line, sizeof(line));
 		if (r.res[i].status == PROBE_MISSING)
 			log_error("shuntd: %s", line);
 		else
 			log_warn("shuntd: %s", line);
 	}
-	if (!r.missing)
+	if (!r.missing && !(fast && r.missing_fast_path))
 		return 0;
 	probe_summary(&r, line, sizeof(line));
 	log_error("%s", line);
@@ -556,6 +590,14 @@ static int start_workers(struct agent *a)
 	return 0;
 }
 
+/* Whether cgroup directory @path is @top or below it. */
+static bool cgroup_within(const char *path, const char *top)
+{
+	size_t n = strlen(top);
+
+	return !strncmp(path, top, n) && (path[n] == '\0' || path[n] == '/');
+}
+
 /* Everything between "config is valid" and "ready". 0 or -errno, logged. */
 static int agent_start(struct agent *a)
 {
@@ -614,6 +656,10 @@ static int agent_start(struct agent *a)
 	self_fd = cgroup_open_self(self_path, sizeof(self_path));
 	if (self_fd < 0)
 		return self_fd;
+	if (a->opt.kern.fast_path && !cgroup_within(self_path, cg_path))
+		log_warn("shuntd: --fast-path on, but this agent runs in %s, outside %s: sockops "
+			 "never sees the connections it accepts, so nothing is redirected",
+			 self_path, cg_path);
 	err = kern_attach(a->kern, a->cgroup_fd, self_fd);
 	close(self_fd);
 	if (err)
@@ -626,10 +672,11 @@ static int agent_start(struct agent *a)
 	__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE);
 	log_info("shuntd: ready: %u service ports through the agent (L7), %u balanced in the "
 		 "kernel (IPv6 VIPs: %u L7, %u in the kernel), in %s; proxying on %s%s with %u "
-		 "worker(s), maps in %s",
+		 "worker(s), fast path %s, maps in %s",
 		 sync.l7, sync.direct, sync.l7_6, sync.direct6, cg_path,
 		 addr_fmt(&a->opt.listen, buf, sizeof(buf)),
-		 a->opt.listen6.sin6_port ? " and IPv6" : "", a->n_workers, a->opt.pin_dir);
+		 a->opt.listen6.sin6_port ? " and IPv6" : "", a->n_workers,
+		 a->opt.kern.fast_path ? "on" : "off", a->opt.pin_dir);
 	return 0;
 }
 

@@ -11,24 +11,26 @@
 #define SHUNT_MAPS_H
 
 /* Pinned map names, as they appear under the pin directory. At most 15 chars. */
-#define SHUNT_MAP_SVC4	 "shunt_svc4_v2"
-#define SHUNT_MAP_BE4	 "shunt_be4"
-#define SHUNT_MAP_PAIR4	 "shunt_pair4"
-#define SHUNT_MAP_ORIG4	 "shunt_orig4"
-#define SHUNT_MAP_CFG	 "shunt_cfg_v2"
-#define SHUNT_MAP_STATS	 "shunt_stats_v3"
-#define SHUNT_MAP_LSN	 "shunt_listeners"
-#define SHUNT_MAP_PODS	 "shunt_pods_v2"
-#define SHUNT_MAP_KNOWN4 "shunt_known4"
-#define SHUNT_MAP_SVC6	 "shunt_svc6"
-#define SHUNT_MAP_BE6	 "shunt_be6"
-#define SHUNT_MAP_PAIR6	 "shunt_pair6"
-#define SHUNT_MAP_ORIG6	 "shunt_orig6"
-#define SHUNT_MAP_LSN6	 "shunt_lsn6"
-#define SHUNT_MAP_KNOWN6 "shunt_known6"
-#define SHUNT_MAP_PORTS	 "shunt_ports"
-#define SHUNT_MAP_SCOPE	 "shunt_scope"
-#define SHUNT_MAP_BINDS4 "shunt_binds4"
+#define SHUNT_MAP_SVC4	   "shunt_svc4_v2"
+#define SHUNT_MAP_BE4	   "shunt_be4"
+#define SHUNT_MAP_PAIR4	   "shunt_pair4"
+#define SHUNT_MAP_ORIG4	   "shunt_orig4"
+#define SHUNT_MAP_CFG	   "shunt_cfg_v2"
+#define SHUNT_MAP_STATS	   "shunt_stats_v3"
+#define SHUNT_MAP_LSN	   "shunt_listeners"
+#define SHUNT_MAP_PODS	   "shunt_pods_v2"
+#define SHUNT_MAP_KNOWN4   "shunt_known4"
+#define SHUNT_MAP_SVC6	   "shunt_svc6"
+#define SHUNT_MAP_BE6	   "shunt_be6"
+#define SHUNT_MAP_PAIR6	   "shunt_pair6"
+#define SHUNT_MAP_ORIG6	   "shunt_orig6"
+#define SHUNT_MAP_LSN6	   "shunt_lsn6"
+#define SHUNT_MAP_KNOWN6   "shunt_known6"
+#define SHUNT_MAP_PORTS	   "shunt_ports"
+#define SHUNT_MAP_SCOPE	   "shunt_scope"
+#define SHUNT_MAP_BINDS4   "shunt_binds4"
+#define SHUNT_MAP_SOCK4	   "shunt_sock4"
+#define SHUNT_MAP_MSGPATH4 "shunt_msgpath4"
 
 #define SHUNT_SVC4_MAX	 65536
 #define SHUNT_BE4_MAX	 262144 /* backend slots over all services */
@@ -41,6 +43,7 @@
 #define SHUNT_PORTS_MAX	 1024	/* ports captured whatever the address (hosts without VIPs) */
 #define SHUNT_SCOPE_MAX	 262144 /* (egress scope, service port) pairs a Sidecar lets pods see */
 #define SHUNT_BINDS_MAX	 4096	/* Sidecar egress listeners with a bind address */
+#define SHUNT_SOCK4_MAX	 131072 /* fast-path sockets: two per pod<->agent connection */
 #define POD_EXCL_PORTS	 8	/* outbound ports a pod may exclude */
 #define POD_EXCL_CIDRS	 4	/* outbound IPv4 ranges a pod may exclude */
 
@@ -178,7 +181,7 @@ struct pair4_key {
 struct shunt_cfg {
 	__be32 listen_ip;   /* the agent's listener, network order; 0: no agent */
 	__be16 listen_port; /* network order */
-	__u16 pad;	    /* zero */
+	__u16 flags;	    /* CFG_F_*; zero from agents older than the fast path */
 	__u32 skip_mark;    /* sockets with this SO_MARK are never sent to the agent (its own) */
 	__u32 pad2;	    /* zero */
 	__u64 heartbeat_ns; /* CLOCK_MONOTONIC (bpf_ktime_get_ns) of the agent's last heartbeat */
@@ -235,6 +238,34 @@ struct shunt_lsn6 {
 	__u16 pad;   /* zero */
 };
 
+/* shunt_cfg.flags */
+#define CFG_F_FAST_PATH (1u << 0) /* sockops indexes pod<->agent sockets in shunt_sock4 */
+
+/*
+ * shunt_sock4 key: a socket of a pod<->agent connection by its 4-tuple as the
+ * socket itself sees it. Its peer's key is the same with local and remote
+ * swapped: what the sk_msg program looks up to find where to redirect.
+ */
+struct sock4_key {
+	__be32 local_ip;    /* network order */
+	__be32 remote_ip;   /* network order */
+	__be16 local_port;  /* network order */
+	__be16 remote_port; /* network order */
+};
+
+/*
+ * shunt_msgpath4 value (socket storage of every socket in shunt_sock4): the
+ * path its data takes, chosen at its first message and kept for the life of
+ * the connection. A socket that sent through the TCP stack once must never
+ * redirect later: the peer reads its redirected queue before its TCP receive
+ * queue, so mixing the two would reorder the byte stream.
+ */
+enum msg_path {
+	MSG_PATH_UNDECIDED = 0, /* indexed, nothing sent yet */
+	MSG_PATH_REDIRECT,	/* every message goes to the peer's ingress queue */
+	MSG_PATH_STACK,		/* the peer was not indexed at the first message: TCP/IP */
+};
+
 /* Indexes into shunt_stats (per-CPU array of __u64). */
 enum shunt_stat {
 	SHUNT_STAT_CAPTURED = 0,    /* connects rewritten to the agent */
@@ -250,7 +281,11 @@ enum shunt_stat {
 	SHUNT_STAT_NOT_MESH,	   /* connects to a service from a pod not in the mesh: untouched */
 	SHUNT_STAT_EXCLUDED,	   /* connects to a service a pod excludes by port or range */
 	SHUNT_STAT_EGRESS_BLOCKED, /* connects refused: REGISTRY_ONLY and not in the registry */
-	SHUNT_STAT_MAX,		   /* at most SHUNT_STAT_SLOTS */
+	SHUNT_STAT_FASTPATH_INDEXED,	/* pod<->agent sockets put in shunt_sock4 (fast path on) */
+	SHUNT_STAT_FASTPATH_FAILED,	/* such sockets that could not be put there */
+	SHUNT_STAT_FASTPATH_REDIRECTED, /* messages handed to the peer socket, no TCP/IP stack */
+	SHUNT_STAT_FASTPATH_PASSED,	/* messages of indexed sockets sent through TCP/IP */
+	SHUNT_STAT_MAX,			/* at most SHUNT_STAT_SLOTS */
 };
 
 #endif /* SHUNT_MAPS_H */

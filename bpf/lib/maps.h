@@ -21,6 +21,9 @@
 #ifndef IPPROTO_TCP
 #define IPPROTO_TCP 6
 #endif
+#ifndef ENOMEM
+#define ENOMEM 12
+#endif
 #ifndef SOCK_STREAM
 #define SOCK_STREAM 1
 #endif
@@ -188,6 +191,34 @@ struct {
 	__type(value, struct svc4_val);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_ports SEC(".maps");
+
+/*
+ * The same-node fast path: both sockets of each pod<->agent connection, by
+ * their own 4-tuple (struct sock4_key), while shuntd --fast-path on. The
+ * sk_msg program attached to it hands a message to the peer's ingress queue.
+ * Filled by sockops at ESTABLISHED; a socket leaves on close by itself. The
+ * value is the socket (as a u64, so that user space reads its cookie).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, SHUNT_SOCK4_MAX);
+	__type(key, struct sock4_key);
+	__type(value, __u64);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_sock4 SEC(".maps");
+
+/*
+ * Per socket of shunt_sock4: which path its data takes (enum msg_path),
+ * created by sockops before the socket is indexed, decided by the sk_msg
+ * program at the first message. Socket storage: freed with the socket.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_msgpath4 SEC(".maps");
 
 /* Kernel-path counters, per CPU; shuntctl and /stats sum them. */
 struct {

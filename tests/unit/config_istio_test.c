@@ -301,8 +301,8 @@ static void bookinfo_gateway_route_keeps_gateway_and_uri_matches(void **state)
 	assert_int_equal(cfg->istio.gws[0].servers[0].port, 8080);
 	assert_string_equal(cfg->istio.gws[0].servers[0].protocol, "HTTP");
 	assert_string_equal(cfg->istio.gws[0].servers[0].hosts[0], "*");
-	assert_true(config_binds_gateway(v->gateways, v->n_gateways, v->namespace,
-					 &cfg->istio.gws[0]));
+	assert_true(
+		config_binds_gateway(v->gateways, v->n_gateways, v->namespace, &cfg->istio.gws[0]));
 	assert_int_equal(count_level(LOG_INFO), 0);
 	config_free(cfg);
 }
@@ -580,8 +580,8 @@ static void greeter_gateway_vs_for_helloweb(void **state)
 	/* Deployments are notices, and the DestinationRule's tls; the Gateway is parsed. */
 	assert_int_equal(count_level(LOG_INFO), 4);
 	assert_int_equal(cfg->istio.n_gws, 1);
-	assert_true(config_binds_gateway(v->gateways, v->n_gateways, v->namespace,
-					 &cfg->istio.gws[0]));
+	assert_true(
+		config_binds_gateway(v->gateways, v->n_gateways, v->namespace, &cfg->istio.gws[0]));
 	config_free(cfg);
 }
 

@@ -479,6 +479,118 @@ static void links_outlive_the_agent_and_are_adopted(void **state)
 	assert_int_equal(rmdir(cg), 0);
 }
 
+/* shunt_cfg_v2's flags now. */
+static unsigned cfg_flags(void)
+{
+	struct shunt_cfg cfg;
+	__u32 key = 0;
+	int fd = map_fd(SHUNT_MAP_CFG);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bpf_map_lookup_elem(fd, &key, &cfg), 0);
+	close(fd);
+	return cfg.flags;
+}
+
+/* How many sk_msg programs are attached to shunt_sock4 (-1: cannot tell). */
+static int msg_progs(void)
+{
+	__u32 ids[4], n = 4;
+	int fd = map_fd(SHUNT_MAP_SOCK4), err;
+
+	assert_true(fd >= 0);
+	err = bpf_prog_query(fd, BPF_SK_MSG_VERDICT, 0, NULL, ids, &n);
+	close(fd);
+	return err ? -1 : (int)n;
+}
+
+/* An established loopback TCP connection: its client end in *@cli, the server's in *@srv. */
+static void tcp_pair(int *cli, int *srv)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(addr);
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	assert_int_equal(listen(lfd, 1), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&addr, &alen), 0);
+	*cli = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(*cli >= 0);
+	assert_int_equal(connect(*cli, (struct sockaddr *)&addr, sizeof(addr)), 0);
+	*srv = accept(lfd, NULL, NULL);
+	assert_true(*srv >= 0);
+	close(lfd);
+}
+
+/*
+ * --fast-path on attaches shunt_msg to shunt_sock4 through a pinned link and
+ * lets sockops index (the flag); the next agent with it on adopts the link;
+ * one with it off removes the link and takes every socket out of the map.
+ */
+static void fast_path_switch_follows_the_agent(void **state)
+{
+	struct sockaddr_in addr = {.sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+				   .sin_port = htons(15001)};
+	struct kern_opts on = {.fast_path = true}, off = {.fast_path = false};
+	char mnt[256], cg[320], path[400];
+	struct sock4_key key = {.local_port = htons(1)};
+	int cfd, sfd, cli, srv;
+	__u64 fd64;
+	struct kern *k;
+
+	assert_int_equal(cgroup2_mount_path(mnt, sizeof(mnt)), 0);
+	snprintf(cg, sizeof(cg), "%s/shunt-unit-fast-%d", mnt, (int)getpid());
+	assert_int_equal(mkdir(cg, 0755), 0);
+	cfd = open(cg, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	assert_true(cfd >= 0);
+	snprintf(path, sizeof(path), "%s/link_skmsg", pin_dir);
+
+	assert_int_equal(kern_open(pin_dir, &on, &k), 0);
+	assert_int_equal(kern_set_listener(k, &addr, SHUNT_DEFAULT_MARK), 0);
+	assert_int_equal(kern_attach(k, cfd, cfd), 0);
+	assert_int_equal(access(path, F_OK), 0);
+	assert_int_equal(msg_progs(), 1);
+	assert_true(cfg_flags() & CFG_F_FAST_PATH);
+	/* Exit: no agent socket to redirect to, so no indexing; the link stays pinned. */
+	kern_close(k, false);
+	assert_int_equal(cfg_flags() & CFG_F_FAST_PATH, 0);
+	assert_int_equal(msg_progs(), 1);
+
+	assert_int_equal(kern_open(pin_dir, &on, &k), 0);
+	assert_int_equal(kern_set_listener(k, &addr, SHUNT_DEFAULT_MARK), 0);
+	assert_int_equal(kern_attach(k, cfd, cfd), 0);
+	assert_int_equal(msg_progs(), 1); /* adopted, not a second one */
+	/* A socket of this agent's time, as sockops would have put it there. */
+	tcp_pair(&cli, &srv);
+	sfd = map_fd(SHUNT_MAP_SOCK4);
+	assert_true(sfd >= 0);
+	fd64 = (__u64)cli;
+	assert_int_equal(bpf_map_update_elem(sfd, &key, &fd64, BPF_ANY), 0);
+	assert_int_equal(count_entries(sfd, sizeof(key)), 1);
+	kern_close(k, false);
+
+	/* Off: the link goes, and so does every socket of the map. */
+	assert_int_equal(kern_open(pin_dir, &off, &k), 0);
+	assert_int_equal(kern_set_listener(k, &addr, SHUNT_DEFAULT_MARK), 0);
+	assert_int_equal(kern_attach(k, cfd, cfd), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	assert_int_equal(msg_progs(), 0);
+	assert_int_equal(cfg_flags() & CFG_F_FAST_PATH, 0);
+	assert_int_equal(count_entries(sfd, sizeof(key)), 0);
+	/* The connection itself is untouched, and works as TCP. */
+	assert_int_equal(write(cli, "x", 1), 1);
+	assert_int_equal(read(srv, &fd64, 1), 1);
+	kern_close(k, true);
+	close(sfd);
+	close(cli);
+	close(srv);
+	close(cfd);
+	assert_int_equal(rmdir(cg), 0);
+}
+
 /* The heartbeat shunt_cfg_v2 holds now. */
 static uint64_t heartbeat(void)
 {
@@ -856,6 +968,7 @@ int main(void)
 		cmocka_unit_test_setup(tcp_route_weights_become_slots, pin_dir_setup),
 		cmocka_unit_test_setup(links_outlive_the_agent_and_are_adopted, pin_dir_setup),
 		cmocka_unit_test_setup(closed_listener_voids_the_heartbeat, pin_dir_setup),
+		cmocka_unit_test_setup(fast_path_switch_follows_the_agent, pin_dir_setup),
 		cmocka_unit_test_setup(a_second_agent_on_the_same_pin_dir_is_refused,
 				       pin_dir_setup),
 		cmocka_unit_test(fill_warning_is_above_80_percent),

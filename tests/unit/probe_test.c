@@ -22,6 +22,7 @@
 /* A simulated kernel: everything present unless a test says otherwise. */
 static struct {
 	bool unprivileged;
+	bool no_link_sockmap; /* a kernel before 6.10 */
 	enum bpf_prog_type missing_prog;
 	enum bpf_prog_type helper_prog;
 	enum bpf_func_id missing_helper;
@@ -63,6 +64,11 @@ static int sim_present(void)
 	return 1;
 }
 
+static int sim_link_sockmap(void)
+{
+	return !sim.no_link_sockmap;
+}
+
 static const struct probe_ops sim_ops = {
 	.privileged = sim_privileged,
 	.prog_type = sim_prog_type,
@@ -71,6 +77,7 @@ static const struct probe_ops sim_ops = {
 	.helper = sim_helper,
 	.link_create = sim_present,
 	.link_update = sim_present,
+	.link_sockmap = sim_link_sockmap,
 	.kernel_btf = sim_present,
 	.bpffs = sim_present,
 	.cgroup2 = sim_present,
@@ -110,7 +117,8 @@ static void test_every_probe_passes_on_this_kernel(void **state)
 	if (!probe_ops_kernel.privileged())
 		skip(); /* the probes load programs: root or CAP_BPF+CAP_NET_ADMIN */
 	assert_int_equal(probe_kernel(&r), 0);
-	assert_true(r.n >= 20);
+	assert_true(r.n >= 26);
+	assert_int_equal(r.missing_fast_path, 0); /* Linux 6.10 or later has the fast path's too */
 	for (unsigned i = 0; i < r.n; i++) {
 		probe_line(&r.res[i], line, sizeof(line));
 		if (r.res[i].status != PROBE_OK)
@@ -166,8 +174,50 @@ static void test_missing_program_type_skips_what_depends_on_it(void **state)
 	/* getpeername, 5 helpers, link create and update: not probed, so not blamed. */
 	assert_int_equal(count(&r, PROBE_SKIPPED), 8);
 	assert_int_equal(find(&r, "BPF_LINK_UPDATE")->status, PROBE_SKIPPED);
-	/* libbpf's helper probe says "supported" for an unknown program type: never asked. */
-	assert_int_equal(sim.helper_calls, 2);
+	/*
+	 * libbpf's helper probe says "supported" for an unknown program type: never
+	 * asked. The others are: sockops (2) and cgroup/sock (1), sk_msg (2).
+	 */
+	assert_int_equal(sim.helper_calls, 5);
+}
+
+/* A 6.9 kernel: all shunt needs, but no sk_msg link. Only --fast-path on is refused. */
+static void test_kernel_without_sockmap_link_lacks_only_the_fast_path(void **state)
+{
+	struct probe_report r;
+	char line[512];
+
+	sim.no_link_sockmap = true;
+	assert_int_equal(probe_kernel_ops(&sim_ops, &r), 0);
+	assert_int_equal(r.missing, 0);
+	assert_int_equal(r.missing_fast_path, 1);
+	probe_line(find(&r, "bpf_link for sk_msg programs (BPF_LINK_TYPE_SOCKMAP)"), line,
+		   sizeof(line));
+	assert_string_equal(line, "bpf_link for sk_msg programs (BPF_LINK_TYPE_SOCKMAP): missing: "
+				  "shunt needs it to keep the sk_msg program attached through a "
+				  "pinned link, adopted by the next agent; needs Linux 6.10 or "
+				  "later; or run shuntd --fast-path off");
+	probe_summary(&r, line, sizeof(line));
+	assert_non_null(strstr(line, "has every feature shunt needs, but lacks 1 feature(s) the "
+				     "fast path needs (--fast-path on)"));
+}
+
+/* No sk_msg program type: the fast path's helpers and link are not probed, not blamed. */
+static void test_kernel_without_sk_msg_skips_its_helpers(void **state)
+{
+	struct probe_report r;
+
+	sim.missing_prog = BPF_PROG_TYPE_SK_MSG;
+	assert_int_equal(probe_kernel_ops(&sim_ops, &r), 0);
+	assert_int_equal(r.missing_fast_path, 1);
+	assert_int_equal(find(&r, "sk_msg programs")->status, PROBE_MISSING);
+	assert_int_equal(find(&r, "bpf_msg_redirect_hash() in sk_msg programs")->status,
+			 PROBE_SKIPPED);
+	assert_int_equal(find(&r, "bpf_sk_storage_get() in sk_msg programs")->status,
+			 PROBE_SKIPPED);
+	assert_int_equal(find(&r, "bpf_link for sk_msg programs (BPF_LINK_TYPE_SOCKMAP)")->status,
+			 PROBE_SKIPPED);
+	assert_int_equal(find(&r, "bpf_sock_hash_update() in sockops programs")->status, PROBE_OK);
 }
 
 static void test_unprivileged_is_one_line_not_twenty(void **state)
@@ -264,6 +314,9 @@ int main(void)
 		cmocka_unit_test_setup(test_kernel_without_sock_release, reset_sim),
 		cmocka_unit_test_setup(test_missing_program_type_skips_what_depends_on_it,
 				       reset_sim),
+		cmocka_unit_test_setup(test_kernel_without_sockmap_link_lacks_only_the_fast_path,
+				       reset_sim),
+		cmocka_unit_test_setup(test_kernel_without_sk_msg_skips_its_helpers, reset_sim),
 		cmocka_unit_test_setup(test_unprivileged_is_one_line_not_twenty, reset_sim),
 		cmocka_unit_test_setup(test_failed_probe_is_unknown_not_missing, reset_sim),
 		cmocka_unit_test(test_summary_names_the_running_kernel),
