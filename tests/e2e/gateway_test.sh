@@ -1,0 +1,297 @@
+#!/bin/bash
+# End-to-end Gateway test: shuntd serves, on the node, the Gateways whose
+# selector matches its labels (--gateway-labels istio=ingressgateway), and a
+# client outside every pod ("visitor", a namespace on the bridge that no pod
+# of the config owns) calls the node's address:
+#
+#   the seed tutorial's Gateway (port 80 here 8080, hosts '*') and its
+#   VirtualServices: Host helloweb.dev reaches the helloweb service; Host
+#   greeter.dev reaches greeter-service with the tutorial's rules (a
+#   Firefox User-Agent to v2, the rest split 90/10 over v1/v2)
+#   Bookinfo's bookinfo-gateway.yaml as shipped: its five paths reach
+#   productpage, any other gets 404; a host no VirtualService binds: 404
+#   a server with tls.httpsRedirect: 301 to https://host/path
+#   a Gateway whose selector does not match the agent: its port is closed
+#
+#   tests/e2e/gateway_test.sh BUILD_DIR
+#
+# Exit 0 pass, 77 skip, anything else fail. Needs root; about 5 s.
+set -u
+
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+SRC=$(cd "$HERE/../.." && pwd)
+# shellcheck source=tests/e2e/lib/node.sh
+source "$HERE/lib/node.sh"
+# shellcheck source=tests/e2e/lib/report.sh
+source "$HERE/lib/report.sh"
+
+LISTEN=$NODE_GW:15001
+ADMIN=127.0.0.1:15000
+TMP=
+AGENT_PID=
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		[ -s "$TMP/shuntd.log" ] && echo "# shuntd log:" && show "$TMP/shuntd.log"
+	fi
+	node_down
+	[ -n "$TMP" ] && rm -rf -- "$TMP"
+	exit "$rc"
+}
+
+# visit ARGS...: shunt-client from the visitor namespace; sets OUT, ERR, RC.
+visit() {
+	OUT=$TMP/out.$((++calls))
+	ERR=$TMP/err.$calls
+	pod_exec_outside visitor "$BUILD/shunt-client" "$@" >"$OUT" 2>"$ERR"
+	RC=$?
+}
+calls=0
+
+grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
+grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
+[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
+why=$(node_unsupported)
+[ -z "$why" ] || fatal "cannot build a node: $why"
+for f in shuntd shuntctl shunt-echo shunt-client; do
+	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
+done
+BUILD=$(cd "$BUILD" && pwd)
+
+TMP=$(mktemp -d /tmp/shunt-gw.XXXXXX) || fatal "mktemp"
+trap finish EXIT
+trap 'echo "# interrupted"; exit 130' INT
+trap 'echo "# terminated"; exit 143' TERM
+
+node_declare_pods helloweb=10.77.0.10 greeter-v1=10.77.0.11 greeter-v2=10.77.0.13 \
+	productpage=10.77.0.20 visitor=10.77.0.90 || fatal "node_declare_pods refused the pods"
+node_up || fatal "node_up failed"
+echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN"
+node_start_echos "$BUILD/shunt-echo" "$TMP" helloweb:3000:v1 greeter-v1:3000:v1 \
+	greeter-v2:3000:v2 productpage:9080:v1 || fatal "the backends did not start"
+
+mkdir -p "$TMP/config"
+cp "$SRC/tests/e2e/routing/istio-bookinfo/bookinfo-gateway.yaml" "$TMP/config/" ||
+	fatal "bookinfo-gateway.yaml not found"
+cat >"$TMP/config/cluster.yaml" <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {shunt.io/mesh: enabled}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: helloweb, namespace: default}
+spec: {clusterIP: 10.96.77.10, selector: {app: helloweb}, ports: [{port: 3000, name: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: greeter-service, namespace: default}
+spec: {clusterIP: 10.96.77.11, selector: {app: greeter}, ports: [{port: 3000, name: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: productpage, namespace: default}
+spec: {clusterIP: 10.96.77.20, selector: {app: productpage}, ports: [{port: 9080, name: http}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: helloweb, namespace: default, labels: {app: helloweb}}
+status: {podIP: 10.77.0.10}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: greeter-v1, namespace: default, labels: {app: greeter, version: v1}}
+status: {podIP: 10.77.0.11}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: greeter-v2, namespace: default, labels: {app: greeter, version: v2}}
+status: {podIP: 10.77.0.13}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: productpage, namespace: default, labels: {app: productpage}}
+status: {podIP: 10.77.0.20}
+YAML
+# The seed tutorial's Gateway and VirtualServices (port 80 moved to 8080: the bookinfo one
+# takes 8080 too, and one listener serves both Gateways).
+cat >"$TMP/config/seed.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1alpha3
+kind: Gateway
+metadata:
+  name: gateway
+spec:
+  selector:
+    istio: ingressgateway
+  servers:
+    - port:
+        number: 8080
+        name: http
+        protocol: HTTP
+      hosts:
+        - 'helloweb.dev'
+        - 'greeter.dev'
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: helloweb
+spec:
+  hosts:
+    - 'helloweb.dev'
+  gateways:
+    - gateway
+  http:
+    - route:
+      - destination:
+          host: helloweb.default.svc.cluster.local
+          port:
+            number: 3000
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: greeter-service
+spec:
+  hosts:
+    - greeter.dev
+  gateways:
+    - gateway
+  http:
+  - match:
+    - headers:
+        user-agent:
+          regex: '.*Firefox.*'
+    route:
+    - destination:
+        host: greeter-service.default.svc.cluster.local
+        port:
+          number: 3000
+        subset: v2
+  - route:
+    - destination:
+        host: greeter-service.default.svc.cluster.local
+        port:
+          number: 3000
+        subset: v1
+      weight: 90
+    - destination:
+        host: greeter-service.default.svc.cluster.local
+        port:
+          number: 3000
+        subset: v2
+      weight: 10
+---
+apiVersion: networking.istio.io/v1alpha3
+kind: DestinationRule
+metadata:
+  name: greeter-service
+spec:
+  host: greeter-service.default.svc.cluster.local
+  subsets:
+    - name: v1
+      labels:
+        version: v1
+    - name: v2
+      labels:
+        version: v2
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: redirect}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8081, name: http-redirect, protocol: HTTP}
+    hosts: ['*']
+    tls: {httpsRedirect: true}
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: egress-only}
+spec:
+  selector: {istio: egressgateway}
+  servers:
+  - port: {number: 8082, name: http, protocol: HTTP}
+    hosts: ['*']
+YAML
+
+agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
+	--gateway-labels istio=ingressgateway --admin "$ADMIN" --pin-dir "$NODE_PIN" \
+	--log-level debug >"$TMP/shuntd.log" 2>&1
+AGENT_PID=$NODE_LAST_PID
+node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" || fatal "shuntd did not become ready"
+GW=$NODE_GW:8080
+
+visit --connect "$GW" --host helloweb.dev -n 3 --timeout-ms 3000
+if [ "$RC" -eq 0 ] && [ "$(grep -c '^status=200 pod=helloweb ' "$OUT")" -eq 3 ]; then
+	ok "visitor -> $GW Host: helloweb.dev: 3 of 3 from helloweb (the seed's Gateway and VirtualService)"
+else
+	not_ok "visitor -> $GW Host: helloweb.dev reaches helloweb (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+visit --connect "$GW" --host greeter.dev --header 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0' -n 5 --timeout-ms 3000
+if [ "$RC" -eq 0 ] && [ "$(grep -c '^status=200 pod=greeter-v2 ' "$OUT")" -eq 5 ]; then
+	ok "visitor -> greeter.dev with a Firefox User-Agent: 5 of 5 from greeter-v2 (the regex rule)"
+else
+	not_ok "visitor -> greeter.dev with Firefox goes to v2 (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+visit --connect "$GW" --host greeter.dev -n 100 --timeout-ms 5000
+v1=$(grep -c '^status=200 pod=greeter-v1 ' "$OUT")
+v2=$(grep -c '^status=200 pod=greeter-v2 ' "$OUT")
+if [ "$RC" -eq 0 ] && [ "$v1" -eq 90 ] && [ "$v2" -eq 10 ]; then
+	ok "visitor -> greeter.dev, 100 requests: $v1 from v1, $v2 from v2 (the 90/10 split, exact over 100)"
+else
+	not_ok "visitor -> greeter.dev splits 90/10 over 100 requests: v1=$v1 v2=$v2 (exit $RC)"
+	head -5 "$OUT" | show
+fi
+
+n_ok=0
+for path in /productpage /static/css/style.css /login /logout /api/v1/products/1; do
+	visit --connect "$GW" --host bookinfo.example.com --path "$path" --timeout-ms 3000
+	if [ "$RC" -eq 0 ] && grep -q '^status=200 pod=productpage ' "$OUT"; then
+		n_ok=$((n_ok + 1))
+	else
+		show "$OUT" "$ERR"
+	fi
+done
+check "bookinfo-gateway.yaml as shipped: the five paths (/productpage, /static, /login, /logout, /api/v1/products) reach productpage ($n_ok of 5)" \
+	test "$n_ok" -eq 5
+visit --connect "$GW" --host bookinfo.example.com --path /admin --timeout-ms 3000
+if [ "$RC" -eq 0 ] && grep -q '^status=404 ' "$OUT"; then
+	ok "bookinfo: /admin, which no rule matches, gets 404"
+else
+	not_ok "bookinfo: /admin gets 404 (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
+visit --connect "$NODE_GW:8081" --host shop.example.com --path '/cart?x=1' --show-headers --timeout-ms 3000
+if [ "$RC" -eq 0 ] && grep -q '^status=301 ' "$OUT" &&
+	grep -qx 'header=location: https://shop.example.com/cart?x=1' "$OUT"; then
+	ok "a server with tls.httpsRedirect: 301 to https://shop.example.com/cart?x=1"
+else
+	not_ok "a server with tls.httpsRedirect answers 301 to https (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+visit --connect "$NODE_GW:8082" --timeout-ms 2000
+if [ "$RC" -eq 3 ] && grep -q '^connect: Connection refused' "$ERR"; then
+	ok "the Gateway whose selector (istio=egressgateway) does not match the agent is not served: $(cat "$ERR")"
+else
+	not_ok "a Gateway for another workload is not served (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
+node_down
+if node_leftovers >"$TMP/left"; then
+	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
+else
+	not_ok "after teardown nothing of node $NODE_ID is left"
+	show "$TMP/left"
+fi
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
