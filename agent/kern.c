@@ -76,6 +76,7 @@ static const char *const stat_names[SHUNT_STAT_MAX] = {
 	[SHUNT_STAT_NOT_MESH] = "not_mesh",
 	[SHUNT_STAT_EXCLUDED] = "excluded",
 	[SHUNT_STAT_EGRESS_BLOCKED] = "egress_blocked",
+	[SHUNT_STAT_DNS_CAPTURED] = "dns_captured",
 	[SHUNT_STAT_FASTPATH_INDEXED] = "fastpath_indexed",
 	[SHUNT_STAT_FASTPATH_FAILED] = "fastpath_failed",
 	[SHUNT_STAT_FASTPATH_REDIRECTED] = "fastpath_redirected",
@@ -279,6 +280,7 @@ int kern_open(const char *pin_dir, const struct kern_opts *kopts, struct kern **
 	k->ports_fd = bpf_map__fd(k->sa->maps.shunt_ports);
 	k->scope_fd = bpf_map__fd(k->sa->maps.shunt_scope);
 	k->binds4_fd = bpf_map__fd(k->sa->maps.shunt_binds4);
+	k->dns_fd = bpf_map__fd(k->sa->maps.shunt_dns);
 	k->sock4_fd = bpf_map__fd(k->sa->maps.shunt_sock4);
 	*out = k;
 	return 0;
@@ -631,9 +633,9 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 }
 
 /* The pin of program link @i under the pin dir ("link_connect4", ...). */
-static const char *const link_pins[KERN_N_LINKS] = {"link_release",   "link_sockops",
-						    "link_peername4", "link_peername6",
-						    "link_connect4",  "link_connect6"};
+static const char *const link_pins[KERN_N_LINKS] = {
+	"link_release",	 "link_sockops",  "link_peername4", "link_peername6",
+	"link_recvmsg4", "link_connect4", "link_connect6",  "link_sendmsg4"};
 
 /*
  * Attaches @prog to the cgroup through a link pinned as @name, so that it
@@ -696,8 +698,10 @@ static void progs_of(const struct kern *k, struct bpf_program *progs[KERN_N_LINK
 	progs[1] = k->so->progs.shunt_sockops;
 	progs[2] = k->sa->progs.shunt_peername4;
 	progs[3] = k->sa->progs.shunt_peername6;
-	progs[4] = k->sa->progs.shunt_connect4;
-	progs[5] = k->sa->progs.shunt_connect6;
+	progs[4] = k->sa->progs.shunt_recvmsg4;
+	progs[5] = k->sa->progs.shunt_connect4;
+	progs[6] = k->sa->progs.shunt_connect6;
+	progs[7] = k->sa->progs.shunt_sendmsg4;
 }
 
 int kern_attach(struct kern *k, int cgroup_fd, int self_cgroup_fd)

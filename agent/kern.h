@@ -73,6 +73,12 @@ bool kern_fill_high(uint64_t entries, uint64_t max);
 int kern_set_listener(struct kern *k, const struct sockaddr_in *listen, uint32_t skip_mark);
 
 /*
+ * The agent's DNS resolver, where mesh pods' UDP port-53 queries go while the
+ * agent is alive (NULL: none, they go where they were sent). 0 or -errno.
+ */
+int kern_set_dns(struct kern *k, const struct sockaddr_in *dns);
+
+/*
  * The agent's IPv6 listener, where native IPv6 connections to L7 services go
  * (NULL: none; they are then balanced in the kernel). 0 or -errno.
  */

@@ -437,6 +437,18 @@ int kern_binds_sync(struct kern *k, const struct config *cfg)
 	return err;
 }
 
+int kern_set_dns(struct kern *k, const struct sockaddr_in *dns)
+{
+	struct dns_addr v = {0};
+	__u32 key = 0;
+
+	if (dns) {
+		v.ip = dns->sin_addr.s_addr;
+		v.port = dns->sin_port;
+	}
+	return bpf_map_update_elem(k->dns_fd, &key, &v, BPF_ANY) ? -errno : 0;
+}
+
 int kern_set_listener6(struct kern *k, const struct sockaddr_in6 *listen)
 {
 	struct shunt_lsn6 v = {0};

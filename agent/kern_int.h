@@ -18,7 +18,7 @@ struct route_table;
 struct service;
 struct svc_port;
 
-#define KERN_N_LINKS 6
+#define KERN_N_LINKS 8
 
 struct kern {
 	struct sock_addr_bpf *sa; /* connect4 + getpeername4; creates the pinned maps */
@@ -29,7 +29,7 @@ struct kern {
 	char *pin_dir;
 	int lock_fd; /* the pin directory, flock()ed: one agent per pin dir */
 	int svc4_fd, be4_fd, pair4_fd, cfg_fd, stats_fd, lsn_fd, pods_fd, known4_fd; /* from sa */
-	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd, ports_fd, scope_fd, binds4_fd;
+	int svc6_fd, be6_fd, pair6_fd, lsn6_fd, known6_fd, ports_fd, scope_fd, binds4_fd, dns_fd;
 	int sock4_fd;		 /* shunt_sock4, from sa */
 	int fast_link_fd;	 /* the sk_msg link on shunt_sock4 this agent holds, or -1 */
 	bool fast_path;		 /* shuntd --fast-path on */

@@ -25,6 +25,7 @@
 #include "addr.h"
 #include "admin.h"
 #include "config.h"
+#include "dns.h"
 #include "gateway.h"
 #include "kern.h"
 #include "log.h"
@@ -65,6 +66,9 @@ struct options {
 	struct in_addr gw_address; /* --gateway-address (default: --listen's) */
 	struct sockaddr_in gw[PROXY_GW_MAX]; /* the Gateway listeners, from the config */
 	size_t n_gw;
+	struct sockaddr_in dns;		 /* --dns-listen; sin_port 0: no DNS for pods */
+	struct sockaddr_in dns_upstream; /* --dns-upstream; sin_port 0: none */
+	bool dns_given, dns_upstream_given;
 };
 
 struct agent {
@@ -78,6 +82,7 @@ struct agent {
 	struct loop_timer podscan;   /* maps pods' network namespaces again (shunt_pods_v2) */
 	int netns_watch;	     /* inotify on --netns-dir: a pod came or went; -1: none */
 	struct admin *admin;
+	struct dns_server *dns; /* the pods' resolver; NULL: none */
 	int cgroup_fd;
 	int sig_fd;
 	pthread_t starter; /* runs agent_start() while the main loop answers /ready 503 */
@@ -101,6 +106,10 @@ static void usage(FILE *f)
 		"  --gateway-labels K=V[,K=V]  this agent's labels: it serves the Gateways whose\n"
 		"                     selector they match (e.g. istio=ingressgateway)\n"
 		"  --gateway-address IP  where those Gateways' ports listen (default: --listen's)\n"
+		"  --dns-listen IP:PORT|none  the resolver mesh pods' DNS queries go to\n"
+		"                     (default: --listen's address, port 15053)\n"
+		"  --dns-upstream IP:PORT|none  where names outside the registry are asked\n"
+		"                     (default: the first nameserver of /etc/resolv.conf)\n"
 		"  --admin IP:PORT    admin API (default 127.0.0.1:15000)\n"
 		"  --pin-dir DIR      bpffs directory for the pinned maps (default "
 		"/sys/fs/bpf/shunt)\n"
@@ -135,6 +144,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"listen", required_argument, NULL, 'l'},
 		{"listen6", required_argument, NULL, '6'},
 		{"gateway-labels", required_argument, NULL, 'G'},
+		{"dns-listen", required_argument, NULL, 'D'},
+		{"dns-upstream", required_argument, NULL, 'U'},
 		{"gateway-address", required_argument, NULL, 'A'},
 		{"admin", required_argument, NULL, 'a'},
 		{"pin-dir", required_argument, NULL, 'p'},
@@ -190,6 +201,19 @@ static int parse_args(int argc, char **argv, struct options *o)
 					optarg);
 			have_listen = true;
 			break;
+		case 'D':
+		case 'U': {
+			struct sockaddr_in *dst = c == 'D' ? &o->dns : &o->dns_upstream;
+
+			*(c == 'D' ? &o->dns_given : &o->dns_upstream_given) = true;
+			memset(dst, 0, sizeof(*dst));
+			if (strcmp(optarg, "none") && addr_parse_ipv4_port(optarg, dst)) {
+				fprintf(stderr, "shuntd: --%s %s: expected IPv4:PORT or none\n",
+					c == 'D' ? "dns-listen" : "dns-upstream", optarg);
+				return -EINVAL;
+			}
+			break;
+		}
 		case 'G':
 			gateway_labels_release(&o->gw_labels);
 			if (gateway_labels_parse(optarg, &o->gw_labels)) {
@@ -640,6 +664,8 @@ static int agent_start(struct agent *a)
 		}
 	}
 	err = kern_set_listener(a->kern, &a->opt.listen, a->opt.mark);
+	if (!err) /* with none, an earlier agent's must not linger */
+		err = kern_set_dns(a->kern, a->dns ? &a->opt.dns : NULL);
 	if (!err) /* also without --listen6: an earlier agent's must not linger */
 		err = kern_set_listener6(a->kern,
 					 a->opt.listen6.sin6_port ? &a->opt.listen6 : NULL);
@@ -708,6 +734,55 @@ static void agent_stop(struct agent *a)
 		close(a->cgroup_fd);
 }
 
+/* The first IPv4 nameserver of /etc/resolv.conf, port 53, in @out; false when none. */
+static bool resolv_conf_nameserver(struct sockaddr_in *out)
+{
+	char line[256], addr[64];
+	FILE *f = fopen("/etc/resolv.conf", "re");
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f))
+		if (sscanf(line, " nameserver %63s", addr) == 1 &&
+		    inet_pton(AF_INET, addr, &out->sin_addr) == 1) {
+			out->sin_family = AF_INET;
+			out->sin_port = htons(53);
+			found = true;
+		}
+	fclose(f);
+	return found;
+}
+
+/* The pods' resolver, in the main loop: bound before the kernel sends queries there. */
+static int start_dns(struct agent *a)
+{
+	char buf[32], up[32];
+	int err;
+
+	if (!a->opt.dns_given) {
+		a->opt.dns = a->opt.listen;
+		a->opt.dns.sin_port = htons(15053);
+	}
+	if (!a->opt.dns.sin_port)
+		return 0;
+	if (!a->opt.dns_upstream_given && !resolv_conf_nameserver(&a->opt.dns_upstream))
+		log_warn("dns: no IPv4 nameserver in /etc/resolv.conf: names outside the "
+			 "registry get SERVFAIL (give --dns-upstream)");
+	err = dns_server_new(a->loop, &a->opt.dns, &a->opt.dns_upstream, a->opt.mark, &a->store,
+			     &a->dns);
+	if (err) {
+		log_error("dns: cannot serve on %s: %s", addr_fmt(&a->opt.dns, buf, sizeof(buf)),
+			  strerror(-err));
+		return err;
+	}
+	log_info("dns: answering mesh pods on %s, other names forwarded to %s",
+		 addr_fmt(&a->opt.dns, buf, sizeof(buf)),
+		 a->opt.dns_upstream.sin_port ? addr_fmt(&a->opt.dns_upstream, up, sizeof(up))
+					      : "nobody (SERVFAIL)");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct agent a = {.cgroup_fd = -1, .sig_fd = -1, .netns_watch = -1};
@@ -755,6 +830,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	err = start_dns(&a);
+	if (err)
+		goto out;
 	err = -pthread_create(&a.starter, NULL, agent_starter, &a);
 	if (err)
 		goto out;
@@ -771,6 +849,7 @@ int main(int argc, char **argv)
 
 out:
 	agent_stop(&a);
+	dns_server_free(a.dns);
 	admin_free(a.admin);
 	if (a.sig_fd >= 0)
 		close(a.sig_fd);

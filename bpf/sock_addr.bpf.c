@@ -278,12 +278,51 @@ static __always_inline int steer4(struct bpf_sock_addr *ctx, __be32 *ip, __u32 *
  * without a ready backend is refused at once (EPERM) rather than left to
  * time out against an unroutable VIP.
  */
+/*
+ * A mesh pod's UDP query to a nameserver (port 53), by connect() or by
+ * sendmsg(): to the agent's resolver while it is alive, the nameserver asked
+ * kept on the socket for recvmsg4 and getpeername4. The agent's own sockets,
+ * other pods' and a dead agent's moments are left alone.
+ */
+static __always_inline void steer_dns(struct bpf_sock_addr *ctx)
+{
+	const struct shunt_cfg *cfg = cfg_get();
+	const struct pod_val *pod;
+	const struct dns_addr *dns;
+	struct dns_addr *orig;
+	__u32 zero = 0;
+
+	if (!ctx->sk || ctx->type != SOCK_DGRAM || ctx->user_port != bpf_htons(53))
+		return;
+	dns = bpf_map_lookup_elem(&shunt_dns, &zero);
+	if (!dns || !dns->port || !agent_alive(cfg) ||
+	    (cfg->skip_mark && ctx->sk->mark == cfg->skip_mark))
+		return;
+	pod = pod_of(ctx);
+	if (!pod || !(pod->flags & POD_F_MESH))
+		return;
+	orig = bpf_sk_storage_get(&shunt_dnsorig, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!orig)
+		return;
+	orig->ip = ctx->user_ip4;
+	orig->port = (__be16)ctx->user_port;
+	ctx->user_ip4 = dns->ip;
+	ctx->user_port = dns->port;
+	stat_inc(SHUNT_STAT_DNS_CAPTURED);
+}
+
 SEC("cgroup/connect4")
 int shunt_connect4(struct bpf_sock_addr *ctx)
 {
 	__be32 ip = ctx->user_ip4;
 	__u32 port = ctx->user_port;
-	int ret = steer4(ctx, &ip, &port);
+	int ret;
+
+	if (ctx->type == SOCK_DGRAM) {
+		steer_dns(ctx);
+		return 1;
+	}
+	ret = steer4(ctx, &ip, &port);
 
 	if (ip != ctx->user_ip4)
 		ctx->user_ip4 = ip;
@@ -404,18 +443,54 @@ int shunt_connect6(struct bpf_sock_addr *ctx)
 	return ret;
 }
 
+/* sendmsg() with an address on an unconnected UDP socket: DNS queries as in connect4. */
+SEC("cgroup/sendmsg4")
+int shunt_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	steer_dns(ctx);
+	return 1;
+}
+
+/*
+ * recvmsg() on a UDP socket whose queries went to the agent's resolver: the
+ * answers seem to come from the nameserver asked, as resolvers check.
+ */
+SEC("cgroup/recvmsg4")
+int shunt_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	const struct dns_addr *dns, *orig;
+	__u32 zero = 0;
+
+	if (!ctx->sk)
+		return 1;
+	orig = bpf_sk_storage_get(&shunt_dnsorig, ctx->sk, 0, 0);
+	dns = bpf_map_lookup_elem(&shunt_dns, &zero);
+	if (!orig || !dns || ctx->user_ip4 != dns->ip || ctx->user_port != dns->port)
+		return 1;
+	ctx->user_ip4 = orig->ip;
+	ctx->user_port = orig->port;
+	return 1;
+}
+
 /* getpeername() on a captured socket answers the VIP:port the app asked for. */
 SEC("cgroup/getpeername4")
 int shunt_peername4(struct bpf_sock_addr *ctx)
 {
 	struct bpf_sock *sk = ctx->sk;
+	struct dns_addr *dorig;
 	struct orig4 *orig;
 
 	if (!sk)
 		return 1;
 	orig = bpf_sk_storage_get(&shunt_orig4, sk, 0, 0);
-	if (!orig)
+	if (!orig) {
+		dorig = bpf_sk_storage_get(&shunt_dnsorig, sk, 0, 0);
+		if (dorig) {
+			ctx->user_ip4 = dorig->ip;
+			ctx->user_port = dorig->port;
+		}
 		return 1;
+	}
 	ctx->user_ip4 = orig->ip;
 	ctx->user_port = orig->port;
 	stat_inc(SHUNT_STAT_PEER_REWRITTEN);

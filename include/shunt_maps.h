@@ -266,6 +266,18 @@ enum msg_path {
 	MSG_PATH_STACK,		/* the peer was not indexed at the first message: TCP/IP */
 };
 
+/*
+ * shunt_dns value (array, one entry): the agent's DNS resolver, where mesh
+ * pods' UDP queries to port 53 go while the agent is alive (port 0: none).
+ * Also the value of shunt_dnsorig (socket storage): the nameserver the app
+ * asked, which recvmsg4 and getpeername4 answer instead of the agent.
+ */
+struct dns_addr {
+	__be32 ip;   /* network order */
+	__be16 port; /* network order */
+	__u16 pad;   /* zero */
+};
+
 /* Indexes into shunt_stats (per-CPU array of __u64). */
 enum shunt_stat {
 	SHUNT_STAT_CAPTURED = 0,    /* connects rewritten to the agent */
@@ -285,7 +297,8 @@ enum shunt_stat {
 	SHUNT_STAT_FASTPATH_FAILED,	/* such sockets that could not be put there */
 	SHUNT_STAT_FASTPATH_REDIRECTED, /* messages handed to the peer socket, no TCP/IP stack */
 	SHUNT_STAT_FASTPATH_PASSED,	/* messages of indexed sockets sent through TCP/IP */
-	SHUNT_STAT_MAX,			/* at most SHUNT_STAT_SLOTS */
+	SHUNT_STAT_DNS_CAPTURED, /* UDP port-53 connects/sends sent to the agent's resolver */
+	SHUNT_STAT_MAX,		 /* at most SHUNT_STAT_SLOTS */
 };
 
 #endif /* SHUNT_MAPS_H */

@@ -183,6 +183,24 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } shunt_binds4 SEC(".maps");
 
+/* The agent's DNS resolver (struct dns_addr); written by the agent. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct dns_addr);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_dns SEC(".maps");
+
+/* Per UDP socket whose queries went to the agent: the nameserver it asked. */
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct dns_addr);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} shunt_dnsorig SEC(".maps");
+
 /* Ports captured whatever the address (see struct port_key). Written by the agent. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

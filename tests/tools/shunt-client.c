@@ -10,7 +10,8 @@
  * connection each with --new-conn) and prints one line per response:
  *
  *   status=CODE pod=<x-shunt-pod> version=<x-shunt-version> bytes=<body length>
- *       seen_peer=<x-shunt-peer> [received=<n> sum=ok|bad] [pattern=ok|bad]
+ *       seen_peer=<x-shunt-peer> [upstream=<x-shunt-upstream>] [received=<n> sum=ok|bad]
+ *       [pattern=ok|bad]
  *
  * (one line; "-" for a missing header). seen_peer is the address the backend
  * saw the request come from; received/sum are only printed when a body was
@@ -105,6 +106,7 @@ enum hdr {
 	HDR_POD,
 	HDR_VERSION,
 	HDR_PEER,
+	HDR_UPSTREAM,
 	HDR_MAX,
 };
 
@@ -112,6 +114,7 @@ static const char *const hdr_names[HDR_MAX] = {
 	[HDR_POD] = "x-shunt-pod",
 	[HDR_VERSION] = "x-shunt-version",
 	[HDR_PEER] = "x-shunt-peer",
+	[HDR_UPSTREAM] = "x-shunt-upstream",
 };
 
 /* One response as it is parsed. */
@@ -563,6 +566,8 @@ next_message:
 	       r.hdr[HDR_POD][0] ? r.hdr[HDR_POD] : "-",
 	       r.hdr[HDR_VERSION][0] ? r.hdr[HDR_VERSION] : "-", r.body_bytes,
 	       r.hdr[HDR_PEER][0] ? r.hdr[HDR_PEER] : "-");
+	if (r.hdr[HDR_UPSTREAM][0]) /* shunt-echo --call: who answered it upstream */
+		printf(" upstream=%s", r.hdr[HDR_UPSTREAM]);
 	if (opts->body_size >= 0) {
 		const char *p = strstr(r.body_head, "received=");
 		unsigned long long got;

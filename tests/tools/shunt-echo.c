@@ -3,6 +3,7 @@
  * shunt-echo: the project's HTTP/1.1 test backend.
  *
  *   shunt-echo --listen IP:PORT --name NAME [--version V] [--log-requests]
+ *              [--call HOST:PORT]
  *
  * One epoll loop, non-blocking sockets, keep-alive, pipelining. Requests are
  * parsed with llhttp one at a time: the parser pauses after each request, its
@@ -33,6 +34,14 @@
  * HEAD answers the same headers without a body. "Expect: 100-continue" on a
  * request with a body gets "100 Continue" first. SIGTERM/SIGINT exit 0.
  *
+ * --call HOST:PORT makes it an app that calls another service, like the
+ * seed tutorial's helloweb calling greeter-service: each request without a
+ * body is first sent upstream (GET, the same path, Host: HOST, the client's
+ * User-Agent), HOST resolved with getaddrinfo() each time; the answer says
+ * "x-shunt-upstream: POD" (the upstream's x-shunt-pod, or "error" / the
+ * status when it failed). The call blocks the loop (at most 3 s): a test
+ * app, not a server to load.
+ *
  * --log-requests prints one line per request on stdout, for a test that
  * wants to know which requests a backend saw even when it did not get the
  * response (mirrored traffic):
@@ -43,6 +52,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -56,6 +66,7 @@
 #include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -124,6 +135,7 @@ struct request {
 	size_t echo_len;
 	char host[LOG_VALUE_MAX];    /* Host, for --log-requests ("" when absent or too long) */
 	char case_id[LOG_VALUE_MAX]; /* x-shunt-case, for --log-requests */
+	char ua[LOG_VALUE_MAX];	     /* User-Agent, for --call */
 };
 
 struct server;
@@ -406,6 +418,57 @@ static uint64_t now_ms(void)
  * Queues the response to the request just parsed. Large pattern bodies go to
  * c->gen and are produced while they are sent. Returns 0 or -ENOMEM.
  */
+static const char *call_target; /* --call HOST:PORT */
+
+/*
+ * --call: GET @path from call_target with @ua, blocking (3 s at most); the
+ * upstream's x-shunt-pod into @pod ("error" when the call failed, "status=N"
+ * when it answered something else than 2xx).
+ */
+static void call_upstream(const char *path, size_t path_len, const char *ua, char *pod,
+			  size_t pod_len)
+{
+	char host[256], req[1024], rsp[4096];
+	const char *colon = strrchr(call_target, ':');
+	struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai = NULL;
+	struct timeval tv = {.tv_sec = 3};
+	size_t got = 0;
+	int fd = -1, n, status = 0;
+	char *h;
+
+	snprintf(pod, pod_len, "error");
+	if (!colon || (size_t)(colon - call_target) >= sizeof(host))
+		return;
+	memcpy(host, call_target, (size_t)(colon - call_target));
+	host[colon - call_target] = '\0';
+	if (getaddrinfo(host, colon + 1, &hints, &ai) || !ai)
+		return;
+	fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) ||
+	    connect(fd, ai->ai_addr, ai->ai_addrlen))
+		goto out;
+	n = snprintf(req, sizeof(req),
+		     "GET %.*s HTTP/1.1\r\nHost: %s\r\nUser-Agent: %s\r\nConnection: close\r\n\r\n",
+		     (int)path_len, path, call_target, *ua ? ua : "shunt-echo");
+	if (n < 0 || (size_t)n >= sizeof(req) || write(fd, req, (size_t)n) != n)
+		goto out;
+	while (got < sizeof(rsp) - 1 && (n = (int)read(fd, rsp + got, sizeof(rsp) - 1 - got)) > 0)
+		got += (size_t)n;
+	rsp[got] = '\0';
+	if (sscanf(rsp, "HTTP/1.%*d %d", &status) != 1)
+		goto out;
+	h = strcasestr(rsp, "\r\nx-shunt-pod: ");
+	if (status < 200 || status > 299 || !h)
+		snprintf(pod, pod_len, "status=%d", status);
+	else
+		snprintf(pod, pod_len, "%.*s", (int)strcspn(h + 15, "\r\n"), h + 15);
+out:
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(ai);
+}
+
 static int conn_respond(struct conn *c, bool keep_alive)
 {
 	struct server *srv = c->srv;
@@ -445,6 +508,12 @@ static int conn_respond(struct conn *c, bool keep_alive)
 	if (!err && !c->req.url_truncated)
 		err = buf_printf(&c->out, "x-shunt-path: %.*s\r\n", (int)c->req.url_len,
 				 c->req.url);
+	if (!err && call_target && !rt.body_reply && !c->req.url_truncated) {
+		char up[128];
+
+		call_upstream(c->req.url, c->req.url_len, c->req.ua, up, sizeof(up));
+		err = buf_printf(&c->out, "x-shunt-upstream: %s\r\n", up);
+	}
 	if (!err)
 		err = buf_append(&c->out, c->req.echo, c->req.echo_len);
 	if (!err && !no_body) {
@@ -494,6 +563,7 @@ static int on_message_begin(llhttp_t *p)
 	c->req.echo_len = 0;
 	c->req.host[0] = '\0';
 	c->req.case_id[0] = '\0';
+	c->req.ua[0] = '\0';
 	return 0;
 }
 
@@ -571,6 +641,8 @@ static int on_header_value_complete(llhttp_t *p)
 		keep_value(r->host, sizeof(r->host), r);
 	else if (field_is(r, "x-shunt-case"))
 		keep_value(r->case_id, sizeof(r->case_id), r);
+	else if (field_is(r, "user-agent"))
+		keep_value(r->ua, sizeof(r->ua), r);
 	echo_header(r);
 	r->field_len = 0;
 	r->value_len = 0;
@@ -1071,7 +1143,7 @@ static void server_loop(struct server *srv)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: shunt-echo --listen IP:PORT --name NAME [--version V] [--verbose]\n"
-		   "                  [--log-requests]\n");
+		   "                  [--log-requests] [--call HOST:PORT]\n");
 }
 
 /* "IPv4:PORT" or "[IPv6]:PORT". */
@@ -1115,13 +1187,10 @@ static void parse_listen(const char *s, struct sockaddr_storage *addr)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"listen", required_argument, NULL, 'l'},
-		{"name", required_argument, NULL, 'n'},
-		{"version", required_argument, NULL, 'v'},
-		{"verbose", no_argument, NULL, 'V'},
-		{"log-requests", no_argument, NULL, 'L'},
-		{"help", no_argument, NULL, 'h'},
-		{},
+		{"listen", required_argument, NULL, 'l'},  {"name", required_argument, NULL, 'n'},
+		{"version", required_argument, NULL, 'v'}, {"verbose", no_argument, NULL, 'V'},
+		{"log-requests", no_argument, NULL, 'L'},  {"call", required_argument, NULL, 'C'},
+		{"help", no_argument, NULL, 'h'},	   {},
 	};
 	static struct server srv; /* large (the read buffer): not on the stack */
 	struct sockaddr_storage addr;
@@ -1146,6 +1215,9 @@ int main(int argc, char **argv)
 			break;
 		case 'L':
 			log_requests = true;
+			break;
+		case 'C':
+			call_target = optarg;
 			break;
 		case 'h':
 			usage(stdout);

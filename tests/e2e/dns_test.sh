@@ -1,0 +1,207 @@
+#!/bin/bash
+# End-to-end DNS for mesh pods: a pod's resolver (glibc, through getent) asks
+# the nameserver of /etc/resolv.conf on port 53; the kernel sends the query to
+# shuntd's resolver instead (connect4/sendmsg4 for UDP port 53, recvmsg4 makes
+# the answer seem to come from the nameserver asked), which answers registry
+# names from the config. Every query stays in the test's namespaces: the
+# nameserver's address is unroutable in every pod, so a query that is not
+# captured fails at once.
+#
+#   app      (mesh)  web.default.svc.cluster.local -> its VIP, a headless
+#                    service -> its pod, a ServiceEntry host -> its address, a
+#                    missing service -> NXDOMAIN; then connects by the name
+#   app-out  (shunt.io/mesh: disabled) its query is not captured
+#   kill -9 the agent: queries go to the nameserver asked again (fail open)
+#
+#   tests/e2e/dns_test.sh BUILD_DIR
+#
+# Exit 0 pass, 77 skip, anything else fail. Needs root; about 5 s.
+set -u
+
+BUILD=${1:-build}
+HERE=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=tests/e2e/lib/node.sh
+source "$HERE/lib/node.sh"
+# shellcheck source=tests/e2e/lib/report.sh
+source "$HERE/lib/report.sh"
+
+LISTEN=$NODE_GW:15001
+ADMIN=127.0.0.1:15000
+TMP=
+AGENT_PID=
+
+finish() {
+	local rc=$?
+	trap - EXIT INT TERM
+	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
+		[ -s "$TMP/shuntd.log" ] && echo "# shuntd log:" && show "$TMP/shuntd.log"
+	fi
+	node_down
+	[ -n "$TMP" ] && rm -rf -- "$TMP"
+	exit "$rc"
+}
+
+# resolve POD NAME: getent ahostsv4 in the pod (its cgroup); sets OUT, RC, MS.
+resolve() {
+	local t0
+	OUT=$TMP/out.$((++calls))
+	t0=$(now_ms)
+	node_exec_in "$(node_ns "$1")" "$NODE_CG/$1" timeout 8 getent ahostsv4 "$2" >"$OUT" 2>&1
+	RC=$?
+	MS=$(($(now_ms) - t0))
+}
+calls=0
+
+# first_ip: the address getent printed first.
+first_ip() {
+	awk 'NR == 1 { print $1 }' "$OUT"
+}
+
+grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
+grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
+[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
+command -v getent >/dev/null || fatal "getent (libc-bin) is missing"
+why=$(node_unsupported)
+[ -z "$why" ] || fatal "cannot build a node: $why"
+for f in shuntd shuntctl shunt-echo shunt-client; do
+	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
+done
+BUILD=$(cd "$BUILD" && pwd)
+NS_IP=$(awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ { print $2; exit }' /etc/resolv.conf)
+[ -n "$NS_IP" ] || skip "/etc/resolv.conf names no IPv4 nameserver: glibc would not ask one"
+grep -qE '^[^#]*hosts:.*dns' /etc/nsswitch.conf 2>/dev/null ||
+	skip "/etc/nsswitch.conf does not resolve hosts by dns"
+
+TMP=$(mktemp -d /tmp/shunt-dns.XXXXXX) || fatal "mktemp"
+trap finish EXIT
+trap 'echo "# interrupted"; exit 130' INT
+trap 'echo "# terminated"; exit 143' TERM
+
+node_declare_pods web-a=10.77.0.30 app=10.77.0.40 app-out=10.77.0.41 ||
+	fatal "node_declare_pods refused the pods"
+node_up || fatal "node_up failed"
+echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN; the pods' nameserver: $NS_IP"
+node_start_echos "$BUILD/shunt-echo" "$TMP" web-a:3000:v1 || fatal "the web backend did not start"
+
+mkdir -p "$TMP/config"
+cat >"$TMP/config/cluster.yaml" <<'YAML'
+apiVersion: v1
+kind: Namespace
+metadata: {name: default, labels: {shunt.io/mesh: enabled}}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec: {clusterIP: 10.96.77.20, selector: {app: web}, ports: [{port: 3000, name: http}]}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web-headless, namespace: default}
+spec: {clusterIP: None, selector: {app: web}, ports: [{port: 3000, name: http}]}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: web-a, namespace: default, labels: {app: web}}
+status: {podIP: 10.77.0.30}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app, namespace: default, labels: {app: client}}
+status: {podIP: 10.77.0.40}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app-out, namespace: default, labels: {app: client, shunt.io/mesh: disabled}}
+status: {podIP: 10.77.0.41}
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: api, namespace: default}
+spec:
+  hosts: [api.example.com]
+  addresses: [10.96.77.50]
+  resolution: STATIC
+  ports: [{number: 80, name: http, protocol: HTTP, targetPort: 3000}]
+  endpoints: [{address: 10.77.0.30}]
+YAML
+
+agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
+	--dns-upstream none --admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level debug \
+	>"$TMP/shuntd.log" 2>&1
+AGENT_PID=$NODE_LAST_PID
+node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" || fatal "shuntd did not become ready"
+
+captured0=$(counter dns_captured)
+resolve app web.default.svc.cluster.local
+if [ "$RC" -eq 0 ] && [ "$(first_ip)" = 10.96.77.20 ]; then
+	ok "app: web.default.svc.cluster.local is 10.96.77.20, its VIP (answered by shuntd for $NS_IP, in $MS ms)"
+else
+	not_ok "app: web.default.svc.cluster.local resolves to its VIP (exit $RC, $MS ms)"
+	show "$OUT"
+fi
+resolve app web-headless.default.svc.cluster.local
+if [ "$RC" -eq 0 ] && [ "$(first_ip)" = 10.77.0.30 ]; then
+	ok "app: web-headless.default.svc.cluster.local (headless) is its pod, 10.77.0.30"
+else
+	not_ok "app: a headless service resolves to its pod (exit $RC)"
+	show "$OUT"
+fi
+resolve app api.example.com
+if [ "$RC" -eq 0 ] && [ "$(first_ip)" = 10.96.77.50 ]; then
+	ok "app: api.example.com (a ServiceEntry) is 10.96.77.50, its address"
+else
+	not_ok "app: a ServiceEntry host resolves to its address (exit $RC)"
+	show "$OUT"
+fi
+resolve app nothere.default.svc.cluster.local
+if [ "$RC" -eq 2 ] && [ "$MS" -lt 2000 ]; then
+	ok "app: nothere.default.svc.cluster.local does not exist (NXDOMAIN, getent exit 2 after $MS ms)"
+else
+	not_ok "app: a missing service is NXDOMAIN at once (exit $RC after $MS ms)"
+	show "$OUT"
+fi
+captured1=$(counter dns_captured)
+if [[ $captured1 =~ ^[0-9]+$ ]] && [ "$captured1" -ge $((captured0 + 4)) ]; then
+	ok "kernel counter dns_captured grew by at least 4: $captured0 -> $captured1"
+else
+	not_ok "kernel counter dns_captured grew by at least 4: $captured0 -> $captured1"
+fi
+
+# By name, then by the address it resolved to.
+resolve app web.default.svc.cluster.local
+ip=$(first_ip)
+OUT2=$TMP/conn
+pod_exec app "$BUILD/shunt-client" --connect "$ip:3000" --host web.default.svc.cluster.local \
+	--timeout-ms 3000 >"$OUT2" 2>&1
+check "app: http://web.default.svc.cluster.local:3000 by name: answered by web-a" \
+	grep -q '^status=200 pod=web-a ' "$OUT2"
+
+resolve app-out web.default.svc.cluster.local
+if [ "$RC" -ne 0 ] && [ "$MS" -lt 8000 ]; then
+	ok "app-out (not in the mesh): its query is not captured, $NS_IP is unreachable from it (getent exit $RC after $MS ms)"
+else
+	not_ok "app-out's query is not captured (exit $RC after $MS ms)"
+	show "$OUT"
+fi
+
+kill -KILL "$AGENT_PID"
+node_wait_exit "$AGENT_PID" 50 >/dev/null
+node_forget_pid "$AGENT_PID"
+resolve app web.default.svc.cluster.local
+if [ "$RC" -ne 0 ]; then
+	ok "agent killed: app's query goes to $NS_IP as asked (fail open; unreachable here, getent exit $RC)"
+else
+	not_ok "agent killed: app's query is not captured any more"
+	show "$OUT"
+fi
+
+node_down
+if node_leftovers >"$TMP/left"; then
+	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
+else
+	not_ok "after teardown nothing of node $NODE_ID is left"
+	show "$TMP/left"
+fi
+echo "# $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
