@@ -4,10 +4,12 @@
 # client outside every pod ("visitor", a namespace on the bridge that no pod
 # of the config owns) calls the node's address:
 #
-#   the seed tutorial's Gateway (port 80 here 8080, hosts '*') and its
-#   VirtualServices: Host helloweb.dev reaches the helloweb service; Host
-#   greeter.dev reaches greeter-service with the tutorial's rules (a
-#   Firefox User-Agent to v2, the rest split 90/10 over v1/v2)
+#   the seed tutorial's flow: Gateway (port 80 here 8080) and VirtualService
+#   for Host helloweb.dev reach helloweb, an app that calls greeter-service
+#   by name (shunt answers the DNS query, captures the VIP, and applies the
+#   tutorial's mesh rules: a Firefox User-Agent to v2, the rest 90/10 over
+#   v1/v2); Host greeter.dev reaches greeter-service with the same rules
+#   bound to the Gateway
 #   Bookinfo's bookinfo-gateway.yaml as shipped: its five paths reach
 #   productpage, any other gets 404; a host no VirtualService binds: 404
 #   a server with tls.httpsRedirect: 301 to https://host/path
@@ -71,8 +73,17 @@ node_declare_pods helloweb=10.77.0.10 greeter-v1=10.77.0.11 greeter-v2=10.77.0.1
 	productpage=10.77.0.20 visitor=10.77.0.90 || fatal "node_declare_pods refused the pods"
 node_up || fatal "node_up failed"
 echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN"
-node_start_echos "$BUILD/shunt-echo" "$TMP" helloweb:3000:v1 greeter-v1:3000:v1 \
-	greeter-v2:3000:v2 productpage:9080:v1 || fatal "the backends did not start"
+node_start_echos "$BUILD/shunt-echo" "$TMP" greeter-v1:3000:v1 greeter-v2:3000:v2 \
+	productpage:9080:v1 || fatal "the backends did not start"
+# helloweb is the tutorial's web app: each request it gets, it passes on to greeter-service by
+# name (DNS through shunt, the VIP captured, the mesh's VirtualService applied).
+pod_spawn helloweb "$BUILD/shunt-echo" --listen 10.77.0.10:3000 --name helloweb --version v1 \
+	--call greeter-service.default.svc.cluster.local:3000 >"$TMP/helloweb.log" 2>&1
+for ((i = 0; i < 50; i++)); do
+	grep -q "listening on" "$TMP/helloweb.log" && break
+	sleep 0.1
+done
+grep -q "listening on" "$TMP/helloweb.log" || fatal "helloweb did not start: $(cat "$TMP/helloweb.log")"
 
 mkdir -p "$TMP/config"
 cp "$SRC/tests/e2e/routing/istio-bookinfo/bookinfo-gateway.yaml" "$TMP/config/" ||
@@ -187,6 +198,38 @@ spec:
       weight: 10
 ---
 apiVersion: networking.istio.io/v1alpha3
+kind: VirtualService
+metadata:
+  name: greeter-service-mesh
+spec:
+  hosts:
+    - greeter-service.default.svc.cluster.local
+  http:
+  - match:
+    - headers:
+        user-agent:
+          regex: '.*Firefox.*'
+    route:
+    - destination:
+        host: greeter-service.default.svc.cluster.local
+        port:
+          number: 3000
+        subset: v2
+  - route:
+    - destination:
+        host: greeter-service.default.svc.cluster.local
+        port:
+          number: 3000
+        subset: v1
+      weight: 90
+    - destination:
+        host: greeter-service.default.svc.cluster.local
+        port:
+          number: 3000
+        subset: v2
+      weight: 10
+---
+apiVersion: networking.istio.io/v1alpha3
 kind: DestinationRule
 metadata:
   name: greeter-service
@@ -221,18 +264,27 @@ spec:
 YAML
 
 agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
-	--gateway-labels istio=ingressgateway --admin "$ADMIN" --pin-dir "$NODE_PIN" \
+	--gateway-labels istio=ingressgateway --dns-upstream none --admin "$ADMIN" --pin-dir "$NODE_PIN" \
 	--log-level debug >"$TMP/shuntd.log" 2>&1
 AGENT_PID=$NODE_LAST_PID
 node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" || fatal "shuntd did not become ready"
 GW=$NODE_GW:8080
 
-visit --connect "$GW" --host helloweb.dev -n 3 --timeout-ms 3000
-if [ "$RC" -eq 0 ] && [ "$(grep -c '^status=200 pod=helloweb ' "$OUT")" -eq 3 ]; then
-	ok "visitor -> $GW Host: helloweb.dev: 3 of 3 from helloweb (the seed's Gateway and VirtualService)"
+visit --connect "$GW" --host helloweb.dev --header 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0' -n 3 --timeout-ms 5000
+if [ "$RC" -eq 0 ] && [ "$(grep -c '^status=200 pod=helloweb .* upstream=greeter-v2$' "$OUT")" -eq 3 ]; then
+	ok "the seed's flow: visitor -> $GW Host: helloweb.dev (Firefox): helloweb answers, having called greeter-service by name, answered by greeter-v2 (3 of 3)"
 else
-	not_ok "visitor -> $GW Host: helloweb.dev reaches helloweb (exit $RC)"
-	show "$OUT" "$ERR"
+	not_ok "the seed's flow: helloweb.dev with Firefox reaches helloweb, whose call greeter-v2 answers (exit $RC)"
+	show "$OUT" "$ERR" "$TMP/helloweb.log"
+fi
+visit --connect "$GW" --host helloweb.dev -n 100 --timeout-ms 5000
+v1=$(grep -c '^status=200 pod=helloweb .* upstream=greeter-v1$' "$OUT")
+v2=$(grep -c '^status=200 pod=helloweb .* upstream=greeter-v2$' "$OUT")
+if [ "$RC" -eq 0 ] && [ "$v1" -eq 90 ] && [ "$v2" -eq 10 ]; then
+	ok "the seed's flow, 100 visits to helloweb.dev: helloweb's calls went $v1 to greeter-v1, $v2 to greeter-v2 (the mesh's 90/10 split)"
+else
+	not_ok "the seed's flow splits helloweb's calls 90/10: v1=$v1 v2=$v2 (exit $RC)"
+	head -5 "$OUT" | show
 fi
 visit --connect "$GW" --host greeter.dev --header 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0' -n 5 --timeout-ms 3000
 if [ "$RC" -eq 0 ] && [ "$(grep -c '^status=200 pod=greeter-v2 ' "$OUT")" -eq 5 ]; then
