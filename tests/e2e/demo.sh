@@ -78,6 +78,14 @@ counter_help() {
 	pair_indexed) echo "captured connections indexed by 4-tuple for shuntd's accept()" ;;
 	pair_failed) echo "captured connections that could not be indexed" ;;
 	peer_rewritten) echo "getpeername() answers changed back to the VIP" ;;
+	not_mesh) echo "connects to a service from a pod not in the mesh: left alone" ;;
+	excluded) echo "connects a pod excludes by port or range (Istio's annotations)" ;;
+	egress_blocked) echo "connects refused: outboundTrafficPolicy REGISTRY_ONLY, not in the registry" ;;
+	fastpath_indexed) echo "pod<->shuntd sockets on the same-node fast path (sk_msg)" ;;
+	fastpath_failed) echo "such sockets that could not be put on it" ;;
+	fastpath_redirected) echo "messages handed socket to socket, no TCP/IP stack" ;;
+	fastpath_passed) echo "messages of those sockets that went through TCP/IP" ;;
+	dns_captured) echo "DNS queries from pods answered by shuntd's resolver" ;;
 	esac
 }
 
@@ -109,7 +117,7 @@ say "  Mesh cgroup: $NODE_CG (the pods and shuntd itself live in it)"
 node_start_greeters "$BUILD/shunt-echo" "$TMP" </dev/null || die "the greeter backends did not start"
 
 agent_spawn "$BUILD/shuntd" --config "$HERE/greeter" --cgroup "$NODE_CG" --listen "$LISTEN" \
-	--admin "$ADMIN" --pin-dir "$NODE_PIN" >"$TMP/shuntd.log" 2>&1 </dev/null
+	--dns-upstream none --admin "$ADMIN" --pin-dir "$NODE_PIN" >"$TMP/shuntd.log" 2>&1 </dev/null
 AGENT_PID=$NODE_LAST_PID
 t0=$(date +%s%N)
 node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" ||
@@ -117,8 +125,10 @@ node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" ||
 say "shuntd is ready after $((($(date +%s%N) - t0) / 1000000)) ms: config from $HERE/greeter," \
 	"programs attached to the mesh cgroup."
 
-title "helloweb connects to greeter-service at $VIP:$SVC_PORT, $REQUESTS times (one connection each)"
-pod_exec helloweb "$BUILD/shunt-client" --connect "$VIP:$SVC_PORT" --host "greeter-service:$SVC_PORT" \
+title "helloweb connects to greeter-service.default.svc.cluster.local:$SVC_PORT, $REQUESTS times (one connection each)"
+say "  The name is resolved as any app resolves it; shuntd's DNS answers it with the VIP, $VIP."
+pod_exec helloweb "$BUILD/shunt-client" --connect "greeter-service.default.svc.cluster.local:$SVC_PORT" \
+	--host "greeter-service:$SVC_PORT" \
 	-n "$REQUESTS" --new-conn --peer --timeout-ms 5000 >"$TMP/requests" 2>"$TMP/requests.err" </dev/null
 rc=$?
 printf '  %-4s %-22s %-8s %-14s %-9s %s\n' "#" "getpeername() in app" "status" "answered by" "version" \
@@ -144,7 +154,7 @@ say
 title "Kernel counters (shuntctl --pin-dir $NODE_PIN stats)"
 "$BUILD/shuntctl" --pin-dir "$NODE_PIN" stats >"$TMP/stats" 2>&1 || die "shuntctl stats failed: $(cat "$TMP/stats")"
 while read -r name value; do
-	printf '  %-16s %6s   %s%s%s\n' "$name" "$value" "$D" "$(counter_help "$name")" "$N"
+	printf '  %-19s %6s   %s%s%s\n' "$name" "$value" "$D" "$(counter_help "$name")" "$N"
 done <"$TMP/stats"
 
 title "What the kernel looks up at connect() (shuntctl services)"

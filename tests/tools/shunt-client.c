@@ -2,7 +2,7 @@
 /*
  * shunt-client: the test and demo HTTP/1.1 client.
  *
- *   shunt-client --connect IP:PORT|[IP6]:PORT [-n N] [--new-conn] [--path P] [--method M]
+ *   shunt-client --connect IP:PORT|[IP6]:PORT|NAME:PORT [-n N] [--new-conn] [--path P] [--method M]
  *                [--host H] [--header 'NAME: VALUE']... [--body-size N] [--chunked]
  *                [--mark MARK] [--timeout-ms MS] [--peer] [--show-headers] [--show-body]
  *
@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -691,13 +692,24 @@ static void parse_connect(const char *s, struct options *o)
 		if (inet_pton(AF_INET6, host, &o->addr6.sin6_addr) == 1)
 			return;
 	} else {
+		struct addrinfo hints = {.ai_family = AF_INET, .ai_socktype = SOCK_STREAM}, *ai;
+
 		o->addr.sin_family = AF_INET;
 		o->addr.sin_port = port;
 		if (inet_pton(AF_INET, host, &o->addr.sin_addr) == 1)
 			return;
+		/* a name: resolved once, as an app would (in a mesh pod, shunt answers) */
+		if (!getaddrinfo(host, NULL, &hints, &ai) && ai) {
+			o->addr.sin_addr = ((const struct sockaddr_in *)ai->ai_addr)->sin_addr;
+			freeaddrinfo(ai);
+			return;
+		}
+		fprintf(stderr, "shunt-client: --connect %s: cannot resolve %s\n", s, host);
+		exit(EXIT_CONNECT);
 	}
 bad:
-	fprintf(stderr, "shunt-client: --connect %s: expected IPv4:PORT or [IPv6]:PORT\n", s);
+	fprintf(stderr,
+		"shunt-client: --connect %s: expected IPv4:PORT, [IPv6]:PORT or NAME:PORT\n", s);
 	exit(EXIT_USAGE);
 }
 
