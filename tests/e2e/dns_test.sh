@@ -24,22 +24,13 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib/node.sh"
 # shellcheck source=tests/e2e/lib/report.sh
 source "$HERE/lib/report.sh"
+# shellcheck source=tests/e2e/lib/e2e.sh
+source "$HERE/lib/e2e.sh"
 
 LISTEN=$NODE_GW:15001
 ADMIN=127.0.0.1:15000
 TMP=
 AGENT_PID=
-
-finish() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		[ -s "$TMP/shuntd.log" ] && echo "# shuntd log:" && show "$TMP/shuntd.log"
-	fi
-	node_down
-	[ -n "$TMP" ] && rm -rf -- "$TMP"
-	exit "$rc"
-}
 
 # resolve POD NAME: getent ahostsv4 in the pod (its cgroup); sets OUT, RC, MS.
 resolve() {
@@ -57,26 +48,14 @@ first_ip() {
 	awk 'NR == 1 { print $1 }' "$OUT"
 }
 
-grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
-grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
-[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
-[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
+e2e_require
 command -v getent >/dev/null || fatal "getent (libc-bin) is missing"
-why=$(node_unsupported)
-[ -z "$why" ] || fatal "cannot build a node: $why"
-for f in shuntd shuntctl shunt-echo shunt-client; do
-	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
-done
-BUILD=$(cd "$BUILD" && pwd)
 NS_IP=$(awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ { print $2; exit }' /etc/resolv.conf)
 [ -n "$NS_IP" ] || skip "/etc/resolv.conf names no IPv4 nameserver: glibc would not ask one"
 grep -qE '^[^#]*hosts:.*dns' /etc/nsswitch.conf 2>/dev/null ||
 	skip "/etc/nsswitch.conf does not resolve hosts by dns"
 
-TMP=$(mktemp -d /tmp/shunt-dns.XXXXXX) || fatal "mktemp"
-trap finish EXIT
-trap 'echo "# interrupted"; exit 130' INT
-trap 'echo "# terminated"; exit 143' TERM
+e2e_start dns
 
 node_declare_pods web-a=10.77.0.30 app=10.77.0.40 app-out=10.77.0.41 ||
 	fatal "node_declare_pods refused the pods"
@@ -196,12 +175,4 @@ else
 	show "$OUT"
 fi
 
-node_down
-if node_leftovers >"$TMP/left"; then
-	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
-else
-	not_ok "after teardown nothing of node $NODE_ID is left"
-	show "$TMP/left"
-fi
-echo "# $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

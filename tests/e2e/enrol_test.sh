@@ -34,6 +34,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib/node.sh"
 # shellcheck source=tests/e2e/lib/report.sh
 source "$HERE/lib/report.sh"
+# shellcheck source=tests/e2e/lib/e2e.sh
+source "$HERE/lib/e2e.sh"
 
 VIP=10.96.77.20
 VIP2=10.96.77.21
@@ -42,30 +44,6 @@ LISTEN=$NODE_GW:15001
 ADMIN=127.0.0.1:15000
 TMP=
 AGENT_PID=
-
-finish() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		[ -s "$TMP/shuntd.log" ] && echo "# shuntd log:" && show "$TMP/shuntd.log"
-	fi
-	node_down
-	[ -n "$TMP" ] && rm -rf -- "$TMP"
-	exit "$rc"
-}
-
-# client POD ARGS...: shunt-client from POD; sets OUT, ERR, RC, MS.
-client() {
-	local pod=$1 t0
-	shift
-	OUT=$TMP/out.$((++calls))
-	ERR=$TMP/err.$calls
-	t0=$(now_ms)
-	pod_exec "$pod" "$BUILD/shunt-client" "$@" >"$OUT" 2>"$ERR"
-	RC=$?
-	MS=$(($(now_ms) - t0))
-}
-calls=0
 
 # steered POD VIP WHY: the pod's connection to VIP:PORT was answered by a web pod.
 steered() {
@@ -89,21 +67,9 @@ untouched() {
 	fi
 }
 
-grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
-grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
-[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
-[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
-why=$(node_unsupported)
-[ -z "$why" ] || fatal "cannot build a node: $why"
-for f in shuntd shuntctl shunt-echo shunt-client; do
-	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
-done
-BUILD=$(cd "$BUILD" && pwd)
+e2e_require
 
-TMP=$(mktemp -d /tmp/shunt-enrol.XXXXXX) || fatal "mktemp"
-trap finish EXIT
-trap 'echo "# interrupted"; exit 130' INT
-trap 'echo "# terminated"; exit 143' TERM
+e2e_start enrol
 
 node_declare_pods web-a=10.77.0.30 web-b=10.77.0.31 app-in=10.77.0.40 app-out=10.77.0.41 \
 	app-noinj=10.77.0.42 app-excl=10.77.0.43 app-cidr=10.77.0.44 app-reg=10.77.0.45 \
@@ -283,13 +249,4 @@ check "shuntctl maps shows one pod with outbound=REGISTRY_ONLY" \
 check "shuntctl maps lists the headless endpoint 10.77.0.31 in shunt_known4" \
 	grep -qx '  known 10.77.0.31' "$TMP/maps"
 
-node_down
-if node_leftovers >"$TMP/left"; then
-	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
-else
-	not_ok "after teardown nothing of node $NODE_ID is left"
-	show "$TMP/left"
-fi
-
-echo "# $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

@@ -29,6 +29,8 @@ NODE_IPV6=1
 source "$HERE/lib/node.sh"
 # shellcheck source=tests/e2e/lib/report.sh
 source "$HERE/lib/report.sh"
+# shellcheck source=tests/e2e/lib/e2e.sh
+source "$HERE/lib/e2e.sh"
 
 VIP=10.96.77.20
 VIP6=fd00:96::20
@@ -41,32 +43,6 @@ LISTEN6="[$NODE_GW6]:15001"
 ADMIN=127.0.0.1:15000
 TMP=
 AGENT_PID=
-
-finish() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		for f in "$TMP"/shuntd*.log; do
-			[ -s "$f" ] && echo "# $(basename "$f"):" && show "$f"
-		done
-	fi
-	node_down
-	[ -n "$TMP" ] && rm -rf -- "$TMP"
-	exit "$rc"
-}
-
-# client POD ARGS...: shunt-client from POD; sets OUT, ERR, RC, MS.
-client() {
-	local pod=$1 t0
-	shift
-	OUT=$TMP/out.$((++calls))
-	ERR=$TMP/err.$calls
-	t0=$(now_ms)
-	pod_exec "$pod" "$BUILD/shunt-client" "$@" >"$OUT" 2>"$ERR"
-	RC=$?
-	MS=$(($(now_ms) - t0))
-}
-calls=0
 
 # answered_by N POD [SEEN_PEER_RE]: N responses 200, all from POD, each seen by the backend
 # as coming from an address matching SEEN_PEER_RE (the agent's or the pod's own).
@@ -89,22 +65,10 @@ start_agent() { # N: the log's suffix
 	node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID"
 }
 
-grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
-grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
-[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
+e2e_require
 [ -e /proc/sys/net/ipv6 ] || skip "the kernel has no IPv6 (no /proc/sys/net/ipv6)"
-[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
-why=$(node_unsupported)
-[ -z "$why" ] || fatal "cannot build a node: $why"
-for f in shuntd shuntctl shunt-echo shunt-client; do
-	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
-done
-BUILD=$(cd "$BUILD" && pwd)
 
-TMP=$(mktemp -d /tmp/shunt-ipv6.XXXXXX) || fatal "mktemp"
-trap finish EXIT
-trap 'echo "# interrupted"; exit 130' INT
-trap 'echo "# terminated"; exit 143' TERM
+e2e_start ipv6
 
 node_declare_pods web-a=10.77.0.30 web-b=10.77.0.31 app=10.77.0.40 app-reg=10.77.0.45 ||
 	fatal "node_declare_pods refused the pods"
@@ -337,12 +301,4 @@ kill -TERM "$AGENT_PID"
 node_wait_exit "$AGENT_PID" 100 >/dev/null || not_ok "shuntd exits on SIGTERM"
 node_forget_pid "$AGENT_PID"
 
-node_down
-if node_leftovers >"$TMP/left"; then
-	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
-else
-	not_ok "after teardown nothing of node $NODE_ID is left"
-	show "$TMP/left"
-fi
-echo "# $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

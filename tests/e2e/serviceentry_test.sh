@@ -37,6 +37,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib/node.sh"
 # shellcheck source=tests/e2e/lib/report.sh
 source "$HERE/lib/report.sh"
+# shellcheck source=tests/e2e/lib/e2e.sh
+source "$HERE/lib/e2e.sh"
 
 API=10.96.77.50
 DB=10.96.77.51
@@ -47,51 +49,15 @@ ADMIN=127.0.0.1:15000
 TMP=
 AGENT_PID=
 
-finish() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		[ -s "$TMP/shuntd.log" ] && echo "# shuntd log:" && show "$TMP/shuntd.log"
-	fi
-	node_down
-	[ -n "$TMP" ] && rm -rf -- "$TMP"
-	exit "$rc"
-}
-
-# client POD ARGS...: shunt-client from POD; sets OUT, ERR, RC, MS.
-client() {
-	local pod=$1 t0
-	shift
-	OUT=$TMP/out.$((++calls))
-	ERR=$TMP/err.$calls
-	t0=$(now_ms)
-	pod_exec "$pod" "$BUILD/shunt-client" "$@" >"$OUT" 2>"$ERR"
-	RC=$?
-	MS=$(($(now_ms) - t0))
-}
-calls=0
-
 # answered N POD SEEN_PEER_RE: N responses 200, all from POD, the backend saw SEEN_PEER_RE.
 answered() {
 	[ "$RC" -eq 0 ] && [ "$(grep -c "^status=200 pod=$2 " "$OUT")" -eq "$1" ] &&
 		[ "$(grep -cE "seen_peer=$3" "$OUT")" -eq "$1" ]
 }
 
-grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
-grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
-[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
-[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
-why=$(node_unsupported)
-[ -z "$why" ] || fatal "cannot build a node: $why"
-for f in shuntd shuntctl shunt-echo shunt-client; do
-	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
-done
-BUILD=$(cd "$BUILD" && pwd)
+e2e_require
 
-TMP=$(mktemp -d /tmp/shunt-se.XXXXXX) || fatal "mktemp"
-trap finish EXIT
-trap 'echo "# interrupted"; exit 130' INT
-trap 'echo "# terminated"; exit 143' TERM
+e2e_start se
 
 node_declare_pods app=10.77.0.40 app-reg=10.77.0.45 ext-a=10.77.0.200 ext-b=10.77.0.201 \
 	ext-c=10.77.0.202 ext-d=10.77.0.203 vm=10.77.0.204 ext-e=10.77.0.205 app-bind=10.77.0.47 ||
@@ -418,12 +384,4 @@ else
 	show "$OUT" "$ERR"
 fi
 
-node_down
-if node_leftovers >"$TMP/left"; then
-	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
-else
-	not_ok "after teardown nothing of node $NODE_ID is left"
-	show "$TMP/left"
-fi
-echo "# $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end
