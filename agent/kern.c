@@ -481,23 +481,30 @@ static int be4_delete_stale(struct kern *k, const uint32_t *n_slots, size_t n_id
 	return n;
 }
 
-static int write_slot(struct kern *k, uint32_t id, uint32_t slot, struct in_addr ip, uint16_t port)
+/* Writes slot @slot of service port @id: @be's address of @family (AF_INET: shunt_be4, else
+ * shunt_be6). 0 or -errno. */
+static int write_slot(struct kern *k, int family, uint32_t id, uint32_t slot,
+		      const struct route_l4_backend *be)
 {
 	struct be4_key key = {.svc_id = id, .slot = slot};
-	struct be4_val val = {.ip = ip.s_addr, .port = htons(port)};
+	struct be4_val v4 = {.ip = be->ip.s_addr, .port = htons(be->port)};
+	struct be6_val v6 = {.port = htons(be->port)};
 
-	return bpf_map_update_elem(k->be4_fd, &key, &val, BPF_ANY) ? -errno : 0;
+	if (family == AF_INET)
+		return bpf_map_update_elem(k->be4_fd, &key, &v4, BPF_ANY) ? -errno : 0;
+	memcpy(v6.ip, &be->ip6, sizeof(v6.ip));
+	return bpf_map_update_elem(k->be6_fd, &key, &v6, BPF_ANY) ? -errno : 0;
 }
 
-/*
- * Writes the backend slots of service port @j of service @i (id @id): with a
- * VirtualService tcp route, its weighted destinations, each endpoint in as
- * many of SLOTS_WEIGHTED slots as its weight's share (0.1% steps); otherwise
- * its ready endpoints, one slot each. The count in *@n_out.
- */
+/* Whether @be has an address of @family. */
+static bool has_family(const struct route_l4_backend *be, int family)
+{
+	return family == AF_INET ? be->ip.s_addr != 0 : be->has_ip6;
+}
+
 #define SLOTS_WEIGHTED 1000
-static int write_slots(struct kern *k, uint32_t id, const struct route_table *rt, size_t i,
-		       size_t j, const struct svc_port *sp, uint32_t *n_out)
+int kern_write_slots(struct kern *k, int family, uint32_t id, const struct route_table *rt,
+		     size_t i, size_t j, const struct svc_port *sp, uint32_t *n_out)
 {
 	struct route_l4_backend *be;
 	uint64_t total = 0;
@@ -505,26 +512,32 @@ static int write_slots(struct kern *k, uint32_t id, const struct route_table *rt
 	size_t nb = 0;
 	int err = 0;
 
-	be = rt ? calloc(SHUNT_SLOTS_MAX, sizeof(*be)) : NULL;
-	if (be && !route_l4_backends(rt, i, j, be, SHUNT_SLOTS_MAX, &nb)) {
+	be = calloc(SHUNT_SLOTS_MAX, sizeof(*be));
+	if (!be)
+		return -ENOMEM;
+	if (rt && !route_l4_backends(rt, i, j, be, SHUNT_SLOTS_MAX, &nb)) {
 		uint32_t slots = nb > SLOTS_WEIGHTED ? SHUNT_SLOTS_MAX : SLOTS_WEIGHTED;
 
 		for (size_t b = 0; b < nb; b++)
-			total += be[b].weight;
+			total += has_family(&be[b], family) ? be[b].weight : 0;
 		for (size_t b = 0; b < nb && total && !err; b++) {
 			uint64_t cnt = (be[b].weight * slots + total / 2) / total;
 
 			for (uint64_t c = 0;
-			     c < cnt && n < SHUNT_SLOTS_MAX && be[b].ip.s_addr && !err; c++)
-				err = write_slot(k, id, n++, be[b].ip, be[b].port);
+			     has_family(&be[b], family) && c < cnt && n < SHUNT_SLOTS_MAX && !err;
+			     c++)
+				err = write_slot(k, family, id, n++, &be[b]);
 		}
 	} else {
-		uint32_t m =
-			sp->n_ready < SHUNT_SLOTS_MAX ? (uint32_t)sp->n_ready : SHUNT_SLOTS_MAX;
+		/* Every ready endpoint once; one of the other family only is left out. */
+		for (size_t s = 0; s < sp->n_ready && n < SHUNT_SLOTS_MAX && !err; s++) {
+			const struct endpoint *e = &sp->eps[s];
+			struct route_l4_backend one = {
+				.ip = e->ip, .ip6 = e->ip6, .has_ip6 = e->has_ip6, .port = e->port};
 
-		for (uint32_t s = 0; s < m && !err; s++)
-			if (sp->eps[s].ip.s_addr) /* else an IPv6-only pod: in shunt_be6 only */
-				err = write_slot(k, id, n++, sp->eps[s].ip, sp->eps[s].port);
+			if (has_family(&one, family))
+				err = write_slot(k, family, id, n++, &one);
+		}
 	}
 	free(be);
 	*n_out = n;
@@ -580,7 +593,7 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 				continue;
 			/* Slots first, then the entry that counts them: connect4 never sees a
 			 * count larger than the slots written. */
-			err = write_slots(k, id, rt, i, j, sp, &n_slots[id]);
+			err = kern_write_slots(k, AF_INET, id, rt, i, j, sp, &n_slots[id]);
 			if (err) {
 				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
 					  "%s%s",

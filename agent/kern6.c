@@ -78,50 +78,6 @@ int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_siz
 	return 0;
 }
 
-static int write_slot6(struct kern *k, uint32_t id, uint32_t slot, const struct in6_addr *ip,
-		       uint16_t port)
-{
-	struct be4_key key = {.svc_id = id, .slot = slot};
-	struct be6_val val = {.port = htons(port)};
-
-	memcpy(val.ip, ip, sizeof(val.ip));
-	return bpf_map_update_elem(k->be6_fd, &key, &val, BPF_ANY) ? -errno : 0;
-}
-
-/* As kern.c's write_slots, over the endpoints' IPv6 addresses. */
-#define SLOTS_WEIGHTED 1000
-static int write_slots6(struct kern *k, uint32_t id, const struct route_table *rt, size_t i,
-			size_t j, const struct svc_port *sp, uint32_t *n_out)
-{
-	struct route_l4_backend *be;
-	uint64_t total = 0;
-	uint32_t n = 0;
-	size_t nb = 0;
-	int err = 0;
-
-	be = rt ? calloc(SHUNT_SLOTS_MAX, sizeof(*be)) : NULL;
-	if (be && !route_l4_backends(rt, i, j, be, SHUNT_SLOTS_MAX, &nb)) {
-		uint32_t slots = nb > SLOTS_WEIGHTED ? SHUNT_SLOTS_MAX : SLOTS_WEIGHTED;
-
-		for (size_t b = 0; b < nb; b++)
-			total += be[b].has_ip6 ? be[b].weight : 0;
-		for (size_t b = 0; b < nb && total && !err; b++) {
-			uint64_t cnt = (be[b].weight * slots + total / 2) / total;
-
-			for (uint64_t c = 0;
-			     be[b].has_ip6 && c < cnt && n < SHUNT_SLOTS_MAX && !err; c++)
-				err = write_slot6(k, id, n++, &be[b].ip6, be[b].port);
-		}
-	} else {
-		for (size_t s = 0; s < sp->n_ready && n < SHUNT_SLOTS_MAX && !err; s++)
-			if (sp->eps[s].has_ip6)
-				err = write_slot6(k, id, n++, &sp->eps[s].ip6, sp->eps[s].port);
-	}
-	free(be);
-	*n_out = n;
-	return err;
-}
-
 static void svc6_key_of(struct svc6_key *key, const struct in6_addr *vip, uint16_t port)
 {
 	memset(key, 0, sizeof(*key));
@@ -266,7 +222,7 @@ int kern6_sync_services(struct kern *k, const struct config *cfg, const struct r
 
 			if (!svc->has_ip6 || !kern_balanced(svc, sp))
 				continue;
-			err = write_slots6(k, id, rt, i, j, sp, &n_slots[id]);
+			err = kern_write_slots(k, AF_INET6, id, rt, i, j, sp, &n_slots[id]);
 			if (err) {
 				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
 					  "%s%s",

@@ -54,6 +54,16 @@ void kern_warn_fill(const struct kern *k, enum kern_sized_map m, const char *nam
 		    uint64_t entries);
 
 /*
+ * Writes the backend slots of service port @j of service @i (id @id) for @family (AF_INET:
+ * shunt_be4, AF_INET6: shunt_be6): with a VirtualService tcp route, its weighted destinations,
+ * each in as many of 1,000 slots as its weight's share (0.1% steps); otherwise the ready
+ * endpoints, one slot each. Endpoints without an address of @family are left out. The count
+ * in *@n_out. 0 or -errno.
+ */
+int kern_write_slots(struct kern *k, int family, uint32_t id, const struct route_table *rt,
+		     size_t i, size_t j, const struct svc_port *sp, uint32_t *n_out);
+
+/*
  * Makes the map @fd (named @name, at most @max keys of @key_size bytes) hold
  * exactly the @n keys at @keys (duplicates allowed; reordered), each with
  * value @val. 0 or -errno (logged).

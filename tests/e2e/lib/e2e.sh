@@ -9,6 +9,8 @@
 #                             on exit the agent logs ($TMP/shuntd*.log) are shown when
 #                             something failed, the node is taken down, TMP removed
 #   client POD ARGS...        shunt-client from POD (its cgroup); sets OUT, ERR, RC, MS
+#   refused POD ADDR WHAT     ok when POD's connect() to ADDR fails with EPERM at once (the
+#                             kernel refused it), not_ok otherwise; WHAT says why it should
 #   e2e_end                   node_down, a check that nothing of the node is left,
 #                             the summary line; returns 0 when nothing failed
 
@@ -57,6 +59,16 @@ client() {
 	MS=$(($(now_ms) - t0))
 }
 E2E_CALLS=0
+
+refused() {
+	client "$1" --connect "$2" --timeout-ms 3000
+	if [ "$RC" -eq 3 ] && grep -q '^connect: Operation not permitted' "$ERR" && [ "$MS" -lt 1000 ]; then
+		ok "$1 -> $2 ($3) is refused at connect(): $(cat "$ERR") after $MS ms"
+	else
+		not_ok "$1 -> $2 ($3) is refused at connect() (exit $RC after $MS ms)"
+		show "$OUT" "$ERR"
+	fi
+}
 
 e2e_end() {
 	node_down
