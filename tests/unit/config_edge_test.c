@@ -705,6 +705,95 @@ static void every_service_entry_problem_reported_at_once(void **state)
 	assert_diags(LOG_ERROR, errors);
 }
 
+/* ---- Gateway ---- */
+
+static void every_gateway_problem_reported_at_once(void **state)
+{
+	static const char yaml[] =
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: Gateway\n"
+		"metadata: {name: bad, namespace: default}\n"
+		"spec:\n"
+		"  selector: {istio: ingressgateway}\n"
+		"  servers:\n"
+		"  - port: {number: 0, name: http, protocol: HTTP}\n"
+		"    hosts: []\n"
+		"  - port: {number: 443, name: http, protocol: HTTPS}\n"
+		"    hosts: [\"Bad_NS/x.example.com\", \"a/\", \"-x-.example.com\"]\n"
+		"  - port: {number: 8443, name: https2, protocol: HTTPS}\n"
+		"    hosts: [\"*.example.com\"]\n"
+		"    tls: {mode: SIMPLE}\n"
+		"  - port: {number: 80, name: plain, protocol: HTTPX}\n"
+		"    hosts: [\"*\"]\n"
+		"    tls: {mode: SIMPLE, credentialName: c}\n"
+		"  - port: {number: 81, name: p81, protocol: HTTP}\n"
+		"    hosts: [\"*\"]\n"
+		"    tls: {mode: SOMETIMES}\n"
+		"---\n"
+		"apiVersion: networking.istio.io/v1\n"
+		"kind: Gateway\n"
+		"metadata: {name: empty, namespace: default}\n"
+		"spec: {selector: {istio: ingressgateway}}\n";
+	const char *const errors[] = {
+		"g.yaml:7:20: spec.servers[0].port.number: must be between 1 and 65535, got 0",
+		"g.yaml:8:12: spec.servers[0].hosts: server config must contain at least one host",
+		"g.yaml:10:13: spec.servers[1].hosts[0]: invalid namespace value Bad_NS in gateway",
+		"g.yaml:10:37: spec.servers[1].hosts[1]: config namespace and dnsName in host "
+		"entry "
+		"cannot be empty",
+		"g.yaml:10:43: spec.servers[1].hosts[2]: domain name \"-x-.example.com\" invalid "
+		"(label "
+		"\"-x-\" invalid)",
+		"g.yaml:9:5: spec.servers[1].tls: server must have TLS settings for HTTPS/TLS "
+		"protocols",
+		"g.yaml:9:5: spec.servers[1].port.name: port names in servers must be unique: "
+		"duplicate "
+		"name http",
+		"g.yaml:13:10: spec.servers[2].tls.serverCertificate: SIMPLE TLS requires a server "
+		"certificate",
+		"g.yaml:13:10: spec.servers[2].tls.privateKey: SIMPLE TLS requires a private key",
+		"g.yaml:14:47: spec.servers[3].port.protocol: HTTPX is not a valid protocol",
+		"g.yaml:19:17: spec.servers[4].tls.mode: unknown value \"SOMETIMES\" (PASSTHROUGH, "
+		"SIMPLE, MUTUAL, AUTO_PASSTHROUGH, ISTIO_MUTUAL or OPTIONAL_MUTUAL)",
+		"g.yaml:24:7: spec.servers: gateway must have at least one server",
+		NULL,
+	};
+	struct config *cfg = (struct config *)0x1;
+
+	assert_int_equal(config_load_buf("g.yaml", yaml, sizeof(yaml) - 1, &cfg), -EINVAL);
+	assert_ptr_equal(cfg, (struct config *)0x1);
+	assert_diags(LOG_ERROR, errors);
+}
+
+/* Which workload serves a Gateway, and which VirtualServices bind to it. */
+static void gateway_selectors_and_bindings(void **state)
+{
+	static const char yaml[] =
+		"apiVersion: networking.istio.io/v1\nkind: Gateway\n"
+		"metadata: {name: public, namespace: edge}\n"
+		"spec:\n  selector: {istio: ingressgateway}\n"
+		"  servers: [{port: {number: 80, name: http, protocol: HTTP}, hosts: "
+		"['*'], tls: {httpsRedirect: true}}]\n";
+	struct config *cfg = load_ok("gw.yaml", yaml);
+	const struct gateway *g = &cfg->istio.gws[0];
+	struct label l1[] = {{.key = "istio", .value = "ingressgateway"},
+			     {.key = "app", .value = "x"}};
+	struct label l2[] = {{.key = "istio", .value = "egressgateway"}};
+	struct labels ingress = {l1, 2}, egress = {l2, 1};
+	char *same_ns[] = {"public"}, *qualified[] = {"edge/public"},
+	     *other[] = {"mesh", "x/public"};
+
+	assert_true(g->servers[0].https_redirect);
+	assert_true(config_gateway_selects(g, &ingress));
+	assert_false(config_gateway_selects(g, &egress));
+	assert_false(config_gateway_selects(g, NULL)); /* an agent without labels serves none */
+	assert_true(config_binds_gateway(same_ns, 1, "edge", g));
+	assert_false(config_binds_gateway(same_ns, 1, "default", g)); /* "public" of default */
+	assert_true(config_binds_gateway(qualified, 1, "default", g));
+	assert_false(config_binds_gateway(other, 2, "edge", g));
+	config_free(cfg);
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -720,6 +809,8 @@ int main(void)
 		T(seed_service_entries_load_as_written),
 		T(service_entry_hosts_become_services),
 		T(every_service_entry_problem_reported_at_once),
+		T(every_gateway_problem_reported_at_once),
+		T(gateway_selectors_and_bindings),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
