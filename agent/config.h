@@ -45,6 +45,11 @@ struct src_loc {
 #define CONFIG_ISTIO_NS_INJECT	    "istio-injection"
 #define CONFIG_ISTIO_DATAPLANE_MODE "istio.io/dataplane-mode"
 /* Pod annotations (Istio's names) listing outbound traffic never captured. */
+/* Where VIPs of ServiceEntry hosts without addresses come from (Istio's auto-allocation range):
+ * 240.240.0.0/16, reached only through the agent's DNS answers. */
+#define CONFIG_AUTO_VIP_NET 0xf0f00000u /* host order */
+#define CONFIG_AUTO_VIP_LEN 16
+
 #define CONFIG_EXCL_PORTS_ANN "traffic.sidecar.istio.io/excludeOutboundPorts"
 #define CONFIG_EXCL_CIDRS_ANN "traffic.sidecar.istio.io/excludeOutboundIPRanges"
 
@@ -128,6 +133,7 @@ struct service {
 	 * Kubernetes ones): its entry, and the host, which is the service's FQDN. */
 	const struct service_entry *se;
 	const char *fqdn; /* NULL: name.namespace.svc.cluster.local */
+	bool auto_vip;	  /* cluster_ip was allocated from CONFIG_AUTO_VIP_NET (no addresses) */
 	struct labels selector;
 	struct svc_port *ports;
 	size_t n_ports;

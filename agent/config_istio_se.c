@@ -9,6 +9,7 @@
  * the balancers treat it as any Kubernetes service.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -641,7 +642,88 @@ oom:
 	return -ENOMEM;
 }
 
+static int expand_all(struct load *ld);
+
+/* FNV-1a over "namespace/host": where a host's VIP is looked for first. */
+static uint32_t vip_seed(const struct service *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = s->namespace; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	h = (h ^ '/') * 16777619u;
+	for (const char *p = s->fqdn; *p; p++)
+		h = (h ^ (uint8_t)tolower((unsigned char)*p)) * 16777619u;
+	return h;
+}
+
+static int cmp_svc_host(const void *a, const void *b, void *arg)
+{
+	const struct service *v = arg, *x = &v[*(const size_t *)a], *y = &v[*(const size_t *)b];
+	int c = strcmp(x->namespace, y->namespace);
+
+	return c ? c : strcmp(x->fqdn, y->fqdn);
+}
+
+/*
+ * Istio's DNS auto-allocation: a ServiceEntry host without addresses (not a
+ * wildcard, resolution other than NONE, with endpoints) gets a VIP from CONFIG_AUTO_VIP_NET,
+ * so that a pod that resolves it through the agent's DNS reaches it by VIP
+ * (TCP ports too). Stable: the address comes from a hash of namespace/host,
+ * collisions resolved in name order.
+ */
+static int auto_allocate(struct config *cfg, size_t first)
+{
+	const uint32_t size = 1u << (32 - CONFIG_AUTO_VIP_LEN);
+	size_t *order, n = 0;
+	uint8_t *used;
+
+	order = calloc(cfg->n_services - first + 1, sizeof(*order));
+	used = calloc(size / 8, 1);
+	if (!order || !used) {
+		free(order);
+		free(used);
+		return -ENOMEM;
+	}
+	for (size_t i = first; i < cfg->n_services; i++) {
+		const struct service *s = &cfg->services[i];
+
+		bool eps = false;
+
+		for (size_t j = 0; j < s->n_ports && !eps; j++)
+			eps = s->ports[j].n_eps > 0;
+		/* Without an endpoint shunt knows (DNS names are not resolved yet), the name is
+		 * left to real DNS: a VIP would lead nowhere. */
+		if (s->se && !s->se->n_addresses && s->se->resolution != SE_RES_NONE &&
+		    s->fqdn[0] != '*' && eps)
+			order[n++] = i;
+	}
+	qsort_r(order, n, sizeof(*order), cmp_svc_host, cfg->services);
+	used[0] |= 1; /* the network's own address */
+	for (size_t k = 0; k < n && k + 2 < size; k++) {
+		struct service *s = &cfg->services[order[k]];
+		uint32_t off = vip_seed(s) % (size - 2) + 1;
+
+		while (used[off / 8] & (1u << (off % 8)))
+			off = off + 1 < size - 1 ? off + 1 : 1;
+		used[off / 8] |= (uint8_t)(1u << (off % 8));
+		s->cluster_ip.s_addr = htonl(CONFIG_AUTO_VIP_NET + off);
+		s->auto_vip = true;
+	}
+	free(order);
+	free(used);
+	return 0;
+}
+
 int istio_expand_service_entries(struct load *ld)
+{
+	size_t first = ld->cfg->n_services;
+	int err = expand_all(ld);
+
+	return err ? err : auto_allocate(ld->cfg, first);
+}
+
+static int expand_all(struct load *ld)
 {
 	const struct istio_config *ic = &ld->cfg->istio;
 

@@ -278,7 +278,9 @@ int kern_ports_sync(struct kern *k, const struct config *cfg)
 	for (size_t i = 0; i < cfg->n_services; i++) {
 		const struct service *svc = &cfg->services[i];
 
-		if (!svc->se || svc->cluster_ip.s_addr || svc->has_ip6)
+		/* No address declared: reached by name, on any address (an auto-allocated VIP
+		 * serves only those that resolve it through the agent). */
+		if (!svc->se || svc->se->n_addresses)
 			continue;
 		for (size_t j = 0; j < svc->n_ports; j++) {
 			if (!kern_captured_as_http(svc, &svc->ports[j]))

@@ -9,7 +9,9 @@
 #
 #   app      (mesh)  web.default.svc.cluster.local -> its VIP, a headless
 #                    service -> its pod, a ServiceEntry host -> its address, a
-#                    missing service -> NXDOMAIN; then connects by the name
+#                    missing service -> NXDOMAIN; then connects by the name; a TCP
+#                    ServiceEntry without addresses -> a VIP allocated for it, which
+#                    connect4 balances
 #   app-out  (shunt.io/mesh: disabled) its query is not captured
 #   kill -9 the agent: queries go to the nameserver asked again (fail open)
 #
@@ -103,6 +105,15 @@ spec:
   resolution: STATIC
   ports: [{number: 80, name: http, protocol: HTTP, targetPort: 3000}]
   endpoints: [{address: 10.77.0.30}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: tcp-db, namespace: default}
+spec:
+  hosts: [db.example.com]
+  resolution: STATIC
+  ports: [{number: 5432, name: tcp, protocol: TCP, targetPort: 3000}]
+  endpoints: [{address: 10.77.0.30}]
 YAML
 
 agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
@@ -155,6 +166,20 @@ pod_exec app "$BUILD/shunt-client" --connect "$ip:3000" --host web.default.svc.c
 	--timeout-ms 3000 >"$OUT2" 2>&1
 check "app: http://web.default.svc.cluster.local:3000 by name: answered by web-a" \
 	grep -q '^status=200 pod=web-a ' "$OUT2"
+
+# A ServiceEntry without addresses: a VIP allocated from 240.240.0.0/16, so TCP works by name.
+resolve app db.example.com
+auto=$(first_ip)
+if [ "$RC" -eq 0 ] && [[ $auto == 240.240.* ]]; then
+	ok "app: db.example.com (a TCP ServiceEntry without addresses) is $auto, an allocated VIP"
+else
+	not_ok "app: db.example.com resolves to an allocated VIP in 240.240.0.0/16 (exit $RC)"
+	show "$OUT"
+fi
+pod_exec app "$BUILD/shunt-client" --connect db.example.com:5432 -n 2 --new-conn \
+	--timeout-ms 3000 >"$OUT2" 2>&1
+check "app -> db.example.com:5432 by name: balanced in the kernel to its endpoint (web-a), which sees the pod itself" \
+	test "$(grep -c '^status=200 pod=web-a .*seen_peer=10\.77\.0\.40:' "$OUT2")" = 2
 
 resolve app-out web.default.svc.cluster.local
 if [ "$RC" -ne 0 ] && [ "$MS" -lt 8000 ]; then

@@ -705,6 +705,49 @@ static void every_service_entry_problem_reported_at_once(void **state)
 	assert_diags(LOG_ERROR, errors);
 }
 
+/* Hosts without addresses get a stable VIP from 240.240.0.0/16, as Istio's auto-allocation. */
+static void hosts_without_addresses_get_auto_vips(void **state)
+{
+#define SE(name, host, res, eps)                                                                   \
+	"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"                                 \
+	"metadata: {name: " name ", namespace: shop}\n"                                            \
+	"spec: {hosts: ['" host "'], resolution: " res ", ports: [{number: 5432, name: tcp, "      \
+	"protocol: TCP}]" eps "}\n---\n"
+	static const char yaml[] =
+		SE("a", "db.example.com", "STATIC", ", endpoints: [{address: 10.0.0.1}]")
+			SE("b", "cache.example.com", "STATIC", ", endpoints: [{address: 10.0.0.2}]")
+				SE("c", "*.wild.example.com", "STATIC",
+				   ", endpoints: [{address: 10.0.0.3}]")
+					SE("d", "legacy.example.com", "NONE", "")
+						SE("e", "real.example.com", "DNS", "");
+#undef SE
+	struct config *cfg = load_ok("auto.yaml", yaml), *again;
+	const struct service *db = config_find_service(cfg, "shop", "db.example.com");
+	const struct service *cache = config_find_service(cfg, "shop", "cache.example.com");
+	uint32_t a = ntohl(db->cluster_ip.s_addr), b = ntohl(cache->cluster_ip.s_addr);
+
+	assert_true(db->auto_vip);
+	assert_int_equal(a >> 16, 0xf0f0); /* 240.240.0.0/16 */
+	assert_int_equal(b >> 16, 0xf0f0);
+	assert_int_not_equal(a, b);
+	assert_int_not_equal(a & 0xffff, 0);
+	assert_ptr_equal(config_find_vip(cfg, db->cluster_ip, htons(5432), IPPROTO_TCP, NULL),
+			 &db->ports[0]);
+	/* Wildcards, NONE, and names whose endpoints DNS would give: no VIP. */
+	assert_false(config_find_service(cfg, "shop", "*.wild.example.com")->auto_vip);
+	assert_int_equal(config_find_service(cfg, "shop", "legacy.example.com")->cluster_ip.s_addr,
+			 0);
+	assert_int_equal(config_find_service(cfg, "shop", "real.example.com")->cluster_ip.s_addr,
+			 0);
+	/* The same config, the same addresses. */
+	diags_clear();
+	again = load_ok("auto.yaml", yaml);
+	assert_int_equal(config_find_service(again, "shop", "db.example.com")->cluster_ip.s_addr,
+			 db->cluster_ip.s_addr);
+	config_free(again);
+	config_free(cfg);
+}
+
 /* ---- Gateway ---- */
 
 static void every_gateway_problem_reported_at_once(void **state)
@@ -809,6 +852,7 @@ int main(void)
 		T(seed_service_entries_load_as_written),
 		T(service_entry_hosts_become_services),
 		T(every_service_entry_problem_reported_at_once),
+		T(hosts_without_addresses_get_auto_vips),
 		T(every_gateway_problem_reported_at_once),
 		T(gateway_selectors_and_bindings),
 	};

@@ -44,6 +44,11 @@ static const char yaml[] =
 	"ports: [{number: 80, name: http, protocol: HTTP}], endpoints: [{address: 192.0.2.2}]}\n"
 	"---\n"
 	"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
+	"metadata: {name: real, namespace: shop}\n"
+	"spec: {hosts: [real.example.com], resolution: DNS, ports: [{number: 80, name: http, "
+	"protocol: HTTP}]}\n"
+	"---\n"
+	"apiVersion: networking.istio.io/v1\nkind: ServiceEntry\n"
 	"metadata: {name: noaddr, namespace: shop}\n"
 	"spec: {hosts: [noaddr.example.com], resolution: STATIC, ports: [{number: 80, name: "
 	"http, protocol: HTTP}], endpoints: [{address: 192.0.2.3}]}\n";
@@ -173,8 +178,12 @@ static void service_entry_hosts_with_addresses(void **state)
 	assert_string_equal(answer(0), "10.96.0.50");
 	assert_int_equal(ask("a.wild.example.com", 1), DNS_ANSWER);
 	assert_string_equal(answer(0), "10.96.0.51");
-	/* No address: real DNS knows it, or nobody. */
-	assert_int_equal(ask("noaddr.example.com", 1), DNS_FORWARD);
+	/* Resolution DNS, no address: real DNS knows it. */
+	assert_int_equal(ask("real.example.com", 1), DNS_FORWARD);
+	/* No address but endpoints: the VIP allocated for it from 240.240.0.0/16. */
+	assert_int_equal(ask("noaddr.example.com", 1), DNS_ANSWER);
+	assert_int_equal(ancount(), 1);
+	assert_int_equal(strncmp(answer(0), "240.240.", 8), 0);
 }
 
 static void other_names(void **state)

@@ -23,7 +23,8 @@
 #
 # Layout (<id> is unique per run, so runs can overlap):
 #   netns shunt-<id>-node         stands in for the node's root netns: bridge
-#                                 sh<id>br 10.77.0.1/24, blackhole 10.96.77.0/24.
+#                                 sh<id>br 10.77.0.1/24, blackhole 10.96.77.0/24
+#                                 and 240.240.0.0/16 (auto-allocated VIPs).
 #                                 The real host's network is never touched, and
 #                                 two nodes (a test and a demo) can both own
 #                                 10.77.0.1:15001 without meeting.
@@ -51,6 +52,7 @@ declare -A NODE_POD_IP=(
 NODE_GW=10.77.0.1
 NODE_PREFIX=24
 NODE_VIP_NET=10.96.77.0/24
+NODE_AUTO_VIP_NET=240.240.0.0/16
 NODE_IPV6=${NODE_IPV6:-0}
 NODE_GW6=fd00:77::1
 NODE_VIP6_NET=fd00:96::/64
@@ -249,6 +251,8 @@ node_netns_base() {
 			net.ipv6.conf.default.disable_ipv6=1 >/dev/null 2>&1
 	fi
 	node_run ip -n "$ns" route add blackhole "$NODE_VIP_NET" || return 1
+	# the VIPs the agent allocates to ServiceEntry hosts without addresses
+	node_run ip -n "$ns" route add blackhole "$NODE_AUTO_VIP_NET" || return 1
 }
 
 # The IPv6 address of pod $1 with NODE_IPV6=1: fd00:77::N for 10.77.0.N.
