@@ -207,8 +207,8 @@ struct proxy_stats {
 	uint64_t mirror_active;
 	uint64_t tls_handshakes; /* TLS handshakes completed on Gateway ports */
 	uint64_t tls_handshake_failed;
-		/* TLS handshakes that failed (the connection was closed) */ /* gauge: mirror
-										connections open */
+	/* TLS handshakes that failed (the connection was closed) */ /* gauge: mirror
+									connections open */
 };
 
 /*
