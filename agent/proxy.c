@@ -125,6 +125,10 @@ static void on_client_idle_timeout(struct loop *loop, struct loop_timer *t, void
 {
 	struct session *s = arg;
 
+	if (s->flags & SF_TLS_HS) {
+		STAT_INC(s->px, tls_handshake_failed);
+		log_debug("proxy: fd %d: TLS handshake not finished in time", s->fd);
+	}
 	if (s->state == SESS_HEAD || s->state == SESS_LINGER)
 		px_sess_close(s);
 }
