@@ -49,6 +49,7 @@ static const struct kind_parser kind_parsers[] = {
 	{"", "Namespace", core_v1, k8s_parse_namespace},
 	{"", "Service", core_v1, k8s_parse_service},
 	{"", "Pod", core_v1, k8s_parse_pod},
+	{"", "Secret", core_v1, k8s_parse_secret},
 	{"networking.istio.io", "VirtualService", istio_networking, istio_parse_virtual_service},
 	{"networking.istio.io", "DestinationRule", istio_networking, istio_parse_destination_rule},
 	{"networking.istio.io", "Sidecar", istio_networking, istio_parse_sidecar},
@@ -676,6 +677,7 @@ static int finish(struct load *ld, int err)
 		err = ierr ? ierr : err ? err : -EINVAL;
 		goto free_order;
 	}
+	k8s_check_gateway_secrets(ld);
 	for (size_t i = 0; i < cfg->n_pods; i++)
 		cfg->pods[i].in_mesh = config_pod_in_mesh(cfg, &cfg->pods[i]);
 	err = compute_endpoints(cfg, pod_order);
@@ -782,6 +784,9 @@ void config_free(struct config *cfg)
 		k8s_namespace_release(&cfg->namespaces[i]);
 	free(cfg->namespaces);
 	istio_config_release(&cfg->istio);
+	for (size_t i = 0; i < cfg->n_secrets; i++)
+		k8s_secret_release(&cfg->secrets[i]);
+	free(cfg->secrets);
 	for (size_t i = 0; i < cfg->n_files; i++)
 		free(cfg->files[i]);
 	free(cfg->files);

@@ -96,6 +96,18 @@ struct k8s_namespace {
 	struct src_loc loc; /* where the object starts */
 };
 
+/*
+ * A core/v1 Secret of type kubernetes.io/tls (others are not kept): the PEM text of its
+ * tls.crt and tls.key, decoded from data (base64) or taken from stringData. Key material:
+ * never logged.
+ */
+struct tls_secret {
+	char *name, *namespace;
+	char *crt, *key; /* NUL-terminated PEM text */
+	size_t crt_len, key_len;
+	struct src_loc loc; /* where the object starts */
+};
+
 /* A pod behind a service port: a dual-stack pod carries both addresses. */
 struct endpoint {
 	struct in_addr ip;   /* s_addr 0: the pod has only an IPv6 address */
@@ -170,7 +182,9 @@ struct config {
 	size_t n_pods;
 	struct k8s_namespace *namespaces; /* the Namespaces read, in file order */
 	size_t n_namespaces;
-	struct istio_config istio; /* networking.istio.io objects */
+	struct istio_config istio;  /* networking.istio.io objects */
+	struct tls_secret *secrets; /* the kubernetes.io/tls Secrets, in file order */
+	size_t n_secrets;
 	/* The mesh's outboundTrafficPolicy.mode (enum outbound_policy, istio.h): not in the
 	 * files; the agent sets it from --outbound-traffic-policy. 0: ALLOW_ANY. */
 	int mesh_outbound;
@@ -221,6 +235,10 @@ const struct pod *config_find_pod6(const struct config *cfg, const struct in6_ad
 /* The service @namespace/@name, or NULL. O(log n). */
 const struct service *config_find_service(const struct config *cfg, const char *namespace,
 					  const char *name);
+
+/* The kubernetes.io/tls Secret @namespace/@name (the first one read), or NULL. O(n). */
+const struct tls_secret *config_find_tls_secret(const struct config *cfg, const char *namespace,
+						const char *name);
 
 /* The Namespace @name, or NULL when the config has no such object. O(log n). */
 const struct k8s_namespace *config_find_namespace(const struct config *cfg, const char *name);

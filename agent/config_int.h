@@ -15,8 +15,9 @@
 struct load {
 	struct config *cfg;
 	size_t cap_services, cap_pods, cap_namespaces, cap_files;
-	size_t cap_vs, cap_dr, cap_sidecars, cap_ses, cap_wes, cap_gws; /* of cfg->istio's arrays */
-	unsigned errors; /* problems reported so far, every file */
+	size_t cap_vs, cap_dr, cap_sidecars, cap_ses, cap_wes, cap_gws;
+	size_t cap_secrets; /* of cfg->istio's arrays */
+	unsigned errors;    /* problems reported so far, every file */
 	struct yt_sink sink;
 };
 
@@ -40,6 +41,18 @@ int config_append(void **arr, size_t *n, size_t *cap, const void *v, size_t size
 int k8s_parse_namespace(struct load *ld, struct yt *t, yaml_node_t *obj);
 int k8s_parse_service(struct load *ld, struct yt *t, yaml_node_t *obj);
 int k8s_parse_pod(struct load *ld, struct yt *t, yaml_node_t *obj);
+/* core/v1 Secret (config_k8s_secret.c): a kubernetes.io/tls one is appended to
+ * ld->cfg->secrets when it has no problem; other types are skipped with a notice. 0 or -ENOMEM.
+ */
+int k8s_parse_secret(struct load *ld, struct yt *t, yaml_node_t *obj);
+void k8s_secret_release(struct tls_secret *s);
+/* Once every file is read: warnings for Gateway servers whose credentialName names no
+ * kubernetes.io/tls Secret of the Gateway's namespace (those servers are not served). */
+void k8s_check_gateway_secrets(struct load *ld);
+/* Decodes standard base64 (padding required, CR and LF skipped) from @in (@len bytes) into
+ * *@out (NUL-terminated, owned by the caller) and *@out_len. 0, -EINVAL with the offset of the
+ * first bad byte in *@bad, or -ENOMEM. */
+int k8s_base64_decode(const char *in, size_t len, char **out, size_t *out_len, size_t *bad);
 /* Free what a Namespace, Service or Pod owns (not the struct itself). */
 void k8s_namespace_release(struct k8s_namespace *ns);
 void k8s_service_release(struct service *s);

@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include "gateway.h"
+#include "gateway_tls.h"
 #include "istio.h"
 #include "log.h"
 
@@ -59,8 +60,76 @@ int gateway_labels_parse(const char *s, struct labels *out)
 	return out->n ? 0 : -EINVAL;
 }
 
+static const char *gw_tls_mode_str(enum gw_tls_mode m)
+{
+	static const char *const names[] = {"",
+					    "PASSTHROUGH",
+					    "SIMPLE",
+					    "MUTUAL",
+					    "AUTO_PASSTHROUGH",
+					    "ISTIO_MUTUAL",
+					    "OPTIONAL_MUTUAL"};
+
+	return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
+}
+
+/* How server @sv may be served: 0 plain HTTP, 1 TLS termination, -1 not (logged). */
+static int server_kind(const struct gateway *gw, const struct gw_server *sv)
+{
+	const char *proto = sv->protocol ? sv->protocol : "?";
+
+	if (!strcasecmp(proto, "HTTP"))
+		return 0;
+	if (!strcasecmp(proto, "HTTPS") && sv->tls_mode == GW_TLS_SIMPLE)
+		return 1;
+	log_warn("gateway: %s/%s port %u (%s%s%s) is not served yet: HTTP servers are, and HTTPS "
+		 "ones with tls.mode SIMPLE",
+		 gw->namespace, gw->name, sv->port, proto, sv->tls_mode ? ", tls.mode " : "",
+		 sv->tls_mode ? gw_tls_mode_str(sv->tls_mode) : "");
+	return -1;
+}
+
+/* Adds server @sv (TLS when @tls) to the listener of @a in @out/@tls_out. */
+static void add_server(const struct config *cfg, const struct gateway *gw,
+		       const struct gw_server *sv, struct sockaddr_in a, bool tls,
+		       struct sockaddr_in *out, struct gw_tls **tls_out, size_t *n, size_t cap)
+{
+	size_t i;
+
+	for (i = 0; i < *n; i++)
+		if (out[i].sin_port == a.sin_port && out[i].sin_addr.s_addr == a.sin_addr.s_addr)
+			break;
+	if (i < *n && !tls_out[i] != !tls) {
+		log_warn("gateway: %s/%s port %u: the port already serves %s: server not served",
+			 gw->namespace, gw->name, sv->port, tls ? "plain HTTP" : "TLS");
+		return;
+	}
+	if (i == *n && *n == cap) {
+		log_warn("gateway: more than %zu Gateway ports: %s/%s port %u is not served", cap,
+			 gw->namespace, gw->name, sv->port);
+		return;
+	}
+	if (i == *n) {
+		tls_out[i] = tls ? gw_tls_new() : NULL;
+		if (tls && !tls_out[i]) {
+			log_warn("gateway: %s/%s port %u: out of memory: not served", gw->namespace,
+				 gw->name, sv->port);
+			return;
+		}
+	}
+	if (tls && gw_tls_add(tls_out[i], cfg, gw, sv)) {
+		if (i == *n) {
+			gw_tls_free(tls_out[i]);
+			tls_out[i] = NULL;
+		}
+		return;
+	}
+	if (i == *n)
+		out[(*n)++] = a;
+}
+
 size_t gateway_listeners(const struct config *cfg, struct in_addr bind, struct sockaddr_in *out,
-			 size_t cap)
+			 struct gw_tls **tls, size_t cap)
 {
 	const struct istio_config *ic = &cfg->istio;
 	size_t n = 0;
@@ -75,35 +144,26 @@ size_t gateway_listeners(const struct config *cfg, struct in_addr bind, struct s
 			struct sockaddr_in a = {.sin_family = AF_INET,
 						.sin_port = htons((uint16_t)sv->port),
 						.sin_addr = bind};
-			bool dup = false;
+			int kind = server_kind(gw, sv);
 
-			if (!sv->protocol || strcasecmp(sv->protocol, "HTTP")) {
-				log_warn("gateway: %s/%s port %u (%s) is not served: only HTTP "
-					 "servers are, yet",
-					 gw->namespace, gw->name, sv->port,
-					 sv->protocol ? sv->protocol : "?");
+			if (kind < 0)
 				continue;
-			}
 			if (sv->bind && inet_pton(AF_INET, sv->bind, &a.sin_addr) != 1) {
 				log_warn("gateway: %s/%s port %u: bind %s is not an IPv4 address: "
 					 "not served",
 					 gw->namespace, gw->name, sv->port, sv->bind);
 				continue;
 			}
-			for (size_t i = 0; i < n && !dup; i++)
-				dup = out[i].sin_port == a.sin_port &&
-				      out[i].sin_addr.s_addr == a.sin_addr.s_addr;
-			if (dup)
-				continue;
-			if (n == cap) {
-				log_warn("gateway: more than %zu Gateway ports: %s/%s port %u is "
-					 "not "
-					 "served",
-					 cap, gw->namespace, gw->name, sv->port);
-				continue;
-			}
-			out[n++] = a;
+			add_server(cfg, gw, sv, a, kind == 1, out, tls, &n, cap);
 		}
 	}
 	return n;
+}
+
+void gateway_listeners_release(struct gw_tls **tls, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		gw_tls_free(tls[i]);
+		tls[i] = NULL;
+	}
 }

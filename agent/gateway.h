@@ -15,13 +15,22 @@
 int gateway_labels_parse(const char *s, struct labels *out);
 void gateway_labels_release(struct labels *l);
 
+struct gw_tls;
+
 /*
  * The listeners this agent opens for the Gateways of @cfg that cfg->agent_labels
- * select: one per distinct port of their HTTP servers, on @bind (a server's own
- * bind address, when it has one). HTTPS, TLS and TCP servers are not served yet
- * (logged). Fills at most @cap of @out; returns how many.
+ * select: one per distinct port of their HTTP servers and of their HTTPS servers
+ * with tls.mode SIMPLE, on @bind (a server's own bind address, when it has one).
+ * For a TLS port, tls[i] holds its servers' contexts (gateway_tls.h; owned by the
+ * caller: gateway_listeners_release()); NULL for a plain one. A server whose
+ * certificate cannot be had, PASSTHROUGH, MUTUAL and TLS/TCP servers, and a server
+ * whose port another server already serves in the other way (plain or TLS) are
+ * not served (logged). Fills at most @cap of @out and @tls; returns how many.
  */
 size_t gateway_listeners(const struct config *cfg, struct in_addr bind, struct sockaddr_in *out,
-			 size_t cap);
+			 struct gw_tls **tls, size_t cap);
+
+/* Frees the @n TLS contexts gateway_listeners() filled in @tls (NULL entries are fine). */
+void gateway_listeners_release(struct gw_tls **tls, size_t n);
 
 #endif /* SHUNT_GATEWAY_H */

@@ -19,11 +19,12 @@
 #include "log.h"
 #include "proxy_int.h"
 
-#define ACCEPT_BATCH	64	    /* connections accepted per listener event */
-#define EVENT_BYTES	(64 * 1024) /* bytes read per fd event before other fds get a turn */
-#define ACCEPT_PAUSE_MS 100	    /* listener off after EMFILE and the like */
-#define PROCESS_ROUNDS	4096	    /* state changes in one sess_process(): a bug if reached */
-#define LINGER_MS	2000	    /* how long a closing client may go on sending */
+#define ACCEPT_BATCH	 64	     /* connections accepted per listener event */
+#define EVENT_BYTES	 (64 * 1024) /* bytes read per fd event before other fds get a turn */
+#define ACCEPT_PAUSE_MS	 100	     /* listener off after EMFILE and the like */
+#define PROCESS_ROUNDS	 4096	     /* state changes in one sess_process(): a bug if reached */
+#define LINGER_MS	 2000	     /* how long a closing client may go on sending */
+#define TLS_HANDSHAKE_MS 10000	     /* a TLS client must finish its handshake in this long */
 
 static const char *sess_state_str(enum sess_state state)
 {
@@ -89,6 +90,10 @@ void px_sess_close(struct session *s)
 	loop_timer_cancel(px->loop, &s->timer);
 	px_req_reset(s);
 	loop_del(px->loop, s->fd);
+	if (s->ssl) {
+		loop_timer_cancel(px->loop, &s->tls_timer);
+		px_tls_free(s);
+	}
 	close(s->fd);
 	s->state = SESS_CLOSED;
 	dlist_del(&s->link);
@@ -120,6 +125,10 @@ static void on_client_idle_timeout(struct loop *loop, struct loop_timer *t, void
 {
 	struct session *s = arg;
 
+	if (s->flags & SF_TLS_HS) {
+		STAT_INC(s->px, tls_handshake_failed);
+		log_debug("proxy: fd %d: TLS handshake not finished in time", s->fd);
+	}
 	if (s->state == SESS_HEAD || s->state == SESS_LINGER)
 		px_sess_close(s);
 }
@@ -134,6 +143,8 @@ void px_sess_finish(struct session *s)
 {
 	struct proxy *px = s->px;
 
+	if (s->ssl)
+		px_tls_shutdown(s);
 	if ((s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN)) ||
 	    ((s->flags & SF_REQ_DONE) && buf_empty(&s->req)) || shutdown(s->fd, SHUT_WR) ||
 	    loop_timer_arm(px->loop, &s->timer, LINGER_MS, on_client_idle_timeout, s)) {
@@ -187,7 +198,7 @@ static size_t client_read(struct session *s)
 	room = buf_room(&s->req);
 	if (!room)
 		return 0;
-	n = recv(s->fd, p, room, 0);
+	n = s->ssl ? px_tls_recv(s, p, room) : recv(s->fd, p, room, 0);
 	if (n > 0) {
 		buf_commit(&s->req, (uint32_t)n);
 		STAT_ADD(s->px, bytes_from_client, n);
@@ -203,7 +214,8 @@ static size_t client_read(struct session *s)
 int px_client_flush(struct session *s)
 {
 	while (s->rsp_fwd) {
-		ssize_t n = send(s->fd, buf_head(&s->rsp), s->rsp_fwd, MSG_NOSIGNAL);
+		ssize_t n = s->ssl ? px_tls_send(s, buf_head(&s->rsp), s->rsp_fwd)
+				   : send(s->fd, buf_head(&s->rsp), s->rsp_fwd, MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -316,6 +328,32 @@ static void sess_process(struct session *s)
 }
 
 static void sess_watch(struct session *s);
+static void on_client(struct loop *loop, int fd, uint32_t events, void *arg);
+
+/* TLS: bytes OpenSSL decrypted ahead are read as if the socket signalled them. */
+static void on_tls_pending(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct session *s = arg;
+
+	on_client(loop, s->fd, EPOLLIN, s);
+}
+
+/* The client side of sess_watch() for a TLS session. True when it set everything. */
+static bool tls_watch(struct session *s, uint32_t *ev)
+{
+	struct proxy *px = s->px;
+
+	if (s->flags & SF_TLS_HS) {
+		(void)loop_mod(px->loop, s->fd,
+			       s->flags & SF_TLS_WANT_W ? EPOLLOUT : EPOLLIN | EPOLLRDHUP);
+		return true;
+	}
+	if (s->flags & SF_TLS_WANT_W)
+		*ev |= EPOLLOUT;
+	if ((*ev & EPOLLIN) && px_tls_pending(s) && !loop_timer_armed(&s->tls_timer))
+		(void)loop_timer_arm(px->loop, &s->tls_timer, 0, on_tls_pending, s);
+	return false;
+}
 
 void px_sess_kick(struct session *s)
 {
@@ -341,6 +379,8 @@ static void sess_watch(struct session *s)
 		ev |= EPOLLIN | EPOLLRDHUP;
 	if (s->rsp_fwd)
 		ev |= EPOLLOUT;
+	if (s->ssl && tls_watch(s, &ev))
+		return;
 	(void)loop_mod(px->loop, s->fd, ev);
 	if (!s->up || s->up->state == UP_CONNECTING)
 		return;
@@ -360,6 +400,23 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
 
 	if (events & (EPOLLERR | EPOLLHUP))
 		s->flags |= SF_CLIENT_EOF;
+	if (s->ssl && (s->flags & SF_TLS_HS)) {
+		int err = px_tls_handshake(s);
+
+		if (err == -EAGAIN && !(s->flags & SF_CLIENT_EOF)) {
+			sess_watch(s);
+			return;
+		}
+		if (err) {
+			px_sess_close(s);
+			return;
+		}
+		if (!s->px->ops.client_idle_timeout_ms)
+			loop_timer_cancel(s->px->loop, &s->timer);
+		events |= EPOLLIN; /* the request may have come with the handshake's end */
+	}
+	if (s->ssl && (s->flags & SF_TLS_WANT_W) && (events & EPOLLOUT))
+		events |= EPOLLIN; /* the read that had to write first */
 	do {
 		n = 0;
 		if (events & (EPOLLIN | EPOLLRDHUP))
@@ -465,7 +522,8 @@ static int sess_orig(struct proxy *px, struct session *s, const struct sockaddr_
 				&s->orig);
 }
 
-static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *peer, bool gateway)
+static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *peer, bool gateway,
+		     struct ssl_ctx_st *tls)
 {
 	char ep[INET6_ADDRSTRLEN + 8];
 	int err;
@@ -501,7 +559,14 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *pe
 				strerror(-err));
 		s->flags |= SF_NO_ROUTE;
 	}
+	if (tls && px_tls_start(s, tls)) {
+		close(fd);
+		free(s);
+		return;
+	}
 	if (loop_add(px->loop, fd, EPOLLIN | EPOLLRDHUP, on_client, s)) {
+		if (s->ssl)
+			px_tls_free(s);
 		close(fd);
 		free(s);
 		return;
@@ -509,8 +574,10 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *pe
 	dlist_add(&px->sessions, &s->link);
 	STAT_INC(px, accepted);
 	STAT_INC(px, active);
-	if (px->ops.client_idle_timeout_ms)
-		(void)loop_timer_arm(px->loop, &s->timer, px->ops.client_idle_timeout_ms,
+	if (px->ops.client_idle_timeout_ms || s->ssl)
+		(void)loop_timer_arm(px->loop, &s->timer,
+				     px->ops.client_idle_timeout_ms ? px->ops.client_idle_timeout_ms
+								    : TLS_HANDSHAKE_MS,
 				     on_client_idle_timeout, s);
 }
 
@@ -526,10 +593,14 @@ static void on_accept_resume(struct loop *loop, struct loop_timer *t, void *arg)
 static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct proxy *px = arg;
+	struct ssl_ctx_st *tls = NULL;
 	bool gateway = false;
 
 	for (size_t i = 0; i < px->n_gw_fds; i++)
-		gateway |= px->gw_fds[i] == fd;
+		if (px->gw_fds[i] == fd) {
+			gateway = true;
+			tls = px->gw_tls[i];
+		}
 
 	for (int i = 0; i < ACCEPT_BATCH; i++) {
 		struct sockaddr_storage peer;
@@ -538,7 +609,7 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 
 		cfd = accept4(fd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd >= 0) {
-			sess_new(px, cfd, &peer, gateway);
+			sess_new(px, cfd, &peer, gateway, tls);
 			continue;
 		}
 		if (errno == EINTR || errno == ECONNABORTED)
@@ -590,15 +661,17 @@ struct proxy *proxy_new(struct loop *loop, int listen_fd, const struct proxy_ops
 	return px;
 }
 
-int proxy_listen_gateway(struct proxy *px, int fd)
+int proxy_listen_gateway(struct proxy *px, int fd, struct ssl_ctx_st *tls)
 {
 	int err;
 
 	if (px->n_gw_fds == PROXY_GW_MAX)
 		return -ENOSPC;
 	err = loop_add(px->loop, fd, EPOLLIN, on_accept, px);
-	if (!err)
+	if (!err) {
+		px->gw_tls[px->n_gw_fds] = tls;
 		px->gw_fds[px->n_gw_fds++] = fd;
+	}
 	return err;
 }
 
@@ -673,6 +746,8 @@ static const char *const stat_names[sizeof(struct proxy_stats) / sizeof(uint64_t
 	STAT_NAME(mirror_failed),
 	STAT_NAME(mirror_dropped),
 	STAT_NAME(mirror_active),
+	STAT_NAME(tls_handshakes),
+	STAT_NAME(tls_handshake_failed),
 };
 
 const char *proxy_stat_name(size_t i)

@@ -204,7 +204,11 @@ struct proxy_stats {
 	uint64_t mirror_failed;	 /* mirror copies that were not: connect failure, reset, timeout,
 				    malformed response, closed by proxy_free() */
 	uint64_t mirror_dropped; /* mirror copies never started: too many in flight, no memory */
-	uint64_t mirror_active;	 /* gauge: mirror connections open */
+	uint64_t mirror_active;
+	uint64_t tls_handshakes; /* TLS handshakes completed on Gateway ports */
+	uint64_t tls_handshake_failed;
+	/* TLS handshakes that failed (the connection was closed) */ /* gauge: mirror
+									connections open */
 };
 
 /*
@@ -222,12 +226,16 @@ int proxy_listen6(struct proxy *px, int listen_fd6);
 
 #define PROXY_GW_MAX 16 /* Gateway listeners per proxy */
 
+struct ssl_ctx_st;
+
 /*
  * Also serves @fd, a listening socket of a Gateway port (same ownership):
  * its connections are not captured ones; each request goes through
- * ops->pick_gateway. 0 or -errno (-ENOSPC past PROXY_GW_MAX).
+ * ops->pick_gateway. With @tls (an SSL_CTX that must outlive the proxy),
+ * each connection first does a TLS handshake from it and is then read and
+ * written through TLS. 0 or -errno (-ENOSPC past PROXY_GW_MAX).
  */
-int proxy_listen_gateway(struct proxy *px, int fd);
+int proxy_listen_gateway(struct proxy *px, int fd, struct ssl_ctx_st *tls);
 
 /*
  * Stops listening, closes every client and upstream connection the proxy

@@ -33,11 +33,15 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "http1.h"
 #include "loop.h"
 #include "proxy.h"
+
+struct ssl_st;
+struct ssl_ctx_st;
 
 #define POOL_BUCKETS 64 /* idle upstreams are found by ep hash */
 
@@ -135,11 +139,18 @@ enum sess_state {
 #define SF_RSP_HEAD   (1u << 20) /* the final response's head was edited and may go out */
 #define SF_TIMED_OUT  (1u << 21) /* the route timeout fired: 504 UT */
 #define SF_GATEWAY    (1u << 22) /* accepted on a Gateway listener: routed by pick_gateway() */
-#define SF_CONN_FLAGS (SF_NO_ROUTE | SF_CLIENT_FIN | SF_GATEWAY) /* they outlive a request */
+#define SF_TLS_HS     (1u << 23) /* TLS Gateway port: the handshake is not done yet */
+#define SF_TLS_WANT_W                                                                              \
+	(1u << 24) /* TLS: the handshake or a read waits for the socket to take bytes */
+#define SF_CONN_FLAGS                                                                              \
+	(SF_NO_ROUTE | SF_CLIENT_FIN | SF_GATEWAY | SF_TLS_HS | SF_TLS_WANT_W) /* they outlive a   \
+										  request */
 
 struct session {
 	struct proxy *px;
 	int fd;
+	struct ssl_st *ssl;	     /* accepted on a TLS Gateway port; NULL: plain */
+	struct loop_timer tls_timer; /* TLS: decrypted bytes wait in OpenSSL, not in the socket */
 	enum sess_state state;
 	uint32_t flags;		      /* SF_* */
 	struct sockaddr_in peer;      /* the app's address */
@@ -173,8 +184,9 @@ struct session {
 struct proxy {
 	struct loop *loop;
 	int listen_fd;
-	int listen_fd6;		  /* -1: none */
-	int gw_fds[PROXY_GW_MAX]; /* Gateway listeners */
+	int listen_fd6;				 /* -1: none */
+	int gw_fds[PROXY_GW_MAX];		 /* Gateway listeners */
+	struct ssl_ctx_st *gw_tls[PROXY_GW_MAX]; /* their TLS contexts (not owned); NULL: plain */
 	size_t n_gw_fds;
 	struct proxy_ops ops; /* with defaults filled in */
 	struct proxy_stats stats;
@@ -289,6 +301,32 @@ void px_pool_put(struct proxy *px, struct upconn *up);
  * 0 or -errno (ECONNREFUSED may come at once on loopback).
  */
 int px_up_connect(struct session *s);
+
+/* proxy_tls.c: the client side of a session on a TLS Gateway port (s->ssl set). */
+
+/* Creates s->ssl from @ctx on s->fd, handshake pending (SF_TLS_HS). 0 or -ENOMEM. */
+int px_tls_start(struct session *s, struct ssl_ctx_st *ctx);
+
+/*
+ * One step of the handshake: 0 when done (SF_TLS_HS cleared), -EAGAIN to wait
+ * (SF_TLS_WANT_W: for EPOLLOUT, else EPOLLIN), another -errno when it failed
+ * (counted in tls_handshake_failed, logged at debug): the caller closes.
+ */
+int px_tls_handshake(struct session *s);
+
+/* recv() and send() through TLS, with their results and errno (EAGAIN, EPIPE, ...). A
+ * recv() that must write first sets SF_TLS_WANT_W. */
+ssize_t px_tls_recv(struct session *s, void *p, size_t len);
+ssize_t px_tls_send(struct session *s, const void *p, size_t len);
+
+/* Whether OpenSSL holds decrypted bytes the socket no longer signals. */
+bool px_tls_pending(const struct session *s);
+
+/* Sends close_notify if it can (the write side is shut next). */
+void px_tls_shutdown(struct session *s);
+
+/* Frees s->ssl. */
+void px_tls_free(struct session *s);
 
 /* proxy_mirror.c */
 

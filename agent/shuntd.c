@@ -65,6 +65,7 @@ struct options {
 	struct labels gw_labels;   /* --gateway-labels: Gateways whose selector they match */
 	struct in_addr gw_address; /* --gateway-address (default: --listen's) */
 	struct sockaddr_in gw[PROXY_GW_MAX]; /* the Gateway listeners, from the config */
+	struct gw_tls *gw_tls[PROXY_GW_MAX]; /* their TLS contexts, NULL for plain HTTP ones */
 	size_t n_gw;
 	struct sockaddr_in dns;		 /* --dns-listen; sin_port 0: no DNS for pods */
 	struct sockaddr_in dns_upstream; /* --dns-upstream; sin_port 0: none */
@@ -594,6 +595,7 @@ static int start_workers(struct agent *a)
 		.listen = a->opt.listen,
 		.listen6 = a->opt.listen6,
 		.gw = a->opt.gw,
+		.gw_tls = a->opt.gw_tls,
 		.n_gw = a->opt.n_gw,
 		.mark = a->opt.mark,
 		.kern = a->kern,
@@ -807,7 +809,7 @@ int main(int argc, char **argv)
 	cfg->agent_labels = a.opt.gw_labels.n ? &a.opt.gw_labels : NULL;
 	if (!a.opt.gw_address.s_addr)
 		a.opt.gw_address = a.opt.listen.sin_addr;
-	a.opt.n_gw = gateway_listeners(cfg, a.opt.gw_address, a.opt.gw, PROXY_GW_MAX);
+	a.opt.n_gw = gateway_listeners(cfg, a.opt.gw_address, a.opt.gw, a.opt.gw_tls, PROXY_GW_MAX);
 	err = snapshot_publish(&a.store, cfg);
 	if (err)
 		goto out;
@@ -856,6 +858,7 @@ out:
 	if (a.netns_watch >= 0)
 		close(a.netns_watch);
 	loop_free(a.loop);
+	gateway_listeners_release(a.opt.gw_tls, a.opt.n_gw); /* after the workers' sessions */
 	snapshot_store_fini(&a.store); /* the config, which points at the labels, goes first */
 	gateway_labels_release(&a.opt.gw_labels);
 	if (err && !a.refused)

@@ -19,6 +19,7 @@
 #include "route.h"
 #include "snapshot.h"
 #include "worker.h"
+#include "gateway_tls.h"
 
 /*
  * A pick's tokens: [0] the route table's lb token (0: nothing to report), [1] the snapshot
@@ -355,7 +356,11 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		char a4[INET_ADDRSTRLEN];
 		int fd = listen_socket((const struct sockaddr *)&opts->gw[i], sizeof(opts->gw[i]));
 
-		err = fd < 0 ? fd : proxy_listen_gateway(w->proxy, fd);
+		err = fd < 0 ? fd
+			     : proxy_listen_gateway(w->proxy, fd,
+						    opts->gw_tls && opts->gw_tls[i]
+							    ? gw_tls_ctx(opts->gw_tls[i])
+							    : NULL);
 		if (err) {
 			if (fd >= 0)
 				close(fd);

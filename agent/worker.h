@@ -13,6 +13,7 @@
 
 #include "proxy.h"
 
+struct gw_tls;
 struct kern;
 struct snapshot_store;
 struct worker;
@@ -22,6 +23,7 @@ struct worker_opts {
 	struct sockaddr_in listen;    /* capture listener, shared by all workers via SO_REUSEPORT */
 	struct sockaddr_in6 listen6;  /* the IPv6 one; sin6_port 0: none */
 	const struct sockaddr_in *gw; /* Gateway listeners (SO_REUSEPORT too), @n_gw of them */
+	struct gw_tls *const *gw_tls; /* per Gateway listener: its TLS contexts, NULL: plain */
 	size_t n_gw;
 	uint32_t mark;		      /* SO_MARK on upstream sockets: never captured */
 	struct kern *kern;	      /* original-destination lookups */
