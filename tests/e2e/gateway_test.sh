@@ -27,22 +27,13 @@ SRC=$(cd "$HERE/../.." && pwd)
 source "$HERE/lib/node.sh"
 # shellcheck source=tests/e2e/lib/report.sh
 source "$HERE/lib/report.sh"
+# shellcheck source=tests/e2e/lib/e2e.sh
+source "$HERE/lib/e2e.sh"
 
 LISTEN=$NODE_GW:15001
 ADMIN=127.0.0.1:15000
 TMP=
 AGENT_PID=
-
-finish() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		[ -s "$TMP/shuntd.log" ] && echo "# shuntd log:" && show "$TMP/shuntd.log"
-	fi
-	node_down
-	[ -n "$TMP" ] && rm -rf -- "$TMP"
-	exit "$rc"
-}
 
 # visit ARGS...: shunt-client from the visitor namespace; sets OUT, ERR, RC.
 visit() {
@@ -53,21 +44,9 @@ visit() {
 }
 calls=0
 
-grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
-grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
-[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
-[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
-why=$(node_unsupported)
-[ -z "$why" ] || fatal "cannot build a node: $why"
-for f in shuntd shuntctl shunt-echo shunt-client; do
-	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
-done
-BUILD=$(cd "$BUILD" && pwd)
+e2e_require
 
-TMP=$(mktemp -d /tmp/shunt-gw.XXXXXX) || fatal "mktemp"
-trap finish EXIT
-trap 'echo "# interrupted"; exit 130' INT
-trap 'echo "# terminated"; exit 143' TERM
+e2e_start gw
 
 node_declare_pods helloweb=10.77.0.10 greeter-v1=10.77.0.11 greeter-v2=10.77.0.13 \
 	productpage=10.77.0.20 visitor=10.77.0.90 || fatal "node_declare_pods refused the pods"
@@ -338,12 +317,4 @@ else
 	show "$OUT" "$ERR"
 fi
 
-node_down
-if node_leftovers >"$TMP/left"; then
-	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
-else
-	not_ok "after teardown nothing of node $NODE_ID is left"
-	show "$TMP/left"
-fi
-echo "# $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end

@@ -24,21 +24,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 source "$HERE/lib/node.sh"
 # shellcheck source=tests/e2e/lib/report.sh
 source "$HERE/lib/report.sh"
+# shellcheck source=tests/e2e/lib/e2e.sh
+source "$HERE/lib/e2e.sh"
 
 LISTEN=$NODE_GW:15001
 ADMIN=127.0.0.1:15000
 TMP=
-
-finish() {
-	local rc=$?
-	trap - EXIT INT TERM
-	if [ "$failed" -gt 0 ] || [ "$rc" -ne 0 ]; then
-		[ -s "$TMP/shuntd.log" ] && echo "# shuntd log:" && show "$TMP/shuntd.log"
-	fi
-	node_down
-	[ -n "$TMP" ] && rm -rf -- "$TMP"
-	exit "$rc"
-}
 
 # tls_curl ARGS...: curl from the visitor namespace, bounded; sets OUT, ERR, RC.
 tls_curl() {
@@ -56,23 +47,11 @@ subject_of() {
 }
 calls=0
 
-grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2 filesystem"
-grep -qw bpf /proc/filesystems || skip "the kernel has no bpf filesystem (no CONFIG_BPF_SYSCALL)"
-[ -e /sys/kernel/btf/vmlinux ] || skip "the kernel has no BTF (/sys/kernel/btf/vmlinux)"
-[ "$(id -u)" -eq 0 ] || fatal "must run as root (network namespaces, cgroups, bpf)"
+e2e_require
 command -v curl >/dev/null || fatal "curl is missing (make deps)"
 command -v openssl >/dev/null || fatal "openssl is missing (make deps)"
-why=$(node_unsupported)
-[ -z "$why" ] || fatal "cannot build a node: $why"
-for f in shuntd shunt-echo shunt-client; do
-	[ -x "$BUILD/$f" ] || fatal "$BUILD/$f is missing: run make first"
-done
-BUILD=$(cd "$BUILD" && pwd)
 
-TMP=$(mktemp -d /tmp/shunt-gwtls.XXXXXX) || fatal "mktemp"
-trap finish EXIT
-trap 'echo "# interrupted"; exit 130' INT
-trap 'echo "# terminated"; exit 143' TERM
+e2e_start gwtls
 
 # A throwaway CA, a second one that signed nothing here, and one certificate per host.
 mkca() { # NAME
@@ -285,12 +264,4 @@ else
 	show "$OUT" "$ERR"
 fi
 
-node_down
-if node_leftovers >"$TMP/left"; then
-	ok "after teardown nothing of node $NODE_ID is left (netns, interfaces, routes, cgroups, pins)"
-else
-	not_ok "after teardown nothing of node $NODE_ID is left"
-	show "$TMP/left"
-fi
-echo "# $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+e2e_end
