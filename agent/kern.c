@@ -419,6 +419,15 @@ bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp)
 	return true;
 }
 
+__u32 kern_svc_flags(const struct service *svc, const struct svc_port *sp, bool l7)
+{
+	__u32 flags = svc->se && svc->se->resolution == SE_RES_NONE ? SVC4_F_PASSTHROUGH : 0;
+
+	if (l7 && kern_captured_as_http(svc, sp))
+		flags |= SVC4_F_L7;
+	return flags;
+}
+
 /*
  * Whether connections to @sp are balanced by shunt at all (else kube-proxy's):
  * a Kubernetes service with a selector, or a ServiceEntry (with resolution
@@ -603,14 +612,11 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			}
 			val.n_slots = n_slots[id];
 			out->slots += n_slots[id];
-			if (svc->se && svc->se->resolution == SE_RES_NONE)
-				val.flags |= SVC4_F_PASSTHROUGH;
-			if (l7 && kern_captured_as_http(svc, sp)) {
-				val.flags = SVC4_F_L7;
+			val.flags = kern_svc_flags(svc, sp, l7);
+			if (val.flags & SVC4_F_L7)
 				out->l7++;
-			} else {
+			else
 				out->direct++;
-			}
 			svc4_key_of(&key, svc->cluster_ip, sp->port);
 			if (bpf_map_update_elem(k->svc4_fd, &key, &val, BPF_ANY)) {
 				err = -errno;

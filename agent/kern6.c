@@ -232,11 +232,9 @@ int kern6_sync_services(struct kern *k, const struct config *cfg, const struct r
 			}
 			val.n_slots = n_slots[id];
 			out->slots6 += n_slots[id];
-			if (svc->se && svc->se->resolution == SE_RES_NONE)
-				val.flags |= SVC4_F_PASSTHROUGH;
 			/* The agent routes an IPv6 connection as the service's IPv4 VIP. */
-			if (l7 && kern_captured_as_http(svc, sp) && svc->cluster_ip.s_addr) {
-				val.flags = SVC4_F_L7;
+			val.flags = kern_svc_flags(svc, sp, l7 && svc->cluster_ip.s_addr);
+			if (val.flags & SVC4_F_L7) {
 				out->l7_6++;
 			} else {
 				if (l7 && kern_captured_as_http(svc, sp))

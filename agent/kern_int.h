@@ -47,6 +47,9 @@ struct kern {
 bool kern_balanced(const struct service *svc, const struct svc_port *sp);
 /* Whether they go to the agent (Istio's protocol selection by port name). */
 bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp);
+/* The svc4_val flags of service port @sp of @svc (@l7: its service needs the agent): SVC4_F_L7
+ * for HTTP ports then, SVC4_F_PASSTHROUGH for a ServiceEntry with resolution NONE. */
+__u32 kern_svc_flags(const struct service *svc, const struct svc_port *sp, bool l7);
 /* " (the map is full: raise --max-...)" when @err says a map sized by @m is full, else "". */
 const char *kern_full_hint(int err, enum kern_sized_map m);
 /* Warns when a map sized by @m (named @name) holds more than KERN_FILL_WARN_PCT. */

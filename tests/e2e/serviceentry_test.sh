@@ -60,12 +60,14 @@ e2e_require
 e2e_start se
 
 node_declare_pods app=10.77.0.40 app-reg=10.77.0.45 ext-a=10.77.0.200 ext-b=10.77.0.201 \
-	ext-c=10.77.0.202 ext-d=10.77.0.203 vm=10.77.0.204 ext-e=10.77.0.205 app-bind=10.77.0.47 ||
+	ext-c=10.77.0.202 ext-d=10.77.0.203 vm=10.77.0.204 ext-e=10.77.0.205 app-bind=10.77.0.47 \
+	ext-f=10.77.0.206 ||
 	fatal "node_declare_pods refused the pods"
 node_up || fatal "node_up failed"
 echo "# node $NODE_ID: cgroup $NODE_CG, pins $NODE_PIN"
 node_start_echos "$BUILD/shunt-echo" "$TMP" ext-a:$PORT:v1 ext-b:9090:v2 ext-c:$PORT:legacy \
-	ext-d:$PORT:stranger vm:$PORT:vm ext-e:8080:passthrough || fatal "the external servers did not start"
+	ext-d:$PORT:stranger vm:$PORT:vm ext-e:8080:passthrough ext-f:$PORT:legacy-web ||
+	fatal "the external servers did not start"
 
 mkdir -p "$TMP/config"
 cat >"$TMP/config/mesh.yaml" <<YAML
@@ -199,6 +201,26 @@ spec:
   location: MESH_EXTERNAL
   resolution: STATIC
   endpoints: [{address: 10.77.0.200}]
+---
+apiVersion: networking.istio.io/v1
+kind: ServiceEntry
+metadata: {name: legacy-web, namespace: default}
+spec:
+  hosts: [legacy-web.example.com]
+  addresses: [10.77.0.206]
+  resolution: NONE
+  ports: [{number: $PORT, name: http, protocol: HTTP}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: legacy-web, namespace: default}
+spec:
+  hosts: [legacy-web.example.com]
+  http:
+  - match: [{uri: {prefix: /teapot}}]
+    fault: {abort: {httpStatus: 418, percentage: {value: 100}}}
+    route: [{destination: {host: legacy-web.example.com}}]
+  - route: [{destination: {host: legacy-web.example.com}}]
 ---
 apiVersion: v1
 kind: Pod
@@ -367,6 +389,23 @@ else
 	show "$OUT" "$ERR"
 fi
 
+# --- resolution NONE with an address and an L7 rule: through the agent, to that address ---
+
+client app --connect "10.77.0.206:$PORT" --host legacy-web.example.com --path /teapot --timeout-ms 3000
+if [ "$RC" -eq 0 ] && grep -q '^status=418 ' "$OUT"; then
+	ok "app -> legacy-web.example.com (NONE, 10.77.0.206)/teapot: 418 from the VirtualService's fault"
+else
+	not_ok "app -> legacy-web.example.com/teapot gets the injected 418 (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+client app --connect "10.77.0.206:$PORT" --host legacy-web.example.com --timeout-ms 3000
+if answered 1 ext-f '10\.77\.0\.1:'; then
+	ok "app -> legacy-web.example.com/: through the agent to the address the app asked (PASSTHROUGH)"
+else
+	not_ok "app -> legacy-web.example.com/ reaches 10.77.0.206 through the agent (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
 kill -KILL "$AGENT_PID"
 node_wait_exit "$AGENT_PID" 50 >/dev/null
 node_forget_pid "$AGENT_PID"
@@ -375,6 +414,14 @@ if answered 1 ext-e '10\.77\.0\.40:'; then
 	ok "agent killed: app -> 10.77.0.205:8080 goes where it was headed (fail open), untouched"
 else
 	not_ok "agent killed: a connection captured by port goes to its address (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
+client app --connect "10.77.0.206:$PORT" --host legacy-web.example.com --timeout-ms 3000
+if answered 1 ext-f '10\.77\.0\.40:'; then
+	ok "agent killed: app -> legacy-web.example.com (NONE) goes to its address untouched, not refused"
+else
+	not_ok "agent killed: a NONE entry with L7 rules goes to its address (exit $RC)"
 	show "$OUT" "$ERR"
 fi
 
