@@ -118,12 +118,13 @@ struct proxy_ops {
 	 */
 	/*
 	 * Routes one request of a connection accepted on a Gateway listener
-	 * (proxy_listen_gateway()), @local being the address it was accepted on.
+	 * (proxy_listen_gateway()), @local being the address it was accepted on,
+	 * @sni the server name of its TLS ClientHello (NULL: plain, or none sent).
 	 * As pick() otherwise.
 	 */
 	int (*pick_gateway)(void *ctx, const struct sockaddr_in *peer,
-			    const struct sockaddr_in *local, const struct http_req *req,
-			    struct proxy_pick *out);
+			    const struct sockaddr_in *local, const char *sni,
+			    const struct http_req *req, struct proxy_pick *out);
 	int (*orig_dst6)(void *ctx, int fd, const struct sockaddr_in6 *peer,
 			 const struct sockaddr_in6 *local, struct sockaddr_in *orig,
 			 struct sockaddr_in *peer4);

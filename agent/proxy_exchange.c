@@ -976,8 +976,8 @@ static void on_request_head(struct session *s)
 		s->pick.flags = "NR";
 	} else {
 		err = s->flags & SF_GATEWAY
-			      ? px->ops.pick_gateway(px->ops.ctx, &s->peer, &s->orig, &req,
-						     &s->pick)
+			      ? px->ops.pick_gateway(px->ops.ctx, &s->peer, &s->orig, px_tls_sni(s),
+						     &req, &s->pick)
 			      : px->ops.pick(px->ops.ctx, &s->peer, &s->orig, &req, &s->pick);
 		if (err) {
 			log_warn("proxy: routing failed: %s", strerror(-err));

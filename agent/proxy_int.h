@@ -304,6 +304,8 @@ int px_up_connect(struct session *s);
 
 /* proxy_tls.c: the client side of a session on a TLS Gateway port (s->ssl set). */
 
+/* The server name the TLS client sent (SNI), or NULL: none, or a plain session. */
+const char *px_tls_sni(const struct session *s);
 /* Creates s->ssl from @ctx on s->fd, handshake pending (SF_TLS_HS). 0 or -ENOMEM. */
 int px_tls_start(struct session *s, struct ssl_ctx_st *ctx);
 

@@ -130,3 +130,8 @@ void px_tls_free(struct session *s)
 	SSL_free(s->ssl);
 	s->ssl = NULL;
 }
+
+const char *px_tls_sni(const struct session *s)
+{
+	return s->ssl ? SSL_get_servername(s->ssl, TLSEXT_NAMETYPE_host_name) : NULL;
+}

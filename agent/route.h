@@ -46,6 +46,7 @@ struct route_req {
 	struct in_addr src_ip; /* client address: its pod gives sourceLabels, sourceNamespace and
 				  the namespace exportTo is checked against */
 	bool https;	       /* scheme: false for now (plain HTTP capture) */
+	const char *sni;       /* through a TLS Gateway port: the ClientHello's server name */
 };
 
 enum route_verdict {
@@ -126,7 +127,9 @@ void route_worker_set_now(struct route_worker *w, uint64_t now_ms);
  * VirtualService bound to one (gateways: name or namespace/name) whose host
  * matches best (exact, then the longest wildcard, "*" last) and is visible
  * to the Gateway's namespace; then its rules as route_select() applies them
- * (entries naming other gateways do not apply). No VirtualService: 404.
+ * (entries naming other gateways do not apply). On a TLS port with rq->sni,
+ * only the servers serving that name count, as Istio gives each server its
+ * own routes. No VirtualService: 404.
  */
 int route_select_gateway(const struct route_table *rt, struct route_worker *w,
 			 const struct route_req *rq, struct route_result *out);

@@ -585,8 +585,8 @@ int route_select_gateway(const struct route_table *rt, struct route_worker *w,
 	size_t best_spec = 0, entry;
 	struct rt_client gwc = {.ns = RT_NS_NONE};
 	struct rt_reqview v;
-	char hbuf[256];
-	const char *host;
+	char hbuf[256], sbuf[256];
+	const char *host, *sni = NULL;
 	bool applies = false;
 
 	if (w->rt != rt)
@@ -596,6 +596,14 @@ int route_select_gateway(const struct route_table *rt, struct route_worker *w,
 	host = host_of(&v, hbuf, sizeof(hbuf));
 	if (!host)
 		host = "";
+	if (rq->sni) { /* names are matched lowercased */
+		size_t n = strnlen(rq->sni, sizeof(sbuf) - 1);
+
+		for (size_t i = 0; i < n; i++)
+			sbuf[i] = (char)tolower((unsigned char)rq->sni[i]);
+		sbuf[n] = '\0';
+		sni = sbuf;
+	}
 	/* The servers of this agent's Gateways on that port that serve the host; then, among the
 	 * VirtualServices bound to their Gateway, the most specific host match, oldest first. */
 	for (size_t g = 0; g < ic->n_gws; g++) {
@@ -606,7 +614,8 @@ int route_select_gateway(const struct route_table *rt, struct route_worker *w,
 		for (size_t k = 0; k < gw->n_servers; k++) {
 			const struct gw_server *sv = &gw->servers[k];
 
-			if (sv->port != rq->dst_port || !server_serves(sv, host))
+			if (sv->port != rq->dst_port || !server_serves(sv, host) ||
+			    (sni && !server_serves(sv, sni)))
 				continue;
 			if (!via)
 				via = sv;

@@ -168,7 +168,7 @@ static int https_location(const struct http_req *req, char *buf, size_t len)
 
 /* Routes with route_select() or, for a Gateway's connection, route_select_gateway(). */
 static int pick_via(struct worker *w, bool gateway, const struct sockaddr_in *peer,
-		    const struct sockaddr_in *orig, const struct http_req *req,
+		    const struct sockaddr_in *orig, const char *sni, const struct http_req *req,
 		    struct proxy_pick *out)
 {
 	struct route_req rq = {
@@ -176,6 +176,7 @@ static int pick_via(struct worker *w, bool gateway, const struct sockaddr_in *pe
 		.dst_ip = orig->sin_addr,
 		.dst_port = ntohs(orig->sin_port),
 		.src_ip = peer->sin_addr,
+		.sni = sni,
 	};
 	struct route_result res;
 	int err;
@@ -253,14 +254,14 @@ static int pick_via(struct worker *w, bool gateway, const struct sockaddr_in *pe
 static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
 		       const struct http_req *req, struct proxy_pick *out)
 {
-	return pick_via(ctx, false, peer, orig, req, out);
+	return pick_via(ctx, false, peer, orig, NULL, req, out);
 }
 
 static int worker_pick_gateway(void *ctx, const struct sockaddr_in *peer,
-			       const struct sockaddr_in *local, const struct http_req *req,
-			       struct proxy_pick *out)
+			       const struct sockaddr_in *local, const char *sni,
+			       const struct http_req *req, struct proxy_pick *out)
 {
-	return pick_via(ctx, true, peer, local, req, out);
+	return pick_via(ctx, true, peer, local, sni, req, out);
 }
 
 /* A retry is due: another endpoint of the same cluster, with its own token. */

@@ -181,6 +181,15 @@ for h in helloweb greeter; do
 		show "$OUT" "$ERR"
 	fi
 done
+# Istio gives each server its own routes: the Host must be one the SNI's server serves.
+tls_curl --cacert "$TMP/ca.crt" --resolve "helloweb.dev:8443:$NODE_GW" -H 'Host: greeter.dev' \
+	-w '%{http_code}' "https://helloweb.dev:8443/"
+if [ "$RC" -eq 0 ] && [ "$(tail -c 3 "$OUT")" = 404 ]; then
+	ok "SNI helloweb.dev with Host greeter.dev: 404, greeter.dev is another server's (its routes are not this one's)"
+else
+	not_ok "SNI helloweb.dev with Host greeter.dev gets 404 (exit $RC)"
+	show "$OUT" "$ERR"
+fi
 for sni in helloweb.dev greeter.dev - ; do
 	want=$sni
 	[ "$sni" = - ] && want=helloweb.dev
