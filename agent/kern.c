@@ -468,8 +468,7 @@ static int svc4_delete_stale(struct kern *k, const struct config *cfg)
 	return n;
 }
 
-/* Deletes the backend slots no service port uses any more (@n_slots[id], @n_ids ids). */
-static int be4_delete_stale(struct kern *k, const uint32_t *n_slots, size_t n_ids)
+int kern_be_delete_stale(const struct kern *k, int fd, const uint32_t *n_slots, size_t n_ids)
 {
 	struct be4_key key, *prev = NULL, *stale;
 	size_t n_stale = 0;
@@ -478,13 +477,13 @@ static int be4_delete_stale(struct kern *k, const uint32_t *n_slots, size_t n_id
 	stale = calloc(k->max[KERN_MAP_BE4], sizeof(*stale));
 	if (!stale)
 		return -ENOMEM;
-	while (n_stale < k->max[KERN_MAP_BE4] && !bpf_map_get_next_key(k->be4_fd, prev, &key)) {
+	while (n_stale < k->max[KERN_MAP_BE4] && !bpf_map_get_next_key(fd, prev, &key)) {
 		if (key.svc_id >= n_ids || key.slot >= n_slots[key.svc_id])
 			stale[n_stale++] = key;
 		prev = &key;
 	}
 	for (size_t i = 0; i < n_stale; i++)
-		if (!bpf_map_delete_elem(k->be4_fd, &stale[i]))
+		if (!bpf_map_delete_elem(fd, &stale[i]))
 			n++;
 	free(stale);
 	return n;
@@ -631,7 +630,7 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 		stale = svc4_delete_stale(k, cfg);
 		if (stale > 0)
 			log_info("kern: removed %d stale service entries", stale);
-		stale = be4_delete_stale(k, n_slots, n_ids);
+		stale = kern_be_delete_stale(k, k->be4_fd, n_slots, n_ids);
 		if (stale > 0)
 			log_info("kern: removed %d stale backend slots", stale);
 		/* Now the maps hold exactly what was written. */

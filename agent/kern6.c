@@ -112,25 +112,6 @@ static int svc6_delete_stale(struct kern *k, const struct config *cfg, __u32 max
 	return n;
 }
 
-/* Deletes the shunt_be6 slots no service port uses any more. */
-static void be6_delete_stale(struct kern *k, const uint32_t *n_slots, size_t n_ids, __u32 max)
-{
-	struct be4_key key, *prev = NULL, *stale;
-	size_t n_stale = 0;
-
-	stale = calloc(max + 1, sizeof(*stale));
-	if (!stale)
-		return;
-	while (n_stale < max && !bpf_map_get_next_key(k->be6_fd, prev, &key)) {
-		if (key.svc_id >= n_ids || key.slot >= n_slots[key.svc_id])
-			stale[n_stale++] = key;
-		prev = &key;
-	}
-	for (size_t i = 0; i < n_stale; i++)
-		(void)bpf_map_delete_elem(k->be6_fd, &stale[i]);
-	free(stale);
-}
-
 /* A ServiceEntry address that is one host ("a.b.c.d", "/32", "/128") into @v4 or @v6. */
 static void se_address(const char *a, __be32 *v4, size_t *n4, struct in6_addr *v6, size_t *n6)
 {
@@ -257,7 +238,7 @@ int kern6_sync_services(struct kern *k, const struct config *cfg, const struct r
 		stale = svc6_delete_stale(k, cfg, k->max[KERN_MAP_SVC4]);
 		if (stale > 0)
 			log_info("kern: removed %d stale IPv6 service entries", stale);
-		be6_delete_stale(k, n_slots, n_ids, k->max[KERN_MAP_BE4]);
+		(void)kern_be_delete_stale(k, k->be6_fd, n_slots, n_ids);
 		kern_warn_fill(k, KERN_MAP_SVC4, SHUNT_MAP_SVC6,
 			       (uint64_t)out->l7_6 + out->direct6);
 		kern_warn_fill(k, KERN_MAP_BE4, SHUNT_MAP_BE6, out->slots6);

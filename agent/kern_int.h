@@ -47,6 +47,11 @@ struct kern {
 bool kern_balanced(const struct service *svc, const struct svc_port *sp);
 /* Whether they go to the agent (Istio's protocol selection by port name). */
 bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp);
+/* Deletes the slots of backend map @fd (shunt_be4 or shunt_be6, keyed by struct be4_key) that
+ * no service port uses any more: @n_slots[id] of them are live for each of @n_ids ids.
+ * How many were deleted, or -errno. */
+int kern_be_delete_stale(const struct kern *k, int fd, const uint32_t *n_slots, size_t n_ids);
+
 /* The svc4_val flags of service port @sp of @svc (@l7: its service needs the agent): SVC4_F_L7
  * for HTTP ports then, SVC4_F_PASSTHROUGH for a ServiceEntry with resolution NONE. */
 __u32 kern_svc_flags(const struct service *svc, const struct svc_port *sp, bool l7);
