@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "route.h"
@@ -10,6 +13,7 @@ void snapshot_store_init(struct snapshot_store *st)
 {
 	st->cur = NULL;
 	st->generation = 0;
+	memset(&st->reloads, 0, sizeof(st->reloads));
 	pthread_mutex_init(&st->lock, NULL);
 }
 
@@ -44,6 +48,8 @@ int snapshot_publish(struct snapshot_store *st, struct config *cfg)
 	snap->generation = st->generation + 1;
 	__atomic_store_n(&st->cur, snap, __ATOMIC_RELEASE);
 	__atomic_store_n(&st->generation, snap->generation, __ATOMIC_RELEASE);
+	st->reloads.ok++;
+	st->reloads.last_ok_unix = (int64_t)time(NULL);
 	pthread_mutex_unlock(&st->lock);
 	snapshot_release(old);
 	return 0;
@@ -53,6 +59,22 @@ free_snap:
 free_cfg:
 	config_free(cfg);
 	return err;
+}
+
+void snapshot_refused(struct snapshot_store *st, const char *why)
+{
+	pthread_mutex_lock(&st->lock);
+	st->reloads.refused++;
+	st->reloads.last_refused_unix = (int64_t)time(NULL);
+	snprintf(st->reloads.last_error, sizeof(st->reloads.last_error), "%s", why ? why : "");
+	pthread_mutex_unlock(&st->lock);
+}
+
+void snapshot_reloads_get(struct snapshot_store *st, struct snapshot_reloads *out)
+{
+	pthread_mutex_lock(&st->lock);
+	*out = st->reloads;
+	pthread_mutex_unlock(&st->lock);
 }
 
 struct snapshot *snapshot_acquire(struct snapshot_store *st)

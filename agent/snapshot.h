@@ -22,10 +22,22 @@ struct snapshot {
 	unsigned refcnt;	/* atomic; the store holds one reference to the current one */
 };
 
+/* What the reloads did, for the admin API and the metrics. */
+#define SNAPSHOT_ERROR_MAX 4096
+struct snapshot_reloads {
+	uint64_t ok;			     /* configs published, the first one included */
+	uint64_t refused;		     /* configs refused: the one before kept serving */
+	int64_t last_ok_unix;		     /* when the current config was published (seconds) */
+	int64_t last_refused_unix;	     /* 0: never */
+	char last_error[SNAPSHOT_ERROR_MAX]; /* why the last refused one was: "FILE:LINE:COL: ..."
+					       lines, newline-separated; "" when none */
+};
+
 struct snapshot_store {
 	struct snapshot *cur; /* atomic pointer; NULL before the first publish */
 	uint64_t generation;  /* atomic; == cur->generation */
 	pthread_mutex_t lock; /* serialises acquire against publish; never on the request path */
+	struct snapshot_reloads reloads; /* under lock */
 };
 
 /* Initialises an empty store. */
@@ -40,6 +52,14 @@ void snapshot_store_fini(struct snapshot_store *st);
  * logged with file and line), or -ENOMEM.
  */
 int snapshot_publish(struct snapshot_store *st, struct config *cfg);
+
+/*
+ * Counts a config that was refused (validation failed: @why, its diagnostics,
+ * one per line); the current snapshot stays.
+ */
+void snapshot_refused(struct snapshot_store *st, const char *why);
+/* A copy of the reload record, taken under the lock. */
+void snapshot_reloads_get(struct snapshot_store *st, struct snapshot_reloads *out);
 
 /* A reference to the current snapshot (NULL before the first publish). Release it. */
 struct snapshot *snapshot_acquire(struct snapshot_store *st);

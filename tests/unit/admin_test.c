@@ -156,6 +156,55 @@ static void unknown_path_404_and_post_405(void **state)
 	assert_non_null(strstr(out, "HTTP/1.1 400 "));
 }
 
+static void echo_handler(void *ctx, const struct admin_req *req, struct admin_resp *resp)
+{
+	char v[64];
+
+	if (admin_query_get(req->query, "fail", v, sizeof(v))) {
+		admin_error(resp, 400, "fail=%s", v);
+		return;
+	}
+	resp->content_type = "application/json";
+	admin_printf(resp, "{\"method\":");
+	admin_json_str(resp, req->method);
+	admin_printf(resp, ",\"host\":");
+	admin_json_str(resp, admin_query_get(req->query, "host", v, sizeof(v)) ? v : NULL);
+	admin_printf(resp, "}");
+}
+
+/* A body far beyond one socket buffer: the answer is written as the client reads it. */
+static void big_handler(void *ctx, const struct admin_req *req, struct admin_resp *resp)
+{
+	for (int i = 0; i < 200000; i++)
+		admin_printf(resp, "line %06d\n", i);
+}
+
+static void handlers_get_query_and_large_bodies(void **state)
+{
+	struct fixture *f = *state;
+	static char out[4 << 20];
+	size_t len;
+
+	assert_int_equal(admin_handle(f->adm, "/echo", "echo", echo_handler, NULL), 0);
+	assert_int_equal(admin_handle(f->adm, "/echo", "again", echo_handler, NULL), -EEXIST);
+	assert_int_equal(admin_handle(f->adm, "/big", "big", big_handler, NULL), 0);
+	ask(f, "GET /echo?x=1&host=a%2Eb+c%22 HTTP/1.1\r\n\r\n", out, sizeof(out));
+	assert_non_null(strstr(out, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"));
+	assert_non_null(strstr(out, "\r\n\r\n{\"method\":\"GET\",\"host\":\"a.b c\\\"\"}"));
+	ask(f, "POST /echo HTTP/1.1\r\nContent-Length: 0\r\n\r\n", out, sizeof(out));
+	assert_non_null(strstr(out, "{\"method\":\"POST\",\"host\":null}"));
+	ask(f, "GET /echo?fail=yes HTTP/1.1\r\n\r\n", out, sizeof(out));
+	assert_non_null(strstr(out, "HTTP/1.1 400 "));
+	assert_non_null(strstr(out, "\r\n\r\nfail=yes\n"));
+	len = ask(f, "GET /big HTTP/1.1\r\n\r\n", out, sizeof(out));
+	assert_non_null(strstr(out, "content-length: 2400000\r\n"));
+	assert_int_equal(len - (size_t)(strstr(out, "\r\n\r\n") + 4 - out), 2400000);
+	assert_non_null(strstr(out, "line 199999\n"));
+	ask(f, "GET / HTTP/1.1\r\n\r\n", out, sizeof(out));
+	assert_non_null(strstr(out, "/echo"));
+	assert_non_null(strstr(out, "/big"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -164,6 +213,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(healthz_and_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(head_gets_headers_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(unknown_path_404_and_post_405, setup, teardown),
+		cmocka_unit_test_setup_teardown(handlers_get_query_and_large_bodies, setup,
+						teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
