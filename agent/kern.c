@@ -578,29 +578,32 @@ void kern_warn_fill(const struct kern *k, enum kern_sized_map m, const char *nam
 int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
 		       struct kern_sync *out)
 {
-	uint32_t *n_slots, id = 0;
-	size_t n_ids = 0;
-	int err = 0, stale;
+	uint32_t *n_slots, flat = 0;
+	int err, stale;
 
 	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; i < cfg->n_services; i++)
-		n_ids += cfg->services[i].n_ports;
-	n_slots = calloc(n_ids + 1, sizeof(*n_slots));
+	err = kern_ids_assign(k, cfg);
+	if (!err)
+		err = kern_scopes_assign(k, cfg);
+	if (err)
+		return err;
+	n_slots = calloc(k->id_span + 1, sizeof(*n_slots));
 	if (!n_slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_services && !err; i++) {
 		const struct service *svc = &cfg->services[i];
 		bool l7 = rt && route_port_needs_l7(rt, i);
 
-		for (size_t j = 0; j < svc->n_ports; j++, id++) {
+		for (size_t j = 0; j < svc->n_ports; j++, flat++) {
 			const struct svc_port *sp = &svc->ports[j];
+			uint32_t id = kern_port_id(k, flat);
 			struct svc4_val val = {.svc_id = id};
 			struct svc4_key key;
 
-			if (!kern_balanced(svc, sp) || !svc->cluster_ip.s_addr)
+			if (id == UINT32_MAX || !svc->cluster_ip.s_addr)
 				continue;
 			/* Slots first, then the entry that counts them: connect4 never sees a
-			 * count larger than the slots written. */
+			 * count larger than the slots written. The id is this port's in both. */
 			err = kern_write_slots(k, AF_INET, id, rt, i, j, sp, &n_slots[id]);
 			if (err) {
 				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
@@ -630,7 +633,7 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 		stale = svc4_delete_stale(k, cfg);
 		if (stale > 0)
 			log_info("kern: removed %d stale service entries", stale);
-		stale = kern_be_delete_stale(k, k->be4_fd, n_slots, n_ids);
+		stale = kern_be_delete_stale(k, k->be4_fd, n_slots, k->id_span);
 		if (stale > 0)
 			log_info("kern: removed %d stale backend slots", stale);
 		/* Now the maps hold exactly what was written. */
@@ -871,5 +874,7 @@ void kern_close(struct kern *k, bool unpin)
 	sock_addr_bpf__destroy(k->sa);
 	close(k->lock_fd);
 	free(k->pin_dir);
+	free(k->port_ids);
+	kern_scopes_free(k->scopes, k->n_scopes);
 	free(k);
 }

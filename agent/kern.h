@@ -165,8 +165,9 @@ int kern_orig_dst6(const struct kern *k, const struct sockaddr_in6 *peer,
 		   const struct sockaddr_in6 *local, struct orig6 *orig);
 
 /* The egress scope id of pod @p for shunt_pods_v2 (pod_val.scope_id): its Sidecar's, when that
- * has egress hosts; 0 (every service) otherwise. */
-__u32 kern_scope_id(const struct config *cfg, const struct pod *p);
+ * has egress hosts; 0 (every service) otherwise. The ids are those the last
+ * kern_sync_services() gave the Sidecars of @cfg; a Sidecar keeps its id across reloads. */
+__u32 kern_scope_id(struct kern *k, const struct config *cfg, const struct pod *p);
 
 /* Frees the handle; with @unpin, also removes the pins and the pin directory. */
 void kern_close(struct kern *k, bool unpin);

@@ -183,25 +183,24 @@ int kern_known_sync(struct kern *k, const struct config *cfg)
 int kern6_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
 			struct kern_sync *out)
 {
-	uint32_t *n_slots, id = 0;
-	size_t n_ids = 0;
+	uint32_t *n_slots, flat = 0;
 	int err = 0, stale;
 
-	for (size_t i = 0; i < cfg->n_services; i++)
-		n_ids += cfg->services[i].n_ports;
-	n_slots = calloc(n_ids + 1, sizeof(*n_slots));
+	/* The ids kern_sync_services() assigned: a dual-stack port has one for both VIPs. */
+	n_slots = calloc(k->id_span + 1, sizeof(*n_slots));
 	if (!n_slots)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_services && !err; i++) {
 		const struct service *svc = &cfg->services[i];
 		bool l7 = rt && route_port_needs_l7(rt, i);
 
-		for (size_t j = 0; j < svc->n_ports; j++, id++) {
+		for (size_t j = 0; j < svc->n_ports; j++, flat++) {
 			const struct svc_port *sp = &svc->ports[j];
+			uint32_t id = kern_port_id(k, flat);
 			struct svc4_val val = {.svc_id = id};
 			struct svc6_key key;
 
-			if (!svc->has_ip6 || !kern_balanced(svc, sp))
+			if (!svc->has_ip6 || id == UINT32_MAX)
 				continue;
 			err = kern_write_slots(k, AF_INET6, id, rt, i, j, sp, &n_slots[id]);
 			if (err) {
@@ -238,7 +237,7 @@ int kern6_sync_services(struct kern *k, const struct config *cfg, const struct r
 		stale = svc6_delete_stale(k, cfg, k->max[KERN_MAP_SVC4]);
 		if (stale > 0)
 			log_info("kern: removed %d stale IPv6 service entries", stale);
-		(void)kern_be_delete_stale(k, k->be6_fd, n_slots, n_ids);
+		(void)kern_be_delete_stale(k, k->be6_fd, n_slots, k->id_span);
 		kern_warn_fill(k, KERN_MAP_SVC4, SHUNT_MAP_SVC6,
 			       (uint64_t)out->l7_6 + out->direct6);
 		kern_warn_fill(k, KERN_MAP_BE4, SHUNT_MAP_BE6, out->slots6);
@@ -278,11 +277,9 @@ int kern_ports_sync(struct kern *k, const struct config *cfg)
 			     SHUNT_PORTS_MAX, &val);
 }
 
-__u32 kern_scope_id(const struct config *cfg, const struct pod *p)
+__u32 kern_scope_id(struct kern *k, const struct config *cfg, const struct pod *p)
 {
-	const struct sidecar *sc = config_pod_sidecar(cfg, p);
-
-	return sc && sc->n_egress ? (__u32)(sc - cfg->istio.sidecars) + 1 : 0;
+	return kern_sidecar_scope(k, config_pod_sidecar(cfg, p));
 }
 
 int kern_scope_sync(struct kern *k, const struct config *cfg)
@@ -304,23 +301,25 @@ int kern_scope_sync(struct kern *k, const struct config *cfg)
 		return -ENOMEM;
 	for (size_t s = 0; s < ic->n_sidecars; s++) {
 		const struct sidecar *sc = &ic->sidecars[s];
-		__u32 id = 0;
+		__u32 scope = kern_sidecar_scope(k, sc);
+		size_t flat = 0;
 
-		if (!sc->n_egress)
+		if (!scope)
 			continue;
 		for (size_t i = 0; i < cfg->n_services; i++) {
 			const struct service *svc = &cfg->services[i];
 			bool sees = config_sidecar_sees(sc, svc);
 
-			for (size_t j = 0; j < svc->n_ports; j++, id++) {
-				if (!sees)
+			for (size_t j = 0; j < svc->n_ports; j++, flat++) {
+				__u32 id = kern_port_id(k, flat);
+
+				if (!sees || id == UINT32_MAX)
 					continue;
 				if (n == cap) {
 					full = true;
 					continue;
 				}
-				keys[n++] =
-					(struct scope_key){.scope_id = (__u32)s + 1, .svc_id = id};
+				keys[n++] = (struct scope_key){.scope_id = scope, .svc_id = id};
 			}
 		}
 	}
@@ -363,7 +362,7 @@ int kern_binds_sync(struct kern *k, const struct config *cfg)
 					 sc->namespace, sc->name, e->bind);
 				continue;
 			}
-			keys[n++] = (struct bind4_key){.scope_id = (__u32)s + 1,
+			keys[n++] = (struct bind4_key){.scope_id = kern_sidecar_scope(k, sc),
 						       .ip = ip.s_addr,
 						       .port = htons((uint16_t)e->port)};
 		}

@@ -17,6 +17,7 @@ struct config;
 struct route_table;
 struct service;
 struct svc_port;
+struct sidecar;
 
 #define KERN_N_LINKS 8
 
@@ -35,12 +36,38 @@ struct kern {
 	bool fast_path;		 /* shuntd --fast-path on */
 	struct shunt_cfg cfg;	 /* what shunt_cfg_v2 holds */
 	__u32 max[KERN_N_SIZED]; /* max_entries of the sized maps, as created */
+	/* Stable ids (kern_ids.c), for the config last synced: */
+	uint32_t *port_ids; /* [flat port index]: svc_id, UINT32_MAX when not in the maps */
+	size_t n_port_ids;
+	uint32_t id_span;		/* every svc_id in port_ids is below it */
+	struct kern_scope_name *scopes; /* Sidecar "ns/name" -> its egress scope id */
+	size_t n_scopes;
+	__u32 scope_next; /* the last scope id given out; never reused while the agent runs */
 	/*
 	 * A sized map was recreated: until kern_attach(), the links an earlier agent
 	 * pinned may still run its programs, which use the old, unpinned map.
 	 */
 	bool links_stale;
 };
+
+struct kern_scope_name {
+	char *key; /* "namespace/name" */
+	__u32 id;
+};
+
+/*
+ * Gives every service port of @cfg that the kernel balances its svc_id (see
+ * kern_ids.c): the one the maps hold for its VIP, else one no map entry uses.
+ * Read them with kern_port_id(). 0 or -ENOMEM (the previous ids stay).
+ */
+int kern_ids_assign(struct kern *k, const struct config *cfg);
+/* The svc_id of flat port @flat (ports numbered service by service), UINT32_MAX: none. */
+uint32_t kern_port_id(const struct kern *k, size_t flat);
+/* Gives every Sidecar of @cfg with egress hosts its scope id, kept across reloads. 0 or -ENOMEM. */
+int kern_scopes_assign(struct kern *k, const struct config *cfg);
+/* The scope id of @sc after kern_scopes_assign(), 0 when it has none. */
+__u32 kern_sidecar_scope(struct kern *k, const struct sidecar *sc);
+void kern_scopes_free(struct kern_scope_name *tab, size_t n);
 
 /* Whether connections to service port @sp of @svc are balanced by shunt at all (else
  * kube-proxy's), whatever the family. */
@@ -88,8 +115,8 @@ int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_siz
 int kern_ports_sync(struct kern *k, const struct config *cfg);
 
 /*
- * Makes shunt_scope hold, for each Sidecar with egress hosts (scope id: its
- * index in cfg->istio.sidecars + 1, see kern_scope_id()), the service ports
+ * Makes shunt_scope hold, for each Sidecar with egress hosts (its scope id from
+ * kern_scopes_assign(), see kern_scope_id()), the service ports
  * its pods see. 0 or -errno (logged).
  */
 int kern_scope_sync(struct kern *k, const struct config *cfg);

@@ -105,14 +105,14 @@ static int open_all(const char *dir, struct scan *sc)
 	return 0;
 }
 
-static void pod_entry(const struct config *cfg, const struct pod *p,
+static void pod_entry(struct kern *k, const struct config *cfg, const struct pod *p,
 		      enum outbound_policy mesh_default, struct kern_pod *kp)
 {
 	memset(&kp->val, 0, sizeof(kp->val));
 	kp->val.flags = p->in_mesh ? POD_F_MESH : 0;
 	if (p->in_mesh && config_pod_outbound(cfg, p, mesh_default) == OUTBOUND_REGISTRY_ONLY)
 		kp->val.flags |= POD_F_REGISTRY_ONLY;
-	kp->val.scope_id = p->in_mesh ? kern_scope_id(cfg, p) : 0;
+	kp->val.scope_id = p->in_mesh ? kern_scope_id(k, cfg, p) : 0;
 	for (size_t i = 0; i < p->n_excl_ports && i < POD_EXCL_PORTS; i++)
 		kp->val.excl_ports[kp->val.n_excl_ports++] = p->excl_ports[i];
 	for (size_t i = 0; i < p->n_excl_cidrs && i < POD_EXCL_CIDRS; i++) {
@@ -168,7 +168,7 @@ int podns_sync(struct kern *k, const struct config *cfg, const char *dir,
 			if (!here)
 				continue;
 			pods[n_pods].netns_cookie = ns->cookie;
-			pod_entry(cfg, pod, mesh_default, &pods[n_pods++]);
+			pod_entry(k, cfg, pod, mesh_default, &pods[n_pods++]);
 			out->pods_found++;
 			out->pods_in_mesh += pod->in_mesh;
 			out->pods_registry_only +=

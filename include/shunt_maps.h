@@ -86,7 +86,7 @@ struct port_key {
  * weight asks.
  */
 struct svc4_val {
-	__u32 svc_id;  /* key of its slots in shunt_be4; index of the service port for operators */
+	__u32 svc_id;  /* key of its slots in shunt_be4; kept by a service port across reloads */
 	__u32 flags;   /* SVC4_F_* */
 	__u32 n_slots; /* 0: no ready backend (connect() fails with ECONNREFUSED... see docs) */
 	__u32 pad;     /* zero */

@@ -176,10 +176,10 @@ static void services_follow_config_and_stale_go(void **state)
 	assert_true(get_svc(fd, "10.96.0.10", 80, &val));
 	assert_int_equal(val.n_slots, 0); /* no pod: refused at connect() */
 	assert_true(get_svc(fd, "10.96.0.11", 8080, &val));
-	assert_int_equal(val.svc_id, 2); /* ids count service ports, UDP included */
+	assert_int_equal(val.svc_id, 1); /* ids count the ports the kernel balances, not UDP */
 	assert_int_equal(val.n_slots, 2);
-	assert_string_equal(slot(be, 2, 0), "10.77.0.21:8080");
-	assert_string_equal(slot(be, 2, 1), "10.77.0.22:8080");
+	assert_string_equal(slot(be, 1, 0), "10.77.0.21:8080");
+	assert_string_equal(slot(be, 1, 1), "10.77.0.22:8080");
 	assert_false(get_svc(fd, "10.96.0.10", 53, &val));
 	assert_int_equal(count_entries(fd, sizeof(struct svc4_key)), 2);
 	assert_int_equal(count_entries(be, sizeof(struct be4_key)), 2);
@@ -189,9 +189,12 @@ static void services_follow_config_and_stale_go(void **state)
 	assert_int_equal(ks.direct, 2);
 	assert_false(get_svc(fd, "10.96.0.10", 80, &val));
 	assert_true(get_svc(fd, "10.96.0.11", 8080, &val));
-	assert_int_equal(val.svc_id, 0); /* b is now the first service */
+	/* b is now the first service and keeps its id: a reload never moves an id from one
+	 * port to another while connect4 may read it. The new port takes an unused one. */
+	assert_int_equal(val.svc_id, 1);
 	assert_int_equal(val.n_slots, 0);
 	assert_true(get_svc(fd, "10.96.0.11", 9090, &val));
+	assert_int_equal(val.svc_id, 2); /* not 0: a's stale entry held 0 until this sync */
 	assert_int_equal(count_entries(fd, sizeof(struct svc4_key)), 2);
 	assert_int_equal(count_entries(be, sizeof(struct be4_key)), 0);
 
@@ -356,6 +359,79 @@ static void tcp_route_weights_become_slots(void **state)
 	close(be);
 	kern_close(k, true);
 	config_free(cfg);
+}
+
+static const char three_services_reordered[] = "apiVersion: v1\n"
+					       "kind: Service\n"
+					       "metadata: {name: c, namespace: default}\n"
+					       "spec:\n"
+					       "  clusterIP: 10.96.0.12\n"
+					       "  selector: {app: c}\n"
+					       "  ports: [{port: 80}]\n"
+					       "---\n"
+					       "apiVersion: v1\n"
+					       "kind: Service\n"
+					       "metadata: {name: b, namespace: default}\n"
+					       "spec:\n"
+					       "  clusterIP: 10.96.0.11\n"
+					       "  selector: {app: b}\n"
+					       "  ports: [{port: 8080}]\n"
+					       "---\n"
+					       "apiVersion: v1\n"
+					       "kind: Service\n"
+					       "metadata: {name: a, namespace: default}\n"
+					       "spec:\n"
+					       "  clusterIP: 10.96.0.10\n"
+					       "  selector: {app: a}\n"
+					       "  ports: [{port: 80, name: http}]\n";
+
+/* The id of @ip:@port in shunt_svc4_v2 (fails the test when it has none). */
+static uint32_t id_of(int fd, const char *ip, uint16_t port)
+{
+	struct svc4_val val;
+
+	assert_true(get_svc(fd, ip, port, &val));
+	return val.svc_id;
+}
+
+/*
+ * A reload that adds a service in front of the others and reorders them, and
+ * a restart of the agent on the same pins: every port keeps its svc_id, so
+ * connect4 never pairs one service's entry with another's slots.
+ */
+static void ids_survive_reload_reorder_and_restart(void **state)
+{
+	struct config *c1 = load(two_services), *c2 = load(three_services_reordered);
+	uint32_t a, b, c;
+	struct kern *k;
+	int fd;
+
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
+	sync_cfg(k, c1);
+	fd = svc4_fd();
+	a = id_of(fd, "10.96.0.10", 80);
+	b = id_of(fd, "10.96.0.11", 8080);
+	assert_int_not_equal(a, b);
+	sync_cfg(k, c2);
+	assert_int_equal(id_of(fd, "10.96.0.10", 80), a);
+	assert_int_equal(id_of(fd, "10.96.0.11", 8080), b);
+	c = id_of(fd, "10.96.0.12", 80);
+	assert_true(c != a && c != b);
+	kern_close(k, false);
+
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0); /* a new agent, the same maps */
+	sync_cfg(k, c2);
+	assert_int_equal(id_of(fd, "10.96.0.10", 80), a);
+	assert_int_equal(id_of(fd, "10.96.0.11", 8080), b);
+	assert_int_equal(id_of(fd, "10.96.0.12", 80), c);
+	/* Back to the first config: c's entry goes, and its id with it. */
+	sync_cfg(k, c1);
+	assert_false(get_svc(fd, "10.96.0.12", 80, &(struct svc4_val){0}));
+	assert_int_equal(id_of(fd, "10.96.0.11", 8080), b);
+	close(fd);
+	kern_close(k, true);
+	config_free(c1);
+	config_free(c2);
 }
 
 static void a_second_agent_on_the_same_pin_dir_is_refused(void **state)
@@ -962,6 +1038,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(services_follow_config_and_stale_go, pin_dir_setup),
+		cmocka_unit_test_setup(ids_survive_reload_reorder_and_restart, pin_dir_setup),
 		cmocka_unit_test_setup(second_agent_adopts_pins_and_reconciles, pin_dir_setup),
 		cmocka_unit_test_setup(orig_dst_is_taken_once, pin_dir_setup),
 		cmocka_unit_test_setup(only_ports_l7_rules_need_go_to_the_agent, pin_dir_setup),
