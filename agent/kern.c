@@ -498,6 +498,8 @@ static int write_slot(struct kern *k, int family, uint32_t id, uint32_t slot,
 	struct be4_val v4 = {.ip = be->ip.s_addr, .port = htons(be->port)};
 	struct be6_val v6 = {.port = htons(be->port)};
 
+	if (!k) /* counting only */
+		return 0;
 	if (family == AF_INET)
 		return bpf_map_update_elem(k->be4_fd, &key, &v4, BPF_ANY) ? -errno : 0;
 	memcpy(v6.ip, &be->ip6, sizeof(v6.ip));

@@ -120,6 +120,14 @@ struct kern_sync {
 };
 
 /*
+ * Whether @cfg's service ports and backend slots fit in the maps at all, so
+ * that a reload can refuse a config the kernel cannot hold before anything is
+ * written. 0, or -E2BIG with @why (one line naming the flag to raise) filled.
+ */
+int kern_sync_fits(const struct kern *k, const struct config *cfg, const struct route_table *rt,
+		   char *why, size_t len);
+
+/*
  * Makes shunt_svc4_v2 and shunt_be4 hold exactly the TCP service ports of
  * @cfg with a clusterIP and a selector, each with its ready endpoints as
  * backend slots, flagged L7 where @rt says requests need the agent (HTTP/1.1

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <bpf/bpf.h>
 
@@ -231,4 +232,54 @@ void kern_scopes_free(struct kern_scope_name *tab, size_t n)
 	for (size_t i = 0; i < n; i++)
 		free(tab[i].key);
 	free(tab);
+}
+
+int kern_sync_fits(const struct kern *k, const struct config *cfg, const struct route_table *rt,
+		   char *why, size_t len)
+{
+	uint64_t ports4 = 0, ports6 = 0, slots4 = 0, slots6 = 0;
+	int err;
+
+	for (size_t i = 0; i < cfg->n_services; i++) {
+		const struct service *svc = &cfg->services[i];
+
+		for (size_t j = 0; j < svc->n_ports; j++) {
+			const struct svc_port *sp = &svc->ports[j];
+			uint32_t n;
+
+			if (!kern_balanced(svc, sp))
+				continue;
+			if (svc->cluster_ip.s_addr) {
+				err = kern_write_slots(NULL, AF_INET, 0, rt, i, j, sp, &n);
+				if (err)
+					return err;
+				ports4++;
+				slots4 += n;
+			}
+			if (svc->has_ip6) {
+				err = kern_write_slots(NULL, AF_INET6, 0, rt, i, j, sp, &n);
+				if (err)
+					return err;
+				ports6++;
+				slots6 += n;
+			}
+		}
+	}
+	if (ports4 > k->max[KERN_MAP_SVC4] || ports6 > k->max[KERN_MAP_SVC4]) {
+		snprintf(why, len,
+			 "kern: %llu IPv4 and %llu IPv6 service ports do not fit in %u entries of "
+			 "%s/%s: raise --max-services",
+			 (unsigned long long)ports4, (unsigned long long)ports6,
+			 k->max[KERN_MAP_SVC4], SHUNT_MAP_SVC4, SHUNT_MAP_SVC6);
+		return -E2BIG;
+	}
+	if (slots4 > k->max[KERN_MAP_BE4] || slots6 > k->max[KERN_MAP_BE4]) {
+		snprintf(why, len,
+			 "kern: %llu IPv4 and %llu IPv6 backend slots do not fit in %u entries of "
+			 "%s/%s: raise --max-backends",
+			 (unsigned long long)slots4, (unsigned long long)slots6,
+			 k->max[KERN_MAP_BE4], SHUNT_MAP_BE4, SHUNT_MAP_BE6);
+		return -E2BIG;
+	}
+	return 0;
 }

@@ -93,7 +93,7 @@ void kern_warn_fill(const struct kern *k, enum kern_sized_map m, const char *nam
  * shunt_be4, AF_INET6: shunt_be6): with a VirtualService tcp route, its weighted destinations,
  * each in as many of 1,000 slots as its weight's share (0.1% steps); otherwise the ready
  * endpoints, one slot each. Endpoints without an address of @family are left out. The count
- * in *@n_out. 0 or -errno.
+ * in *@n_out. 0 or -errno. With @k NULL, only counts.
  */
 int kern_write_slots(struct kern *k, int family, uint32_t id, const struct route_table *rt,
 		     size_t i, size_t j, const struct svc_port *sp, uint32_t *n_out);

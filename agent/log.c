@@ -8,6 +8,15 @@
 
 enum log_level log_level_cur = LOG_INFO;
 
+static __thread void (*thread_sink)(const char *msg, void *arg);
+static __thread void *thread_sink_arg;
+
+void log_set_thread_sink(void (*fn)(const char *msg, void *arg), void *arg)
+{
+	thread_sink = fn;
+	thread_sink_arg = arg;
+}
+
 static const char *const level_names[] = {
 	[LOG_ERROR] = "error",
 	[LOG_WARN] = "warn",
@@ -50,6 +59,8 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	/* One write per line, so lines from several threads do not interleave. */
 	fprintf(stderr, "%s\n", line);
+	if (thread_sink && level == LOG_ERROR)
+		thread_sink(line + n, thread_sink_arg);
 }
 
 void log_write(enum log_level level, const char *fmt, ...)

@@ -18,6 +18,13 @@ extern enum log_level log_level_cur;
 int log_set_level_str(const char *name);
 const char *log_level_str(enum log_level level);
 
+/*
+ * Hands every error line this thread logs from now on (without timestamp and
+ * level) to @fn as well, until called with NULL: how a reload collects why a
+ * config was refused.
+ */
+void log_set_thread_sink(void (*fn)(const char *msg, void *arg), void *arg);
+
 /* Formats and writes one line with a timestamp and level. Use the macros. */
 void log_write(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void log_vwrite(enum log_level level, const char *fmt, va_list ap);

@@ -32,6 +32,7 @@
 #include "loop.h"
 #include "podns.h"
 #include "probe.h"
+#include "reload.h"
 #include "snapshot.h"
 #include "sysfs.h"
 #include "worker.h"
@@ -83,7 +84,10 @@ struct agent {
 	struct loop_timer podscan;   /* maps pods' network namespaces again (shunt_pods_v2) */
 	int netns_watch;	     /* inotify on --netns-dir: a pod came or went; -1: none */
 	struct admin *admin;
-	struct dns_server *dns; /* the pods' resolver; NULL: none */
+	struct dns_server *dns;	   /* the pods' resolver; NULL: none */
+	struct reloader *reloader; /* from the first heartbeat after ready; NULL before */
+	uint64_t loaded_hash;	   /* reload_dir_hash() of the config loaded at start */
+	bool reload_pending;	   /* SIGHUP before the reloader was there */
 	int cgroup_fd;
 	int sig_fd;
 	pthread_t starter; /* runs agent_start() while the main loop answers /ready 503 */
@@ -479,9 +483,16 @@ static int agent_stats(void *ctx, char *buf, size_t len)
 	const char *name;
 	size_t off = 0;
 
+	struct snapshot_reloads rl;
+
 	/* Until ready, the starter thread is still building what is read below. */
 	if (!agent_ready(a))
 		return snprintf(buf, len, "not ready\n");
+	snapshot_reloads_get(&a->store, &rl);
+	if (!stat_line(buf, len, &off, "config.", "generation", snapshot_generation(&a->store)) ||
+	    !stat_line(buf, len, &off, "config.", "reloads_ok", rl.ok) ||
+	    !stat_line(buf, len, &off, "config.", "reloads_refused", rl.refused))
+		return (int)off;
 	if (!kern_read_stats(kern_stats_fd(a->kern), k))
 		for (int i = 0; i < SHUNT_STAT_MAX; i++)
 			if (!stat_line(buf, len, &off, "kernel.", kern_stat_name(i), k[i]))
@@ -508,8 +519,136 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
 			log_info("shuntd: %s, shutting down", strsignal((int)si.ssi_signo));
 			__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
 			loop_stop(loop);
+		} else if (si.ssi_signo == SIGHUP && a->reloader) {
+			reloader_request(a->reloader, "SIGHUP");
+		} else if (si.ssi_signo == SIGHUP) {
+			log_info("shuntd: SIGHUP while starting: reloading once ready");
+			a->reload_pending = true;
 		}
 	}
+}
+
+/* What the agent sets on every config it loads, at start and at each reload. */
+static void agent_prepare_config(struct agent *a, struct config *cfg)
+{
+	cfg->mesh_outbound = a->opt.outbound; /* routes for unknown hosts need it */
+	cfg->agent_labels = a->opt.gw_labels.n ? &a->opt.gw_labels : NULL;
+}
+
+/* Whether the Gateway listeners @cfg asks for are those the workers have. */
+static bool gateways_unchanged(struct agent *a, const struct config *cfg)
+{
+	struct sockaddr_in gw[PROXY_GW_MAX];
+	struct gw_tls *tls[PROXY_GW_MAX];
+	size_t n;
+	bool same;
+
+	n = gateway_listeners(cfg, a->opt.gw_address, gw, tls, PROXY_GW_MAX);
+	same = n == a->opt.n_gw;
+	for (size_t i = 0; i < n && same; i++)
+		same = !memcmp(&gw[i], &a->opt.gw[i], sizeof(gw[i])) &&
+		       !tls[i] == !a->opt.gw_tls[i];
+	gateway_listeners_release(tls, n);
+	return same;
+}
+
+/* Reload thread: a config that loaded and validated, before its routes are compiled. */
+static int reload_prepare(void *ctx, struct config *cfg, char *why, size_t len)
+{
+	struct agent *a = ctx;
+
+	agent_prepare_config(a, cfg);
+	if (!gateways_unchanged(a, cfg))
+		log_warn("reload: the Gateway ports this agent serves changed: routes follow now, "
+			 "the listeners at the next restart of shuntd");
+	return 0;
+}
+
+/*
+ * Main loop: install @snap, then make the kernel maps follow it. In that
+ * order: a VIP the kernel sends here is one the agent knows; a service both
+ * configs have is updated in place (kern_sync_services adds before it deletes).
+ */
+static int reload_apply(void *ctx, struct snapshot *snap)
+{
+	struct agent *a = ctx;
+	struct podns_result pods;
+	struct kern_sync sync;
+	char why[512];
+	int err;
+
+	err = kern_sync_fits(a->kern, snap->cfg, snap->rt, why, sizeof(why));
+	if (err) {
+		log_error("reload: %s", why);
+		log_error("reload: the config in %s is refused; generation %llu keeps serving",
+			  a->opt.config_dir, (unsigned long long)snapshot_generation(&a->store));
+		snapshot_refused(&a->store, why);
+		snapshot_release(snap);
+		return err;
+	}
+	snapshot_install(&a->store, snap);
+	err = kern_sync_services(a->kern, snap->cfg, snap->rt, &sync);
+	if (!err)
+		err = podns_sync(a->kern, snap->cfg, a->opt.netns_dir, a->opt.outbound, &pods);
+	if (err) {
+		log_error("reload: generation %llu serves, but the kernel maps could not follow it "
+			  "(%s): the next reload tries again",
+			  (unsigned long long)snap->generation, strerror(-err));
+		return err;
+	}
+	log_info("reload: generation %llu serves: %u service ports through the agent, %u in the "
+		 "kernel (IPv6: %u, %u), %zu pods in the mesh",
+		 (unsigned long long)snap->generation, sync.l7, sync.direct, sync.l7_6,
+		 sync.direct6, pods.pods_in_mesh);
+	return 0;
+}
+
+static void start_reloader(struct agent *a)
+{
+	struct reload_ops ops = {.prepare = reload_prepare, .apply = reload_apply, .ctx = a};
+	int err;
+
+	err = reloader_new(a->loop, a->opt.config_dir, a->loaded_hash, &a->store, &ops,
+			   &a->reloader);
+	if (err) {
+		log_error("shuntd: cannot start reloading %s: %s (trying again)", a->opt.config_dir,
+			  strerror(-err));
+		return;
+	}
+	if (a->reload_pending)
+		reloader_request(a->reloader, "SIGHUP");
+	a->reload_pending = false;
+}
+
+/* GET /reload: the reload record; POST /reload: reload now (as SIGHUP). */
+static void admin_reload(void *ctx, const struct admin_req *req, struct admin_resp *resp)
+{
+	struct agent *a = ctx;
+	struct snapshot_reloads rl;
+	uint64_t requested = 0, finished = 0;
+
+	if (!strcmp(req->method, "POST")) {
+		if (!a->reloader) {
+			admin_error(resp, 503, "not ready: the agent is starting");
+			return;
+		}
+		reloader_request(a->reloader, "POST /reload");
+		resp->status = 202;
+		admin_printf(resp, "reload requested\n");
+		return;
+	}
+	snapshot_reloads_get(&a->store, &rl);
+	if (a->reloader)
+		reloader_counts(a->reloader, &requested, &finished);
+	admin_printf(resp,
+		     "generation %llu\nreloads_ok %llu\nreloads_refused %llu\n"
+		     "last_ok_unix %lld\nlast_refused_unix %lld\nrequested %llu\nfinished %llu\n",
+		     (unsigned long long)snapshot_generation(&a->store), (unsigned long long)rl.ok,
+		     (unsigned long long)rl.refused, (long long)rl.last_ok_unix,
+		     (long long)rl.last_refused_unix, (unsigned long long)requested,
+		     (unsigned long long)finished);
+	if (rl.last_error[0])
+		admin_printf(resp, "last_error:\n%s", rl.last_error);
 }
 
 /*
@@ -520,9 +659,12 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
 static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct agent *a = arg;
+	bool ready = __atomic_load_n(&a->ready, __ATOMIC_ACQUIRE);
 
-	if (__atomic_load_n(&a->ready, __ATOMIC_ACQUIRE) && kern_heartbeat(a->kern, true))
+	if (ready && kern_heartbeat(a->kern, true))
 		log_warn("shuntd: heartbeat: cannot write %s: %s", SHUNT_MAP_CFG, strerror(errno));
+	if (ready && !a->reloader)
+		start_reloader(a);
 	(void)loop_timer_arm(loop, t, KERN_HEARTBEAT_MS, on_heartbeat, a);
 }
 
@@ -539,6 +681,7 @@ static void on_podscan(struct loop *loop, struct loop_timer *t, void *arg)
 	struct agent *a = arg;
 	struct podns_result r;
 
+	/* The main loop installs snapshots: store.cur is the one the kernel maps follow. */
 	if (__atomic_load_n(&a->ready, __ATOMIC_ACQUIRE) &&
 	    podns_sync(a->kern, a->store.cur->cfg, a->opt.netns_dir, a->opt.outbound, &r))
 		log_warn("shuntd: mapping pods' network namespaces failed; trying again");
@@ -722,6 +865,8 @@ static void *agent_starter(void *arg)
 static void agent_stop(struct agent *a)
 {
 	__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
+	reloader_free(a->reloader); /* a load in progress finishes; nothing more is applied */
+	a->reloader = NULL;
 	/* Stop capturing first, so no new connection is sent to a listener about to close. */
 	loop_timer_cancel(a->loop, &a->heartbeat);
 	loop_timer_cancel(a->loop, &a->podscan);
@@ -799,14 +944,14 @@ int main(int argc, char **argv)
 		return check_kernel();
 	snapshot_store_init(&a.store);
 
+	a.loaded_hash = reload_dir_hash(a.opt.config_dir); /* before: a change meanwhile reloads */
 	err = config_load_dir(a.opt.config_dir, &cfg);
 	if (err) {
 		log_error("shuntd: refusing to start: the config in %s is not valid (see above)",
 			  a.opt.config_dir);
 		return 1;
 	}
-	cfg->mesh_outbound = a.opt.outbound; /* routes for unknown hosts need it */
-	cfg->agent_labels = a.opt.gw_labels.n ? &a.opt.gw_labels : NULL;
+	agent_prepare_config(&a, cfg);
 	if (!a.opt.gw_address.s_addr)
 		a.opt.gw_address = a.opt.listen.sin_addr;
 	a.opt.n_gw = gateway_listeners(cfg, a.opt.gw_address, a.opt.gw, a.opt.gw_tls, PROXY_GW_MAX);
@@ -826,6 +971,10 @@ int main(int argc, char **argv)
 		struct admin_ops ops = {.ready = agent_ready, .stats = agent_stats, .ctx = &a};
 
 		err = admin_new(a.loop, &a.opt.admin, &ops, &a.admin);
+		if (!err)
+			err = admin_handle(a.admin, "/reload",
+					   "GET: the reload record; POST: reload the config now",
+					   admin_reload, &a);
 		if (err) {
 			log_error("shuntd: cannot serve the admin API on %s: %s",
 				  addr_fmt(&a.opt.admin, buf, sizeof(buf)), strerror(-err));

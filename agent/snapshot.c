@@ -26,9 +26,9 @@ void snapshot_store_fini(struct snapshot_store *st)
 	pthread_mutex_destroy(&st->lock);
 }
 
-int snapshot_publish(struct snapshot_store *st, struct config *cfg)
+int snapshot_build(struct config *cfg, struct snapshot **out)
 {
-	struct snapshot *snap, *old;
+	struct snapshot *snap;
 	int err;
 
 	snap = calloc(1, sizeof(*snap));
@@ -41,7 +41,20 @@ int snapshot_publish(struct snapshot_store *st, struct config *cfg)
 	if (err)
 		goto free_snap;
 	snap->cfg = cfg;
-	snap->refcnt = 1; /* the store's */
+	snap->refcnt = 1;
+	*out = snap;
+	return 0;
+
+free_snap:
+	free(snap);
+free_cfg:
+	config_free(cfg);
+	return err;
+}
+
+void snapshot_install(struct snapshot_store *st, struct snapshot *snap)
+{
+	struct snapshot *old;
 
 	pthread_mutex_lock(&st->lock);
 	old = st->cur;
@@ -52,12 +65,16 @@ int snapshot_publish(struct snapshot_store *st, struct config *cfg)
 	st->reloads.last_ok_unix = (int64_t)time(NULL);
 	pthread_mutex_unlock(&st->lock);
 	snapshot_release(old);
-	return 0;
+}
 
-free_snap:
-	free(snap);
-free_cfg:
-	config_free(cfg);
+int snapshot_publish(struct snapshot_store *st, struct config *cfg)
+{
+	struct snapshot *snap;
+	int err;
+
+	err = snapshot_build(cfg, &snap);
+	if (!err)
+		snapshot_install(st, snap);
 	return err;
 }
 

@@ -54,6 +54,16 @@ void snapshot_store_fini(struct snapshot_store *st);
 int snapshot_publish(struct snapshot_store *st, struct config *cfg);
 
 /*
+ * The two halves of snapshot_publish(), for a reload that builds on one
+ * thread and installs on another. snapshot_build() compiles @cfg (ownership
+ * passes, also on failure) into a new snapshot *@out with one reference, not
+ * installed: 0, -EINVAL or -ENOMEM. snapshot_install() makes @snap current,
+ * taking over that reference, and releases the store's reference to the old one.
+ */
+int snapshot_build(struct config *cfg, struct snapshot **out);
+void snapshot_install(struct snapshot_store *st, struct snapshot *snap);
+
+/*
  * Counts a config that was refused (validation failed: @why, its diagnostics,
  * one per line); the current snapshot stays.
  */
