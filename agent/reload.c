@@ -82,7 +82,6 @@ uint64_t reload_dir_hash(const char *dir)
 struct why_buf {
 	char text[SNAPSHOT_ERROR_MAX];
 	size_t len;
-	unsigned n;
 };
 
 /* log_set_thread_sink(): every error line of a load, for the reload record. */
@@ -91,7 +90,6 @@ static void collect(const char *msg, void *arg)
 	struct why_buf *w = arg;
 	int n;
 
-	w->n++;
 	if (w->len >= sizeof(w->text) - 1)
 		return;
 	n = snprintf(w->text + w->len, sizeof(w->text) - w->len, "%s\n", msg);
@@ -107,9 +105,9 @@ static void refuse(struct reloader *r, struct why_buf *w)
 	if (!w->len)
 		collect("the config could not be loaded (see the log)", w);
 	snapshot_refused(r->store, w->text);
-	log_error("reload: the config in %s is refused (%u error%s, above); generation %llu keeps "
+	log_error("reload: the config in %s is refused (the reasons above); generation %llu keeps "
 		  "serving",
-		  r->dir, w->n, w->n == 1 ? "" : "s", (unsigned long long)gen);
+		  r->dir, (unsigned long long)gen);
 }
 
 /* One reload, on the reload thread: *@out gets the snapshot to apply, or NULL. */
