@@ -1,7 +1,8 @@
 # shunt: sidecarless service mesh data plane. See README.md.
 #
 #   make            build BPF objects, skeletons, build/shuntd, build/shuntctl, test tools
-#   make test       install what is missing, then every test (unit + end-to-end)
+#   make test       install what is missing, then every test (unit + end-to-end), as built
+#                   and again under ASan+UBSan (make test-san)
 #   make demo       install what is missing, then the local demo node
 #   make check      format check, static analysis, tests
 #   make bench      fast path off vs on vs direct, with wrk (not part of make test)
@@ -53,7 +54,7 @@ TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps test test-unit test-e2e demo bench check format vmlinux clean
+.PHONY: all deps test test-unit test-e2e test-san demo bench check format vmlinux clean
 all: $(BUILD)/shuntd $(BUILD)/shuntctl $(TOOLS)
 
 deps:
@@ -102,9 +103,18 @@ $(BUILD) $(BUILD)/bpf $(BUILD)/agent $(BUILD)/llhttp $(BUILD)/tests:
 	$(Q)mkdir -p $@
 
 # The test and demo entry points install what is missing first, then build.
+# make test runs every suite twice: as built, then against an ASan+UBSan build
+# ($(BUILD)-san), where any sanitizer report (leaks at exit included) fails the run.
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
 	$(Q)tests/run.sh $(BUILD)
+	$(Q)$(MAKE) --no-print-directory test-san
+
+test-san:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)-san SAN="$(SAN_FLAGS)" all \
+		$(patsubst $(BUILD)/%,$(BUILD)-san/%,$(UNIT_BINS))
+	$(Q)tests/run.sh --sanitizers $(BUILD)-san
 
 test-unit: all $(UNIT_BINS)
 	$(Q)tests/run.sh --unit-only $(BUILD)

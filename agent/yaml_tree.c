@@ -455,7 +455,8 @@ int yt_list_dir(const char *dir, char ***paths, size_t *n)
 		*n = 0;
 		return err;
 	}
-	qsort(*paths, *n, sizeof(**paths), cmp_str);
+	if (*n) /* an empty directory has no array: qsort(NULL, 0) is undefined */
+		qsort(*paths, *n, sizeof(**paths), cmp_str);
 	return 0;
 }
 

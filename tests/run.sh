@@ -4,12 +4,30 @@
 # why, loudly) or anything else (fail). Ends with one summary line.
 # With SHUNT_REQUIRE_E2E=1 (CI sets it), a skipped end-to-end test fails the
 # run, and so does a run in which no end-to-end test executed.
-#   tests/run.sh [--unit-only|--e2e-only] BUILD_DIR
+# With --sanitizers (BUILD_DIR built with ASan and UBSan), every process of the
+# run writes its sanitizer reports (leaks at exit included) to a directory of
+# its own, and any report fails the run, whatever the tests said.
+#   tests/run.sh [--unit-only|--e2e-only] [--sanitizers] BUILD_DIR
 set -u
-mode=all
-case "${1:-}" in --unit-only) mode=unit; shift ;; --e2e-only) mode=e2e; shift ;; esac
+mode=all san=0
+while [ $# -gt 1 ]; do
+	case $1 in
+	--unit-only) mode=unit ;;
+	--e2e-only) mode=e2e ;;
+	--sanitizers) san=1 ;;
+	*) break ;;
+	esac
+	shift
+done
 build=${1:-build}
 cd "$(dirname "$0")/.." || exit 2
+san_dir=
+if [ "$san" = 1 ]; then
+	san_dir=$(mktemp -d /tmp/shunt-san.XXXXXX) || exit 2
+	export ASAN_OPTIONS="detect_leaks=1:log_path=$san_dir/asan:strip_path_prefix=$PWD/"
+	export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$san_dir/ubsan"
+	echo "=== sanitizers: ASan and UBSan reports go to $san_dir"
+fi
 
 passed=0 failed=0 skipped=0 failures=() e2e_ran=0
 require_e2e=${SHUNT_REQUIRE_E2E:-0}
@@ -48,6 +66,20 @@ if [ "$mode" != unit ] && [ "$require_e2e" = 1 ] && [ "$e2e_ran" -eq 0 ]; then
 	echo "no end-to-end test executed, but SHUNT_REQUIRE_E2E=1"
 	failed=$((failed + 1))
 	failures+=("e2e (none ran)")
+fi
+if [ -n "$san_dir" ]; then
+	reports=$(find "$san_dir" -type f | sort)
+	if [ -n "$reports" ]; then
+		for f in $reports; do
+			echo "=== sanitizer report $(basename "$f"):"
+			head -60 "$f"
+		done
+		failed=$((failed + 1))
+		failures+=("sanitizers ($(wc -l <<<"$reports") report(s))")
+	else
+		echo "=== sanitizers: no report"
+	fi
+	rm -rf -- "$san_dir"
 fi
 [ ${#failures[@]} -gt 0 ] && printf 'failed: %s\n' "${failures[@]}"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
