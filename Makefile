@@ -4,6 +4,7 @@
 #   make test       install what is missing, then every test (unit + end-to-end), as built
 #                   and again under ASan+UBSan (make test-san)
 #   make demo       install what is missing, then the local demo node
+#   make fuzz       every libFuzzer harness for FUZZ_SECS (60) seconds (make test: 10 s each)
 #   make check      format check, static analysis, tests
 #   make bench      fast path off vs on vs direct, with wrk (not part of make test)
 #   make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from the running kernel
@@ -51,10 +52,12 @@ LIB := $(BUILD)/libshunt.a
 
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOLS := $(patsubst tests/tools/%.c,$(BUILD)/%,$(TOOL_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
-.PHONY: all deps test test-unit test-e2e test-san demo bench check format vmlinux clean
+.PHONY: all deps test test-unit test-e2e test-san fuzz fuzz-run demo bench check format vmlinux clean
 all: $(BUILD)/shuntd $(BUILD)/shuntctl $(TOOLS)
 
 deps:
@@ -99,7 +102,12 @@ $(BUILD)/tests/%_test: tests/unit/%_test.c $(LIB) | $(BUILD)/tests
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS) $(TEST_LDLIBS)
 
-$(BUILD) $(BUILD)/bpf $(BUILD)/agent $(BUILD)/llhttp $(BUILD)/tests:
+# libFuzzer harnesses: only in the fuzz build (make fuzz), whose library is instrumented.
+$(BUILD)/fuzz/%_fuzz: tests/fuzz/%_fuzz.c tests/fuzz/fuzz_config.h $(LIB) | $(BUILD)/fuzz
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) -Itests/fuzz $(ALL_CFLAGS) -fsanitize=fuzzer -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD) $(BUILD)/bpf $(BUILD)/agent $(BUILD)/llhttp $(BUILD)/tests $(BUILD)/fuzz:
 	$(Q)mkdir -p $@
 
 # The test and demo entry points install what is missing first, then build.
@@ -110,11 +118,27 @@ test: deps
 	$(Q)$(MAKE) --no-print-directory all $(UNIT_BINS)
 	$(Q)tests/run.sh $(BUILD)
 	$(Q)$(MAKE) --no-print-directory test-san
+	$(Q)$(MAKE) --no-print-directory fuzz-run FUZZ_SECS=$(FUZZ_SMOKE_SECS)
 
 test-san:
 	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)-san SAN="$(SAN_FLAGS)" all \
 		$(patsubst $(BUILD)/%,$(BUILD)-san/%,$(UNIT_BINS))
 	$(Q)tests/run.sh --sanitizers $(BUILD)-san
+
+# make fuzz: every libFuzzer harness (tests/fuzz/*_fuzz.c) for FUZZ_SECS seconds each on
+# its corpus (tests/fuzz/corpus/NAME); make test runs each FUZZ_SMOKE_SECS. Built with
+# clang into $(BUILD)-fuzz, ASan and UBSan on; a crash, leak or timeout fails.
+FUZZ_SECS ?= 60
+FUZZ_SMOKE_SECS ?= 10
+FUZZ_SAN := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all -Wno-missing-field-initializers
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory fuzz-run
+
+fuzz-run:
+	$(Q)$(MAKE) --no-print-directory BUILD=$(BUILD)-fuzz CC=clang SAN="$(FUZZ_SAN)" \
+		$(patsubst $(BUILD)/%,$(BUILD)-fuzz/%,$(FUZZ_BINS))
+	$(Q)tests/fuzz/run.sh $(BUILD)-fuzz $(FUZZ_SECS)
 
 test-unit: all $(UNIT_BINS)
 	$(Q)tests/run.sh --unit-only $(BUILD)
@@ -131,7 +155,8 @@ demo: deps
 bench: deps
 	$(Q)bench/run.sh $(BUILD)
 
-FORMAT_SRCS = $(wildcard agent/*.c agent/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/tools/*.c)
+FORMAT_SRCS = $(wildcard agent/*.c agent/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/tools/*.c \
+	tests/fuzz/*.c tests/fuzz/*.h)
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
 

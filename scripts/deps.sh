@@ -5,7 +5,7 @@ set -eu
 
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev
 node-llhttp libcmocka-dev libpcre2-dev pkg-config iproute2 procps
-clang-format cppcheck libssl-dev openssl curl"
+clang-format cppcheck libssl-dev openssl curl libclang-rt-14-dev"
 
 missing=""
 for p in $PKGS; do
