@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "http1.h"
 #include "log.h"
 #include "loop.h"
 
@@ -223,28 +224,6 @@ static void conn_close(struct admin_conn *c)
 		conn_free(c); /* defer failed: nothing else references c once it is unlinked */
 }
 
-static const char *reason_of(int status)
-{
-	switch (status) {
-	case 200:
-		return "OK";
-	case 400:
-		return "Bad Request";
-	case 404:
-		return "Not Found";
-	case 405:
-		return "Method Not Allowed";
-	case 431:
-		return "Request Header Fields Too Large";
-	case 500:
-		return "Internal Server Error";
-	case 503:
-		return "Service Unavailable";
-	default:
-		return status < 400 ? "OK" : "Error";
-	}
-}
-
 /* Makes the answer c->out; on_conn() writes it. */
 static void respond(struct admin_conn *c, int status, const char *ctype, const char *body,
 		    size_t body_len)
@@ -256,7 +235,7 @@ static void respond(struct admin_conn *c, int status, const char *ctype, const c
 	n = snprintf(hdr, sizeof(hdr),
 		     "HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %zu\r\n"
 		     "connection: close\r\n\r\n",
-		     status, reason_of(status), ctype, body_len);
+		     status, h1_reason(status), ctype, body_len);
 	if (head)
 		body_len = 0;
 	c->out = malloc((size_t)n + body_len);
