@@ -433,6 +433,14 @@ static uint8_t server_raw(const struct gw_server *sv)
 	return !strcasecmp(p, "TCP") ? L4P_TCP : L4P_NONE;
 }
 
+/* Whether Gateway server @sv is served as HTTP (plain, or TLS terminated with SIMPLE). */
+static bool server_http(const struct gw_server *sv)
+{
+	const char *p = sv->protocol ? sv->protocol : "";
+
+	return !strcasecmp(p, "HTTP") || (!strcasecmp(p, "HTTPS") && sv->tls_mode == GW_TLS_SIMPLE);
+}
+
 /* Whether server @sv admits a host of VirtualService @vs (of Gateway @gw). */
 static bool admits_vs(const struct gw_server *sv, const struct gateway *gw,
 		      const struct virtual_service *vs)
@@ -559,12 +567,18 @@ enum route_conn_mode route_conn_mode(const struct route_table *rt, const struct 
 
 			if (!config_gateway_selects(gw, rt->cfg->agent_labels))
 				continue;
-			for (size_t k = 0; k < gw->n_servers; k++)
-				if (gw->servers[k].port == c->dst_port &&
-				    server_raw(&gw->servers[k]))
-					return server_raw(&gw->servers[k]) == L4P_TLS
-						       ? ROUTE_CONN_TLS
-						       : ROUTE_CONN_TCP;
+			/* The first server of the port that is served decides, as in gateway.c. */
+			for (size_t k = 0; k < gw->n_servers; k++) {
+				const struct gw_server *sv = &gw->servers[k];
+				uint8_t raw = server_raw(sv);
+
+				if (sv->port != c->dst_port)
+					continue;
+				if (raw)
+					return raw == L4P_TLS ? ROUTE_CONN_TLS : ROUTE_CONN_TCP;
+				if (server_http(sv))
+					return ROUTE_CONN_HTTP;
+			}
 		}
 		return ROUTE_CONN_HTTP;
 	}

@@ -155,14 +155,18 @@ static bool looks_tls(const uint8_t *p, size_t len)
 	return !(len >= 1 && p[0] != REC_HANDSHAKE) && !(len >= 2 && p[1] != 3);
 }
 
-enum sni_result sni_parse(const uint8_t *p, size_t len, char *name)
+enum sni_result sni_parse(const uint8_t *p, size_t len, char *name, size_t *need)
 {
 	uint8_t hs[SNI_HELLO_MAX];
-	size_t off = 0, hs_len = 0, msg_len = 0, rlen, have;
+	size_t off = 0, hs_len = 0, msg_len = 0, rlen, have, dummy;
 
+	if (!need)
+		need = &dummy;
+	*need = REC_HEADER;
 	if (!looks_tls(p, len))
 		return SNI_NOT_TLS;
 	while (off < len) {
+		*need = off + REC_HEADER;
 		if (len - off < REC_HEADER)
 			return looks_tls(p + off, len - off) ? SNI_MORE : SNI_MALFORMED;
 		if (p[off] != REC_HANDSHAKE || p[off + 1] != 3)
@@ -172,6 +176,7 @@ enum sni_result sni_parse(const uint8_t *p, size_t len, char *name)
 			return SNI_MALFORMED;
 		if (off + REC_HEADER + rlen > SNI_HELLO_MAX)
 			return SNI_TOO_BIG;
+		*need = off + REC_HEADER + rlen;
 		have = len - off - REC_HEADER < rlen ? len - off - REC_HEADER : rlen;
 		memcpy(hs + hs_len, p + off + REC_HEADER, have);
 		hs_len += have;
@@ -185,6 +190,8 @@ enum sni_result sni_parse(const uint8_t *p, size_t len, char *name)
 			if (hs_len >= HS_HEADER + msg_len)
 				return client_hello(hs + HS_HEADER, msg_len, name);
 		}
+		if (off == *need) /* a whole record, the hello goes on in the next one */
+			*need = off + REC_HEADER;
 	}
 	return SNI_MORE;
 }

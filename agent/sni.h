@@ -33,9 +33,13 @@ const char *sni_result_str(enum sni_result r);
  * sent (@p). On SNI_FOUND, @name (SNI_NAME_MAX + 1 bytes) holds it lowercased
  * and NUL-terminated; it is a valid host name ([a-z0-9-_.], no empty label).
  * A server_name extension with no host_name entry is SNI_NONE; one whose name
- * is not a host name, or repeated, is SNI_MALFORMED. Reads nothing beyond
- * @len; never allocates.
+ * is not a host name, or repeated, is SNI_MALFORMED. On SNI_MORE, *@need
+ * (when @need is not NULL) is how many bytes the next answer takes at least
+ * (the end of the record being read, or of the next record header): calling
+ * again with fewer would say SNI_MORE again, so a client trickling bytes costs
+ * one parse per record, not one per byte. Reads nothing beyond @len; never
+ * allocates.
  */
-enum sni_result sni_parse(const uint8_t *p, size_t len, char *name);
+enum sni_result sni_parse(const uint8_t *p, size_t len, char *name, size_t *need);
 
 #endif /* SHUNT_SNI_H */

@@ -81,11 +81,19 @@ static void assert_prefixes(const uint8_t *p, size_t len, enum sni_result want, 
 {
 	char got[SNI_NAME_MAX + 1];
 
-	for (size_t i = 0; i < len; i++)
-		if (sni_parse(p, i, got) != SNI_MORE)
+	for (size_t i = 0; i < len; i++) {
+		size_t need = 0;
+
+		if (sni_parse(p, i, got, &need) != SNI_MORE)
 			fail_msg("prefix of %zu of %zu bytes: %s, want MORE", i, len,
-				 sni_result_str(sni_parse(p, i, got)));
-	assert_string_equal(sni_result_str(sni_parse(p, len, got)), sni_result_str(want));
+				 sni_result_str(sni_parse(p, i, got, NULL)));
+		/* more than it has, never beyond the hello, and no answer before it */
+		if (need <= i || need > len)
+			fail_msg("prefix of %zu of %zu bytes: need %zu", i, len, need);
+		for (size_t k = i; k < need; k += 97)
+			assert_int_equal(sni_parse(p, k, got, NULL), SNI_MORE);
+	}
+	assert_string_equal(sni_result_str(sni_parse(p, len, got, NULL)), sni_result_str(want));
 	if (want == SNI_FOUND)
 		assert_string_equal(got, name);
 }
@@ -112,7 +120,7 @@ static void name_is_lowercased(void **state)
 	char name[SNI_NAME_MAX + 1];
 	size_t n = openssl_hello("API.Example.COM", 0, NULL, 0, b);
 
-	assert_int_equal(sni_parse(b, n, name), SNI_FOUND);
+	assert_int_equal(sni_parse(b, n, name, NULL), SNI_FOUND);
 	assert_string_equal(name, "api.example.com");
 }
 
@@ -147,7 +155,7 @@ static void bytes_after_the_hello(void **state)
 	size_t n = openssl_hello("a.example.com", 0, NULL, 0, b);
 
 	memcpy(b + n, "\x17\x03\x03\x00\x05hello", 10);
-	assert_int_equal(sni_parse(b, n + 10, name), SNI_FOUND);
+	assert_int_equal(sni_parse(b, n + 10, name, NULL), SNI_FOUND);
 	assert_string_equal(name, "a.example.com");
 }
 
@@ -164,9 +172,9 @@ static void hello_larger_than_the_buffer(void **state)
 	}
 	n = openssl_hello("big.example.com", 0, alpn, sizeof(alpn), b);
 	assert_true(n > SNI_HELLO_MAX);
-	assert_int_equal(sni_parse(b, n, name), SNI_TOO_BIG);
+	assert_int_equal(sni_parse(b, n, name, NULL), SNI_TOO_BIG);
 	/* Told as soon as the first record header says so, not after 16 KB of waiting. */
-	assert_int_equal(sni_parse(b, 5, name), SNI_TOO_BIG);
+	assert_int_equal(sni_parse(b, 5, name, NULL), SNI_TOO_BIG);
 }
 
 /* ---- hand-made ClientHellos ---- */
@@ -231,7 +239,7 @@ static enum sni_result parse_hand(const struct bytes *ext, char *name)
 	struct bytes h;
 
 	hello(&h, ext);
-	return sni_parse(h.b, h.n, name);
+	return sni_parse(h.b, h.n, name, NULL);
 }
 
 static void hand_made_edges(void **state)
@@ -284,19 +292,19 @@ static void record_level_problems(void **state)
 	static uint8_t f[CAP];
 
 	/* an empty handshake record */
-	assert_int_equal(sni_parse((const uint8_t *)"\x16\x03\x01\x00\x00", 5, name),
+	assert_int_equal(sni_parse((const uint8_t *)"\x16\x03\x01\x00\x00", 5, name, NULL),
 			 SNI_MALFORMED);
 	/* a ServerHello where a ClientHello belongs */
 	b[5] = 2;
-	assert_int_equal(sni_parse(b, n, name), SNI_MALFORMED);
+	assert_int_equal(sni_parse(b, n, name, NULL), SNI_MALFORMED);
 	b[5] = 1;
 	/* a fragmented hello interrupted by an application-data record */
 	m = refragment(b, n, 50, f);
 	f[55] = 23;
-	assert_int_equal(sni_parse(f, m, name), SNI_MALFORMED);
+	assert_int_equal(sni_parse(f, m, name, NULL), SNI_MALFORMED);
 	/* a handshake length no record can fit */
 	assert_int_equal(
-		sni_parse((const uint8_t *)"\x16\x03\x01\x00\x04\x01\x00\x4e\x20", 9, name),
+		sni_parse((const uint8_t *)"\x16\x03\x01\x00\x04\x01\x00\x4e\x20", 9, name, NULL),
 		SNI_TOO_BIG);
 }
 
@@ -307,12 +315,13 @@ static void junk_is_not_tls(void **state)
 	static const uint8_t sslv2[] = {0x80, 0x2e, 0x01, 0x00, 0x02};
 	char name[SNI_NAME_MAX + 1];
 
-	assert_int_equal(sni_parse((const uint8_t *)http, sizeof(http) - 1, name), SNI_NOT_TLS);
-	assert_int_equal(sni_parse((const uint8_t *)"G", 1, name), SNI_NOT_TLS);
-	assert_int_equal(sni_parse(sslv2, sizeof(sslv2), name), SNI_NOT_TLS);
-	assert_int_equal(sni_parse((const uint8_t *)"\x16\x01", 2, name), SNI_NOT_TLS);
-	assert_int_equal(sni_parse((const uint8_t *)"", 0, name), SNI_MORE);
-	assert_int_equal(sni_parse((const uint8_t *)"\x16", 1, name), SNI_MORE);
+	assert_int_equal(sni_parse((const uint8_t *)http, sizeof(http) - 1, name, NULL),
+			 SNI_NOT_TLS);
+	assert_int_equal(sni_parse((const uint8_t *)"G", 1, name, NULL), SNI_NOT_TLS);
+	assert_int_equal(sni_parse(sslv2, sizeof(sslv2), name, NULL), SNI_NOT_TLS);
+	assert_int_equal(sni_parse((const uint8_t *)"\x16\x01", 2, name, NULL), SNI_NOT_TLS);
+	assert_int_equal(sni_parse((const uint8_t *)"", 0, name, NULL), SNI_MORE);
+	assert_int_equal(sni_parse((const uint8_t *)"\x16", 1, name, NULL), SNI_MORE);
 	assert_string_equal(sni_result_str(SNI_TOO_BIG), "TOO_BIG");
 }
 
