@@ -12,14 +12,17 @@
 #   ext-c 10.77.0.202  b.example.com (v1) ServiceEntry backends.internal (STATIC): a
 #   ext-d 10.77.0.203  b.example.com (v2)   VirtualService tls route steers SNI
 #                                           b.example.com there, 75/25 over subsets
-#   web   10.77.0.50   web.secure.dev     a pod behind a Gateway PASSTHROUGH server
-#                                           (port 8443, *.secure.dev): shuntd forwards
-#                                           the raw TLS by SNI, the pod terminates it
+#   web   10.77.0.50   web.secure.dev     Service web (VIP 10.96.77.60, port https) with a
+#                                           mesh tls route, and a pod behind a Gateway
+#                                           PASSTHROUGH server (port 8443, *.secure.dev):
+#                                           shuntd forwards the raw TLS by SNI, the pod
+#                                           terminates it
 #
 # From the mesh pod app (ALLOW_ANY) and app-reg (its Sidecar says REGISTRY_ONLY):
 # a.example.com reaches ext-a; b.example.com, asked of ext-b's address, is answered
 # by ext-c and ext-d, exactly 6 and 2 of 8; a name nothing declares goes to the
-# address asked (ALLOW_ANY) or is closed (REGISTRY_ONLY); from a visitor outside
+# address asked (ALLOW_ANY) or is closed (REGISTRY_ONLY); web's VIP goes through
+# shuntd because a tls route names its TLS port; from a visitor outside
 # the mesh, https://web.secure.dev:8443 through the Gateway reaches the pod, and a
 # name no tls route has is closed. shuntd's counters say it read SNIs and did no
 # TLS handshake.
@@ -184,6 +187,15 @@ spec:
   ports: [{port: 443, name: https, targetPort: 9443}]
 ---
 apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: web-mesh, namespace: default}
+spec:
+  hosts: [web, web.secure.dev]
+  tls:
+  - match: [{sniHosts: [web.secure.dev]}]
+    route: [{destination: {host: web}}]
+---
+apiVersion: networking.istio.io/v1
 kind: Gateway
 metadata: {name: gw, namespace: default}
 spec:
@@ -263,6 +275,18 @@ else
 	show "$OUT" "$ERR"
 fi
 
+# --- a Kubernetes TLS port with a tls route -----------------------------------------
+
+before=$(stat_of sni_read)
+pod_curl app --resolve web.secure.dev:443:10.96.77.60 https://web.secure.dev/id.txt
+if [ "$RC" -eq 0 ] && [ "$(cat "$OUT")" = web ] && [ "$(stat_of sni_read)" -eq $((before + 1)) ] &&
+	"$BUILD/shuntctl" --pin-dir "$NODE_PIN" maps 2>/dev/null | grep -q 'svc 10.96.77.60:443 L7'; then
+	ok "app -> web's VIP 10.96.77.60:443 (port https, a tls route names it): sent to shuntd (L7 in shunt_svc4_v2), routed by SNI web.secure.dev, the pod answered"
+else
+	not_ok "a TLS port with a tls route goes through shuntd's SNI routing (exit $RC)"
+	show "$OUT" "$ERR"
+fi
+
 # --- a Gateway PASSTHROUGH server --------------------------------------------------
 
 pod_curl visitor --resolve "web.secure.dev:8443:$NODE_GW" https://web.secure.dev:8443/id.txt
@@ -284,6 +308,6 @@ read_sni=$(stat_of sni_read)
 refused=$(stat_of l4_refused)
 hs=$(stat_of tls_handshakes)
 check "shuntd read the SNIs (sni_read $read_sni), closed 2 (l4_refused $refused) and terminated no TLS (tls_handshakes $hs)" \
-	test "${read_sni:-0}" -ge 13 -a "${refused:-0}" -eq 2 -a "${hs:-1}" -eq 0
+	test "${read_sni:-0}" -ge 14 -a "${refused:-0}" -eq 2 -a "${hs:-1}" -eq 0
 
 e2e_end

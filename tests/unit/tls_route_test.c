@@ -277,7 +277,15 @@ static const char topology[] =
 	"    hosts: ['*.bookinfo.com']\n"
 	"    tls: {mode: PASSTHROUGH}\n"
 	"  - port: {number: 9000, name: tcp, protocol: TCP}\n"
-	"    hosts: ['*']\n---\n" VS_HEAD "metadata: {name: bookinfo-sni, namespace: default}\n"
+	"    hosts: ['*']\n"
+	"  - port: {number: 8080, name: http, protocol: HTTP}\n"
+	"    hosts: ['*']\n"
+	"  - port: {number: 8080, name: tcp-8080, protocol: TCP}\n"
+	"    hosts: ['*']\n"
+	"  - port: {number: 9443, name: auto, protocol: TLS}\n"
+	"    hosts: ['*.mesh.internal']\n"
+	"    tls: {mode: AUTO_PASSTHROUGH}\n---\n" VS_HEAD
+	"metadata: {name: bookinfo-sni, namespace: default}\n"
 	"spec:\n"
 	"  hosts: ['*.bookinfo.com']\n"
 	"  gateways: [gw]\n"
@@ -466,6 +474,25 @@ static void which_connections_need_the_agent(void **state)
 	assert_int_equal(mode("192.0.2.1", GW ":443", true), ROUTE_CONN_TLS);
 	assert_int_equal(mode("192.0.2.1", GW ":9000", true), ROUTE_CONN_TCP);
 	assert_int_equal(mode("192.0.2.1", GW ":80", true), ROUTE_CONN_HTTP);
+	/* the port's first served server is HTTP: the TCP one is not served there */
+	assert_int_equal(mode("192.0.2.1", GW ":8080", true), ROUTE_CONN_HTTP);
+}
+
+/* The Gateway's listeners: PASSTHROUGH and TCP ports raw (no TLS context), 8080 plain HTTP only,
+ * AUTO_PASSTHROUGH not served. */
+static void gateway_listeners_for_raw_servers(void **state)
+{
+	struct sockaddr_in out[8];
+	struct gw_tls *tls[8];
+	size_t n = gateway_listeners(t.cfg, (struct in_addr){htonl(0x0a000001)}, out, tls, 8);
+
+	assert_int_equal(n, 3);
+	assert_int_equal(ntohs(out[0].sin_port), 443);
+	assert_int_equal(ntohs(out[1].sin_port), 9000);
+	assert_int_equal(ntohs(out[2].sin_port), 8080);
+	for (size_t i = 0; i < n; i++)
+		assert_null(tls[i]);
+	gateway_listeners_release(tls, n);
 }
 
 #define T(fn)  cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -482,6 +509,7 @@ int main(void)
 		RT(weights_are_exact),
 		RT(gateway_passthrough_and_tcp),
 		RT(which_connections_need_the_agent),
+		RT(gateway_listeners_for_raw_servers),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
