@@ -282,6 +282,9 @@ static const char topology[] =
 	"    hosts: ['*']\n"
 	"  - port: {number: 8080, name: tcp-8080, protocol: TCP}\n"
 	"    hosts: ['*']\n"
+	"  - port: {number: 8443, name: tls-any, protocol: TLS}\n"
+	"    hosts: ['*']\n"
+	"    tls: {mode: PASSTHROUGH}\n"
 	"  - port: {number: 9443, name: auto, protocol: TLS}\n"
 	"    hosts: ['*.mesh.internal']\n"
 	"    tls: {mode: AUTO_PASSTHROUGH}\n---\n" VS_HEAD
@@ -299,7 +302,7 @@ static const char topology[] =
 	"  hosts: ['*']\n"
 	"  gateways: [gw]\n"
 	"  tcp:\n"
-	"  - match: [{port: 9000}]\n"
+	"  - match: [{port: 9000}, {port: 8443}]\n"
 	"    route: [{destination: {host: db}}]\n";
 
 static struct {
@@ -446,6 +449,12 @@ static void gateway_passthrough_and_tcp(void **state)
 	assert_int_equal(go("192.0.2.1", GW ":9000", NULL, true), RV_FORWARD);
 	assert_string_equal(where(), "db-a");
 	assert_string_equal(t.res.vs->name, "gw-db");
+	/* a PASSTHROUGH server with no tls route for the name: its tcp route; a "*" server
+	 * takes clients without SNI too */
+	assert_int_equal(go("192.0.2.1", GW ":8443", "any.example.org", true), RV_FORWARD);
+	assert_string_equal(where(), "db-a");
+	assert_int_equal(go("192.0.2.1", GW ":8443", NULL, true), RV_FORWARD);
+	assert_string_equal(where(), "db-a");
 }
 
 static enum route_conn_mode mode(const char *client, const char *dst, bool gw)
@@ -486,10 +495,11 @@ static void gateway_listeners_for_raw_servers(void **state)
 	struct gw_tls *tls[8];
 	size_t n = gateway_listeners(t.cfg, (struct in_addr){htonl(0x0a000001)}, out, tls, 8);
 
-	assert_int_equal(n, 3);
+	assert_int_equal(n, 4);
 	assert_int_equal(ntohs(out[0].sin_port), 443);
 	assert_int_equal(ntohs(out[1].sin_port), 9000);
 	assert_int_equal(ntohs(out[2].sin_port), 8080);
+	assert_int_equal(ntohs(out[3].sin_port), 8443);
 	for (size_t i = 0; i < n; i++)
 		assert_null(tls[i]);
 	gateway_listeners_release(tls, n);
