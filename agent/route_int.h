@@ -334,16 +334,17 @@ void rt_actions_free(struct rt_rule *r);
 bool rt_mirror_pick(const struct route_table *rt, struct route_worker *w, const struct rt_mirror *m,
 		    const struct rt_reqview *v, struct sockaddr_in *ep);
 
-/* The request path's helpers that raw connections share (route_select.c): see find_cluster(),
- * pick_endpoint(), dest_port(), unknown_host(), server_admits() and server_serves() there. */
+/* The request path's helpers that raw connections share (route_select.c). */
 void rt_result_reset(struct route_result *out);
-const struct rt_cluster *rt_find_cluster(const struct route_table *rt, const struct rt_svc *rs,
-					 size_t port, const char *subset,
-					 const struct rt_client *c);
-int rt_pick_endpoint(const struct route_table *rt, struct route_worker *w,
-		     const struct rt_cluster *c, const struct rt_reqview *v,
-		     struct route_result *out);
-bool rt_dest_port(const struct rt_svc *rs, int port, uint16_t req_port, size_t *out);
+/* Weighted destination @d was chosen: its cluster for the client of @v (NC: none), then an
+ * endpoint of it, into @out. 0 or -errno. */
+int rt_dest_forward(const struct route_table *rt, struct route_worker *w, const struct rt_dest *d,
+		    const struct rt_reqview *v, struct route_result *out);
+/* No route applies: an endpoint of port index @port of @rs itself. 0 or -errno. */
+int rt_service_forward(const struct route_table *rt, struct route_worker *w,
+		       const struct rt_svc *rs, size_t port, const struct rt_reqview *v,
+		       struct route_result *out);
+/* See unknown_host(), server_admits() and server_serves() there. */
 int rt_unknown_host(const struct route_table *rt, const struct rt_reqview *v,
 		    struct route_result *out);
 bool rt_server_admits(const char *sh, const struct gateway *g, const char *vs_ns, const char *h);

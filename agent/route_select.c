@@ -341,9 +341,7 @@ static bool dest_port(const struct rt_svc *rs, int port, uint16_t req_port, size
 static int route_rule(const struct route_table *rt, struct route_worker *w, const struct rt_rule *r,
 		      size_t entry, const struct rt_reqview *v, struct route_result *out)
 {
-	const struct rt_cluster *c;
-	const struct rt_dest *d;
-	size_t i, port;
+	size_t i;
 
 	out->rule = r->src;
 	out->rule_index = r->index;
@@ -360,7 +358,16 @@ static int route_rule(const struct route_table *rt, struct route_worker *w, cons
 	if (!r->n_d) /* every weight 0: Envoy would get no cluster at all */
 		return 0;
 	i = r->n_d == 1 ? 0 : lb_swrr_pick(w->wrr + r->wrr_base, r->w, r->n_d, r->total);
-	d = &r->d[i];
+	return rt_dest_forward(rt, w, &r->d[i], v, out);
+}
+
+int rt_dest_forward(const struct route_table *rt, struct route_worker *w, const struct rt_dest *d,
+		    const struct rt_reqview *v, struct route_result *out)
+{
+	const struct rt_cluster *c;
+	size_t port;
+
+	out->verdict = RV_NO_CLUSTER;
 	out->rdst = d->src;
 	if (!d->svc || d->port == RT_PORT_MISSING) {
 		cluster_name(out, d, d->src->dst.port ? d->src->dst.port : v->rq->dst_port);
@@ -921,22 +928,11 @@ void rt_result_reset(struct route_result *out)
 	result_reset(out);
 }
 
-const struct rt_cluster *rt_find_cluster(const struct route_table *rt, const struct rt_svc *rs,
-					 size_t port, const char *subset, const struct rt_client *c)
+int rt_service_forward(const struct route_table *rt, struct route_worker *w,
+		       const struct rt_svc *rs, size_t port, const struct rt_reqview *v,
+		       struct route_result *out)
 {
-	return find_cluster(rt, rs, port, subset, c);
-}
-
-int rt_pick_endpoint(const struct route_table *rt, struct route_worker *w,
-		     const struct rt_cluster *c, const struct rt_reqview *v,
-		     struct route_result *out)
-{
-	return pick_endpoint(rt, w, c, v, out);
-}
-
-bool rt_dest_port(const struct rt_svc *rs, int port, uint16_t req_port, size_t *out)
-{
-	return dest_port(rs, port, req_port, out);
+	return pick_endpoint(rt, w, find_cluster(rt, rs, port, NULL, v->client), v, out);
 }
 
 int rt_unknown_host(const struct route_table *rt, const struct rt_reqview *v,

@@ -22,18 +22,11 @@ enum { L4P_NONE, L4P_HTTP, L4P_TLS, L4P_TCP };
 
 enum port_kind { PK_HTTP, PK_TLS, PK_TCP, PK_OTHER };
 
-struct rt_l4_dest {
-	const struct route_destination *src;
-	struct rt_svc *svc; /* NULL: host is no known service (NC) */
-	int port;	    /* index in the service's ports, RT_PORT_REQUEST or RT_PORT_MISSING */
-	const char *subset;
-};
-
 /* One tls or tcp route of a VirtualService. */
 struct rt_l4_route {
 	const struct l4_match *m; /* n_m == 0: every connection (tcp only) */
 	size_t n_m;
-	struct rt_l4_dest *d; /* weight > 0 only */
+	struct rt_dest *d; /* weight > 0 only; no header edits: the bytes are no HTTP */
 	uint32_t *w;
 	size_t n_d;
 	uint64_t total;
@@ -117,7 +110,7 @@ static int compile_route(struct route_table *rt, struct rt_l4_route *r, const st
 	/* As for http routes: one destination takes all; among several, zero means none. */
 	for (size_t i = 0; i < n_d; i++) {
 		uint32_t w = n_d == 1 ? 1 : d[i].weight;
-		struct rt_l4_dest *o = &r->d[r->n_d];
+		struct rt_dest *o = &r->d[r->n_d];
 
 		if (!w)
 			continue;
@@ -303,39 +296,20 @@ static const struct rt_l4_route *first_tcp(const struct l4_ctx *x, const struct 
 
 /* ---- choosing ---- */
 
-static void nc_name(struct route_result *out, const struct rt_l4_dest *d, uint32_t port)
-{
-	snprintf(out->cluster, sizeof(out->cluster), "outbound|%u|%s|%s", port,
-		 d->subset ? d->subset : "",
-		 d->svc ? d->svc->fqdn : (d->src->dst.fqdn ? d->src->dst.fqdn : d->src->dst.host));
-}
-
 /* Route @r of VirtualService @vs applies: its weighted destination, cluster and endpoint. */
 static int forward(const struct route_table *rt, struct route_worker *w,
 		   const struct virtual_service *vs, const struct rt_l4_route *r,
 		   const struct rt_reqview *v, struct route_result *out)
 {
-	const struct rt_cluster *cl;
-	const struct rt_l4_dest *d;
-	size_t port;
+	size_t i;
 
 	out->vs = vs;
 	out->rule_index = r->index;
 	out->verdict = RV_NO_CLUSTER;
 	if (!r->n_d)
 		return 0;
-	d = &r->d[r->n_d == 1 ? 0 : lb_swrr_pick(w->wrr + r->wrr_base, r->w, r->n_d, r->total)];
-	out->rdst = d->src;
-	if (!d->svc || !rt_dest_port(d->svc, d->port, v->rq->dst_port, &port)) {
-		nc_name(out, d, d->src->dst.port ? d->src->dst.port : v->rq->dst_port);
-		return 0;
-	}
-	cl = rt_find_cluster(rt, d->svc, port, d->subset, v->client);
-	if (!cl) {
-		nc_name(out, d, d->svc->svc->ports[port].port);
-		return 0;
-	}
-	return rt_pick_endpoint(rt, w, cl, v, out);
+	i = r->n_d == 1 ? 0 : lb_swrr_pick(w->wrr + r->wrr_base, r->w, r->n_d, r->total);
+	return rt_dest_forward(rt, w, &r->d[i], v, out);
 }
 
 /* The port of @s numbered @port that is served as @want (L4P_TLS or L4P_TCP), or NULL. */
@@ -381,16 +355,22 @@ static const struct svc_port *by_name(const struct route_table *rt, const struct
 	return *svc ? port_as(*svc, c->dst_port, want) : NULL;
 }
 
-static const struct http_req no_request = {.method = "", .url = "/", .url_len = 1};
+/* What the request path's helpers read of a raw connection: no request, its addresses. */
+static struct route_req l4_req(const struct route_conn *c)
+{
+	static const struct http_req no_request = {.method = "", .url = "/", .url_len = 1};
+
+	return (struct route_req){.req = &no_request,
+				  .dst_ip = c->dst_ip,
+				  .dst_port = c->dst_port,
+				  .src_ip = c->src_ip,
+				  .sni = c->sni};
+}
 
 static int select_mesh(const struct route_table *rt, struct route_worker *w,
 		       const struct route_conn *c, struct route_result *out)
 {
-	const struct route_req rq = {.req = &no_request,
-				     .dst_ip = c->dst_ip,
-				     .dst_port = c->dst_port,
-				     .src_ip = c->src_ip,
-				     .sni = c->sni};
+	const struct route_req rq = l4_req(c);
 	const struct rt_vs *vs = NULL;
 	const struct service *svc;
 	const struct svc_port *sp;
@@ -418,8 +398,7 @@ static int select_mesh(const struct route_table *rt, struct route_worker *w,
 		if (r)
 			return forward(rt, w, vs->src, r, &v, out);
 	}
-	return rt_pick_endpoint(
-		rt, w, rt_find_cluster(rt, rs, (size_t)(sp - svc->ports), NULL, v.client), &v, out);
+	return rt_service_forward(rt, w, rs, (size_t)(sp - svc->ports), &v, out);
 }
 
 /* How Gateway server @sv is served raw: L4P_TLS (PASSTHROUGH), L4P_TCP, or L4P_NONE (HTTP). */
@@ -492,11 +471,7 @@ static void gw_server_routes(const struct route_table *rt, const struct route_co
 static int select_gateway(const struct route_table *rt, struct route_worker *w,
 			  const struct route_conn *c, struct route_result *out)
 {
-	const struct route_req rq = {.req = &no_request,
-				     .dst_ip = c->dst_ip,
-				     .dst_port = c->dst_port,
-				     .src_ip = c->src_ip,
-				     .sni = c->sni};
+	const struct route_req rq = l4_req(c);
 	const struct istio_config *ic = &rt->cfg->istio;
 	struct gw_pick tls = {0}, tcp = {0}, *p;
 	struct rt_client gwc = {.ns = RT_NS_NONE};
