@@ -120,14 +120,14 @@ struct endpoint {
 };
 
 struct svc_port {
-	char *name;		/* NULL when unnamed */
-	uint16_t port;		/* host order */
-	uint16_t target_port;	/* host order; 0 when target_port_name is set */
-	char *target_port_name; /* NULL when numeric */
-	const char
-		*app_protocol; /* a ServiceEntry port's protocol (HTTP, TLS, ...); NULL: by name */
-	uint8_t protocol;      /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
-	struct endpoint *eps;  /* computed: ready ones first, each group by pod name */
+	char *name;		  /* NULL when unnamed */
+	uint16_t port;		  /* host order */
+	uint16_t target_port;	  /* host order; 0 when target_port_name is set */
+	char *target_port_name;	  /* NULL when numeric */
+	const char *app_protocol; /* a ServiceEntry port's protocol (HTTP, TLS, ...), or a Service's
+				     appProtocol http, https, tls or tcp; NULL: by name */
+	uint8_t protocol;	  /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
+	struct endpoint *eps;	  /* computed: ready ones first, each group by pod name */
 	size_t n_eps;
 	size_t n_ready; /* how many of eps are ready */
 };

@@ -178,5 +178,24 @@ bool ist_dns1123_label(const char *s);
 /* Istio's header name rule: [-_A-Za-z0-9]+. */
 bool ist_header_name(const char *s);
 void istio_vs_release(struct virtual_service *v);
+/* Istio's validateGatewayNames over field @key (a sequence) of @map, already in @names. */
+void ist_check_gateway_names(struct yt *t, yaml_node_t *map, const char *key, char *const *names,
+			     size_t n);
+struct route_destination;
+/* route[] of an HTTP (@http), TCP or TLS route of a resource in @ns: destinations, weights (>= 0;
+ * several must not all be 0), into *@out (*@n of them). */
+void ist_route_dests(struct yt *t, yaml_node_t *r, const char *ns, bool http,
+		     struct route_destination **out, size_t *n);
+
+/* config_istio_tls.c */
+struct l4_match;
+/* The match attributes tcp and tls routes share (port, gateways) of mapping @m into @out, its
+ * other keys checked against @fields. */
+void ist_l4_match(struct yt *t, yaml_node_t *m, const struct ist_field *fields,
+		  struct l4_match *out);
+/* Frees @n matches at @v and the array. */
+void ist_l4_matches_release(struct l4_match *v, size_t n);
+/* spec.tls of VirtualService @v (its namespace and gateways already read) into v->tls. */
+void istio_parse_tls(struct yt *t, yaml_node_t *spec, struct virtual_service *v);
 
 #endif /* SHUNT_CONFIG_INT_H */

@@ -5,7 +5,7 @@
  * validation/virtualservice.go and validation.go), with Istio's messages where
  * it has one. Fields shunt cannot honour are refused when ignoring them would
  * route differently (delegate, directResponse), and ignored with a notice or a
- * warning otherwise (tls routes, statPrefix).
+ * warning otherwise (statPrefix). tls routes are config_istio_tls.c's.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,12 +21,8 @@
 #include "regex.h"
 
 static const struct ist_field vs_spec_fields[] = {
-	{"hosts", IST_PARSED, NULL},
-	{"gateways", IST_PARSED, NULL},
-	{"http", IST_PARSED, NULL},
-	{"tcp", IST_PARSED, NULL},
-	{"tls", IST_NOTICE, "TLS routes are not supported yet, ignored"},
-	{"exportTo", IST_PARSED, NULL},
+	{"hosts", IST_PARSED, NULL}, {"gateways", IST_PARSED, NULL}, {"http", IST_PARSED, NULL},
+	{"tcp", IST_PARSED, NULL},   {"tls", IST_PARSED, NULL},	     {"exportTo", IST_PARSED, NULL},
 	{NULL, IST_PARSED, NULL},
 };
 
@@ -156,7 +152,7 @@ static const struct ist_field l4_match_fields[] = {
 	{"sourceLabels", IST_WARN, l4_ignored},
 	{"sourceNamespace", IST_WARN, l4_ignored},
 	{"sourceSubnet", IST_WARN, l4_ignored},
-	{"gateways", IST_WARN, l4_ignored},
+	{"gateways", IST_PARSED, NULL},
 	{NULL, IST_PARSED, NULL},
 };
 
@@ -274,9 +270,15 @@ void istio_vs_release(struct virtual_service *v)
 	free(v->http);
 	for (size_t i = 0; i < v->n_tcp; i++) {
 		free(v->tcp[i].match_ports);
+		ist_l4_matches_release(v->tcp[i].match, v->tcp[i].n_match);
 		route_dests_release(v->tcp[i].route, v->tcp[i].n_route);
 	}
 	free(v->tcp);
+	for (size_t i = 0; i < v->n_tls; i++) {
+		ist_l4_matches_release(v->tls[i].match, v->tls[i].n_match);
+		route_dests_release(v->tls[i].route, v->tls[i].n_route);
+	}
+	free(v->tls);
 }
 
 /* ---- small pieces ---- */
@@ -290,9 +292,8 @@ static void *items_alloc(struct yt *t, yaml_node_t *seq, size_t size)
 	return v;
 }
 
-/* Istio's validateGatewayNames over field @key (a sequence) of @map, already in @names. */
-static void check_gateway_names(struct yt *t, yaml_node_t *map, const char *key, char *const *names,
-				size_t n)
+void ist_check_gateway_names(struct yt *t, yaml_node_t *map, const char *key, char *const *names,
+			     size_t n)
 {
 	yaml_node_t *seq = yt_get(t, map, key, NULL);
 	char why[160];
@@ -433,7 +434,7 @@ static void parse_match(struct yt *t, yaml_node_t *m, struct http_match *hm)
 			 hm->source_namespace);
 	}
 	if (!ist_str_list(t, m, "gateways", &hm->gateways, &hm->n_gateways))
-		check_gateway_names(t, m, "gateways", hm->gateways, hm->n_gateways);
+		ist_check_gateway_names(t, m, "gateways", hm->gateways, hm->n_gateways);
 }
 
 /* Whether @m matches every request (all of its fields unset). */
@@ -542,9 +543,8 @@ static void parse_headers(struct yt *t, yaml_node_t *parent, struct istio_header
 
 /* ---- destinations and weights ---- */
 
-/* route[] of an HTTP or TCP route: destinations, weights (>= 0; several must not all be 0). */
-static void parse_route_dests(struct yt *t, yaml_node_t *r, const char *ns, bool http,
-			      struct route_destination **out, size_t *n)
+void ist_route_dests(struct yt *t, yaml_node_t *r, const char *ns, bool http,
+		     struct route_destination **out, size_t *n)
 {
 	struct yt_frame f, fi;
 	long long total = 0;
@@ -1150,7 +1150,7 @@ static void parse_http_route(struct yt *t, yaml_node_t *r, const char *ns, struc
 	ist_check_fields(t, r, http_route_fields);
 	yt_str(t, r, "name", 0, &hr->name);
 	parse_matches(t, r, hr);
-	parse_route_dests(t, r, ns, true, &hr->route, &hr->n_route);
+	ist_route_dests(t, r, ns, true, &hr->route, &hr->n_route);
 	parse_redirect(t, r, hr);
 	parse_rewrite(t, r, hr);
 	if (!ist_duration(t, r, "timeout", IST_DUR_MIN_1MS, &hr->timeout_ms))
@@ -1231,32 +1231,30 @@ static void parse_tcp_route(struct yt *t, yaml_node_t *r, const char *ns, struct
 {
 	struct yt_frame f, fi;
 	yaml_node_t *seq;
-	long p;
 
 	tr->loc = config_loc_of(t, r->start_mark);
 	ist_check_fields(t, r, tcp_route_fields);
 	if (!yt_enter_seq(t, r, "match", 0, &f, &seq)) {
 		tr->match_ports = items_alloc(t, seq, sizeof(*tr->match_ports));
-		for (size_t i = 0; tr->match_ports && i < yt_seq_len(seq); i++) {
+		tr->match = items_alloc(t, seq, sizeof(*tr->match));
+		for (size_t i = 0; tr->match_ports && tr->match && i < yt_seq_len(seq); i++) {
 			yaml_node_t *item = yt_seq_item(t, seq, i);
+			struct l4_match *m = &tr->match[tr->n_match];
 
 			yt_push(t, &fi, NULL, (long)i, item->start_mark);
-			if (!yt_is_null(item) && !yt_check_map(t, item, NULL)) {
-				ist_check_fields(t, item, l4_match_fields);
-				if (!yt_int(t, item, "port", 0, LONG_MIN, LONG_MAX, &p) &&
-				    (p < 1 || p > 65535))
-					yt_error(t, yt_get(t, item, "port", NULL)->start_mark,
-						 "port",
-						 "port number %ld must be in the range 1..65535",
-						 p);
-				else if (yt_get(t, item, "port", NULL))
-					tr->match_ports[tr->n_match_ports++] = (uint32_t)p;
+			if (yt_is_null(item)) {
+				tr->n_match++; /* matches every connection */
+			} else if (!yt_check_map(t, item, NULL)) {
+				tr->n_match++;
+				ist_l4_match(t, item, l4_match_fields, m);
+				if (m->port)
+					tr->match_ports[tr->n_match_ports++] = m->port;
 			}
 			yt_pop(t, &fi);
 		}
 		yt_pop(t, &f);
 	}
-	parse_route_dests(t, r, ns, false, &tr->route, &tr->n_route);
+	ist_route_dests(t, r, ns, false, &tr->route, &tr->n_route);
 	if (!tr->n_route)
 		yt_error(t, r->start_mark, "route", "TCP route is required");
 }
@@ -1370,10 +1368,11 @@ int istio_parse_virtual_service(struct load *ld, struct yt *t, yaml_node_t *obj)
 	/* Hosts first, in file order, though whether "*" is allowed depends on gateways. */
 	ist_str_list(t, spec, "gateways", &v.gateways, &v.n_gateways);
 	parse_hosts(t, spec, &v, names_mesh(v.gateways, v.n_gateways));
-	check_gateway_names(t, spec, "gateways", v.gateways, v.n_gateways);
+	ist_check_gateway_names(t, spec, "gateways", v.gateways, v.n_gateways);
 	ist_export_to(t, spec, v.namespace, false, &v.export_to, &v.n_export_to);
 	parse_http(t, spec, &v);
 	parse_tcp(t, spec, &v);
+	istio_parse_tls(t, spec, &v);
 	if (!yt_get(t, spec, "http", NULL) && !yt_get(t, spec, "tcp", NULL) &&
 	    !yt_get(t, spec, "tls", NULL))
 		yt_error(t, spec->start_mark, NULL,

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config_int.h"
 #include "log.h"
@@ -422,6 +423,21 @@ static void check_port_unique(struct yt *t, yaml_node_t *seq, struct service *s,
 	yt_pop(t, &f);
 }
 
+/* appProtocol, where Istio reads it before the port name: the protocols shunt tells apart
+ * (HTTP, TLS ones, TCP). Others (kubernetes.io/h2c, ...) leave the name to decide. */
+static void parse_app_protocol(struct yt *t, yaml_node_t *item, struct svc_port *p)
+{
+	static const char *const known[] = {"HTTP", "HTTPS", "TLS", "TCP"};
+	char *ap;
+
+	if (yt_str(t, item, "appProtocol", 0, &ap))
+		return;
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (!strcasecmp(ap, known[i]))
+			p->app_protocol = known[i];
+	free(ap);
+}
+
 /* Parses spec.ports[i] into @p. 0 when it has no problem, else -EINVAL (reported). */
 static int parse_svc_port(struct yt *t, yaml_node_t *item, struct svc_port *p)
 {
@@ -441,6 +457,7 @@ static int parse_svc_port(struct yt *t, yaml_node_t *item, struct svc_port *p)
 		p->port = (uint16_t)v;
 	parse_protocol(t, item, "protocol", &p->protocol);
 	parse_target_port(t, item, p);
+	parse_app_protocol(t, item, p);
 	return t->errors == errors && !t->oom && p->port ? 0 : -EINVAL;
 }
 

@@ -73,35 +73,60 @@ static const char *gw_tls_mode_str(enum gw_tls_mode m)
 	return (unsigned)m < sizeof(names) / sizeof(names[0]) ? names[m] : "?";
 }
 
-/* How server @sv may be served: 0 plain HTTP, 1 TLS termination, -1 not (logged). */
-static int server_kind(const struct gateway *gw, const struct gw_server *sv)
-{
-	const char *proto = sv->protocol ? sv->protocol : "?";
+/* How a server is served; a port serves one kind. */
+enum server_kind {
+	SK_NONE = -1, /* not served (logged) */
+	SK_HTTP,      /* plain HTTP */
+	SK_TLS,	      /* TLS terminated here (SIMPLE), then HTTP */
+	SK_RAW,	      /* bytes as they come: TLS routed by SNI (PASSTHROUGH), or TCP */
+};
 
-	if (!strcasecmp(proto, "HTTP"))
-		return 0;
-	if (!strcasecmp(proto, "HTTPS") && sv->tls_mode == GW_TLS_SIMPLE)
-		return 1;
-	log_warn("gateway: %s/%s port %u (%s%s%s) is not served yet: HTTP servers are, and HTTPS "
-		 "ones with tls.mode SIMPLE",
-		 gw->namespace, gw->name, sv->port, proto, sv->tls_mode ? ", tls.mode " : "",
-		 sv->tls_mode ? gw_tls_mode_str(sv->tls_mode) : "");
-	return -1;
+static const char *server_kind_str(enum server_kind k)
+{
+	return k == SK_HTTP  ? "plain HTTP"
+	       : k == SK_TLS ? "TLS termination"
+			     : "TLS passthrough or TCP";
 }
 
-/* Adds server @sv (TLS when @tls) to the listener of @a in @out/@tls_out. */
-static void add_server(const struct config *cfg, const struct gateway *gw,
-		       const struct gw_server *sv, struct sockaddr_in a, bool tls,
-		       struct sockaddr_in *out, struct gw_tls **tls_out, size_t *n, size_t cap)
+static enum server_kind server_kind(const struct gateway *gw, const struct gw_server *sv)
 {
+	const char *proto = sv->protocol ? sv->protocol : "?";
+	bool tlsish = !strcasecmp(proto, "HTTPS") || !strcasecmp(proto, "TLS");
+
+	if (!strcasecmp(proto, "HTTP"))
+		return SK_HTTP;
+	if (!strcasecmp(proto, "HTTPS") && sv->tls_mode == GW_TLS_SIMPLE)
+		return SK_TLS;
+	if ((tlsish && sv->tls_mode == GW_TLS_PASSTHROUGH) || !strcasecmp(proto, "TCP"))
+		return SK_RAW;
+	if (tlsish && sv->tls_mode == GW_TLS_AUTO_PASSTHROUGH) {
+		log_warn("gateway: %s/%s port %u: tls.mode AUTO_PASSTHROUGH is not supported (it "
+			 "routes by the cluster name Istio's mTLS encodes in the SNI): not served",
+			 gw->namespace, gw->name, sv->port);
+		return SK_NONE;
+	}
+	log_warn("gateway: %s/%s port %u (%s%s%s) is not served yet: HTTP servers are, HTTPS "
+		 "ones with tls.mode SIMPLE, HTTPS and TLS ones with PASSTHROUGH, and TCP ones",
+		 gw->namespace, gw->name, sv->port, proto, sv->tls_mode ? ", tls.mode " : "",
+		 sv->tls_mode ? gw_tls_mode_str(sv->tls_mode) : "");
+	return SK_NONE;
+}
+
+/* Adds server @sv of kind @kind to the listener of @a in @out/@tls_out (kinds[]: each one's). */
+static void add_server(const struct config *cfg, const struct gateway *gw,
+		       const struct gw_server *sv, struct sockaddr_in a, enum server_kind kind,
+		       enum server_kind *kinds, struct sockaddr_in *out, struct gw_tls **tls_out,
+		       size_t *n, size_t cap)
+{
+	bool tls = kind == SK_TLS;
 	size_t i;
 
 	for (i = 0; i < *n; i++)
 		if (out[i].sin_port == a.sin_port && out[i].sin_addr.s_addr == a.sin_addr.s_addr)
 			break;
-	if (i < *n && !tls_out[i] != !tls) {
+	if (i < *n && kinds[i] != kind) {
 		log_warn("gateway: %s/%s port %u: the port already serves %s: server not served",
-			 gw->namespace, gw->name, sv->port, tls ? "plain HTTP" : "TLS");
+			 gw->namespace, gw->name, sv->port, server_kind_str(kinds[i]));
 		return;
 	}
 	if (i == *n && *n == cap) {
@@ -124,16 +149,21 @@ static void add_server(const struct config *cfg, const struct gateway *gw,
 		}
 		return;
 	}
-	if (i == *n)
+	if (i == *n) {
+		kinds[i] = kind;
 		out[(*n)++] = a;
+	}
 }
 
 size_t gateway_listeners(const struct config *cfg, struct in_addr bind, struct sockaddr_in *out,
 			 struct gw_tls **tls, size_t cap)
 {
 	const struct istio_config *ic = &cfg->istio;
+	enum server_kind *kinds = calloc(cap + 1, sizeof(*kinds));
 	size_t n = 0;
 
+	if (!kinds)
+		return 0;
 	for (size_t g = 0; g < ic->n_gws; g++) {
 		const struct gateway *gw = &ic->gws[g];
 
@@ -144,9 +174,9 @@ size_t gateway_listeners(const struct config *cfg, struct in_addr bind, struct s
 			struct sockaddr_in a = {.sin_family = AF_INET,
 						.sin_port = htons((uint16_t)sv->port),
 						.sin_addr = bind};
-			int kind = server_kind(gw, sv);
+			enum server_kind kind = server_kind(gw, sv);
 
-			if (kind < 0)
+			if (kind == SK_NONE)
 				continue;
 			if (sv->bind && inet_pton(AF_INET, sv->bind, &a.sin_addr) != 1) {
 				log_warn("gateway: %s/%s port %u: bind %s is not an IPv4 address: "
@@ -154,9 +184,10 @@ size_t gateway_listeners(const struct config *cfg, struct in_addr bind, struct s
 					 gw->namespace, gw->name, sv->port, sv->bind);
 				continue;
 			}
-			add_server(cfg, gw, sv, a, kind == 1, out, tls, &n, cap);
+			add_server(cfg, gw, sv, a, kind, kinds, out, tls, &n, cap);
 		}
 	}
+	free(kinds);
 	return n;
 }
 

@@ -19,13 +19,15 @@ struct gw_tls;
 
 /*
  * The listeners this agent opens for the Gateways of @cfg that cfg->agent_labels
- * select: one per distinct port of their HTTP servers and of their HTTPS servers
- * with tls.mode SIMPLE, on @bind (a server's own bind address, when it has one).
- * For a TLS port, tls[i] holds its servers' contexts (gateway_tls.h; owned by the
- * caller: gateway_listeners_release()); NULL for a plain one. A server whose
- * certificate cannot be had, PASSTHROUGH, MUTUAL and TLS/TCP servers, and a server
- * whose port another server already serves in the other way (plain or TLS) are
- * not served (logged). Fills at most @cap of @out and @tls; returns how many.
+ * select: one per distinct port of their HTTP servers, their HTTPS servers with
+ * tls.mode SIMPLE, their HTTPS and TLS servers with tls.mode PASSTHROUGH and their
+ * TCP servers, on @bind (a server's own bind address, when it has one). For a TLS
+ * termination port, tls[i] holds its servers' contexts (gateway_tls.h; owned by the
+ * caller: gateway_listeners_release()); NULL for the others (the proxy asks the
+ * router whether a port is raw: route_conn_mode()). A server whose certificate
+ * cannot be had, AUTO_PASSTHROUGH, MUTUAL and other modes, and a server whose port
+ * another server already serves in another way (plain HTTP, TLS termination, raw)
+ * are not served (logged). Fills at most @cap of @out and @tls; returns how many.
  */
 size_t gateway_listeners(const struct config *cfg, struct in_addr bind, struct sockaddr_in *out,
 			 struct gw_tls **tls, size_t cap);

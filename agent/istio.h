@@ -174,10 +174,43 @@ struct http_route {
 	struct src_loc loc;
 };
 
-/* L4MatchAttributes / TCPRoute, kept for issue #4 (L4 weighted balancing). */
+/* An entry of destinationSubnets: an address and a prefix length (32 or 128 for a single IP). */
+struct ip_subnet {
+	int family;	  /* AF_INET or AF_INET6 */
+	uint8_t addr[16]; /* network order; IPv4 in the first 4 bytes */
+	uint8_t prefix;
+};
+
+/* L4MatchAttributes (tcp) and TLSMatchAttributes (tls): every set field must match (AND). */
+struct l4_match {
+	char **sni_hosts; /* tls only: "a.example.com", "*.example.com", "*", as written */
+	size_t n_sni_hosts;
+	struct ip_subnet *dst_subnets; /* tls only (tcp: warning, ignored); none: any */
+	size_t n_dst_subnets;
+	uint32_t port;		     /* 0: any */
+	struct labels source_labels; /* tls only; none: any */
+	char *source_namespace;	     /* tls only; NULL: any */
+	char **gateways;	     /* NULL/0: the VirtualService's gateways */
+	size_t n_gateways;
+	struct src_loc loc;
+};
+
+/* TCPRoute. match_ports (the ports of match[], for the kernel's weighted slots) and match[]
+ * (their gateways too, for Gateway TCP servers) describe the same entries. */
 struct tcp_route {
 	uint32_t *match_ports;
 	size_t n_match_ports;
+	struct l4_match *match; /* n_match == 0: every connection */
+	size_t n_match;
+	struct route_destination *route;
+	size_t n_route;
+	struct src_loc loc;
+};
+
+/* TLSRoute: unterminated TLS routed by the ClientHello's SNI (config_istio_tls.c). */
+struct tls_route {
+	struct l4_match *match; /* at least one */
+	size_t n_match;
 	struct route_destination *route;
 	size_t n_route;
 	struct src_loc loc;
@@ -196,6 +229,8 @@ struct virtual_service {
 	size_t n_http;
 	struct tcp_route *tcp;
 	size_t n_tcp;
+	struct tls_route *tls;
+	size_t n_tls;
 	bool shadowed; /* another VirtualService for the same host is older: not used */
 	struct src_loc loc;
 };

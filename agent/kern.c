@@ -419,11 +419,11 @@ bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp)
 	return true;
 }
 
-__u32 kern_svc_flags(const struct service *svc, const struct svc_port *sp, bool l7)
+__u32 kern_svc_flags(const struct service *svc, const struct svc_port *sp, bool l7, bool sni)
 {
 	__u32 flags = svc->se && svc->se->resolution == SE_RES_NONE ? SVC4_F_PASSTHROUGH : 0;
 
-	if (l7 && kern_captured_as_http(svc, sp))
+	if ((l7 && kern_captured_as_http(svc, sp)) || (sni && kern_balanced(svc, sp)))
 		flags |= SVC4_F_L7;
 	return flags;
 }
@@ -616,7 +616,8 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			}
 			val.n_slots = n_slots[id];
 			out->slots += n_slots[id];
-			val.flags = kern_svc_flags(svc, sp, l7);
+			val.flags =
+				kern_svc_flags(svc, sp, l7, rt && route_port_needs_sni(rt, i, j));
 			if (val.flags & SVC4_F_L7)
 				out->l7++;
 			else

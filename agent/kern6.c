@@ -213,7 +213,8 @@ int kern6_sync_services(struct kern *k, const struct config *cfg, const struct r
 			val.n_slots = n_slots[id];
 			out->slots6 += n_slots[id];
 			/* The agent routes an IPv6 connection as the service's IPv4 VIP. */
-			val.flags = kern_svc_flags(svc, sp, l7 && svc->cluster_ip.s_addr);
+			/* tls routes (sni) are applied to IPv4 connections only */
+			val.flags = kern_svc_flags(svc, sp, l7 && svc->cluster_ip.s_addr, false);
 			if (val.flags & SVC4_F_L7) {
 				out->l7_6++;
 			} else {
@@ -261,7 +262,9 @@ int kern_ports_sync(struct kern *k, const struct config *cfg)
 		if (!svc->se || svc->se->n_addresses)
 			continue;
 		for (size_t j = 0; j < svc->n_ports; j++) {
-			if (!kern_captured_as_http(svc, &svc->ports[j]))
+			/* HTTP ports are routed by Host, TLS ones by SNI, TCP ones by port */
+			if (!kern_captured_as_http(svc, &svc->ports[j]) &&
+			    !route_port_by_port_l4(svc, &svc->ports[j]))
 				continue;
 			if (n == SHUNT_PORTS_MAX) {
 				log_warn("kern: more than %d ports serve hosts without addresses: "

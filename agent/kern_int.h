@@ -79,9 +79,11 @@ bool kern_captured_as_http(const struct service *svc, const struct svc_port *sp)
  * How many were deleted, or -errno. */
 int kern_be_delete_stale(const struct kern *k, int fd, const uint32_t *n_slots, size_t n_ids);
 
-/* The svc4_val flags of service port @sp of @svc (@l7: its service needs the agent): SVC4_F_L7
- * for HTTP ports then, SVC4_F_PASSTHROUGH for a ServiceEntry with resolution NONE. */
-__u32 kern_svc_flags(const struct service *svc, const struct svc_port *sp, bool l7);
+/* The svc4_val flags of service port @sp of @svc (@l7: its service needs the agent; @sni: a tls
+ * route needs the agent to read this TLS port's SNI, route_port_needs_sni()): SVC4_F_L7 for HTTP
+ * ports with @l7 and any port with @sni, SVC4_F_PASSTHROUGH for a ServiceEntry with resolution
+ * NONE. */
+__u32 kern_svc_flags(const struct service *svc, const struct svc_port *sp, bool l7, bool sni);
 /* " (the map is full: raise --max-...)" when @err says a map sized by @m is full, else "". */
 const char *kern_full_hint(int err, enum kern_sized_map m);
 /* Warns when a map sized by @m (named @name) holds more than KERN_FILL_WARN_PCT. */
@@ -107,10 +109,10 @@ int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_siz
 		  const void *val);
 
 /*
- * Makes shunt_ports hold the HTTP ports of the registry's hosts that have no
- * VIP (ServiceEntries without addresses): connections from mesh pods to any
- * address on those ports go to the agent, which routes them by the Host
- * header. 0 or -errno (logged).
+ * Makes shunt_ports hold the HTTP, TLS and TCP ports of the registry's hosts
+ * that have no VIP (ServiceEntries without addresses): connections from mesh
+ * pods to any address on those ports go to the agent, which routes them by
+ * the Host header, the ClientHello's SNI, or the port. 0 or -errno (logged).
  */
 int kern_ports_sync(struct kern *k, const struct config *cfg);
 

@@ -31,7 +31,7 @@ static const char *sess_state_str(enum sess_state state)
 	static const char *const names[] = {
 		[SESS_HEAD] = "head",	      [SESS_CONNECT] = "connect", [SESS_WAIT] = "wait",
 		[SESS_EXCHANGE] = "exchange", [SESS_LOCAL] = "local",	  [SESS_TUNNEL] = "tunnel",
-		[SESS_LINGER] = "linger",     [SESS_CLOSED] = "closed",
+		[SESS_LINGER] = "linger",     [SESS_PEEK] = "peek",	  [SESS_CLOSED] = "closed",
 	};
 
 	return (unsigned)state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
@@ -311,7 +311,13 @@ static void sess_process(struct session *s)
 			px_do_local(s);
 			break;
 		case SESS_TUNNEL:
-			px_do_tunnel(s);
+			if (s->flags & SF_L4)
+				px_do_l4(s);
+			else
+				px_do_tunnel(s);
+			break;
+		case SESS_PEEK:
+			px_do_peek(s);
 			break;
 		case SESS_LINGER:
 			px_do_linger(s);
@@ -429,12 +435,21 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
 	sess_watch(s);
 }
 
+/* A raw connection closes where an HTTP request gets its 503 (or a retry). */
+static void connect_failed(struct session *s, bool timed_out)
+{
+	if (s->flags & SF_L4)
+		px_l4_connect_failed(s, timed_out);
+	else
+		px_connect_failed(s, timed_out);
+}
+
 void px_on_connect_timeout(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct upconn *up = arg;
 	struct session *s = up->s;
 
-	px_connect_failed(s, true);
+	connect_failed(s, true);
 	sess_process(s);
 	sess_watch(s);
 }
@@ -453,13 +468,16 @@ static void up_connected(struct upconn *up)
 
 		log_debug("proxy: connect to %s: %s", px_addr_str(&up->ep, ep, sizeof(ep)),
 			  strerror(err));
-		px_connect_failed(s, false);
+		connect_failed(s, false);
 		sess_process(s);
 		sess_watch(s);
 		return;
 	}
 	up->state = UP_BUSY;
-	s->state = SESS_EXCHANGE;
+	if (s->flags & SF_L4)
+		px_l4_connected(s);
+	else
+		s->state = SESS_EXCHANGE;
 	sess_process(s);
 	sess_watch(s);
 }
@@ -579,6 +597,8 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *pe
 				     px->ops.client_idle_timeout_ms ? px->ops.client_idle_timeout_ms
 								    : TLS_HANDSHAKE_MS,
 				     on_client_idle_timeout, s);
+	if (!s->ssl && !(s->flags & SF_NO_ROUTE))
+		px_l4_begin(s); /* a TLS or TCP port: raw, routed once */
 }
 
 static void on_accept_resume(struct loop *loop, struct loop_timer *t, void *arg)
@@ -748,6 +768,10 @@ static const char *const stat_names[sizeof(struct proxy_stats) / sizeof(uint64_t
 	STAT_NAME(mirror_active),
 	STAT_NAME(tls_handshakes),
 	STAT_NAME(tls_handshake_failed),
+	STAT_NAME(l4_forwarded),
+	STAT_NAME(l4_refused),
+	STAT_NAME(sni_read),
+	STAT_NAME(sni_none),
 };
 
 const char *proxy_stat_name(size_t i)

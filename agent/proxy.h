@@ -9,6 +9,7 @@
 #ifndef SHUNT_PROXY_H
 #define SHUNT_PROXY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <netinet/in.h>
@@ -102,6 +103,13 @@ struct proxy_pick {
 					   long; 0: proxy_ops.pool_idle_timeout_ms */
 };
 
+/* How a connection is served (proxy_ops.conn_mode). */
+enum proxy_conn_mode {
+	PROXY_CONN_HTTP = 0, /* HTTP/1.1, request by request (pick(), pick_gateway()) */
+	PROXY_CONN_TLS,	     /* raw TLS: the ClientHello's SNI is read, then pick_l4() */
+	PROXY_CONN_TCP,	     /* raw bytes: pick_l4() at once */
+};
+
 struct proxy_ops {
 	/*
 	 * Original destination of an accepted connection (the VIP:port the app
@@ -144,6 +152,24 @@ struct proxy_ops {
 	 * when the proxy is freed.
 	 */
 	void (*done)(void *ctx, const struct proxy_pick *pick, int status);
+	/*
+	 * Optional (NULL: every connection is HTTP). How a connection from @peer to @orig is
+	 * served, once, when it is accepted: @gateway says it came in on a Gateway listener
+	 * without TLS termination (@orig is then the address it came in on).
+	 */
+	enum proxy_conn_mode (*conn_mode)(void *ctx, const struct sockaddr_in *peer,
+					  const struct sockaddr_in *orig, bool gateway);
+	/*
+	 * Routes a raw connection conn_mode() did not call HTTP: fills @out (zeroed by the
+	 * caller) with ep and status 0, or another status to close the connection. @sni is the
+	 * ClientHello's server name, lowercased; NULL for TCP and for a TLS connection that sent
+	 * none (not TLS, no server_name, malformed, or nothing within the peek timeout). The
+	 * bytes read so far go to ep first, then both ways until both sides closed. done() is
+	 * called once: 0 when the connect failed, -1 when the connection ends. 0 or -errno
+	 * (closed).
+	 */
+	int (*pick_l4)(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
+		       bool gateway, const char *sni, struct proxy_pick *out);
 	/*
 	 * Optional. A retry is due: choose the endpoint of the next attempt in
 	 * @pick (ep and token), another one than the last when the cluster has
@@ -210,6 +236,12 @@ struct proxy_stats {
 	uint64_t tls_handshake_failed;
 	/* TLS handshakes that failed (the connection was closed) */ /* gauge: mirror
 									connections open */
+	uint64_t l4_forwarded; /* raw (TLS by SNI, TCP) connections connected to their backend */
+	uint64_t l4_refused;   /* raw connections closed unforwarded: no route, REGISTRY_ONLY,
+				  no endpoint, a ClientHello over 16 KiB, a failed connect */
+	uint64_t sni_read;     /* ClientHellos whose server name chose the route */
+	uint64_t sni_none;     /* TLS-port connections routed without SNI: not TLS, no server_name,
+				  malformed, or silent for the peek timeout */
 };
 
 /*

@@ -25,6 +25,10 @@
  *   LOCAL    --reply sent, request drained, keep-alive--> HEAD
  *   EXCHANGE, LOCAL --answered, not keep-alive, client still sending--> LINGER
  *   any      --close, abort, error--> CLOSED (freed after the batch)
+ *
+ * A raw connection (SF_L4, proxy_l4.c: a TLS port routed by SNI, a TCP port):
+ *   PEEK --ClientHello read (TLS) or at once (TCP), routed--> CONNECT --connected--> TUNNEL
+ *   PEEK, CONNECT --no route, connect failure--> CLOSED; TUNNEL --both sides closed--> CLOSED
  */
 #ifndef SHUNT_PROXY_INT_H
 #define SHUNT_PROXY_INT_H
@@ -112,6 +116,7 @@ enum sess_state {
 	SESS_LOCAL,    /* sending a response the proxy made itself */
 	SESS_TUNNEL,   /* after 101 Switching Protocols: raw bytes both ways */
 	SESS_LINGER,   /* answered, write side shut: reading what the client still sends */
+	SESS_PEEK,     /* raw TLS: reading the ClientHello for its SNI, before routing */
 	SESS_CLOSED,   /* closed, freed after the batch */
 };
 
@@ -142,9 +147,12 @@ enum sess_state {
 #define SF_TLS_HS     (1u << 23) /* TLS Gateway port: the handshake is not done yet */
 #define SF_TLS_WANT_W                                                                              \
 	(1u << 24) /* TLS: the handshake or a read waits for the socket to take bytes */
+#define SF_L4	      (1u << 25) /* raw connection (TLS by SNI, TCP): no HTTP, bytes both ways */
+#define SF_L4_UP_SHUT (1u << 26) /* raw: the client's FIN went on upstream (shutdown) */
+#define SF_L4_CL_SHUT (1u << 27) /* raw: the upstream's FIN went on to the client */
 #define SF_CONN_FLAGS                                                                              \
-	(SF_NO_ROUTE | SF_CLIENT_FIN | SF_GATEWAY | SF_TLS_HS | SF_TLS_WANT_W) /* they outlive a   \
-										  request */
+	(SF_NO_ROUTE | SF_CLIENT_FIN | SF_GATEWAY | SF_TLS_HS | SF_TLS_WANT_W |                    \
+	 SF_L4) /* they outlive a request */
 
 struct session {
 	struct proxy *px;
@@ -175,6 +183,7 @@ struct session {
 	uint32_t hout_attempt; /* offset of the x-envoy-attempt-count line in hout */
 	uint16_t attempt;      /* of the current request, 1 for the first */
 	uint64_t t_attempt;    /* loop ms the current attempt started */
+	uint32_t peek_need;    /* SESS_PEEK: bytes of req the next ClientHello parse needs */
 	struct dlist link;     /* proxy.sessions */
 	struct session *next_dead;
 	struct h1_req hreq;
@@ -329,6 +338,20 @@ void px_tls_shutdown(struct session *s);
 
 /* Frees s->ssl. */
 void px_tls_free(struct session *s);
+
+/* proxy_l4.c: raw connections (SF_L4). */
+
+/* Right after accept: asks ops.conn_mode(); a TLS connection goes to PEEK (with the peek timeout
+ * armed), a TCP one is routed and connected at once; HTTP ones are left as they are. */
+void px_l4_begin(struct session *s);
+/* PEEK: parses the ClientHello read so far; routes the connection once it is whole (or not TLS). */
+void px_do_peek(struct session *s);
+/* The upstream connected: the bytes read so far go first, then TUNNEL. */
+void px_l4_connected(struct session *s);
+/* The upstream connect failed or timed out: counted, closed. */
+void px_l4_connect_failed(struct session *s, bool timed_out);
+/* TUNNEL of a raw connection: bytes both ways, each side's FIN passed on, closed when both are. */
+void px_do_l4(struct session *s);
 
 /* proxy_mirror.c */
 

@@ -786,6 +786,8 @@ int route_table_build(const struct config *cfg, struct route_table **out)
 		err = attach_drs(rt);
 	if (!err)
 		err = build_clusters(rt);
+	if (!err)
+		err = rt_l4_build(rt);
 	if (!err && rt->bad_regex)
 		err = -EINVAL;
 	if (err)
@@ -857,6 +859,7 @@ void route_table_free(struct route_table *rt)
 		free_vs(&rt->vs[i]);
 	for (size_t i = 0; rt->svcs && i < rt->cfg->n_services; i++)
 		free_svc(&rt->svcs[i]);
+	rt_l4_free(rt);
 	free(rt->vs);
 	free(rt->svcs);
 	free(rt->clusters);

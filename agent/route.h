@@ -225,4 +225,65 @@ struct route_l4_backend {
 int route_l4_backends(const struct route_table *rt, size_t svc_index, size_t port,
 		      struct route_l4_backend *out, size_t cap, size_t *n);
 
+/* How the agent serves a connection it accepted (route_conn_mode()). */
+enum route_conn_mode {
+	ROUTE_CONN_HTTP, /* HTTP/1.1, request by request: route_select(), route_select_gateway() */
+	ROUTE_CONN_TLS,	 /* unterminated TLS: read the ClientHello's SNI, then route_select_l4() */
+	ROUTE_CONN_TCP,	 /* opaque bytes: route_select_l4() at once, without SNI */
+};
+
+/* One raw (TLS or TCP) connection, as the router sees it. */
+struct route_conn {
+	struct in_addr dst_ip; /* original destination; on a Gateway, the address it came in on */
+	uint16_t dst_port;     /* host order */
+	struct in_addr src_ip; /* the client */
+	const char *sni;       /* the ClientHello's server name, lowercased; NULL: none */
+	bool gateway;	       /* accepted on a Gateway listener of this agent */
+};
+
+/*
+ * How connection @c (its sni unused) is served. In the mesh: a service VIP port that
+ * route_port_needs_sni() says is TLS; else, on no VIP, a port that hosts without addresses
+ * (ServiceEntries) serve as TLS or TCP and none as HTTP; else HTTP. On a Gateway port: TLS for
+ * a server with tls.mode PASSTHROUGH (protocol TLS or HTTPS), TCP for a protocol TCP server,
+ * else HTTP.
+ */
+enum route_conn_mode route_conn_mode(const struct route_table *rt, const struct route_conn *c);
+
+/*
+ * Routes raw connection @c as Istio's tls and tcp routes do, into @out (verdict FORWARD or
+ * PASSTHROUGH with ep; NO_ROUTE, NO_CLUSTER, NO_HEALTHY or BLACKHOLE: the proxy closes it):
+ *  - the mesh: the service of the VIP, else the ServiceEntry host without addresses that serves
+ *    the port and that c->sni names (exact, else the longest wildcard; TCP: the first that
+ *    serves the port), within the client's egress scope; none: PASSTHROUGH to the original
+ *    destination, or BLACKHOLE for a REGISTRY_ONLY client. Then its VirtualService (the first
+ *    visible to the client): the tls route whose match applies (port, destinationSubnets,
+ *    sourceLabels, sourceNamespace, gateways "mesh") with the most specific of its sniHosts
+ *    matching c->sni (exact, then the longest wildcard; the first route on a tie); else its
+ *    first tcp route that applies; else the service itself;
+ *  - a Gateway: among the servers of this agent's Gateways on the port that serve the SNI (TLS)
+ *    or any (TCP), the VirtualServices bound to their Gateway whose hosts the server admits,
+ *    visible to the Gateway's namespace: the most specific tls match as above, else the first
+ *    tcp route that applies; none: NO_ROUTE.
+ * A weighted destination is chosen by smooth weighted round robin, its subset and endpoint as
+ * for requests. 0, or -EINVAL when @w belongs to another table.
+ */
+int route_select_l4(const struct route_table *rt, struct route_worker *w,
+		    const struct route_conn *c, struct route_result *out);
+
+/*
+ * Whether port index @port of service @svc_index is a TLS port (route_port_is_tls()) that a tls
+ * route of one of its VirtualServices may apply to (bound to the mesh, on any port or that one):
+ * its connections must go through the agent, which reads their SNI.
+ */
+bool route_port_needs_sni(const struct route_table *rt, size_t svc_index, size_t port);
+
+/* Whether @sp speaks TLS: a ServiceEntry protocol TLS or HTTPS, a Kubernetes appProtocol tls or
+ * https, else a name tls, https, tls-* or https-* (Istio's port naming). */
+bool route_port_is_tls(const struct svc_port *sp);
+
+/* Whether port @sp of @svc, a ServiceEntry host without addresses, is captured by its port
+ * whatever the address and served raw: a TLS port (routed by SNI) or a TCP one. */
+bool route_port_by_port_l4(const struct service *svc, const struct svc_port *sp);
+
 #endif /* SHUNT_ROUTE_H */

@@ -69,6 +69,7 @@ struct rt_match {
 };
 
 struct rt_svc;
+struct rt_l4_vs;
 
 /*
  * Header edits of one direction, flattened at build time from the rule's and the destination's
@@ -231,6 +232,8 @@ struct route_table {
 	size_t bits_words;
 	size_t n_rules;
 	bool bad_regex;
+	struct rt_l4_vs *l4; /* parallel to vs: their tls and tcp routes (route_tls.c) */
+	uint8_t *l4_ports;   /* [65536]: how a port captured whatever the address is served */
 };
 
 /* A grow-once string buffer of a worker. */
@@ -330,5 +333,26 @@ void rt_actions_free(struct rt_rule *r);
  * as an active request (nothing reports a mirror's end). false: no such cluster or endpoint. */
 bool rt_mirror_pick(const struct route_table *rt, struct route_worker *w, const struct rt_mirror *m,
 		    const struct rt_reqview *v, struct sockaddr_in *ep);
+
+/* The request path's helpers that raw connections share (route_select.c). */
+void rt_result_reset(struct route_result *out);
+/* Weighted destination @d was chosen: its cluster for the client of @v (NC: none), then an
+ * endpoint of it, into @out. 0 or -errno. */
+int rt_dest_forward(const struct route_table *rt, struct route_worker *w, const struct rt_dest *d,
+		    const struct rt_reqview *v, struct route_result *out);
+/* No route applies: an endpoint of port index @port of @rs itself. 0 or -errno. */
+int rt_service_forward(const struct route_table *rt, struct route_worker *w,
+		       const struct rt_svc *rs, size_t port, const struct rt_reqview *v,
+		       struct route_result *out);
+/* See unknown_host(), server_admits() and server_serves() there. */
+int rt_unknown_host(const struct route_table *rt, const struct rt_reqview *v,
+		    struct route_result *out);
+bool rt_server_admits(const char *sh, const struct gateway *g, const char *vs_ns, const char *h);
+bool rt_server_serves(const struct gw_server *sv, const char *host);
+
+/* VirtualService tls and tcp routes for raw connections (route_tls.c): compiled into rt->l4 (one
+ * per VirtualService) and rt->l4_ports at build time. 0 or -ENOMEM. */
+int rt_l4_build(struct route_table *rt);
+void rt_l4_free(struct route_table *rt);
 
 #endif /* SHUNT_ROUTE_INT_H */

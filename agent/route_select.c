@@ -341,9 +341,7 @@ static bool dest_port(const struct rt_svc *rs, int port, uint16_t req_port, size
 static int route_rule(const struct route_table *rt, struct route_worker *w, const struct rt_rule *r,
 		      size_t entry, const struct rt_reqview *v, struct route_result *out)
 {
-	const struct rt_cluster *c;
-	const struct rt_dest *d;
-	size_t i, port;
+	size_t i;
 
 	out->rule = r->src;
 	out->rule_index = r->index;
@@ -360,7 +358,16 @@ static int route_rule(const struct route_table *rt, struct route_worker *w, cons
 	if (!r->n_d) /* every weight 0: Envoy would get no cluster at all */
 		return 0;
 	i = r->n_d == 1 ? 0 : lb_swrr_pick(w->wrr + r->wrr_base, r->w, r->n_d, r->total);
-	d = &r->d[i];
+	return rt_dest_forward(rt, w, &r->d[i], v, out);
+}
+
+int rt_dest_forward(const struct route_table *rt, struct route_worker *w, const struct rt_dest *d,
+		    const struct rt_reqview *v, struct route_result *out)
+{
+	const struct rt_cluster *c;
+	size_t port;
+
+	out->verdict = RV_NO_CLUSTER;
 	out->rdst = d->src;
 	if (!d->svc || d->port == RT_PORT_MISSING) {
 		cluster_name(out, d, d->src->dst.port ? d->src->dst.port : v->rq->dst_port);
@@ -830,6 +837,16 @@ void route_release(const struct route_table *rt, uint64_t lb_token)
 		__atomic_sub_fetch(&c->active, 1, __ATOMIC_RELAXED);
 }
 
+/* Whether a match entry with gateways @gw binds to the mesh (none given: its VirtualService's,
+ * which are the mesh's for the candidates of a service). */
+static bool binds_mesh(char *const *gw, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(gw[i], "mesh"))
+			return true;
+	return !n;
+}
+
 /*
  * The backends of a VirtualService tcp route for service port @port of
  * service @svc_index, as the kernel balances them: each endpoint of each
@@ -858,10 +875,12 @@ int route_l4_backends(const struct route_table *rt, size_t svc_index, size_t por
 
 		for (size_t j = 0; j < vs->n_tcp && !tr; j++) {
 			const struct tcp_route *t = &vs->tcp[j];
-			bool hit = !t->n_match_ports;
+			bool hit = !t->n_match;
 
-			for (size_t k = 0; k < t->n_match_ports && !hit; k++)
-				hit = t->match_ports[k] == svc_port;
+			/* entries bound to gateways only are not the mesh's */
+			for (size_t k = 0; k < t->n_match && !hit; k++)
+				hit = binds_mesh(t->match[k].gateways, t->match[k].n_gateways) &&
+				      (!t->match[k].port || t->match[k].port == svc_port);
 			if (hit)
 				tr = t;
 		}
@@ -900,4 +919,34 @@ int route_l4_backends(const struct route_table *rt, size_t svc_index, size_t por
 		}
 	}
 	return 0;
+}
+
+/* What raw TLS and TCP connections (route_tls.c) share with the request path. */
+
+void rt_result_reset(struct route_result *out)
+{
+	result_reset(out);
+}
+
+int rt_service_forward(const struct route_table *rt, struct route_worker *w,
+		       const struct rt_svc *rs, size_t port, const struct rt_reqview *v,
+		       struct route_result *out)
+{
+	return pick_endpoint(rt, w, find_cluster(rt, rs, port, NULL, v->client), v, out);
+}
+
+int rt_unknown_host(const struct route_table *rt, const struct rt_reqview *v,
+		    struct route_result *out)
+{
+	return unknown_host(rt, v, out);
+}
+
+bool rt_server_admits(const char *sh, const struct gateway *g, const char *vs_ns, const char *h)
+{
+	return server_admits(sh, g, vs_ns, h);
+}
+
+bool rt_server_serves(const struct gw_server *sv, const char *host)
+{
+	return server_serves(sv, host);
 }

@@ -264,6 +264,72 @@ static int worker_pick_gateway(void *ctx, const struct sockaddr_in *peer,
 	return pick_via(ctx, true, peer, local, sni, req, out);
 }
 
+static struct route_conn route_conn_of(const struct sockaddr_in *peer,
+				       const struct sockaddr_in *orig, bool gateway,
+				       const char *sni)
+{
+	return (struct route_conn){.dst_ip = orig->sin_addr,
+				   .dst_port = ntohs(orig->sin_port),
+				   .src_ip = peer->sin_addr,
+				   .sni = sni,
+				   .gateway = gateway};
+}
+
+/* A TLS port with tls routes, a port of hosts without addresses, a Gateway's PASSTHROUGH or TCP
+ * server: served raw (route_conn_mode()). */
+static enum proxy_conn_mode worker_conn_mode(void *ctx, const struct sockaddr_in *peer,
+					     const struct sockaddr_in *orig, bool gateway)
+{
+	struct route_conn c = route_conn_of(peer, orig, gateway, NULL);
+	struct worker *w = ctx;
+
+	if (worker_refresh(w))
+		return PROXY_CONN_HTTP;
+	switch (route_conn_mode(w->snap->rt, &c)) {
+	case ROUTE_CONN_TLS:
+		return PROXY_CONN_TLS;
+	case ROUTE_CONN_TCP:
+		return PROXY_CONN_TCP;
+	default:
+		return PROXY_CONN_HTTP;
+	}
+}
+
+/* Routes a raw connection by its SNI (route_select_l4()); every verdict but a forward closes it.
+ */
+static int worker_pick_l4(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
+			  bool gateway, const char *sni, struct proxy_pick *out)
+{
+	struct route_conn c = route_conn_of(peer, orig, gateway, sni);
+	struct worker *w = ctx;
+	struct route_result res;
+	int err;
+
+	err = worker_refresh(w);
+	if (err)
+		return err;
+	route_worker_set_now(w->rw, loop_now_ms(w->loop));
+	err = route_select_l4(w->snap->rt, w->rw, &c, &res);
+	if (err)
+		return err;
+	log_debug("route: %s connection, SNI %s -> %s %s", gateway ? "gateway" : "mesh",
+		  sni ? sni : "none", route_verdict_str(res.verdict), res.cluster);
+	out->flags = route_verdict_flag(res.verdict);
+	if (res.verdict != RV_FORWARD && res.verdict != RV_PASSTHROUGH) {
+		out->status = res.verdict == RV_BLACKHOLE ? 502 : 503;
+		return 0;
+	}
+	out->ep = res.ep;
+	out->token[0] = res.lb_token;
+	out->token[1] = w->snap->generation;
+	if (res.policy && res.policy->pool.tcp_connect_timeout_ms)
+		out->connect_timeout_ms = (uint32_t)res.policy->pool.tcp_connect_timeout_ms;
+	/* Counted in flight (no limit is applied to raw connections) so that done() balances. */
+	if (out->token[0])
+		(void)route_admit(w->snap->rt, out->token[0], true);
+	return 0;
+}
+
 /* A retry is due: another endpoint of the same cluster, with its own token. */
 static int worker_repick(void *ctx, struct proxy_pick *pick)
 {
@@ -309,6 +375,8 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		.pick_gateway = worker_pick_gateway,
 		.done = worker_done,
 		.repick = worker_repick,
+		.conn_mode = worker_conn_mode,
+		.pick_l4 = worker_pick_l4,
 		.upstream_mark = opts->mark,
 	};
 	char addr[INET_ADDRSTRLEN];

@@ -970,7 +970,6 @@ static void every_virtual_service_problem_reported_at_once(void **state)
 		NULL,
 	};
 	const char *const notices[] = {
-		"1-hosts.yaml:28:3: spec.tls: TLS routes are not supported yet, ignored",
 		"2-match.yaml:23:7: spec.http[0].match[0].statPrefix: statPrefix is not used by "
 		"shunt, ignored",
 		NULL,

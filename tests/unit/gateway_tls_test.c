@@ -305,15 +305,17 @@ static void listeners_from_secrets(void **state)
 	assert_int_equal(gateway_labels_parse("istio=ingressgateway", &agent), 0);
 	cfg->agent_labels = &agent;
 	n = gateway_listeners(cfg, (struct in_addr){htonl(0x7f000001)}, out, tls, 8);
-	/* 8443 with a-cred only (b-cred's key is not its certificate's), 8080 plain; the
-	 * PASSTHROUGH server on 9443 is not served. */
-	assert_int_equal(n, 2);
+	/* 8443 with a-cred only (b-cred's key is not its certificate's), 9443 raw for the
+	 * PASSTHROUGH server (no TLS context: the proxy reads the SNI), 8080 plain. */
+	assert_int_equal(n, 3);
 	assert_int_equal(ntohs(out[0].sin_port), 8443);
 	assert_non_null(tls[0]);
 	assert_int_equal(gw_tls_count(tls[0]), 1);
 	assert_non_null(gw_tls_ctx(tls[0]));
-	assert_int_equal(ntohs(out[1].sin_port), 8080);
+	assert_int_equal(ntohs(out[1].sin_port), 9443);
 	assert_null(tls[1]);
+	assert_int_equal(ntohs(out[2].sin_port), 8080);
+	assert_null(tls[2]);
 	gateway_listeners_release(tls, n);
 	assert_null(tls[0]);
 	config_free(cfg);
