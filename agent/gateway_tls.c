@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include <stdbool.h>
+
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/ssl.h>
@@ -69,6 +71,36 @@ size_t gw_tls_count(const struct gw_tls *t)
 struct ssl_ctx_st *gw_tls_ctx(const struct gw_tls *t)
 {
 	return t->n ? t->ctx[0] : NULL;
+}
+
+/* Whether two servers name the same hosts, in the same order. */
+static bool sni_equal(const struct gw_sni_server *a, const struct gw_sni_server *b)
+{
+	if (a->n_hosts != b->n_hosts)
+		return false;
+	for (size_t h = 0; h < a->n_hosts; h++)
+		if (strcmp(a->hosts[h], b->hosts[h]))
+			return false;
+	return true;
+}
+
+bool gw_tls_equal(const struct gw_tls *a, const struct gw_tls *b)
+{
+	if (!a || !b)
+		return a == b;
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++) {
+		X509 *ca = SSL_CTX_get0_certificate(a->ctx[i]);
+		X509 *cb = SSL_CTX_get0_certificate(b->ctx[i]);
+		EVP_PKEY *ka = SSL_CTX_get0_privatekey(a->ctx[i]);
+		EVP_PKEY *kb = SSL_CTX_get0_privatekey(b->ctx[i]);
+
+		if (!sni_equal(&a->sni[i], &b->sni[i]) || !ca || !cb || X509_cmp(ca, cb) || !ka ||
+		    !kb || EVP_PKEY_eq(ka, kb) != 1)
+			return false;
+	}
+	return true;
 }
 
 static void sni_release(struct gw_sni_server *s)

@@ -9,6 +9,8 @@
 #ifndef SHUNT_GATEWAY_TLS_H
 #define SHUNT_GATEWAY_TLS_H
 
+#include <stdbool.h>
+
 #include <stddef.h>
 
 #include "config.h"
@@ -49,6 +51,13 @@ size_t gw_tls_count(const struct gw_tls *t);
 
 /* The SSL_CTX new sessions of the port start from (its first server's); owned by @t. */
 struct ssl_ctx_st *gw_tls_ctx(const struct gw_tls *t);
+
+/*
+ * Whether @a and @b serve the same: the same servers (hosts, in order) with
+ * the same certificates and keys. NULL equals only NULL. For a reload, which
+ * keeps a listener's contexts when its certificates did not change.
+ */
+bool gw_tls_equal(const struct gw_tls *a, const struct gw_tls *b);
 
 /* Frees @t and its contexts (sessions hold their own references). NULL is fine. */
 void gw_tls_free(struct gw_tls *t);

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -30,9 +31,15 @@ struct loop_deferred {
 	void *arg;
 };
 
+struct loop_post {
+	void (*fn)(void *arg);
+	void *arg;
+	struct loop_post *next;
+};
+
 struct loop {
 	int epfd;
-	int wake_fd; /* eventfd written by loop_stop() */
+	int wake_fd; /* eventfd written by loop_stop() and loop_post() */
 	bool stop;   /* set by loop_stop(), any thread: accessed atomically */
 	uint64_t now_ms;
 
@@ -45,6 +52,9 @@ struct loop {
 
 	struct loop_deferred *defers;
 	size_t n_defers, cap_defers;
+
+	pthread_mutex_t post_lock;	       /* posts, from any thread */
+	struct loop_post *posts, **posts_tail; /* in the order posted */
 };
 
 static uint64_t mono_ms(void)
@@ -55,13 +65,52 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* Takes the posted calls and runs them, in the order posted. */
+static void run_posts(struct loop *loop)
+{
+	struct loop_post *p;
+
+	pthread_mutex_lock(&loop->post_lock);
+	p = loop->posts;
+	loop->posts = NULL;
+	loop->posts_tail = &loop->posts;
+	pthread_mutex_unlock(&loop->post_lock);
+	while (p) {
+		struct loop_post *next = p->next;
+
+		p->fn(p->arg);
+		free(p);
+		p = next;
+	}
+}
+
 static void on_wake(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	uint64_t v;
 
-	/* The counter only wakes epoll_wait; loop->stop carries the request. */
+	/* The counter only wakes epoll_wait; loop->stop and the post list carry the requests. */
 	while (read(fd, &v, sizeof(v)) == (ssize_t)sizeof(v))
 		;
+	run_posts(loop);
+}
+
+int loop_post(struct loop *loop, void (*fn)(void *arg), void *arg)
+{
+	struct loop_post *p = malloc(sizeof(*p));
+	uint64_t one = 1;
+
+	if (!p)
+		return -ENOMEM;
+	p->fn = fn;
+	p->arg = arg;
+	p->next = NULL;
+	pthread_mutex_lock(&loop->post_lock);
+	*loop->posts_tail = p;
+	loop->posts_tail = &p->next;
+	pthread_mutex_unlock(&loop->post_lock);
+	/* EAGAIN means the counter is already non-zero: the loop is being woken anyway. */
+	(void)!write(loop->wake_fd, &one, sizeof(one));
+	return 0;
 }
 
 struct loop *loop_new(void)
@@ -86,6 +135,8 @@ struct loop *loop_new(void)
 	if (err)
 		goto close_wake;
 	loop->now_ms = mono_ms();
+	pthread_mutex_init(&loop->post_lock, NULL);
+	loop->posts_tail = &loop->posts;
 	return loop;
 
 close_wake:
@@ -125,6 +176,7 @@ void loop_free(struct loop *loop)
 {
 	if (!loop)
 		return;
+	run_posts(loop); /* what was handed over is the loop's to finish */
 	run_defers(loop);
 	for (int fd = 0; fd < loop->n_ios; fd++)
 		free(loop->ios[fd]);
@@ -134,6 +186,7 @@ void loop_free(struct loop *loop)
 	free(loop->ios);
 	free(loop->heap);
 	free(loop->defers);
+	pthread_mutex_destroy(&loop->post_lock);
 	free(loop);
 }
 

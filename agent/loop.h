@@ -106,6 +106,14 @@ static inline bool loop_timer_armed(const struct loop_timer *t)
  */
 int loop_defer(struct loop *loop, void (*fn)(void *arg), void *arg);
 
+/*
+ * From any thread: runs @fn(@arg) on the loop's thread, soon (the loop is
+ * woken), in the order posted. How another thread hands work to a loop. A
+ * call still pending when the loop is freed runs in loop_free(), so @arg is
+ * never lost. 0 or -ENOMEM.
+ */
+int loop_post(struct loop *loop, void (*fn)(void *arg), void *arg);
+
 /* Drops every pending deferred call of @fn with @arg (e.g. before freeing @arg). */
 void loop_defer_cancel(struct loop *loop, void (*fn)(void *arg), void *arg);
 

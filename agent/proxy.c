@@ -695,6 +695,38 @@ int proxy_listen_gateway(struct proxy *px, int fd, struct ssl_ctx_st *tls)
 	return err;
 }
 
+/* The index of Gateway listener @fd in px->gw_fds, or -1. */
+static int gw_index(const struct proxy *px, int fd)
+{
+	for (size_t i = 0; i < px->n_gw_fds; i++)
+		if (px->gw_fds[i] == fd)
+			return (int)i;
+	return -1;
+}
+
+int proxy_unlisten_gateway(struct proxy *px, int fd)
+{
+	int i = gw_index(px, fd);
+
+	if (i < 0)
+		return -ENOENT;
+	loop_del(px->loop, fd);
+	px->n_gw_fds--;
+	px->gw_fds[i] = px->gw_fds[px->n_gw_fds];
+	px->gw_tls[i] = px->gw_tls[px->n_gw_fds];
+	return 0;
+}
+
+int proxy_gateway_set_tls(struct proxy *px, int fd, struct ssl_ctx_st *tls)
+{
+	int i = gw_index(px, fd);
+
+	if (i < 0)
+		return -ENOENT;
+	px->gw_tls[i] = tls;
+	return 0;
+}
+
 int proxy_listen6(struct proxy *px, int listen_fd6)
 {
 	int err = loop_add(px->loop, listen_fd6, EPOLLIN, on_accept, px);

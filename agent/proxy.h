@@ -264,11 +264,24 @@ struct ssl_ctx_st;
 /*
  * Also serves @fd, a listening socket of a Gateway port (same ownership):
  * its connections are not captured ones; each request goes through
- * ops->pick_gateway. With @tls (an SSL_CTX that must outlive the proxy),
+ * ops->pick_gateway. With @tls (an SSL_CTX that must outlive the listener's
+ * handshakes),
  * each connection first does a TLS handshake from it and is then read and
  * written through TLS. 0 or -errno (-ENOSPC past PROXY_GW_MAX).
  */
 int proxy_listen_gateway(struct proxy *px, int fd, struct ssl_ctx_st *tls);
+
+/*
+ * Stops accepting on Gateway listener @fd (the caller closes it); its
+ * connections go on. 0, or -ENOENT when @fd is not one.
+ */
+int proxy_unlisten_gateway(struct proxy *px, int fd);
+
+/*
+ * Connections accepted on Gateway listener @fd from now on handshake with
+ * @tls (NULL: plain); those already accepted keep theirs. 0 or -ENOENT.
+ */
+int proxy_gateway_set_tls(struct proxy *px, int fd, struct ssl_ctx_st *tls);
 
 /*
  * Stops listening, closes every client and upstream connection the proxy

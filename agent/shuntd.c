@@ -27,6 +27,7 @@
 #include "config.h"
 #include "dns.h"
 #include "gateway.h"
+#include "gateway_tls.h"
 #include "kern.h"
 #include "log.h"
 #include "loop.h"
@@ -88,6 +89,11 @@ struct agent {
 	struct reloader *reloader; /* from the first heartbeat after ready; NULL before */
 	uint64_t loaded_hash;	   /* reload_dir_hash() of the config loaded at start */
 	bool reload_pending;	   /* SIGHUP before the reloader was there */
+	struct {
+		struct gw_tls *tls;
+		uint64_t since_ms;
+	} retired[64]; /* Gateway TLS contexts a reload replaced (GW_RETIRED_MAX) */
+	size_t n_retired;
 	int cgroup_fd;
 	int sig_fd;
 	pthread_t starter; /* runs agent_start() while the main loop answers /ready 503 */
@@ -535,21 +541,77 @@ static void agent_prepare_config(struct agent *a, struct config *cfg)
 	cfg->agent_labels = a->opt.gw_labels.n ? &a->opt.gw_labels : NULL;
 }
 
-/* Whether the Gateway listeners @cfg asks for are those the workers have. */
-static bool gateways_unchanged(struct agent *a, const struct config *cfg)
+/*
+ * TLS contexts a reload replaced: a handshake begun on them may still run
+ * (TLS_HANDSHAKE_MS, or the client idle timeout), so they are freed a while
+ * later, on the heartbeat, and at exit.
+ */
+#define GW_RETIRED_MAX                                                                             \
+	(sizeof(((struct agent *)0)->retired) / sizeof(((struct agent *)0)->retired[0]))
+#define GW_RETIRE_MS (10 * 60 * 1000)
+
+static void retire_gw_tls(struct agent *a, struct gw_tls *t)
+{
+	if (!t)
+		return;
+	if (a->n_retired == GW_RETIRED_MAX) { /* the oldest has had its time */
+		gw_tls_free(a->retired[0].tls);
+		memmove(a->retired, a->retired + 1, (GW_RETIRED_MAX - 1) * sizeof(a->retired[0]));
+		a->n_retired--;
+	}
+	a->retired[a->n_retired].tls = t;
+	a->retired[a->n_retired++].since_ms = loop_now_ms(a->loop);
+}
+
+static void free_retired_gw_tls(struct agent *a, bool all)
+{
+	size_t n = 0;
+
+	while (n < a->n_retired &&
+	       (all || loop_now_ms(a->loop) - a->retired[n].since_ms >= GW_RETIRE_MS))
+		gw_tls_free(a->retired[n++].tls);
+	memmove(a->retired, a->retired + n, (a->n_retired - n) * sizeof(a->retired[0]));
+	a->n_retired -= n;
+}
+
+/*
+ * Main loop, after a reload: the workers serve the Gateway listeners @cfg
+ * asks for. A listener whose certificates did not change keeps its contexts;
+ * others get new ones (the old ones retire). Ports come and go without a restart.
+ */
+static void reload_gateways(struct agent *a, const struct config *cfg)
 {
 	struct sockaddr_in gw[PROXY_GW_MAX];
 	struct gw_tls *tls[PROXY_GW_MAX];
+	bool changed;
 	size_t n;
-	bool same;
 
 	n = gateway_listeners(cfg, a->opt.gw_address, gw, tls, PROXY_GW_MAX);
-	same = n == a->opt.n_gw;
-	for (size_t i = 0; i < n && same; i++)
-		same = !memcmp(&gw[i], &a->opt.gw[i], sizeof(gw[i])) &&
-		       !tls[i] == !a->opt.gw_tls[i];
-	gateway_listeners_release(tls, n);
-	return same;
+	changed = n != a->opt.n_gw;
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		for (j = 0; j < a->opt.n_gw && memcmp(&gw[i], &a->opt.gw[j], sizeof(gw[i])); j++)
+			;
+		if (j < a->opt.n_gw && gw_tls_equal(tls[i], a->opt.gw_tls[j])) {
+			gw_tls_free(tls[i]); /* the same: keep the contexts the workers have */
+			tls[i] = a->opt.gw_tls[j];
+			a->opt.gw_tls[j] = NULL;
+		} else {
+			changed = true;
+		}
+	}
+	for (size_t j = 0; j < a->opt.n_gw; j++)
+		retire_gw_tls(a, a->opt.gw_tls[j]); /* what no listener keeps */
+	memcpy(a->opt.gw, gw, n * sizeof(gw[0]));
+	memcpy(a->opt.gw_tls, tls, n * sizeof(tls[0]));
+	a->opt.n_gw = n;
+	if (!changed)
+		return;
+	for (unsigned w = 0; w < a->n_workers; w++)
+		if (worker_set_gateways(a->workers[w], a->opt.gw, a->opt.gw_tls, n))
+			log_error("reload: worker %u cannot take the new Gateway listeners", w);
+	log_info("reload: the workers now serve %zu Gateway listener(s)", n);
 }
 
 /* Reload thread: a config that loaded and validated, before its routes are compiled. */
@@ -558,9 +620,6 @@ static int reload_prepare(void *ctx, struct config *cfg, char *why, size_t len)
 	struct agent *a = ctx;
 
 	agent_prepare_config(a, cfg);
-	if (!gateways_unchanged(a, cfg))
-		log_warn("reload: the Gateway ports this agent serves changed: routes follow now, "
-			 "the listeners at the next restart of shuntd");
 	return 0;
 }
 
@@ -587,6 +646,7 @@ static int reload_apply(void *ctx, struct snapshot *snap)
 		return err;
 	}
 	snapshot_install(&a->store, snap);
+	reload_gateways(a, snap->cfg);
 	err = kern_sync_services(a->kern, snap->cfg, snap->rt, &sync);
 	if (!err)
 		err = podns_sync(a->kern, snap->cfg, a->opt.netns_dir, a->opt.outbound, &pods);
@@ -665,6 +725,7 @@ static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 		log_warn("shuntd: heartbeat: cannot write %s: %s", SHUNT_MAP_CFG, strerror(errno));
 	if (ready && !a->reloader)
 		start_reloader(a);
+	free_retired_gw_tls(a, false);
 	(void)loop_timer_arm(loop, t, KERN_HEARTBEAT_MS, on_heartbeat, a);
 }
 
@@ -1008,6 +1069,7 @@ out:
 		close(a.netns_watch);
 	loop_free(a.loop);
 	gateway_listeners_release(a.opt.gw_tls, a.opt.n_gw); /* after the workers' sessions */
+	free_retired_gw_tls(&a, true);
 	snapshot_store_fini(&a.store); /* the config, which points at the labels, goes first */
 	gateway_labels_release(&a.opt.gw_labels);
 	if (err && !a.refused)

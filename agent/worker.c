@@ -33,6 +33,7 @@ struct worker {
 	int listen_fd;
 	int listen_fd6; /* -1: none */
 	int gw_fds[PROXY_GW_MAX];
+	struct sockaddr_in gw_addr[PROXY_GW_MAX]; /* what gw_fds[i] listens on */
 	size_t n_gw_fds;
 	struct loop *loop;
 	struct proxy *proxy;
@@ -366,6 +367,95 @@ static void worker_done(void *ctx, const struct proxy_pick *pick, int status)
 	}
 }
 
+/* Opens Gateway listener @addr, served with @tls (NULL: plain). 0 or -errno, logged. */
+static int gw_open(struct worker *w, const struct sockaddr_in *addr, struct ssl_ctx_st *tls)
+{
+	char a4[INET_ADDRSTRLEN];
+	int fd, err;
+
+	if (w->n_gw_fds == PROXY_GW_MAX)
+		return -ENOSPC;
+	fd = listen_socket((const struct sockaddr *)addr, sizeof(*addr));
+	err = fd < 0 ? fd : proxy_listen_gateway(w->proxy, fd, tls);
+	if (err) {
+		if (fd >= 0)
+			close(fd);
+		log_error("worker %u: cannot serve the Gateway port %s:%u: %s", w->opts.id,
+			  inet_ntop(AF_INET, &addr->sin_addr, a4, sizeof(a4)),
+			  ntohs(addr->sin_port), strerror(-err));
+		return err;
+	}
+	w->gw_addr[w->n_gw_fds] = *addr;
+	w->gw_fds[w->n_gw_fds++] = fd;
+	return 0;
+}
+
+static bool same_addr(const struct sockaddr_in *a, const struct sockaddr_in *b)
+{
+	return a->sin_addr.s_addr == b->sin_addr.s_addr && a->sin_port == b->sin_port;
+}
+
+/* The Gateway listeners a reload asks for, on their way to the worker's thread. */
+struct gw_update {
+	struct worker *w;
+	size_t n;
+	struct sockaddr_in addr[PROXY_GW_MAX];
+	struct ssl_ctx_st *tls[PROXY_GW_MAX];
+};
+
+/* On the worker's thread: close what is gone, swap contexts, open what is new. */
+static void gw_apply(void *arg)
+{
+	struct gw_update *u = arg;
+	struct worker *w = u->w;
+	size_t i = 0, j;
+
+	while (i < w->n_gw_fds) {
+		for (j = 0; j < u->n && !same_addr(&u->addr[j], &w->gw_addr[i]); j++)
+			;
+		if (j < u->n) { /* kept: new connections handshake with the new contexts */
+			(void)proxy_gateway_set_tls(w->proxy, w->gw_fds[i++], u->tls[j]);
+			continue;
+		}
+		/* Gone: accepted connections go on; the listener's queue is reset. */
+		(void)proxy_unlisten_gateway(w->proxy, w->gw_fds[i]);
+		close(w->gw_fds[i]);
+		w->n_gw_fds--;
+		w->gw_fds[i] = w->gw_fds[w->n_gw_fds];
+		w->gw_addr[i] = w->gw_addr[w->n_gw_fds];
+	}
+	for (j = 0; j < u->n; j++) {
+		for (i = 0; i < w->n_gw_fds && !same_addr(&u->addr[j], &w->gw_addr[i]); i++)
+			;
+		if (i == w->n_gw_fds)
+			(void)gw_open(w, &u->addr[j], u->tls[j]);
+	}
+	free(u);
+}
+
+int worker_set_gateways(struct worker *w, const struct sockaddr_in *gw, struct gw_tls *const *tls,
+			size_t n)
+{
+	struct gw_update *u;
+	int err;
+
+	if (n > PROXY_GW_MAX)
+		return -E2BIG;
+	u = calloc(1, sizeof(*u));
+	if (!u)
+		return -ENOMEM;
+	u->w = w;
+	u->n = n;
+	for (size_t i = 0; i < n; i++) {
+		u->addr[i] = gw[i];
+		u->tls[i] = tls && tls[i] ? gw_tls_ctx(tls[i]) : NULL;
+	}
+	err = loop_post(w->loop, gw_apply, u);
+	if (err)
+		free(u);
+	return err;
+}
+
 int worker_new(const struct worker_opts *opts, struct worker **out)
 {
 	struct proxy_ops ops = {
@@ -422,23 +512,10 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		}
 	}
 	for (size_t i = 0; i < opts->n_gw && i < PROXY_GW_MAX; i++) {
-		char a4[INET_ADDRSTRLEN];
-		int fd = listen_socket((const struct sockaddr *)&opts->gw[i], sizeof(opts->gw[i]));
-
-		err = fd < 0 ? fd
-			     : proxy_listen_gateway(w->proxy, fd,
-						    opts->gw_tls && opts->gw_tls[i]
-							    ? gw_tls_ctx(opts->gw_tls[i])
-							    : NULL);
-		if (err) {
-			if (fd >= 0)
-				close(fd);
-			log_error("worker %u: cannot serve the Gateway port %s:%u: %s", opts->id,
-				  inet_ntop(AF_INET, &opts->gw[i].sin_addr, a4, sizeof(a4)),
-				  ntohs(opts->gw[i].sin_port), strerror(-err));
+		err = gw_open(w, &opts->gw[i],
+			      opts->gw_tls && opts->gw_tls[i] ? gw_tls_ctx(opts->gw_tls[i]) : NULL);
+		if (err)
 			goto free_proxy;
-		}
-		w->gw_fds[w->n_gw_fds++] = fd;
 	}
 	*out = w;
 	return 0;

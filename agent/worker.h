@@ -47,6 +47,17 @@ void worker_free(struct worker *w);
  */
 void worker_stats(struct worker *w, struct proxy_stats *out);
 
+/*
+ * Makes the worker serve exactly the @n Gateway listeners @gw, with the TLS
+ * contexts @tls (NULL, or NULL entries: plain), which must outlive the
+ * handshakes begun on them. Any thread: the change happens on the worker's
+ * own, soon; a listener on an address it already serves stays open (new
+ * connections get the new contexts), one no longer listed closes (its
+ * connections go on), a new one opens (a failure is logged). 0 or -errno.
+ */
+int worker_set_gateways(struct worker *w, const struct sockaddr_in *gw, struct gw_tls *const *tls,
+			size_t n);
+
 /* The worker's listening socket (owned by the worker). */
 int worker_listen_fd(const struct worker *w);
 

@@ -14,6 +14,9 @@
 #   productpage, any other gets 404; a host no VirtualService binds: 404
 #   a server with tls.httpsRedirect: 301 to https://host/path
 #   a Gateway whose selector does not match the agent: its port is closed
+#   a reload that adds a Gateway on a new port serves it at once, and one
+#   that removes it closes the port again, without a restart; the other
+#   ports serve throughout
 #
 #   tests/e2e/gateway_test.sh BUILD_DIR
 #
@@ -316,5 +319,72 @@ else
 	not_ok "a Gateway for another workload is not served (exit $RC)"
 	show "$OUT" "$ERR"
 fi
+
+# --- Gateways come and go with the config, without a restart -------------------
+
+# generation: the config generation the agent serves (GET /reload).
+generation() {
+	node_exec curl -s --max-time 2 "http://$ADMIN/reload" | sed -n 's/^generation //p'
+}
+# wait_generation N: until the agent serves generation N (5 s at most).
+wait_generation() {
+	local t
+	for ((t = 50; t > 0; t--)); do
+		[ "$(generation)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
+}
+gen=$(generation)
+cat >"$TMP/late.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: late, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers:
+  - port: {number: 8083, name: http, protocol: HTTP}
+    hosts: [late.dev]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: late, namespace: default}
+spec:
+  hosts: [late.dev]
+  gateways: [late]
+  http:
+  - route:
+    - destination: {host: greeter-service.default.svc.cluster.local, subset: v1, port: {number: 3000}}
+YAML
+visit --connect "$NODE_GW:8083" --host late.dev --timeout-ms 2000
+check "before the reload, port 8083 is closed (exit $RC)" test "$RC" -eq 3
+mv "$TMP/late.yaml" "$TMP/config/late.yaml"
+if wait_generation $((gen + 1)); then
+	visit --connect "$NODE_GW:8083" --host late.dev -n 3 --timeout-ms 3000
+	if [ "$RC" -eq 0 ] && [ "$(grep -c '^status=200 pod=greeter-v1 ' "$OUT")" -eq 3 ]; then
+		ok "a reload adding Gateway late on port 8083: late.dev answered by greeter-v1 (3 of 3), no restart"
+	else
+		not_ok "a reload adding a Gateway serves its new port (exit $RC)"
+		show "$OUT" "$ERR"
+	fi
+else
+	not_ok "the config with Gateway late is applied (generation $(generation), want $((gen + 1)))"
+fi
+visit --connect "$GW" --host greeter.dev -n 5 --timeout-ms 3000
+check "port 8080 serves on through the reload (exit $RC)" test "$RC" -eq 0 -a "$(grep -c '^status=200 ' "$OUT")" -eq 5
+rm -f "$TMP/config/late.yaml"
+if wait_generation $((gen + 2)); then
+	visit --connect "$NODE_GW:8083" --host late.dev --timeout-ms 2000
+	if [ "$RC" -eq 3 ] && grep -q '^connect: Connection refused' "$ERR"; then
+		ok "a reload removing Gateway late closes port 8083 again: $(cat "$ERR")"
+	else
+		not_ok "a reload removing a Gateway closes its port (exit $RC)"
+		show "$OUT" "$ERR"
+	fi
+else
+	not_ok "the config without Gateway late is applied (generation $(generation), want $((gen + 2)))"
+fi
+visit --connect "$GW" --host greeter.dev -n 5 --timeout-ms 3000
+check "port 8080 serves on after the second reload (exit $RC)" test "$RC" -eq 0 -a "$(grep -c '^status=200 ' "$OUT")" -eq 5
 
 e2e_end

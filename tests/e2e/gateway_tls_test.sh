@@ -12,6 +12,8 @@
 #   fail; keep-alive, a 4 MB download and a 2 MB upload through TLS; a
 #   server with serverCertificate/privateKey files; a credentialName without
 #   its Secret is warned about and not served; the HTTP port still works.
+#   A rotated Secret (cert-manager renewing a certificate) is served after the
+#   reload it triggers, without a restart, and the other host keeps its own.
 #
 #   tests/e2e/gateway_tls_test.sh BUILD_DIR
 #
@@ -272,5 +274,32 @@ else
 	not_ok "the HTTP port still works (exit $RC)"
 	show "$OUT" "$ERR"
 fi
+
+# --- certificate rotation: a new Secret is served after the reload it triggers ---
+
+generation() {
+	node_exec curl -s --max-time 2 "http://$ADMIN/reload" | sed -n 's/^generation //p'
+}
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+	-subj "/CN=helloweb.dev/O=rotated" -keyout "$TMP/rot.key" -out "$TMP/rot.csr" 2>/dev/null &&
+	openssl x509 -req -in "$TMP/rot.csr" -CA "$TMP/ca.crt" -CAkey "$TMP/ca.key" \
+		-CAcreateserial -days 1 -extfile "$TMP/helloweb.dev.ext" -out "$TMP/rot.crt" 2>/dev/null ||
+	fatal "openssl could not make the rotated certificate"
+gen=$(generation)
+sed -e "s|$(base64 -w0 "$TMP/helloweb.dev.crt")|$(base64 -w0 "$TMP/rot.crt")|" \
+	-e "s|$(base64 -w0 "$TMP/helloweb.dev.key")|$(base64 -w0 "$TMP/rot.key")|" \
+	"$TMP/config/secrets.yaml" >"$TMP/secrets.new"
+mv "$TMP/secrets.new" "$TMP/config/secrets.yaml"
+for ((t = 50; t > 0; t--)); do
+	[ "$(generation)" = $((gen + 1)) ] && break
+	sleep 0.1
+done
+check "the rotated Secret is loaded (generation $(generation), was $gen)" test "$(generation)" = $((gen + 1))
+subj=$(subject_of helloweb.dev)
+check "after the rotation, helloweb.dev presents the new certificate ($subj)" grep -q 'O *= *rotated' <<<"$subj"
+tls_curl --cacert "$TMP/ca.crt" --resolve "helloweb.dev:8443:$NODE_GW" https://helloweb.dev:8443/
+check "https://helloweb.dev:8443/ verifies and answers with the new certificate (exit $RC)" test "$RC" -eq 0 -a "$(cat "$OUT")" = "helloweb v1"
+subj=$(subject_of greeter.dev)
+check "greeter.dev keeps its own certificate ($subj)" grep -q 'CN *= *greeter.dev' <<<"$subj"
 
 e2e_end

@@ -418,6 +418,52 @@ static void stop_before_run_is_remembered_once(void **state)
 	loop_free(loop);
 }
 
+struct posted {
+	struct loop *loop;
+	pthread_t on;	/* the thread the call ran on */
+	unsigned order; /* 1 + how many ran before */
+	unsigned *ran;
+	bool stop; /* the last one stops the loop */
+};
+
+static void posted_call(void *arg)
+{
+	struct posted *p = arg;
+
+	p->on = pthread_self();
+	p->order = ++*p->ran;
+	if (p->stop)
+		loop_stop(p->loop);
+}
+
+/* Calls posted from another thread run on the loop's thread, in order; pending ones at free. */
+static void post_runs_on_the_loop_thread_in_order(void **state)
+{
+	struct loop *loop = loop_new();
+	struct posted p[3] = {{0}};
+	struct timespec deadline;
+	unsigned ran = 0, ran2 = 0;
+	struct posted late = {.ran = &ran2};
+	pthread_t th;
+	void *ret;
+
+	assert_int_equal(pthread_create(&th, NULL, run_thread, loop), 0);
+	for (int i = 0; i < 3; i++) {
+		p[i] = (struct posted){.loop = loop, .ran = &ran, .stop = i == 2};
+		assert_int_equal(loop_post(loop, posted_call, &p[i]), 0);
+	}
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 5;
+	assert_int_equal(pthread_timedjoin_np(th, &ret, &deadline), 0);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(p[i].order, i + 1);
+		assert_true(pthread_equal(p[i].on, th));
+	}
+	assert_int_equal(loop_post(loop, posted_call, &late), 0); /* never run: freed first */
+	loop_free(loop);
+	assert_int_equal(late.order, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -432,6 +478,7 @@ int main(void)
 		cmocka_unit_test(loop_free_runs_pending_deferred_calls),
 		cmocka_unit_test(stop_from_another_thread),
 		cmocka_unit_test(stop_before_run_is_remembered_once),
+		cmocka_unit_test(post_runs_on_the_loop_thread_in_order),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
