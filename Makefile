@@ -6,7 +6,7 @@
 #   make demo       install what is missing, then the local demo node
 #   make fuzz       every libFuzzer harness for FUZZ_SECS (60) seconds (make test: 10 s each)
 #   make check      format check, static analysis, tests
-#   make bench      fast path off vs on vs direct, with wrk (not part of make test)
+#   make bench      shunt L7 and L4 vs direct, HAProxy and nginx, with wrk; route and scale figures
 #   make vmlinux    regenerate vmlinux/$(ARCH)/vmlinux.h from the running kernel
 #   V=1             show the commands
 
@@ -56,9 +56,11 @@ FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.c)
 FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/*_test.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/%,$(BENCH_SRCS))
 
 .PHONY: all deps test test-unit test-e2e test-san fuzz fuzz-run demo bench check format vmlinux clean
-all: $(BUILD)/shuntd $(BUILD)/shuntctl $(TOOLS)
+all: $(BUILD)/shuntd $(BUILD)/shuntctl $(TOOLS) $(BENCH_BINS)
 
 deps:
 	$(Q)scripts/deps.sh
@@ -95,6 +97,11 @@ $(BUILD)/shuntd $(BUILD)/shuntctl: $(BUILD)/%: $(BUILD)/agent/%.o $(LIB)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/%: tests/tools/%.c $(LIB) | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+# make bench's own programs (bench/*.c), linked like the test tools.
+$(BENCH_BINS): $(BUILD)/%: bench/%.c $(LIB) | $(BUILD)
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
@@ -156,14 +163,14 @@ bench: deps
 	$(Q)bench/run.sh $(BUILD)
 
 FORMAT_SRCS = $(wildcard agent/*.c agent/*.h include/*.h bpf/*.c bpf/lib/*.h tests/unit/*.c tests/tools/*.c \
-	tests/fuzz/*.c tests/fuzz/*.h)
+	tests/fuzz/*.c tests/fuzz/*.h bench/*.c)
 format:
 	$(Q)clang-format -i $(FORMAT_SRCS)
 
 check: all $(UNIT_BINS)
 	$(Q)clang-format --dry-run -Werror $(FORMAT_SRCS)
 	$(Q)cppcheck -q --error-exitcode=1 --enable=warning,performance,portability --inline-suppr \
-		--suppress=missingIncludeSystem -D_GNU_SOURCE '-DLIBBPF_OPTS(T,N,...)=struct T N' -Iinclude -Iagent agent tests/tools
+		--suppress=missingIncludeSystem -D_GNU_SOURCE '-DLIBBPF_OPTS(T,N,...)=struct T N' -Iinclude -Iagent agent tests/tools bench
 	$(Q)tests/run.sh $(BUILD)
 
 clean:
