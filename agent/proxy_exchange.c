@@ -326,13 +326,17 @@ static int rsp_edit_head(struct session *s)
 	struct proxy *px = s->px;
 	struct buf *b = &s->rsp;
 	uint32_t start = s->rsp_fwd, hlen = s->rsp_parsed - start, tail = b->len - s->rsp_parsed;
-	char line[64];
+	char line[96];
 	uint32_t llen, add, nlen;
 	char *head;
 
+	/* A client that asked to close is told so (RFC 9112 9.6): the upstream never saw its
+	 * Connection header, and a client that reads keep-alive would send its next request
+	 * into the close. */
 	llen = (uint32_t)snprintf(line, sizeof(line),
-				  "x-envoy-upstream-service-time: %" PRIu64 "\r\n",
-				  loop_now_ms(px->loop) - s->t_attempt);
+				  "x-envoy-upstream-service-time: %" PRIu64 "\r\n%s",
+				  loop_now_ms(px->loop) - s->t_attempt,
+				  s->flags & SF_REQ_KA ? "" : "connection: close\r\n");
 	add = llen + s->rsp_add_len;
 	if (b->head + b->len + add > b->size) {
 		/* Move to the front, and grow if that is not enough (a head near the limit). */

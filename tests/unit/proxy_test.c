@@ -1255,7 +1255,9 @@ static void connection_close_request_closes_after_response(void **state)
 		send_str(c->fd, "GET /bye HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n"), 0);
 	assert_int_equal(read_response(c, &r), 0);
 	assert_int_equal(r.status, 200);
-	/* The backend's response says nothing about closing: the client's request decides. */
+	/* The backend's response says nothing about closing: the client's request decides, and
+	 * the response says so. */
+	assert_false(r.keep_alive);
 	assert_true(closed_by_proxy(c));
 	response_reset(&r, false);
 	client_close(c);
