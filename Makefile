@@ -157,7 +157,8 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)tests/e2e/demo.sh $(BUILD)
 
-# Figures, never a pass or a fail: bench/run.sh builds, installs wrk if missing, and
+# Figures, never a pass or a fail: bench/run.sh builds, installs wrk, haproxy and nginx if
+# missing (their services never started), and
 # writes bench/results/<date>-<hostname>.md.
 bench: deps
 	$(Q)bench/run.sh $(BUILD)

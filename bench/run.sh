@@ -315,6 +315,7 @@ fi
 		echo "Routing on the L7 paths: x-bench-canary: yes to v2, else 90/10 over v1 and v2, round robin within (HAProxy: weighted servers 45/45/10 and an ACL; nginx: upstream weights and a map)."
 		echo "$ROUNDS rounds; in each, every case runs every path in turn ($PATHS), ${WARMUP} s warm-up + ${DURATION} s measured; $elapsed s in all."
 		echo "Figures are medians over the rounds; latency from wrk (coordinated omission not corrected); errors are socket errors and statuses >= 400, summed."
+		echo "Conns opened / req is the client's TCP ActiveOpens per request (about 1 with a new connection per request: wrk reconnected each time, and 0 with keep-alive); kernel conns / req is connect4's captured (l7) or direct (l4) count per request, so the capture is on the measured path."
 		echo "CPU is utime + stime of the proxy's process (nginx: master + workers) over the measurement; on l4 it is the idle agent's, and the kernel's work (connect4, in the client's context, and the TCP stack's softirqs) is charged to no proxy."
 		echo
 		echo "Paths:"

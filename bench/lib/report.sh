@@ -46,10 +46,15 @@ bench_ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f\n", a / b }'
 }
 
+# A ratio as "1.23x", "-" as it is.
+bench_times() {
+	[ "$1" = - ] && echo - || echo "${1}x"
+}
+
 # "16" -> "16", "16:close" -> "16, new conn/req".
 bench_fmt_conns() {
 	case $1 in
-	*:close) echo "${1%%:*}, new conn/req" ;;
+	*:close) echo "${1%%:*} (new conn/req)" ;;
 	*) echo "$1" ;;
 	esac
 }
@@ -233,16 +238,16 @@ bench_report_targets() {
 		l7=$(bench_median "$samples" l7 small "$c" $F_RPS)
 		hp=$(bench_median "$samples" haproxy small "$c" $F_RPS)
 		r=$(bench_ratio "$l7" "$hp")
-		bench_target "shunt L7 req/s >= 1.2x HAProxy's, $c conns" "${r}x" "$(bench_cmp "$r" ">=" 1.2)"
+		bench_target "shunt L7 req/s >= 1.2x HAProxy's, $c conns" "$(bench_times "$r")" "$(bench_cmp "$r" ">=" 1.2)"
 		l7=$(bench_median "$samples" l7 small "$c" $F_P99)
 		hp=$(bench_median "$samples" haproxy small "$c" $F_P99)
-		bench_target "shunt L7 p99 <= HAProxy's, $c conns" \
-			"$(bench_fmt_us "$l7") vs $(bench_fmt_us "$hp")" "$(bench_cmp "$l7" "<=" "$hp")"
+		if [ "$l7" = - ] || [ "$hp" = - ]; then r=-; else r="$(bench_fmt_us "$l7") vs $(bench_fmt_us "$hp")"; fi
+		bench_target "shunt L7 p99 <= HAProxy's, $c conns" "$r" "$(bench_cmp "$l7" "<=" "$hp")"
 	done
 	conns=$(awk '$1 == "small" { print $2 }' <<<"$BENCH_CASES")
 	for c in $conns; do
 		r=$(bench_r "$samples" l4 direct small "$c" $F_RPS)
-		bench_target "shunt L4 req/s >= 0.95x direct, $(bench_fmt_conns "$c")" "${r}x" "$(bench_cmp "$r" ">=" 0.95)"
+		bench_target "shunt L4 req/s >= 0.95x direct, $(bench_fmt_conns "$c") conns" "$(bench_times "$r")" "$(bench_cmp "$r" ">=" 0.95)"
 	done
 	worst=$(awk '$1 == "route" && $2 == 1000 && $4 > w { w = $4; c = $3 } END { if (c != "") print w, c }' "$routes" 2>/dev/null)
 	if [ -n "$worst" ]; then
