@@ -158,8 +158,7 @@ demo: deps
 	$(Q)tests/e2e/demo.sh $(BUILD)
 
 # Figures, never a pass or a fail: bench/run.sh builds, installs wrk, haproxy and nginx if
-# missing (their services never started), and
-# writes bench/results/<date>-<hostname>.md.
+# missing (their services never started), and writes bench/results/<date>-<hostname>.md.
 bench: deps
 	$(Q)bench/run.sh $(BUILD)
 
