@@ -6,6 +6,7 @@
 #include <stdarg.h>
 
 enum log_level {
+	LOG_OFF = -1, /* nothing is written (shuntctl validate prints diagnostics itself) */
 	LOG_ERROR = 0,
 	LOG_WARN,
 	LOG_INFO,
