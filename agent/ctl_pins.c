@@ -240,7 +240,7 @@ int ctl_config(const struct ctl_opts *o)
 	return 0;
 }
 
-/* Whether @fd is a @kind ("bpf-map", "bpf_link"): the pin dir holds maps and links. */
+/* Whether @fd is a @kind ("bpf-map", "bpf-link"): the pin dir holds maps and links. */
 bool ctl_fd_is(int fd, const char *kind)
 {
 	char path[64], target[64];
@@ -300,7 +300,7 @@ json_t *ctl_links_json(const struct ctl_opts *o)
 	for (int i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", o->pin_dir, ents[i]->d_name);
 		fd = strncmp(ents[i]->d_name, "link_", 5) ? -1 : bpf_obj_get(path);
-		if (fd >= 0 && ctl_fd_is(fd, "bpf_link"))
+		if (fd >= 0 && ctl_fd_is(fd, "bpf-link"))
 			json_array_append_new(arr, link_json(ents[i]->d_name, fd));
 		if (fd >= 0)
 			close(fd);
