@@ -338,6 +338,8 @@ static void view_programs(FILE *f, const json_t *progs)
 static void view_counters(FILE *f, const char *what, const json_t *c, const char *const *keys)
 {
 	fprintf(f, "  %-7s", what);
+	if (!json_object_size(c))
+		fprintf(f, " (none: not readable)");
 	for (size_t i = 0; keys[i]; i++)
 		if (json_object_get(c, keys[i]))
 			fprintf(f, " %s=%lld", keys[i], num(c, keys[i]));
@@ -359,12 +361,15 @@ void ctl_view_status(FILE *f, const json_t *st)
 		!json_is_true(json_object_get(a, "reachable")) ? str(a, "error")
 		: json_is_true(json_object_get(a, "ready"))    ? "ready"
 							       : "not ready");
-	if (json_is_object(k))
+	if (json_is_object(k) && json_is_null(json_object_get(k, "heartbeat_age_ms")))
 		fprintf(f,
-			"kernel:    listener %s, heartbeat %s%lld ms ago (alive under %lld ms): "
-			"%s\n",
+			"kernel:    listener %s, no heartbeat: every service balanced in the "
+			"kernel (fail open)\n",
+			str(k, "listener") ? str(k, "listener") : "none");
+	else if (json_is_object(k))
+		fprintf(f,
+			"kernel:    listener %s, heartbeat %lld ms ago (alive under %lld ms): %s\n",
 			str(k, "listener") ? str(k, "listener") : "none",
-			json_is_null(json_object_get(k, "heartbeat_age_ms")) ? "never, " : "",
 			num(k, "heartbeat_age_ms"), num(k, "alive_ms"),
 			json_is_true(json_object_get(k, "alive")) ? "alive" : "down (fail open)");
 	if (json_object_get(a, "generation"))
