@@ -19,6 +19,15 @@
 
 #include "explain.h"
 
+/* jansson's json_array_foreach and json_object_foreach, spelled out so that cppcheck (which
+ * does not read system headers) sees the loops. */
+#define CTL_ARRAY_EACH(a, i, v)                                                                    \
+	for ((i) = 0; (i) < json_array_size(a) && ((v) = json_array_get((a), (i))); (i)++)
+#define CTL_OBJECT_EACH(o, k, v)                                                                   \
+	for (void *it_ = json_object_iter((json_t *)(o));                                          \
+	     it_ && ((k) = json_object_iter_key(it_), (v) = json_object_iter_value(it_), 1);       \
+	     it_ = json_object_iter_next((json_t *)(o), it_))
+
 struct ctl_opts {
 	const char *pin_dir;	 /* --pin-dir */
 	const char *admin;	 /* --admin IP:PORT */

@@ -257,8 +257,7 @@ static void validate_text(const char *dir, const json_t *res)
 	const json_t *d, *c = json_object_get(res, "counts");
 	size_t i;
 
-	json_array_foreach(json_object_get(res, "diagnostics"), i, d)
-	{
+	CTL_ARRAY_EACH (json_object_get(res, "diagnostics"), i, d) {
 		const char *lvl = json_string_value(json_object_get(d, "level"));
 
 		printf("%s%s\n",

@@ -115,8 +115,7 @@ static void kvs(char *buf, size_t cap, const json_t *obj, const char *prefix)
 	const char *k;
 	json_t *v;
 
-	json_object_foreach((json_t *)obj, k, v)
-	{
+	CTL_OBJECT_EACH ((json_t *)obj, k, v) {
 		char name[160];
 
 		snprintf(name, sizeof(name), "%s%s", prefix, k);
@@ -144,7 +143,7 @@ static void match_str(const json_t *m, char *buf, size_t cap)
 	kvs(buf, cap, json_object_get(m, "queryParams"), "?");
 	if ((v = json_object_get(m, "port")))
 		cat(buf, cap, " port=%lld", (long long)json_integer_value(v));
-	json_object_foreach(json_object_get(m, "sourceLabels"), k, v)
+	CTL_OBJECT_EACH (json_object_get(m, "sourceLabels"), k, v)
 		cat(buf, cap, " src:%s=%s", k, json_string_value(v));
 	if (str(m, "sourceNamespace"))
 		cat(buf, cap, " srcns=%s", str(m, "sourceNamespace"));
@@ -169,8 +168,7 @@ static void action_str(const json_t *a, char *buf, size_t cap)
 	size_t i;
 
 	buf[0] = '\0';
-	json_array_foreach(json_object_get(a, "route"), i, d)
-	{
+	CTL_ARRAY_EACH (json_object_get(a, "route"), i, d) {
 		const json_t *dst = json_object_get(d, "destination");
 
 		cat(buf, cap, "%s", i ? ", " : "");
@@ -192,8 +190,7 @@ static void action_str(const json_t *a, char *buf, size_t cap)
 	if ((v = json_object_get(json_object_get(a, "fault"), "delay")))
 		cat(buf, cap, "; delay %s %g%%", str(v, "fixedDelay"),
 		    json_number_value(json_object_get(v, "percentage")));
-	json_array_foreach(json_object_get(a, "mirrors"), i, d)
-	{
+	CTL_ARRAY_EACH (json_object_get(a, "mirrors"), i, d) {
 		cat(buf, cap, "; mirror ");
 		short_host(buf, cap, str(json_object_get(d, "destination"), "host"),
 			   str(json_object_get(d, "destination"), "subset"));
@@ -208,10 +205,8 @@ void ctl_view_routes(FILE *f, const json_t *vhosts)
 	size_t i, k;
 
 	table_row(&t, "VIRTUAL HOST", "PATH", "ROUTE", "MATCH", "ACTION", "VIRTUAL SERVICE");
-	json_array_foreach(vhosts, i, vh)
-	{
-		json_array_foreach(json_object_get(vh, "routes"), k, r)
-		{
+	CTL_ARRAY_EACH (vhosts, i, vh) {
+		CTL_ARRAY_EACH (json_object_get(vh, "routes"), k, r) {
 			const char *rn = str(r, "name");
 
 			if (!rn && json_object_get(r, "rule"))
@@ -236,10 +231,11 @@ static void view_request(FILE *f, const json_t *x)
 
 	fprintf(f, "request:   %s %s (host %s, port %lld)\n", str(rq, "method"), str(rq, "path"),
 		str(rq, "host"), num(rq, "port"));
-	json_array_foreach(json_object_get(rq, "headers"), i, h)
+	CTL_ARRAY_EACH (json_object_get(rq, "headers"), i, h)
 		fprintf(f, "           %s\n", json_string_value(h));
-	json_object_foreach(json_object_get(src, "labels"), k, v) cat(
-		labels, sizeof(labels), "%s%s=%s", labels[0] ? "," : "", k, json_string_value(v));
+	CTL_OBJECT_EACH (json_object_get(src, "labels"), k, v)
+		cat(labels, sizeof(labels), "%s%s=%s", labels[0] ? "," : "", k,
+		    json_string_value(v));
 	if (str(src, "pod"))
 		fprintf(f, "client:    %s, pod %s (%s)\n", str(src, "ip"), str(src, "pod"), labels);
 	else
@@ -258,21 +254,19 @@ static void view_dests(FILE *f, const json_t *x)
 	size_t i, k;
 
 	table_row(&t, "", "WEIGHT", "DESTINATION", "CLUSTER", "ENDPOINTS");
-	json_array_foreach(json_object_get(x, "destinations"), i, d)
-	{
+	CTL_ARRAY_EACH (json_object_get(x, "destinations"), i, d) {
 		dst[0] = '\0';
 		short_host(dst, sizeof(dst), str(d, "host"), str(d, "subset"));
 		snprintf(w, sizeof(w), "%lld", num(d, "weight"));
 		snprintf(eps, sizeof(eps), "%zu", json_array_size(json_object_get(d, "endpoints")));
 		table_row(&t, json_is_true(json_object_get(d, "chosen")) ? "*" : "", w, dst,
 			  str(d, "cluster"), str(d, "problem") ? str(d, "problem") : eps);
-		json_array_foreach(json_object_get(d, "endpoints"), k, e)
-		{
+		CTL_ARRAY_EACH (json_object_get(d, "endpoints"), k, e) {
 			const char *lk;
 			json_t *lv;
 
 			lab[0] = '\0';
-			json_object_foreach(json_object_get(e, "labels"), lk, lv)
+			CTL_OBJECT_EACH (json_object_get(e, "labels"), lk, lv)
 				cat(lab, sizeof(lab), "%s%s=%s", lab[0] ? "," : "", lk,
 				    json_string_value(lv));
 			table_row(&t, "", "", str(e, "address"), str(e, "pod"), lab);
@@ -297,7 +291,7 @@ void ctl_view_explain(FILE *f, const json_t *x)
 	else
 		fprintf(f,
 			"virtual service: none: the default route (the service's own cluster)\n");
-	json_array_foreach(json_object_get(x, "rules"), i, r)
+	CTL_ARRAY_EACH (json_object_get(x, "rules"), i, r)
 		fprintf(f, "  %s\n", str(r, "reason"));
 	if (json_object_get(m, "index"))
 		fprintf(f, "matched:   rule %lld%s%s%s\n", num(m, "index"),
@@ -312,7 +306,7 @@ void ctl_view_explain(FILE *f, const json_t *x)
 	if (str(x, "endpoint"))
 		fprintf(f, "endpoint:  %s %s\n", str(x, "endpoint"),
 			str(x, "endpointPod") ? str(x, "endpointPod") : "");
-	json_array_foreach(json_object_get(x, "notes"), i, n)
+	CTL_ARRAY_EACH (json_object_get(x, "notes"), i, n)
 		fprintf(f, "note:      %s\n", json_string_value(n));
 }
 
@@ -325,8 +319,7 @@ static void view_programs(FILE *f, const json_t *progs)
 
 	fprintf(f, "programs:  %zu attached through pinned links\n", json_array_size(progs));
 	table_row(&t, "PIN", "ID", "TYPE", "ATTACH", "CGROUP", "PROGRAM");
-	json_array_foreach(progs, i, p)
-	{
+	CTL_ARRAY_EACH (progs, i, p) {
 		snprintf(id, sizeof(id), "%lld", num(p, "id"));
 		snprintf(cg, sizeof(cg), "%lld", num(p, "cgroup_id"));
 		table_row(&t, str(p, "pin"), id, str(p, "type"), str(p, "attach_type"), cg,
