@@ -55,6 +55,7 @@ static int fetch_json(const struct ctl_opts *o, const char *target, json_t **out
 /* Loads @dir and compiles its routes, as shuntd does at start. 0, or 1 (the loader said why). */
 static int offline_load(const char *dir, struct config **cfg, struct route_table **rt)
 {
+	log_level_cur = LOG_WARN; /* problems on stderr; notices are validate's business */
 	if (config_load_dir(dir, cfg)) {
 		fprintf(stderr, "shuntctl: %s is not a valid config (shuntctl validate %s)\n", dir,
 			dir);
