@@ -428,6 +428,14 @@ __u32 kern_svc_flags(const struct service *svc, const struct svc_port *sp, bool 
 	return flags;
 }
 
+__u32 kern_port_flags(const struct config *cfg, const struct route_table *rt, size_t i, size_t j)
+{
+	const struct service *svc = &cfg->services[i];
+
+	return kern_svc_flags(svc, &svc->ports[j], rt && route_port_needs_l7(rt, i),
+			      rt && route_port_needs_sni(rt, i, j));
+}
+
 /*
  * Whether connections to @sp are balanced by shunt at all (else kube-proxy's):
  * a Kubernetes service with a selector, or a ServiceEntry (with resolution
@@ -594,7 +602,6 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_services && !err; i++) {
 		const struct service *svc = &cfg->services[i];
-		bool l7 = rt && route_port_needs_l7(rt, i);
 
 		for (size_t j = 0; j < svc->n_ports; j++, flat++) {
 			const struct svc_port *sp = &svc->ports[j];
@@ -616,8 +623,7 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			}
 			val.n_slots = n_slots[id];
 			out->slots += n_slots[id];
-			val.flags =
-				kern_svc_flags(svc, sp, l7, rt && route_port_needs_sni(rt, i, j));
+			val.flags = kern_port_flags(cfg, rt, i, j);
 			if (val.flags & SVC4_F_L7)
 				out->l7++;
 			else

@@ -120,6 +120,14 @@ struct kern_sync {
 };
 
 /*
+ * The svc4_val flags kern_sync_services() writes for port @j of service @i
+ * of @cfg (@rt: its route table, NULL: none): SVC4_F_L7 when its connections
+ * go to the agent (HTTP with rules, TLS with tls routes), SVC4_F_PASSTHROUGH
+ * for a ServiceEntry with resolution NONE. For the admin API and explain too.
+ */
+__u32 kern_port_flags(const struct config *cfg, const struct route_table *rt, size_t i, size_t j);
+
+/*
  * Whether @cfg's service ports and backend slots fit in the maps at all, so
  * that a reload can refuse a config the kernel cannot hold before anything is
  * written. 0, or -E2BIG with @why (one line naming the flag to raise) filled.

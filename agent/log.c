@@ -35,7 +35,7 @@ int log_set_level_str(const char *name)
 {
 	for (unsigned i = 0; i < sizeof(level_names) / sizeof(level_names[0]); i++) {
 		if (!strcmp(name, level_names[i])) {
-			log_level_cur = (enum log_level)i;
+			__atomic_store_n(&log_level_cur, (enum log_level)i, __ATOMIC_RELAXED);
 			return 0;
 		}
 	}

@@ -6,13 +6,20 @@
 #include <stdarg.h>
 
 enum log_level {
+	LOG_OFF = -1, /* nothing is written (shuntctl validate prints diagnostics itself) */
 	LOG_ERROR = 0,
 	LOG_WARN,
 	LOG_INFO,
 	LOG_DEBUG,
 };
 
+/* Set at start-up, or at run time from the admin API (another thread): read it atomically. */
 extern enum log_level log_level_cur;
+
+static inline enum log_level log_level_get(void)
+{
+	return __atomic_load_n(&log_level_cur, __ATOMIC_RELAXED);
+}
 
 /* Sets the level; returns 0, or -EINVAL for a name that is not a level. */
 int log_set_level_str(const char *name);
@@ -31,7 +38,7 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap);
 
 #define log_at(lvl, ...)                                                                           \
 	do {                                                                                       \
-		if ((lvl) <= log_level_cur)                                                        \
+		if ((lvl) <= log_level_get())                                                      \
 			log_write((lvl), __VA_ARGS__);                                             \
 	} while (0)
 #define log_error(...) log_at(LOG_ERROR, __VA_ARGS__)

@@ -37,6 +37,7 @@
 
 struct route_table;
 struct route_worker;
+struct route_trace;
 
 /* One request, as the router sees it. */
 struct route_req {
@@ -47,6 +48,9 @@ struct route_req {
 				  the namespace exportTo is checked against */
 	bool https;	       /* scheme: false for now (plain HTTP capture) */
 	const char *sni;       /* through a TLS Gateway port: the ClientHello's server name */
+	/* explain.c: told how each match entry was evaluated (route_int.h); NULL on the request
+	 * path, where it costs one branch per entry tried. */
+	const struct route_trace *trace;
 };
 
 enum route_verdict {

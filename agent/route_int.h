@@ -303,13 +303,55 @@ const struct rt_client *rt_client_find(const struct route_table *rt, struct in_a
 bool rt_labels_subset(const struct labels *want, const struct labels *have);
 bool rt_host_matches(const char *pattern, const char *fqdn, size_t *specificity);
 
+/* Why a match entry did not match: the first condition that failed, as the matchers saw it. */
+enum rt_miss {
+	RT_MISS_NONE = 0,      /* it matched */
+	RT_MISS_PORT,	       /* match.port is another port */
+	RT_MISS_GATEWAY,       /* through a Gateway the entry does not bind to */
+	RT_MISS_NOT_MESH,      /* the entry names gateways, "mesh" not among them */
+	RT_MISS_SOURCE_LABELS, /* sourceLabels: the client's pod lacks one (or is unknown) */
+	RT_MISS_SOURCE_NS,     /* sourceNamespace: the client is in another one */
+	RT_MISS_URI,	       /* uri */
+	RT_MISS_HEADER, /* m->hdrs[cond]: method, authority, scheme, headers, withoutHeaders */
+	RT_MISS_QUERY,	/* m->qps[cond] */
+};
+
+/*
+ * What route_select() tells explain.c: every entry it evaluated, in order, with
+ * the rule it belongs to (@entry SIZE_MAX: a rule without match entries, a
+ * catch-all) and why it missed (RT_MISS_NONE: it matched; @cond indexes the
+ * header or query condition). With a trace, every rule is tried in order: the
+ * exact-path index only skips rules that cannot match, so the decision is the
+ * one the request path makes.
+ */
+struct route_trace {
+	void (*entry)(const struct route_trace *t, const struct rt_rule *r, size_t entry,
+		      enum rt_miss miss, size_t cond);
+};
+
 /* Request view and matchers (route_match.c). */
 void rt_reqview_init(struct rt_reqview *v, const struct route_req *rq,
 		     const struct rt_client *client);
 /* Whether @m applies to this client and port at all (Istio drops it from the client's routes
- * otherwise), and whether it matches the request. */
-bool rt_match_applies(const struct rt_match *m, const struct rt_reqview *v, uint16_t port);
-bool rt_match_request(struct route_worker *w, const struct rt_match *m, const struct rt_reqview *v);
+ * otherwise): RT_MISS_NONE, or the condition that keeps it from applying. */
+enum rt_miss rt_match_applies_why(const struct rt_match *m, const struct rt_reqview *v,
+				  uint16_t port);
+/* Whether @m matches the request: RT_MISS_NONE, or the first condition that does not hold (its
+ * index in *@cond for RT_MISS_HEADER and RT_MISS_QUERY; @cond may be NULL). */
+enum rt_miss rt_match_request_why(struct route_worker *w, const struct rt_match *m,
+				  const struct rt_reqview *v, size_t *cond);
+
+static inline bool rt_match_applies(const struct rt_match *m, const struct rt_reqview *v,
+				    uint16_t port)
+{
+	return rt_match_applies_why(m, v, port) == RT_MISS_NONE;
+}
+
+static inline bool rt_match_request(struct route_worker *w, const struct rt_match *m,
+				    const struct rt_reqview *v)
+{
+	return rt_match_request_why(w, m, v, NULL) == RT_MISS_NONE;
+}
 /* The consistent-hash key of @pol for the request into *@h; false when the request has none. A
  * cookie generated for a ttl sets w->cookie and *@set_cookie. */
 bool rt_hash_key(struct route_worker *w, const struct lb_policy *pol, const struct rt_reqview *v,
@@ -320,6 +362,11 @@ bool rt_hash_key(struct route_worker *w, const struct lb_policy *pol, const stru
 int rt_str_compile(struct rt_str *out, const struct str_match *sm, bool caseless, bool star_present,
 		   const char *field);
 void rt_str_release(struct rt_str *s);
+
+/* The cluster destination @d of a rule reaches for a request to port @req_port from client @c,
+ * as route_select() finds it (route_select.c, for explain.c); NULL: none (NC). */
+const struct rt_cluster *rt_dest_cluster(const struct route_table *rt, const struct rt_dest *d,
+					 uint16_t req_port, const struct rt_client *c);
 
 /* Resolves @dst to a service and port index as a route destination is (route.c). */
 void rt_resolve(const struct route_table *rt, const struct istio_destination *dst,

@@ -249,42 +249,52 @@ static bool query_value(const struct rt_reqview *v, const char *name, size_t nle
 	return false;
 }
 
-bool rt_match_applies(const struct rt_match *m, const struct rt_reqview *v, uint16_t port)
+enum rt_miss rt_match_applies_why(const struct rt_match *m, const struct rt_reqview *v,
+				  uint16_t port)
 {
 	if (m->port && m->port != port)
-		return false;
+		return RT_MISS_PORT;
 	if (v->gw) /* through a Gateway: the entry (or its VirtualService) must name it */
-		return config_binds_gateway(m->gws, m->n_gws, m->vs_ns, v->gw);
+		return config_binds_gateway(m->gws, m->n_gws, m->vs_ns, v->gw) ? RT_MISS_NONE
+									       : RT_MISS_GATEWAY;
 	if (!m->mesh)
-		return false;
+		return RT_MISS_NOT_MESH;
 	if (m->by_gateways) /* Istio: gateways given, sourceLabels and sourceNamespace ignored */
-		return true;
+		return RT_MISS_NONE;
 	if (m->src_labels &&
 	    (!v->client->pod || !rt_labels_subset(m->src_labels, &v->client->pod->labels)))
-		return false;
-	return m->src_ns == RT_NS_ANY || m->src_ns == v->client->ns;
+		return RT_MISS_SOURCE_LABELS;
+	return m->src_ns == RT_NS_ANY || m->src_ns == v->client->ns ? RT_MISS_NONE
+								    : RT_MISS_SOURCE_NS;
 }
 
-bool rt_match_request(struct route_worker *w, const struct rt_match *m, const struct rt_reqview *v)
+enum rt_miss rt_match_request_why(struct route_worker *w, const struct rt_match *m,
+				  const struct rt_reqview *v, size_t *cond)
 {
 	const char *val;
 	size_t len;
 
 	if (m->uri.kind == SM_PREFIX ? !str_match(&m->uri, v->pathq, v->pathq_len)
 				     : !str_match(&m->uri, v->path, v->path_len))
-		return false;
-	for (size_t i = 0; i < m->n_hdrs; i++)
-		if (!kv_header_match(w, &m->hdrs[i], v))
-			return false;
+		return RT_MISS_URI;
+	for (size_t i = 0; i < m->n_hdrs; i++) {
+		if (!kv_header_match(w, &m->hdrs[i], v)) {
+			if (cond)
+				*cond = i;
+			return RT_MISS_HEADER;
+		}
+	}
 	for (size_t i = 0; i < m->n_qps; i++) {
 		const struct rt_kv *kv = &m->qps[i];
 
-		if (!query_value(v, kv->name, kv->name_len, &val, &len))
-			return false;
-		if (kv->m.kind != SM_NONE && !str_match(&kv->m, val, len))
-			return false;
+		if (!query_value(v, kv->name, kv->name_len, &val, &len) ||
+		    (kv->m.kind != SM_NONE && !str_match(&kv->m, val, len))) {
+			if (cond)
+				*cond = i;
+			return RT_MISS_QUERY;
+		}
 	}
-	return true;
+	return RT_MISS_NONE;
 }
 
 /* The value of cookie @name in the request's Cookie headers, quotes stripped. */

@@ -196,26 +196,45 @@ static inline bool uri_rejects(const struct rt_str *u, const struct rt_reqview *
 	return false;
 }
 
+/* Tells the trace (explain.c), if any, how entry @k of @r went. */
+static inline void trace(const struct rt_reqview *v, const struct rt_rule *r, size_t k,
+			 enum rt_miss miss, size_t cond)
+{
+	if (__builtin_expect(v->rq->trace != NULL, 0))
+		v->rq->trace->entry(v->rq->trace, r, k, miss, cond);
+}
+
 /* Whether rule @r matches, and with which entry (*@entry, SIZE_MAX: the rule has none): *@applies
  * is set when one of its entries applies to the client (once set, entries are rejected by path
  * first). */
 static bool rule_matches(struct route_worker *w, const struct rt_rule *r,
 			 const struct rt_reqview *v, uint16_t port, bool *applies, size_t *entry)
 {
+	enum rt_miss miss;
+	size_t cond = 0;
+
 	*entry = SIZE_MAX;
 	if (!r->n_m) {
 		*applies = true;
+		trace(v, r, SIZE_MAX, RT_MISS_NONE, 0);
 		return true;
 	}
 	for (size_t k = 0; k < r->n_m; k++) {
 		const struct rt_match *m = &r->m[k];
 
-		if (*applies && uri_rejects(&m->uri, v))
+		if (*applies && uri_rejects(&m->uri, v)) {
+			trace(v, r, k, RT_MISS_URI, 0);
 			continue;
-		if (!rt_match_applies(m, v, port))
+		}
+		miss = rt_match_applies_why(m, v, port);
+		if (miss) {
+			trace(v, r, k, miss, 0);
 			continue;
+		}
 		*applies = true;
-		if (rt_match_request(w, m, v)) {
+		miss = rt_match_request_why(w, m, v, &cond);
+		trace(v, r, k, miss, cond);
+		if (!miss) {
 			*entry = k;
 			return true;
 		}
@@ -262,7 +281,7 @@ static const struct rt_rule *match_rules(struct route_worker *w, const struct rt
 					 size_t *entry)
 {
 	*applies = vs->always_applies;
-	if (vs->indexed)
+	if (vs->indexed && !v->rq->trace) /* explain wants every rule tried: see route_trace */
 		return match_indexed(w, vs, v, port, applies, entry);
 	for (size_t i = 0; i < vs->n_rules; i++)
 		if (rule_matches(w, &vs->rules[i], v, port, applies, entry))
@@ -718,6 +737,16 @@ int route_select(const struct route_table *rt, struct route_worker *w, const str
 	}
 	return pick_endpoint(rt, w, find_cluster(rt, rs, (size_t)(sp - svc->ports), NULL, v.client),
 			     &v, out);
+}
+
+const struct rt_cluster *rt_dest_cluster(const struct route_table *rt, const struct rt_dest *d,
+					 uint16_t req_port, const struct rt_client *c)
+{
+	size_t port;
+
+	if (!d->svc || !dest_port(d->svc, d->port, req_port, &port))
+		return NULL;
+	return find_cluster(rt, d->svc, port, d->subset, c);
 }
 
 void route_done_token(struct route_worker *w, uint64_t lb_token, int status)

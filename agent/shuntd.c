@@ -24,6 +24,7 @@
 
 #include "addr.h"
 #include "admin.h"
+#include "admin_config.h"
 #include "config.h"
 #include "dns.h"
 #include "gateway.h"
@@ -1042,6 +1043,9 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	err = admin_config_register(a.admin, &a.store); /* /config_dump, /routes, /explain, ... */
+	if (err)
+		goto out;
 	err = start_dns(&a);
 	if (err)
 		goto out;
