@@ -18,50 +18,13 @@
 
 #include "config.h"
 #include "dns.h"
+#include "dns_msg.h"
 #include "istio.h"
 #include "log.h"
 #include "loop.h"
 #include "snapshot.h"
 
-#define T_A	    1
-#define T_AAAA	    28
-#define C_IN	    1
-#define RC_FORMERR  1
-#define RC_SERVFAIL 2
-#define RC_NXDOMAIN 3
-#define RC_NOTIMP   4
-
-#define NAME_MAX_LEN 255
-#define ANSWERS_MAX  32 /* addresses in one answer (a headless service's endpoints) */
-
-/* The question of @q: its name (lowercased, dotted, no trailing dot) in @name, type, class,
- * and where the question ends. false when malformed. */
-static bool parse_question(const uint8_t *q, size_t len, char name[NAME_MAX_LEN + 1],
-			   uint16_t *type, uint16_t *class, size_t *end)
-{
-	size_t p = 12, n = 0;
-
-	while (p < len && q[p]) {
-		size_t l = q[p++];
-
-		if (l > 63 || p + l > len || n + l + 1 > NAME_MAX_LEN)
-			return false; /* compression in a question is not for us */
-		if (n)
-			name[n++] = '.';
-		for (size_t i = 0; i < l; i++)
-			name[n++] = (char)((q[p + i] >= 'A' && q[p + i] <= 'Z') ? q[p + i] + 32
-										: q[p + i]);
-		p += l;
-	}
-	if (p + 5 > len)
-		return false;
-	name[n] = '\0';
-	p++;
-	*type = (uint16_t)(q[p] << 8 | q[p + 1]);
-	*class = (uint16_t)(q[p + 2] << 8 | q[p + 3]);
-	*end = p + 4;
-	return true;
-}
+#define ANSWERS_MAX 32 /* addresses in one answer (a headless service's endpoints) */
 
 struct addrs {
 	uint8_t v[ANSWERS_MAX][16];
@@ -78,11 +41,11 @@ static void add_addr(struct addrs *a, const void *ip)
 /* A service's addresses of the asked family: its VIP, or its ready endpoints (headless). */
 static void service_addrs(const struct service *s, uint16_t type, struct addrs *a)
 {
-	if (type == T_A && s->cluster_ip.s_addr) {
+	if (type == DNS_T_A && s->cluster_ip.s_addr) {
 		add_addr(a, &s->cluster_ip);
 		return;
 	}
-	if (type == T_AAAA && s->has_ip6) {
+	if (type == DNS_T_AAAA && s->has_ip6) {
 		add_addr(a, &s->cluster_ip6);
 		return;
 	}
@@ -92,9 +55,9 @@ static void service_addrs(const struct service *s, uint16_t type, struct addrs *
 		for (size_t e = 0; e < s->ports[j].n_ready; e++) {
 			const struct endpoint *ep = &s->ports[j].eps[e];
 
-			if (type == T_A && ep->ip.s_addr)
+			if (type == DNS_T_A && ep->ip.s_addr)
 				add_addr(a, &ep->ip);
-			else if (type == T_AAAA && ep->has_ip6)
+			else if (type == DNS_T_AAAA && ep->has_ip6)
 				add_addr(a, &ep->ip6);
 		}
 }
@@ -103,7 +66,7 @@ static void service_addrs(const struct service *s, uint16_t type, struct addrs *
 static const struct service *k8s_name(const struct config *cfg, const char *name, bool *under)
 {
 	static const char suffix[] = ".svc.cluster.local";
-	char buf[NAME_MAX_LEN + 1], *dot;
+	char buf[DNS_NAME_MAX + 1], *dot;
 	size_t len = strlen(name), sl = strlen(suffix);
 
 	*under = len >= 14 && !strcmp(name + len - 14, ".cluster.local");
@@ -143,13 +106,6 @@ static const struct service *se_name(const struct config *cfg, const char *name)
 	return best;
 }
 
-static size_t put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-	return 2;
-}
-
 /* The answer to @q (its question ending at @qend) with @rcode and @a's addresses. */
 static size_t build(const uint8_t *q, size_t qend, int rcode, uint16_t type, bool aa,
 		    const struct addrs *a, uint8_t *out, size_t cap)
@@ -161,21 +117,21 @@ static size_t build(const uint8_t *q, size_t qend, int rcode, uint16_t type, boo
 	memcpy(out, q, qend < 12 ? 12 : qend);
 	out[2] = (uint8_t)(0x80 | (q[2] & 0x79) | (aa ? 0x04 : 0)); /* QR, opcode, AA, RD */
 	out[3] = (uint8_t)(0x80 | (rcode & 0x0f));		    /* RA */
-	put16(out + 4, qend > 12 ? 1 : 0);
-	put16(out + 6, 0);
-	put16(out + 8, 0);
-	put16(out + 10, 0);
+	dns_put16(out + 4, qend > 12 ? 1 : 0);
+	dns_put16(out + 6, 0);
+	dns_put16(out + 8, 0);
+	dns_put16(out + 10, 0);
 	p = qend;
 	for (size_t i = 0; a && i < a->n && p + 12 + a->len <= cap; i++) {
-		p += put16(out + p, 0xc00c); /* the name of the question */
-		p += put16(out + p, type);
-		p += put16(out + p, C_IN);
-		p += put16(out + p, DNS_TTL >> 16);
-		p += put16(out + p, DNS_TTL & 0xffff);
-		p += put16(out + p, (uint16_t)a->len);
+		p += dns_put16(out + p, 0xc00c); /* the name of the question */
+		p += dns_put16(out + p, type);
+		p += dns_put16(out + p, DNS_C_IN);
+		p += dns_put16(out + p, DNS_TTL >> 16);
+		p += dns_put16(out + p, DNS_TTL & 0xffff);
+		p += dns_put16(out + p, (uint16_t)a->len);
 		memcpy(out + p, a->v[i], a->len);
 		p += a->len;
-		put16(out + 6, (uint16_t)(i + 1));
+		dns_put16(out + 6, (uint16_t)(i + 1));
 	}
 	return p;
 }
@@ -183,7 +139,7 @@ static size_t build(const uint8_t *q, size_t qend, int rcode, uint16_t type, boo
 enum dns_verdict dns_answer(const struct config *cfg, const uint8_t *q, size_t qlen, uint8_t *out,
 			    size_t cap, size_t *out_len)
 {
-	char name[NAME_MAX_LEN + 1];
+	char name[DNS_NAME_MAX + 1];
 	uint16_t type, class, qd;
 	struct addrs a = {0};
 	const struct service *s;
@@ -193,27 +149,27 @@ enum dns_verdict dns_answer(const struct config *cfg, const uint8_t *q, size_t q
 	if (qlen < 12 || cap < 12)
 		return DNS_FORWARD; /* not even a header: the caller drops it */
 	qd = (uint16_t)(q[4] << 8 | q[5]);
-	if ((q[2] & 0x80) || qd != 1 || !parse_question(q, qlen, name, &type, &class, &qend)) {
-		*out_len = build(q, 12, RC_FORMERR, 0, false, NULL, out, cap);
+	if ((q[2] & 0x80) || qd != 1 || !dns_msg_question(q, qlen, name, &type, &class, &qend)) {
+		*out_len = build(q, 12, DNS_RC_FORMERR, 0, false, NULL, out, cap);
 		return DNS_ANSWER;
 	}
 	if ((q[2] >> 3 & 0x0f) != 0) { /* not a standard query */
-		*out_len = build(q, qend, RC_NOTIMP, 0, false, NULL, out, cap);
+		*out_len = build(q, qend, DNS_RC_NOTIMP, 0, false, NULL, out, cap);
 		return DNS_ANSWER;
 	}
-	if (class != C_IN)
+	if (class != DNS_C_IN)
 		return DNS_FORWARD;
-	a.len = type == T_AAAA ? 16 : 4;
+	a.len = type == DNS_T_AAAA ? 16 : 4;
 	s = k8s_name(cfg, name, &under);
 	if (!s)
 		s = se_name(cfg, name);
 	if (!s) {
 		if (!under)
 			return DNS_FORWARD;
-		*out_len = build(q, qend, RC_NXDOMAIN, 0, true, NULL, out, cap);
+		*out_len = build(q, qend, DNS_RC_NXDOMAIN, 0, true, NULL, out, cap);
 		return DNS_ANSWER;
 	}
-	if (type == T_A || type == T_AAAA)
+	if (type == DNS_T_A || type == DNS_T_AAAA)
 		service_addrs(s, type, &a);
 	*out_len = build(q, qend, 0, type, true, &a, out, cap);
 	return DNS_ANSWER;
@@ -255,13 +211,13 @@ static void reply(struct dns_server *d, const struct sockaddr_in *to, const uint
 static void servfail(struct dns_server *d, const struct pending *p)
 {
 	uint8_t out[DNS_MSG_MAX];
-	char name[NAME_MAX_LEN + 1];
+	char name[DNS_NAME_MAX + 1];
 	uint16_t type, class;
 	size_t qend = 12, len;
 
-	if (!parse_question(p->q, p->qlen, name, &type, &class, &qend))
+	if (!dns_msg_question(p->q, p->qlen, name, &type, &class, &qend))
 		qend = 12;
-	len = build(p->q, qend, RC_SERVFAIL, 0, false, NULL, out, sizeof(out));
+	len = build(p->q, qend, DNS_RC_SERVFAIL, 0, false, NULL, out, sizeof(out));
 	reply(d, &p->client, out, len);
 	d->failed++;
 }

@@ -13,12 +13,13 @@
 #include <stdint.h>
 #include <netinet/in.h>
 
+#include "dns_msg.h"
+
 struct config;
 struct loop;
 struct snapshot_store;
 
-#define DNS_TTL	    30	 /* seconds, for answers from the registry */
-#define DNS_MSG_MAX 1232 /* the EDNS buffer size DNS flag day 2020 settled on */
+#define DNS_TTL 30 /* seconds, for answers from the registry */
 
 enum dns_verdict {
 	DNS_ANSWER,  /* @out holds the answer */
