@@ -153,8 +153,26 @@ struct service {
 	struct src_loc cluster_ip_loc; /* where spec.clusterIP is; line 0 when absent */
 };
 
+/* A name's addresses, in the order of the answer that gave them: what a name lookup gives the
+ * loader for a ServiceEntry with resolution DNS or DNS_ROUND_ROBIN (docs/serviceentry.md). */
+#define CONFIG_NAME_ADDRS_MAX 16
+struct config_name_addrs {
+	struct in_addr v4[CONFIG_NAME_ADDRS_MAX];
+	size_t n4;
+	struct in6_addr v6[CONFIG_NAME_ADDRS_MAX];
+	size_t n6;
+};
+
 struct config_vip_slot;
 struct config_vip6_slot;
+
+/* A name a DNS ServiceEntry resolves, and what the loader was told about it. */
+struct config_dns_name {
+	char *name; /* lowercased, no trailing dot */
+	int err; /* the lookup's: 0, -ENOENT (no answer yet), -ENOSYS (no lookup on the thread) */
+	struct config_name_addrs addrs; /* when err is 0 */
+};
+
 struct virtual_service;
 struct destination_rule;
 
@@ -173,6 +191,11 @@ struct istio_config {
 	size_t n_wes;
 	struct gateway *gws;
 	size_t n_gws;
+	/* The names DNS and DNS_ROUND_ROBIN ServiceEntries resolve (endpoint addresses that are
+	 * names, or the hosts themselves), each once, in the order first met, with the answer
+	 * this config was built from (config_istio_dns.c). */
+	struct config_dns_name *dns_names;
+	size_t n_dns_names;
 };
 
 struct config {
@@ -254,6 +277,16 @@ bool config_pod_in_mesh(const struct config *cfg, const struct pod *p);
 
 /* "TCP", "UDP", "SCTP" or "?". */
 const char *config_proto_str(uint8_t protocol);
+
+/* Looks @name up (lowercased, no trailing dot) without blocking: 0 with its last good addresses
+ * in *@out (none at all: the name has no address), or -ENOENT when no answer is known yet. */
+typedef int (*config_name_lookup_fn)(const char *name, struct config_name_addrs *out, void *arg);
+
+/* Where loads on this thread get the addresses of DNS ServiceEntries' names: @fn(@arg), asked
+ * once per name and load (every port and host of one load sees the same answer). Without one
+ * (NULL), such names give no endpoint. The names a config asked for are in
+ * config->istio.dns_names, for the agent's resolver to track. */
+void config_set_name_lookup(config_name_lookup_fn fn, void *arg);
 
 /* Receives every diagnostic line of a load on this thread, in the order reported, in addition
  * to the log: errors (LOG_ERROR) as "FILE:LINE:COL: FIELD: MESSAGE" ("FILE: MESSAGE" when a file

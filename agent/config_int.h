@@ -16,8 +16,9 @@ struct load {
 	struct config *cfg;
 	size_t cap_services, cap_pods, cap_namespaces, cap_files;
 	size_t cap_vs, cap_dr, cap_sidecars, cap_ses, cap_wes, cap_gws;
-	size_t cap_secrets; /* of cfg->istio's arrays */
-	unsigned errors;    /* problems reported so far, every file */
+	size_t cap_secrets;   /* of cfg->istio's arrays */
+	size_t cap_dns_names; /* of cfg->istio.dns_names */
+	unsigned errors;      /* problems reported so far, every file */
 	struct yt_sink sink;
 };
 
@@ -78,6 +79,17 @@ void istio_se_release_all(struct istio_config *ic);
  * (after the Kubernetes ones), with its addresses as VIPs and its endpoints (or the
  * WorkloadEntries it selects) as endpoints. 0 or -ENOMEM. */
 int istio_expand_service_entries(struct load *ld);
+/* DNS and DNS_ROUND_ROBIN ServiceEntries (config_istio_dns.c). istio_dns_want() looks @name up
+ * once per load (the lookup config_set_name_lookup() set), records it in ld->cfg->istio.dns_names
+ * and warns at @loc, @field when it gives no endpoint; 0 or -ENOMEM. Then istio_dns_count() is how
+ * many endpoints it gives a port of @se (the first address only for DNS_ROUND_ROBIN) and
+ * istio_dns_add() appends them to @sp (room for them is the caller's), with @labels and @port. */
+int istio_dns_want(struct load *ld, const struct service_entry *se, const char *name,
+		   const struct src_loc *loc, const char *field);
+size_t istio_dns_count(const struct load *ld, const struct service_entry *se, const char *name);
+void istio_dns_add(const struct load *ld, const struct service_entry *se, const char *name,
+		   const struct labels *labels, uint16_t port, struct svc_port *sp);
+void istio_dns_release(struct istio_config *ic);
 /* Whether a ServiceEntry declares host @fqdn (exactly, or by a wildcard). */
 bool istio_se_declares(const struct istio_config *ic, const char *fqdn);
 /* Istio's protocol.Parse: a protocol name Istio knows (any case). */

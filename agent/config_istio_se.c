@@ -499,6 +499,7 @@ void istio_se_release_all(struct istio_config *ic)
 		we_release(&ic->wes[i].spec);
 	}
 	free(ic->wes);
+	istio_dns_release(ic);
 	ic->ses = NULL;
 	ic->wes = NULL;
 	ic->n_ses = ic->n_wes = 0;
@@ -533,13 +534,32 @@ static uint16_t we_port_for(const struct we_spec *w, const struct se_port *p)
 	return (uint16_t)(p->target_port ? p->target_port : p->number);
 }
 
-/* Appends @w as an endpoint of @sp when its address is an IP (DNS names are not resolved). */
-static void add_endpoint(struct svc_port *sp, const struct we_spec *w, const struct se_port *p)
+/* Whether @address is a name that resolution DNS or DNS_ROUND_ROBIN of @se resolves. */
+static bool dns_name(const struct service_entry *se, const char *address)
+{
+	return se->resolution >= SE_RES_DNS && address && strncmp(address, "unix://", 7) &&
+	       !ip_literal(address);
+}
+
+/* How many endpoints @w gives a port of @se. */
+static size_t we_count(const struct load *ld, const struct service_entry *se,
+		       const struct we_spec *w)
+{
+	return dns_name(se, w->address) ? istio_dns_count(ld, se, w->address) : 1;
+}
+
+/* Appends @w as endpoints of @sp: its IP, or the addresses its name resolves to (DNS). */
+static void add_endpoint(const struct load *ld, const struct service_entry *se, struct svc_port *sp,
+			 const struct we_spec *w, const struct se_port *p)
 {
 	struct endpoint *e = &sp->eps[sp->n_eps];
 
 	if (!w->address)
 		return;
+	if (dns_name(se, w->address)) {
+		istio_dns_add(ld, se, w->address, &w->labels, we_port_for(w, p), sp);
+		return;
+	}
 	if (inet_pton(AF_INET, w->address, &e->ip) != 1) {
 		e->ip.s_addr = 0;
 		if (inet_pton(AF_INET6, w->address, &e->ip6) != 1)
@@ -587,6 +607,36 @@ static bool first_address(const struct service_entry *se, int fam, void *out)
 	return false;
 }
 
+/* Resolution DNS without endpoints or selector: each host resolves its own name. */
+static bool dns_host(const struct service_entry *se)
+{
+	return se->resolution >= SE_RES_DNS && !se->n_endpoints && !se->workload_selector.n;
+}
+
+/* Every name @se resolves, looked up once for this load (config_istio_dns.c). 0 or -ENOMEM. */
+static int want_names(struct load *ld, const struct service_entry *se)
+{
+	const struct istio_config *ic = &ld->cfg->istio;
+	char field[48];
+	int err = 0;
+
+	for (size_t i = 0; i < se->n_endpoints && !err; i++) {
+		snprintf(field, sizeof(field), "spec.endpoints[%zu].address", i);
+		if (dns_name(se, se->endpoints[i].address))
+			err = istio_dns_want(ld, se, se->endpoints[i].address,
+					     &se->endpoints[i].loc, field);
+	}
+	for (size_t i = 0; i < ic->n_wes && !err; i++)
+		if (we_selected(se, &ic->wes[i]) && dns_name(se, ic->wes[i].spec.address))
+			err = istio_dns_want(ld, se, ic->wes[i].spec.address, &ic->wes[i].loc,
+					     "spec.address");
+	for (size_t h = 0; dns_host(se) && h < se->n_hosts && !err; h++) {
+		snprintf(field, sizeof(field), "spec.hosts[%zu]", h);
+		err = istio_dns_want(ld, se, se->hosts[h], &se->loc, field);
+	}
+	return err;
+}
+
 /*
  * The service of host @h of @se. Only the first host gets the entry's
  * addresses as VIPs: a VIP names one service port here, while Istio would
@@ -597,10 +647,15 @@ static int expand_one(struct load *ld, const struct service_entry *se, size_t h)
 	const char *host = se->hosts[h];
 	const struct istio_config *ic = &ld->cfg->istio;
 	struct service s = {.se = se, .fqdn = host, .loc = se->loc, .cluster_ip_loc = se->loc};
-	size_t n_we = se->n_endpoints;
+	/* DNS without endpoints: the host itself is the name (Istio's convertEndpoints). */
+	bool by_host = dns_host(se);
+	size_t n_we = by_host ? istio_dns_count(ld, se, host) : 0;
 
+	for (size_t i = 0; i < se->n_endpoints; i++)
+		n_we += we_count(ld, se, &se->endpoints[i]);
 	for (size_t i = 0; i < ic->n_wes; i++)
-		n_we += we_selected(se, &ic->wes[i]);
+		if (we_selected(se, &ic->wes[i]))
+			n_we += we_count(ld, se, &ic->wes[i].spec);
 	s.name = strdup(host);
 	s.namespace = strdup(se->namespace);
 	s.ports = calloc(se->n_ports + 1, sizeof(*s.ports));
@@ -629,10 +684,12 @@ static int expand_one(struct load *ld, const struct service_entry *se, size_t h)
 		if (!sp->eps)
 			goto oom;
 		for (size_t e = 0; e < se->n_endpoints; e++)
-			add_endpoint(sp, &se->endpoints[e], p);
+			add_endpoint(ld, se, sp, &se->endpoints[e], p);
 		for (size_t w = 0; w < ic->n_wes; w++)
 			if (we_selected(se, &ic->wes[w]))
-				add_endpoint(sp, &ic->wes[w].spec, p);
+				add_endpoint(ld, se, sp, &ic->wes[w].spec, p);
+		if (by_host)
+			istio_dns_add(ld, se, host, NULL, sp->target_port, sp);
 	}
 	if (!config_append((void **)&ld->cfg->services, &ld->cfg->n_services, &ld->cap_services, &s,
 			   sizeof(s)))
@@ -692,8 +749,8 @@ static int auto_allocate(struct config *cfg, size_t first)
 
 		for (size_t j = 0; j < s->n_ports && !eps; j++)
 			eps = s->ports[j].n_eps > 0;
-		/* Without an endpoint shunt knows (DNS names are not resolved yet), the name is
-		 * left to real DNS: a VIP would lead nowhere. */
+		/* Without an endpoint (a DNS name without an answer yet), the name is left to
+		 * real DNS: a VIP would lead nowhere. */
 		if (s->se && !s->se->n_addresses && s->se->resolution != SE_RES_NONE &&
 		    s->fqdn[0] != '*' && eps)
 			order[n++] = i;
@@ -729,6 +786,7 @@ static int expand_all(struct load *ld)
 
 	for (size_t i = 0; i < ic->n_ses; i++) {
 		const struct service_entry *se = &ic->ses[i];
+		int err;
 
 		for (size_t a = 0; a < se->n_addresses; a++) {
 			const char *slash = strchr(se->addresses[a], '/');
@@ -748,37 +806,11 @@ static int expand_all(struct load *ld)
 				      "among them by the Host header; shunt does not yet)",
 				      se->loc.file, se->loc.line, se->loc.col, se->n_hosts,
 				      se->hosts[0]);
-		for (size_t h = 0; h < se->n_hosts; h++) {
-			int err;
-
-			if (se->resolution == SE_RES_DNS ||
-			    se->resolution == SE_RES_DNS_ROUND_ROBIN) {
-				for (size_t e = 0; e < se->n_endpoints; e++)
-					if (se->endpoints[e].address &&
-					    !ip_literal(se->endpoints[e].address))
-						config_report(
-							ld, LOG_WARN,
-							"%s:%d:%d: spec.endpoints[%zu].address: %s "
-							"is "
-							"not resolved yet (resolution %s): not an "
-							"endpoint",
-							se->endpoints[e].loc.file,
-							se->endpoints[e].loc.line,
-							se->endpoints[e].loc.col, e,
-							se->endpoints[e].address,
-							istio_se_resolution_str(se->resolution));
-				if (!se->n_endpoints && !se->workload_selector.n && !h)
-					config_report(
-						ld, LOG_WARN,
-						"%s:%d:%d: spec.resolution: DNS: the hosts are not "
-						"resolved yet: connections to them are not "
-						"balanced by shunt",
-						se->loc.file, se->loc.line, se->loc.col);
-			}
+		err = want_names(ld, se);
+		for (size_t h = 0; h < se->n_hosts && !err; h++)
 			err = expand_one(ld, se, h);
-			if (err)
-				return err;
-		}
+		if (err)
+			return err;
 	}
 	return 0;
 }
