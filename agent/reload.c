@@ -35,6 +35,7 @@ struct reloader {
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t wake;
 	bool stop;
+	bool force; /* the next run loads even an unchanged directory */
 	uint64_t requested, started, finished;
 	const char *why;	/* of the latest request */
 	struct snapshot *ready; /* built, for the main loop to apply; a reference */
@@ -150,10 +151,13 @@ static void *reload_main(void *arg)
 	struct reloader *r = arg;
 	uint64_t one = 1;
 
+	if (r->ops.thread_start)
+		r->ops.thread_start(r->ops.ctx);
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
 		struct snapshot *snap, *old;
 		uint64_t seq, hash, last;
+		bool force;
 
 		while (!r->stop && r->started == r->requested)
 			pthread_cond_wait(&r->wake, &r->lock);
@@ -162,11 +166,13 @@ static void *reload_main(void *arg)
 		seq = r->started = r->requested; /* requests until now are served by this run */
 		log_info("reload: %s: reading %s", r->why, r->dir);
 		last = r->last_hash;
+		force = r->force;
+		r->force = false;
 		pthread_mutex_unlock(&r->lock);
 
 		hash = reload_dir_hash(r->dir);
 		snap = NULL;
-		if (hash && hash == last)
+		if (hash && hash == last && !force)
 			log_info("reload: %s has not changed: nothing to do", r->dir);
 		else
 			reload_once(r, hash, &snap);
@@ -315,6 +321,14 @@ void reloader_request(struct reloader *r, const char *why)
 	r->why = why;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
+}
+
+void reloader_request_force(struct reloader *r, const char *why)
+{
+	pthread_mutex_lock(&r->lock);
+	r->force = true;
+	pthread_mutex_unlock(&r->lock);
+	reloader_request(r, why);
 }
 
 void reloader_counts(struct reloader *r, uint64_t *requested, uint64_t *finished)

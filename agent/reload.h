@@ -34,6 +34,11 @@ struct reload_ops {
 	 * cannot (then it released @snap and recorded why).
 	 */
 	int (*apply)(void *ctx, struct snapshot *snap);
+	/*
+	 * Reload thread, once before its first load (NULL: nothing): what the
+	 * loader needs set per thread (config_set_name_lookup).
+	 */
+	void (*thread_start)(void *ctx);
 	void *ctx;
 };
 
@@ -57,6 +62,13 @@ int reloader_new(struct loop *loop, const char *dir, uint64_t loaded_hash,
  * thread. Requests while one is running coalesce into one more run.
  */
 void reloader_request(struct reloader *r, const char *why);
+
+/*
+ * The same, but the directory is loaded even when its content did not
+ * change: something the config is built from besides the files changed (an
+ * answer for a DNS ServiceEntry's name). Any thread.
+ */
+void reloader_request_force(struct reloader *r, const char *why);
 
 /* Reloads requested and finished so far (finished: loaded and applied, refused, or unchanged). */
 void reloader_counts(struct reloader *r, uint64_t *requested, uint64_t *finished);
