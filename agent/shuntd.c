@@ -35,6 +35,7 @@
 #include "podns.h"
 #include "probe.h"
 #include "reload.h"
+#include "resolve.h"
 #include "snapshot.h"
 #include "sysfs.h"
 #include "worker.h"
@@ -87,6 +88,8 @@ struct agent {
 	int netns_watch;	     /* inotify on --netns-dir: a pod came or went; -1: none */
 	struct admin *admin;
 	struct dns_server *dns;	   /* the pods' resolver; NULL: none */
+	struct resolver *resolver; /* DNS ServiceEntries' names; NULL: no upstream */
+	bool names_changed;	   /* an answer changed before the reloader was there */
 	struct reloader *reloader; /* from the first heartbeat after ready; NULL before */
 	uint64_t loaded_hash;	   /* reload_dir_hash() of the config loaded at start */
 	bool reload_pending;	   /* SIGHUP before the reloader was there */
@@ -621,6 +624,9 @@ static int reload_prepare(void *ctx, struct config *cfg, char *why, size_t len)
 	struct agent *a = ctx;
 
 	agent_prepare_config(a, cfg);
+	if (a->resolver && resolver_want(a->resolver, cfg->istio.dns_names, cfg->istio.n_dns_names))
+		log_warn("dns: out of memory: the names to resolve are those of the previous "
+			 "config");
 	return 0;
 }
 
@@ -664,9 +670,21 @@ static int reload_apply(void *ctx, struct snapshot *snap)
 	return 0;
 }
 
+/* Reload thread: its loads read DNS ServiceEntries' names from the resolver. */
+static void reload_thread_start(void *ctx)
+{
+	struct agent *a = ctx;
+
+	if (a->resolver)
+		config_set_name_lookup(resolver_name_lookup, a->resolver);
+}
+
 static void start_reloader(struct agent *a)
 {
-	struct reload_ops ops = {.prepare = reload_prepare, .apply = reload_apply, .ctx = a};
+	struct reload_ops ops = {.prepare = reload_prepare,
+				 .apply = reload_apply,
+				 .thread_start = reload_thread_start,
+				 .ctx = a};
 	int err;
 
 	err = reloader_new(a->loop, a->opt.config_dir, a->loaded_hash, &a->store, &ops,
@@ -676,9 +694,11 @@ static void start_reloader(struct agent *a)
 			  strerror(-err));
 		return;
 	}
-	if (a->reload_pending)
+	if (a->names_changed)
+		reloader_request_force(a->reloader, "a DNS answer changed");
+	else if (a->reload_pending)
 		reloader_request(a->reloader, "SIGHUP");
-	a->reload_pending = false;
+	a->reload_pending = a->names_changed = false;
 }
 
 /* GET /reload: the reload record; POST /reload: reload now (as SIGHUP). */
@@ -963,6 +983,43 @@ static bool resolv_conf_nameserver(struct sockaddr_in *out)
 	return found;
 }
 
+/* Main loop: an answer changed a name's addresses; the config follows (a forced reload). */
+static void on_names_changed(struct loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct agent *a = arg;
+
+	if (!resolver_changed(a->resolver))
+		return;
+	if (a->reloader)
+		reloader_request_force(a->reloader, "a DNS answer changed");
+	else
+		a->names_changed = true;
+}
+
+/*
+ * The resolver of DNS ServiceEntries' names asks --dns-upstream (default: the
+ * first nameserver of /etc/resolv.conf), as the pods' resolver forwards to it.
+ */
+static int start_resolver(struct agent *a)
+{
+	struct resolver_opts o = {.upstream = a->opt.dns_upstream, .mark = a->opt.mark};
+	int err;
+
+	if (!a->opt.dns_upstream_given && !resolv_conf_nameserver(&a->opt.dns_upstream))
+		log_warn("dns: no IPv4 nameserver in /etc/resolv.conf: names outside the "
+			 "registry get SERVFAIL, DNS ServiceEntries are not resolved (give "
+			 "--dns-upstream)");
+	if (!a->opt.dns_upstream.sin_port)
+		return 0;
+	o.upstream = a->opt.dns_upstream;
+	o.ipv6 = a->opt.listen6.sin6_port != 0; /* AAAA too on a dual-stack node */
+	err = resolver_new(&o, &a->resolver);
+	if (err)
+		log_error("dns: cannot start the resolver of ServiceEntry names: %s",
+			  strerror(-err));
+	return err;
+}
+
 /* The pods' resolver, in the main loop: bound before the kernel sends queries there. */
 static int start_dns(struct agent *a)
 {
@@ -975,9 +1032,6 @@ static int start_dns(struct agent *a)
 	}
 	if (!a->opt.dns.sin_port)
 		return 0;
-	if (!a->opt.dns_upstream_given && !resolv_conf_nameserver(&a->opt.dns_upstream))
-		log_warn("dns: no IPv4 nameserver in /etc/resolv.conf: names outside the "
-			 "registry get SERVFAIL (give --dns-upstream)");
 	err = dns_server_new(a->loop, &a->opt.dns, &a->opt.dns_upstream, a->opt.mark, &a->store,
 			     &a->dns);
 	if (err) {
@@ -1007,10 +1061,13 @@ int main(int argc, char **argv)
 	snapshot_store_init(&a.store);
 
 	a.loaded_hash = reload_dir_hash(a.opt.config_dir); /* before: a change meanwhile reloads */
-	err = config_load_dir(a.opt.config_dir, &cfg);
+	if (start_resolver(&a))
+		return 1;
+	err = resolver_load_dir(a.resolver, a.opt.config_dir, RESOLVE_START_MS, &cfg);
 	if (err) {
 		log_error("shuntd: refusing to start: the config in %s is not valid (see above)",
 			  a.opt.config_dir);
+		resolver_free(a.resolver);
 		return 1;
 	}
 	agent_prepare_config(&a, cfg);
@@ -1047,6 +1104,9 @@ int main(int argc, char **argv)
 	if (err)
 		goto out;
 	err = start_dns(&a);
+	if (!err && a.resolver)
+		err = loop_add(a.loop, resolver_changed_fd(a.resolver), EPOLLIN, on_names_changed,
+			       &a);
 	if (err)
 		goto out;
 	err = -pthread_create(&a.starter, NULL, agent_starter, &a);
@@ -1065,6 +1125,9 @@ int main(int argc, char **argv)
 
 out:
 	agent_stop(&a);
+	if (a.resolver && a.loop) /* after the reloader, whose loads read it */
+		loop_del(a.loop, resolver_changed_fd(a.resolver));
+	resolver_free(a.resolver);
 	dns_server_free(a.dns);
 	admin_free(a.admin);
 	if (a.sig_fd >= 0)
