@@ -34,28 +34,8 @@ ADMIN=127.0.0.1:15000
 TMP=
 AGENT_PID=
 
-# resolve POD NAME: getent ahostsv4 in the pod (its cgroup); sets OUT, RC, MS.
-resolve() {
-	local t0
-	OUT=$TMP/out.$((++calls))
-	t0=$(now_ms)
-	node_exec_in "$(node_ns "$1")" "$NODE_CG/$1" timeout 8 getent ahostsv4 "$2" >"$OUT" 2>&1
-	RC=$?
-	MS=$(($(now_ms) - t0))
-}
-calls=0
-
-# first_ip: the address getent printed first.
-first_ip() {
-	awk 'NR == 1 { print $1 }' "$OUT"
-}
-
 e2e_require
-command -v getent >/dev/null || fatal "getent (libc-bin) is missing"
-NS_IP=$(awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ { print $2; exit }' /etc/resolv.conf)
-[ -n "$NS_IP" ] || skip "/etc/resolv.conf names no IPv4 nameserver: glibc would not ask one"
-grep -qE '^[^#]*hosts:.*dns' /etc/nsswitch.conf 2>/dev/null ||
-	skip "/etc/nsswitch.conf does not resolve hosts by dns"
+e2e_require_dns
 
 e2e_start dns
 

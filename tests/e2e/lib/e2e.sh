@@ -11,6 +11,10 @@
 #   client POD ARGS...        shunt-client from POD (its cgroup); sets OUT, ERR, RC, MS
 #   refused POD ADDR WHAT     ok when POD's connect() to ADDR fails with EPERM at once (the
 #                             kernel refused it), not_ok otherwise; WHAT says why it should
+#   e2e_require_dns           skip unless a pod's glibc would ask a nameserver (getent,
+#                             an IPv4 nameserver in /etc/resolv.conf, hosts: dns); sets NS_IP
+#   resolve POD NAME          getent ahostsv4 NAME in POD (its cgroup: its query is
+#                             captured); sets OUT, RC, MS; first_ip prints the first address
 #   e2e_end                   node_down, a check that nothing of the node is left,
 #                             the summary line; returns 0 when nothing failed
 
@@ -68,6 +72,27 @@ refused() {
 		not_ok "$1 -> $2 ($3) is refused at connect() (exit $RC after $MS ms)"
 		show "$OUT" "$ERR"
 	fi
+}
+
+e2e_require_dns() {
+	command -v getent >/dev/null || fatal "getent (libc-bin) is missing"
+	NS_IP=$(awk '$1 == "nameserver" && $2 ~ /^[0-9.]+$/ { print $2; exit }' /etc/resolv.conf)
+	[ -n "$NS_IP" ] || skip "/etc/resolv.conf names no IPv4 nameserver: glibc would not ask one"
+	grep -qE '^[^#]*hosts:.*dns' /etc/nsswitch.conf 2>/dev/null ||
+		skip "/etc/nsswitch.conf does not resolve hosts by dns"
+}
+
+resolve() {
+	local t0
+	OUT=$TMP/out.$((++E2E_CALLS))
+	t0=$(now_ms)
+	node_exec_in "$(node_ns "$1")" "$NODE_CG/$1" timeout 8 getent ahostsv4 "$2" >"$OUT" 2>&1
+	RC=$?
+	MS=$(($(now_ms) - t0))
+}
+
+first_ip() {
+	awk 'NR == 1 { print $1 }' "$OUT"
 }
 
 e2e_end() {
