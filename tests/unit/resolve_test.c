@@ -481,6 +481,29 @@ static void names_no_longer_wanted_are_forgotten(void **state)
 	assert_int_equal(resolver_lookup(res, "old.example.test", &a), -ENOENT);
 }
 
+/* Asked to, AAAA too: the name's IPv6 addresses next to its IPv4 ones. */
+static void aaaa_is_asked_when_the_node_has_ipv6(void **state)
+{
+	const struct frr rrs[] = {{"dual.example.test", DNS_T_A, 30, "192.0.2.1"},
+				  {"dual.example.test", DNS_T_AAAA, 30, "2001:db8::1"},
+				  {"dual.example.test", DNS_T_AAAA, 30, "2001:db8::2"}};
+	const char *names[] = {"dual.example.test"};
+	struct resolver_opts o = {.upstream = fake.addr, .ipv6 = true, .timeout_ms = 200};
+	struct config_name_addrs a;
+	char buf[INET6_ADDRSTRLEN];
+
+	resolver_free(res);
+	assert_int_equal(resolver_new(&o, &res), 0);
+	rule("dual.example.test", M_ANSWER, rrs, 3);
+	want(names, 1);
+	assert_int_equal(resolver_wait(res, 2000), 0);
+	assert_int_equal(resolver_lookup(res, "dual.example.test", &a), 0);
+	assert_int_equal(a.n4, 1);
+	assert_int_equal(a.n6, 2);
+	assert_string_equal(inet_ntop(AF_INET6, &a.v6[1], buf, sizeof(buf)), "2001:db8::2");
+	assert_int_equal(queries("dual.example.test", NULL, 0), 2); /* A and AAAA */
+}
+
 static int write_file(const char *path, const char *text)
 {
 	FILE *f = fopen(path, "w");
@@ -571,6 +594,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(wait_is_bounded_by_the_first_outcome, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(names_no_longer_wanted_are_forgotten, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(aaaa_is_asked_when_the_node_has_ipv6, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(first_config_is_built_with_the_answers, setup,
 						teardown),
