@@ -254,7 +254,7 @@ static void chase(const uint8_t *msg, size_t len, size_t p, unsigned an, const c
 		  uint16_t type, struct answer *a)
 {
 	struct dns_rr rrs[ANSWER_RRS_MAX]; /* 18 KB of the resolver thread's stack */
-	char cur[DNS_NAME_MAX + 1], target[DNS_NAME_MAX + 1];
+	char cur[DNS_NAME_MAX + 1], target[DNS_NAME_MAX + 1], alias[DNS_NAME_MAX + 1];
 	size_t n = 0, next;
 	bool cname = false;
 
@@ -275,8 +275,10 @@ static void chase(const uint8_t *msg, size_t len, size_t p, unsigned an, const c
 			if (rr->type == type && rr->rdlen == addr_len(type))
 				add_addr(a, msg + rr->rdata, rr->rdlen);
 			else if (rr->type != DNS_T_CNAME ||
-				 dns_msg_name(msg, len, rr->rdata, target, &next))
+				 dns_msg_name(msg, len, rr->rdata, alias, &next))
 				continue;
+			else
+				memcpy(target, alias, sizeof(target));
 			if (ttl_of(rr->ttl) < a->ttl)
 				a->ttl = ttl_of(rr->ttl);
 		}
