@@ -180,7 +180,8 @@ static void rule(const char *qname, enum mode mode, const struct frr *rrs, size_
 	snprintf(r->qname, sizeof(r->qname), "%s", qname);
 	r->mode = mode;
 	assert_true(n <= RRS_MAX);
-	memcpy(r->rrs, rrs, n * sizeof(*rrs));
+	if (n)
+		memcpy(r->rrs, rrs, n * sizeof(*rrs));
 	r->n_rrs = n;
 	pthread_mutex_unlock(&fake.lock);
 }
