@@ -58,14 +58,6 @@ struct resolver {
 	struct resolver_stats st;
 };
 
-/* What one message said about the entry it answers. */
-struct answer {
-	uint8_t addrs[CONFIG_NAME_ADDRS_MAX][16];
-	size_t n;
-	uint32_t ttl;	 /* seconds */
-	const char *why; /* set when the attempt failed */
-};
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -149,7 +141,7 @@ static void fail(struct resolver *r, struct entry *e, const char *why, uint64_t 
 	settle(r, e);
 }
 
-static bool same_set(const struct entry *e, const struct answer *a)
+static bool same_set(const struct entry *e, const struct resolve_answer *a)
 {
 	size_t len = addr_len(e->type);
 
@@ -180,7 +172,8 @@ static uint64_t refresh_ms(const struct resolver *r, uint32_t ttl)
 }
 
 /* A good answer: a new set of addresses (in the answer's order) or the same one again. */
-static void answered(struct resolver *r, struct entry *e, const struct answer *a, uint64_t now)
+static void answered(struct resolver *r, struct entry *e, const struct resolve_answer *a,
+		     uint64_t now)
 {
 	uint64_t one = 1;
 	char was[256], is[256];
@@ -210,7 +203,7 @@ static void answered(struct resolver *r, struct entry *e, const struct answer *a
 	settle(r, e);
 }
 
-static void add_addr(struct answer *a, const uint8_t *ip, size_t len)
+static void add_addr(struct resolve_answer *a, const uint8_t *ip, size_t len)
 {
 	for (size_t i = 0; i < a->n; i++)
 		if (!memcmp(a->addrs[i], ip, len))
@@ -251,7 +244,7 @@ static uint32_t negative_ttl(const uint8_t *msg, size_t len, size_t p, unsigned 
  * CNAME without addresses is a failure (the upstream did not follow it).
  */
 static void chase(const uint8_t *msg, size_t len, size_t p, unsigned an, const char *name,
-		  uint16_t type, struct answer *a)
+		  uint16_t type, struct resolve_answer *a)
 {
 	struct dns_rr rrs[ANSWER_RRS_MAX]; /* 18 KB of the resolver thread's stack */
 	char cur[DNS_NAME_MAX + 1], target[DNS_NAME_MAX + 1], alias[DNS_NAME_MAX + 1];
@@ -293,26 +286,29 @@ static void chase(const uint8_t *msg, size_t len, size_t p, unsigned an, const c
 		a->ttl = 0;
 }
 
-/* Reads the answer @msg to entry @e's query into @a (a->why set when it is a failure). */
-static void parse(const uint8_t *msg, size_t len, const struct entry *e, struct answer *a)
+void resolve_parse_answer(const uint8_t *msg, size_t len, const char *name, uint16_t type,
+			  struct resolve_answer *a)
 {
 	static const char *const rcodes[] = {"NOERROR",	 "FORMERR", "SERVFAIL",
 					     "NXDOMAIN", "NOTIMP",  "REFUSED"};
 	char qname[DNS_NAME_MAX + 1];
-	unsigned rcode = msg[3] & 0x0f, an = dns_get16(msg + 6), ns = dns_get16(msg + 8);
+	unsigned rcode, an, ns;
 	uint16_t qtype, qclass;
 	size_t p;
 
 	memset(a, 0, sizeof(*a));
-	if (dns_get16(msg + 4) != 1 || dns_msg_name(msg, len, DNS_HDR_LEN, qname, &p) ||
-	    p + 4 > len) {
+	if (len < DNS_HDR_LEN || dns_get16(msg + 4) != 1 ||
+	    dns_msg_name(msg, len, DNS_HDR_LEN, qname, &p) || p + 4 > len) {
 		a->why = "malformed answer";
 		return;
 	}
+	rcode = msg[3] & 0x0f;
+	an = dns_get16(msg + 6);
+	ns = dns_get16(msg + 8);
 	qtype = dns_get16(msg + p);
 	qclass = dns_get16(msg + p + 2);
 	p += 4;
-	if (strcmp(qname, e->name) || qtype != e->type || qclass != DNS_C_IN) {
+	if (strcmp(qname, name) || qtype != type || qclass != DNS_C_IN) {
 		a->why = "an answer to another question";
 	} else if (rcode == DNS_RC_NXDOMAIN) {
 		a->ttl = negative_ttl(msg, len, p, an, ns);
@@ -321,7 +317,7 @@ static void parse(const uint8_t *msg, size_t len, const struct entry *e, struct 
 	} else if (msg[2] & 0x02) {
 		a->why = "truncated answer (no TCP fallback)";
 	} else {
-		chase(msg, len, p, an, e->name, e->type, a);
+		chase(msg, len, p, an, name, type, a);
 		if (!a->why && !a->n)
 			a->ttl = negative_ttl(msg, len, p, an, ns);
 	}
@@ -348,7 +344,7 @@ static struct entry *in_flight(const struct resolver *r, uint16_t id)
 static void receive(struct resolver *r)
 {
 	uint8_t msg[DNS_MSG_MAX];
-	struct answer a;
+	struct resolve_answer a;
 
 	for (int i = 0; i < 64; i++) {
 		struct sockaddr_in from;
@@ -367,7 +363,7 @@ static void receive(struct resolver *r)
 		e = in_flight(r, dns_get16(msg));
 		if (!e)
 			continue; /* late (timed out already) or forged */
-		parse(msg, (size_t)n, e, &a);
+		resolve_parse_answer(msg, (size_t)n, e->name, e->type, &a);
 		if (a.why && !strcmp(a.why, "an answer to another question"))
 			continue; /* the id matched by chance: keep waiting for ours */
 		if (a.why)

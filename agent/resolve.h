@@ -55,6 +55,22 @@ struct resolver_stats {
 
 struct resolver;
 
+/* What one answer says: the addresses of the name asked (CNAMEs followed) and their TTL. */
+struct resolve_answer {
+	uint8_t addrs[CONFIG_NAME_ADDRS_MAX][16]; /* 4 bytes each for A */
+	size_t n;
+	uint32_t ttl;	 /* seconds: the smallest along the chain, or the negative TTL */
+	const char *why; /* set when the answer is a failure (SERVFAIL, malformed, ...) */
+};
+
+/*
+ * Reads @msg (@len bytes), an answer to a query for @name (lowercased) of
+ * @type (DNS_T_A or DNS_T_AAAA), into @a. NXDOMAIN and NODATA are answers
+ * without addresses. Pure: for the resolver thread, tests and fuzzing.
+ */
+void resolve_parse_answer(const uint8_t *msg, size_t len, const char *name, uint16_t type,
+			  struct resolve_answer *a);
+
 /* Starts a resolver thread asking @o->upstream. 0 or -errno; *@out on success. */
 int resolver_new(const struct resolver_opts *o, struct resolver **out);
 
