@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -711,6 +712,7 @@ static void close_fds(struct resolver *r)
 int resolver_new(const struct resolver_opts *o, struct resolver **out)
 {
 	struct resolver *r = calloc(1, sizeof(*r));
+	sigset_t all, old;
 	int err;
 
 	if (!r)
@@ -720,7 +722,12 @@ int resolver_new(const struct resolver_opts *o, struct resolver **out)
 	err = setup(r);
 	if (err)
 		goto close_fds;
+	/* The thread takes no signal: the process's are the main loop's (signalfd), and the
+	 * resolver may start before they are blocked. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = -pthread_create(&r->thread, NULL, resolve_main, r);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err)
 		goto destroy_sync;
 	*out = r;
