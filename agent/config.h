@@ -87,6 +87,10 @@ struct pod {
 	struct cidr4 excl_cidrs[POD_EXCL_CIDRS_MAX]; /* outbound destinations never captured */
 	size_t n_excl_cidrs;
 	struct src_loc loc; /* where the object starts */
+	/* Who made it, for the workload name metrics report (workload.h): metadata.generateName
+	 * and the controller among metadata.ownerReferences (kind, name). NULL when absent. */
+	char *generate_name;
+	char *owner_kind, *owner_name;
 };
 
 /* A core/v1 Namespace: only its name and labels matter (enrolment). */

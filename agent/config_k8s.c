@@ -567,6 +567,40 @@ void k8s_pod_release(struct pod *p)
 	for (size_t i = 0; i < p->n_cports; i++)
 		free(p->cports[i].name);
 	free(p->cports);
+	free(p->generate_name);
+	free(p->owner_kind);
+	free(p->owner_name);
+}
+
+/*
+ * metadata.generateName and the controller of metadata.ownerReferences (the
+ * entry with controller: true), which name the pod's workload. A hand-written
+ * pod usually has neither; an entry without kind or name is passed over.
+ */
+static void parse_owner(struct yt *t, yaml_node_t *md, struct pod *p)
+{
+	struct yt_frame f, fi;
+	yaml_node_t *seq;
+
+	if (!md)
+		return;
+	yt_str(t, md, "generateName", 0, &p->generate_name);
+	if (yt_enter_seq(t, md, "ownerReferences", 0, &f, &seq))
+		return;
+	for (size_t i = 0; i < yt_seq_len(seq) && !p->owner_name; i++) {
+		yaml_node_t *ref = yt_seq_item(t, seq, i);
+		bool ctl = false;
+
+		yt_push(t, &fi, NULL, (long)i, ref->start_mark);
+		if (ref->type == YAML_MAPPING_NODE && !yt_bool(t, ref, "controller", 0, &ctl) &&
+		    ctl && !yt_str(t, ref, "kind", 0, &p->owner_kind) &&
+		    yt_str(t, ref, "name", 0, &p->owner_name)) {
+			free(p->owner_kind);
+			p->owner_kind = NULL;
+		}
+		yt_pop(t, &fi);
+	}
+	yt_pop(t, &f);
 }
 
 /* One item of a comma-separated annotation value, spaces around it trimmed. */
@@ -839,6 +873,7 @@ int k8s_parse_pod(struct load *ld, struct yt *t, yaml_node_t *obj)
 	p.terminating = m.deleting;
 	free(m.created);
 	parse_exclusions(t, &m, &p);
+	parse_owner(t, m.md, &p);
 	if (!yt_enter_map(t, obj, "spec", 0, &f, &spec)) {
 		if (!yt_enter_seq(t, spec, "containers", 0, &fc, &ctrs)) {
 			for (size_t i = 0; i < yt_seq_len(ctrs); i++) {
