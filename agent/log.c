@@ -63,6 +63,23 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap)
 		thread_sink(line + n, thread_sink_arg);
 }
 
+bool log_ratelimit(uint64_t *last_ms, uint32_t *held, uint32_t interval_ms, uint32_t *was_held)
+{
+	uint64_t last = __atomic_load_n(last_ms, __ATOMIC_RELAXED), now;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000 + 1; /* never 0 */
+	if ((last && now - last < interval_ms) ||
+	    !__atomic_compare_exchange_n(last_ms, &last, now, false, __ATOMIC_RELAXED,
+					 __ATOMIC_RELAXED)) {
+		__atomic_fetch_add(held, 1, __ATOMIC_RELAXED);
+		return false;
+	}
+	*was_held = __atomic_exchange_n(held, 0, __ATOMIC_RELAXED);
+	return true;
+}
+
 void log_write(enum log_level level, const char *fmt, ...)
 {
 	va_list ap;

@@ -4,6 +4,8 @@
 #define SHUNT_LOG_H
 
 #include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 enum log_level {
 	LOG_OFF = -1, /* nothing is written (shuntctl validate prints diagnostics itself) */
@@ -45,5 +47,32 @@ void log_vwrite(enum log_level level, const char *fmt, va_list ap);
 #define log_warn(...)  log_at(LOG_WARN, __VA_ARGS__)
 #define log_info(...)  log_at(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_at(LOG_DEBUG, __VA_ARGS__)
+
+/*
+ * Whether a call site whose last line went out at *@last_ms (monotonic) may
+ * write one now, at most one per @interval_ms: true, with the lines held back
+ * since in *@was_held; false counts one more in *@held. Any thread.
+ */
+bool log_ratelimit(uint64_t *last_ms, uint32_t *held, uint32_t interval_ms, uint32_t *was_held);
+
+/*
+ * log_at() for faults that may repeat per request or per connection: at most
+ * one line per @ms from this call site, saying how many it held back. @fmt
+ * takes at least one argument.
+ */
+#define log_every(lvl, ms, fmt, ...)                                                               \
+	do {                                                                                       \
+		static uint64_t last_;                                                             \
+		static uint32_t held_;                                                             \
+		uint32_t n_;                                                                       \
+		if ((lvl) <= log_level_cur && log_ratelimit(&last_, &held_, (ms), &n_)) {          \
+			if (n_)                                                                    \
+				log_write((lvl), fmt " (%u more like it since the last one)",      \
+					  __VA_ARGS__, n_);                                        \
+			else                                                                       \
+				log_write((lvl), fmt, __VA_ARGS__);                                \
+		}                                                                                  \
+	} while (0)
+#define LOG_EVERY_MS 10000 /* the interval of log_every() for faults on the request path */
 
 #endif /* SHUNT_LOG_H */

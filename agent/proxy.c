@@ -567,8 +567,8 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *pe
 	if (err) {
 		/* -ENOENT: not a captured connection. Anything else is a fault worth a line. */
 		if (err != -ENOENT)
-			log_warn(
-				"proxy: original destination of %s: %s",
+			log_every(
+				LOG_WARN, LOG_EVERY_MS, "proxy: original destination of %s: %s",
 				peer->ss_family == AF_INET6
 					? inet_ntop(AF_INET6,
 						    &((const struct sockaddr_in6 *)peer)->sin6_addr,
@@ -637,8 +637,8 @@ static void on_accept(struct loop *loop, int fd, uint32_t events, void *arg)
 		if (errno == EAGAIN)
 			return;
 		/* Out of fds or memory: the listener stays readable, stop watching it a while. */
-		log_warn("proxy: accept: %s; pausing the listener %d ms", strerror(errno),
-			 ACCEPT_PAUSE_MS);
+		log_every(LOG_WARN, LOG_EVERY_MS, "proxy: accept: %s; pausing the listener %d ms",
+			  strerror(errno), ACCEPT_PAUSE_MS);
 		if (!loop_timer_arm(loop, &px->accept_timer, ACCEPT_PAUSE_MS, on_accept_resume, px))
 			(void)loop_mod(loop, fd, 0);
 		return;

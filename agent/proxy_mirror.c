@@ -250,8 +250,9 @@ static int mirror_socket(const struct proxy *px)
 	if (px->ops.upstream_mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &px->ops.upstream_mark,
 						sizeof(px->ops.upstream_mark))) {
 		err = -errno;
-		log_warn("proxy: cannot set SO_MARK 0x%x on a mirror socket: %s",
-			 px->ops.upstream_mark, strerror(-err));
+		log_every(LOG_WARN, LOG_EVERY_MS,
+			  "proxy: cannot set SO_MARK 0x%x on a mirror socket: %s",
+			  px->ops.upstream_mark, strerror(-err));
 		goto close_fd;
 	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))) {

@@ -105,8 +105,9 @@ int px_up_connect(struct session *s)
 	if (px->ops.upstream_mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &px->ops.upstream_mark,
 						sizeof(px->ops.upstream_mark))) {
 		err = -errno;
-		log_warn("proxy: cannot set SO_MARK 0x%x on an upstream socket: %s",
-			 px->ops.upstream_mark, strerror(-err));
+		log_every(LOG_WARN, LOG_EVERY_MS,
+			  "proxy: cannot set SO_MARK 0x%x on an upstream socket: %s",
+			  px->ops.upstream_mark, strerror(-err));
 		goto close_fd;
 	}
 	if (setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one))) {
