@@ -58,6 +58,7 @@ static void proxy_reap(void *arg)
 		buf_free(&s->req);
 		buf_free(&s->rsp);
 		buf_free(&s->hout);
+		px_rq_free(s);
 		free(s);
 	}
 	while (px->dead_ups) {
@@ -82,6 +83,7 @@ void px_sess_close(struct session *s)
 	if (s->state == SESS_CLOSED)
 		return;
 	log_debug("proxy: fd %d closed in state %s", s->fd, sess_state_str(s->state));
+	px_rq_end(s);
 	px_pick_done(s, -1); /* the client went first */
 	if (s->up) {
 		px_up_close(s->up);
@@ -117,6 +119,8 @@ void px_pick_done(struct session *s, int status)
 /* The client went away (or broke the protocol) with a request in progress. */
 void px_sess_abort(struct session *s)
 {
+	if (!(s->rq.flags & (PROXY_RF_UT | PROXY_RF_DPE)))
+		px_rq_fail(s, PROXY_RF_DC, "downstream_remote_disconnect");
 	STAT_INC(s->px, client_aborted);
 	px_sess_close(s);
 }
@@ -143,6 +147,7 @@ void px_sess_finish(struct session *s)
 {
 	struct proxy *px = s->px;
 
+	px_rq_end(s); /* answered: what follows is no request's */
 	if (s->ssl)
 		px_tls_shutdown(s);
 	if ((s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN)) ||
@@ -163,6 +168,7 @@ void px_sess_next_request(struct session *s)
 {
 	struct proxy *px = s->px;
 
+	px_rq_end(s);
 	s->state = SESS_HEAD;
 	s->flags &= SF_CONN_FLAGS;
 	px_req_reset(s);
@@ -225,6 +231,7 @@ int px_client_flush(struct session *s)
 		buf_consume(&s->rsp, (uint32_t)n);
 		s->rsp_fwd -= (uint32_t)n;
 		s->rsp_parsed -= (uint32_t)n;
+		s->rq.out += (uint64_t)n;
 		STAT_ADD(s->px, bytes_to_client, n);
 	}
 	return 0;
@@ -809,6 +816,16 @@ static const char *const stat_names[sizeof(struct proxy_stats) / sizeof(uint64_t
 const char *proxy_stat_name(size_t i)
 {
 	return i < sizeof(stat_names) / sizeof(stat_names[0]) ? stat_names[i] : NULL;
+}
+
+bool proxy_stat_gauge(size_t i)
+{
+	const size_t word = sizeof(uint64_t);
+
+	return i == offsetof(struct proxy_stats, active) / word ||
+	       i == offsetof(struct proxy_stats, upstream_active) / word ||
+	       i == offsetof(struct proxy_stats, upstream_idle) / word ||
+	       i == offsetof(struct proxy_stats, mirror_active) / word;
 }
 
 uint64_t proxy_stat_value(const struct proxy_stats *st, size_t i)

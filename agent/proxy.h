@@ -101,6 +101,74 @@ struct proxy_pick {
 					   limit */
 	uint32_t idle_timeout_ms;	/* idleTimeout: an idle pooled connection closes after this
 					   long; 0: proxy_ops.pool_idle_timeout_ms */
+
+	/* For the metrics and the access log (proxy_ops.log): */
+	uint32_t tags[3];	/* the router's label ids, handed back as they are; 0: none */
+	const char *route_name; /* %ROUTE_NAME%; NULL: "-" */
+	const char *cluster;	/* %UPSTREAM_CLUSTER_RAW%; NULL: "-" */
+};
+
+/*
+ * Envoy's response flags (%RESPONSE_FLAGS%, Istio's response_flags label),
+ * the ones the proxy can set, in the order Envoy prints them.
+ */
+#define PROXY_RF_UH	 (1u << 0)  /* no healthy upstream */
+#define PROXY_RF_UT	 (1u << 1)  /* upstream request timeout */
+#define PROXY_RF_UF	 (1u << 2)  /* upstream connection failure */
+#define PROXY_RF_UC	 (1u << 3)  /* upstream connection termination */
+#define PROXY_RF_UO	 (1u << 4)  /* upstream overflow: the circuit breaker */
+#define PROXY_RF_NR	 (1u << 5)  /* no route */
+#define PROXY_RF_DI	 (1u << 6)  /* delay injected */
+#define PROXY_RF_FI	 (1u << 7)  /* fault injected: abort */
+#define PROXY_RF_DC	 (1u << 8)  /* downstream connection termination */
+#define PROXY_RF_URX	 (1u << 9)  /* upstream retry limit exceeded */
+#define PROXY_RF_DPE	 (1u << 10) /* downstream protocol error */
+#define PROXY_RF_UPE	 (1u << 11) /* upstream protocol error */
+#define PROXY_RF_NC	 (1u << 12) /* no cluster */
+#define PROXY_RF_STR_MAX 48	    /* "UH,UT,...": every flag, commas, NUL */
+
+/* The flags named in @s ("DI,FI"; NULL or "" : none); names it does not know are ignored. */
+uint32_t proxy_rflags_parse(const char *s);
+/* @flags as Envoy prints them into @out (PROXY_RF_STR_MAX bytes): "-" for none. Returns @out. */
+const char *proxy_rflags_str(uint32_t flags, char *out);
+
+/* The strings of a request the access log prints, in struct proxy_reqinfo.str. */
+enum proxy_rq_str {
+	PROXY_RQ_METHOD,    /* %REQ(:METHOD)% */
+	PROXY_RQ_PATH,	    /* %REQ(X-ENVOY-ORIGINAL-PATH?:PATH)%: the target as received */
+	PROXY_RQ_PROTOCOL,  /* %PROTOCOL%: "HTTP/1.1" */
+	PROXY_RQ_XFF,	    /* %REQ(X-FORWARDED-FOR)%, as received */
+	PROXY_RQ_UA,	    /* %REQ(USER-AGENT)% */
+	PROXY_RQ_ID,	    /* %REQ(X-REQUEST-ID)%: received, or the one the proxy added */
+	PROXY_RQ_AUTHORITY, /* %REQ(:AUTHORITY)%: Host */
+	PROXY_RQ_ROUTE,	    /* %ROUTE_NAME%: proxy_pick.route_name */
+	PROXY_RQ_CLUSTER,   /* %UPSTREAM_CLUSTER_RAW%: proxy_pick.cluster */
+	PROXY_RQ_SNI,	    /* %REQUESTED_SERVER_NAME% */
+	PROXY_RQ_N,
+};
+
+/*
+ * One request as it ended, for proxy_ops.log(): from the first byte of its
+ * head to the last byte of its response (or until either side gave up).
+ * Valid during the call only.
+ */
+struct proxy_reqinfo {
+	const struct proxy_pick *pick; /* the router's decision; NULL: the request never reached
+					  pick() (malformed, not captured, CONNECT) */
+	struct sockaddr_in peer;       /* %DOWNSTREAM_REMOTE_ADDRESS%: the app */
+	struct sockaddr_in orig;       /* %DOWNSTREAM_LOCAL_ADDRESS%: the VIP:port it called */
+	struct sockaddr_in ep;	       /* %UPSTREAM_HOST%; port 0: never sent upstream */
+	struct sockaddr_in up_local;   /* %UPSTREAM_LOCAL_ADDRESS%; port 0: none (or not kept) */
+	int status;		       /* the status the client got; 0: none (it left first) */
+	uint32_t flags;		       /* PROXY_RF_* */
+	const char *details;	       /* %RESPONSE_CODE_DETAILS% (Envoy's words); NULL: "-" */
+	uint64_t wire_in, wire_out;    /* request bytes read, response bytes written (heads too) */
+	uint64_t body_in, body_out;    /* of which bodies: %BYTES_RECEIVED%, %BYTES_SENT% */
+	uint64_t duration_us;	       /* %DURATION%, in microseconds */
+	int64_t upstream_ms;	       /* %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%; -1: none */
+	int64_t start_unix_us;	       /* %START_TIME%: wall clock at the first byte; 0: not kept */
+	const char *str[PROXY_RQ_N];   /* with proxy_ops.log_strings; NULL or "": "-" */
+	bool gateway;		       /* accepted on a Gateway listener */
 };
 
 /* How a connection is served (proxy_ops.conn_mode). */
@@ -191,6 +259,14 @@ struct proxy_ops {
 	uint32_t client_idle_timeout_ms; /* close a client waiting this long for a request; 0 =
 					    never */
 	uint32_t mirror_timeout_ms; /* a mirror copy's whole life (connect + exchange); 0 = 10 s */
+	/*
+	 * Optional. A request ended (struct proxy_reqinfo): called once per
+	 * request whose head began, on the loop's thread; mirror copies are not
+	 * requests. With @log_strings the proxy keeps what the access log prints
+	 * (ri->str, start_unix_us, up_local); without it, only counts and times.
+	 */
+	void (*log)(void *ctx, const struct proxy_reqinfo *ri);
+	bool log_strings;
 };
 
 /*
@@ -295,6 +371,8 @@ void proxy_get_stats(const struct proxy *px, struct proxy_stats *out);
 
 /* The name of counter @i of struct proxy_stats (declaration order), or NULL past the last. */
 const char *proxy_stat_name(size_t i);
+/* Whether counter @i is a gauge (it goes down too), not a count of events. */
+bool proxy_stat_gauge(size_t i);
 /* Counter @i of @st (see proxy_stat_name()). */
 uint64_t proxy_stat_value(const struct proxy_stats *st, size_t i);
 

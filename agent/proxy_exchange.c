@@ -111,6 +111,8 @@ static void local_reply_ex(struct session *s, int status, const char *body, cons
 		px_sess_close(s);
 		return;
 	}
+	s->rq.status = status;
+	s->rq.out_head += s->rsp.len - s->rsp_fwd - (s->flags & SF_HEAD_REQ ? 0 : strlen(body));
 	s->rsp_parsed = s->rsp_fwd = s->rsp.len;
 	STAT_INC(px, local_replies);
 	count_response(px, status);
@@ -126,6 +128,8 @@ static void local_reply(struct session *s, int status, const char *body, bool cl
 static void bad_request(struct session *s, int status)
 {
 	STAT_INC(s->px, bad_requests);
+	px_rq_fail(s, PROXY_RF_DPE,
+		   status == 431 ? "http1.headers_too_large" : "http1.codec_error");
 	local_reply(s, status,
 		    status == 431 ? "request header fields too large\n" : "bad request\n", true);
 }
@@ -143,6 +147,7 @@ static int req_pump(struct session *s)
 		ev = h1_req_execute(&s->hreq, buf_head(&s->req), buf_head(&s->req) + s->req_parsed,
 				    s->req.len - s->req_parsed, &used);
 		s->req_parsed += (uint32_t)used;
+		s->rq.in += used;
 		if (ev == H1_ERROR || ev == H1_HEADERS)
 			return -EBADMSG;
 		if (s->flags & SF_DRAIN) {
@@ -161,6 +166,8 @@ static void tunnel_enter(struct session *s)
 	STAT_INC(s->px, responses_1xx);
 	count_response(s->px, 101);
 	px_pick_done(s, 101); /* a tunnel is no longer a request */
+	px_rq_upstream(s, 101, -1);
+	s->rq.out_head += s->rsp_parsed - s->rsp_fwd;
 	loop_timer_cancel(s->px->loop, &s->rtimer);
 	loop_timer_cancel(s->px->loop, &s->ttimer);
 	s->flags |= SF_COMMITTED;
@@ -176,7 +183,8 @@ static bool retry_allowed(const struct session *s, uint32_t mask)
 	       !s->body_sent; /* a body already streamed upstream is not kept: it cannot go again */
 }
 
-static bool retry_on_status(const struct session *s, int status)
+/* The retry policies that cover a response with @status (0: none). */
+static uint32_t retry_status_mask(const struct session *s, int status)
 {
 	uint32_t on = s->pick.retry_on, mask = 0;
 
@@ -190,7 +198,15 @@ static bool retry_on_status(const struct session *s, int status)
 		for (uint8_t i = 0; i < s->pick.n_retry_status; i++)
 			if (s->pick.retry_status[i] == status)
 				mask |= PROXY_RETRY_STATUS;
-	return mask && retry_allowed(s, mask);
+	return mask;
+}
+
+/* PROXY_RF_URX when the policy covers a failure of kind @mask but the retries are spent. */
+static uint32_t retry_spent(const struct session *s, uint32_t mask)
+{
+	return (s->pick.retry_on & mask) && s->pick.retries && s->attempt > s->pick.retries
+		       ? PROXY_RF_URX
+		       : 0;
 }
 
 /* Writes the attempt count and the head's empty line at hout_attempt. */
@@ -270,6 +286,8 @@ static void retry_start(struct session *s, int status)
 	if (loop_timer_arm(px->loop, &s->ttimer, px_rand(px) % (cap + 1), on_wait_over, s)) {
 		s->state = SESS_EXCHANGE;
 		px_pick_done(s, 0);
+		px_rq_fail(s, PROXY_RF_UF,
+			   "upstream_reset_before_response_started{connection_failure}");
 		local_reply(s, 503, BODY_CONNECT_FAILURE, false);
 	}
 }
@@ -278,6 +296,11 @@ static void retry_start(struct session *s, int status)
 static void timed_out(struct session *s)
 {
 	STAT_INC(s->px, upstream_timeouts);
+	if (s->flags & SF_TIMED_OUT)
+		px_rq_fail(s, PROXY_RF_UT, "upstream_response_timeout");
+	else
+		px_rq_fail(s, PROXY_RF_UT | retry_spent(s, PROXY_RETRY_5XX | PROXY_RETRY_GATEWAY),
+			   "upstream_per_try_timeout");
 	/* During a retry's backoff the next endpoint was never tried: do not blame it. */
 	px_pick_done(s, s->state == SESS_WAIT ? -1 : 0);
 	if (!(s->flags & SF_COMMITTED)) {
@@ -377,6 +400,7 @@ static int rsp_edit_head(struct session *s)
 	}
 	b->len = b->len - hlen + nlen;
 	s->rsp_parsed = s->rsp_parsed - hlen + nlen;
+	s->rq.out_head += nlen;
 	return 0;
 }
 
@@ -388,11 +412,14 @@ static int rsp_edit_head(struct session *s)
 static bool rsp_final_head(struct session *s)
 {
 	int status = s->hrsp.ll.status_code;
+	uint32_t mask = retry_status_mask(s, status);
 
-	if (retry_on_status(s, status)) {
+	if (mask && retry_allowed(s, mask)) {
 		retry_start(s, status);
 		return false;
 	}
+	px_rq_fail(s, mask ? retry_spent(s, mask) : 0, NULL);
+	px_rq_upstream(s, status, (int64_t)(loop_now_ms(s->px->loop) - s->t_attempt));
 	loop_timer_cancel(s->px->loop, &s->ttimer); /* a per-try timeout ends with the head */
 	if (rsp_edit_head(s)) {
 		px_sess_close(s);
@@ -412,9 +439,12 @@ static void rsp_malformed(struct session *s)
 		  llhttp_get_error_reason(&s->hrsp.ll));
 	px_pick_done(s, 0);
 	if (!(s->flags & SF_COMMITTED)) {
+		px_rq_fail(s, PROXY_RF_UPE,
+			   "upstream_reset_before_response_started{protocol_error}");
 		local_reply(s, 502, BODY_PROTOCOL_ERROR, false);
 		return;
 	}
+	px_rq_fail(s, PROXY_RF_UPE, "upstream_reset_after_response_started{protocol_error}");
 	px_up_close(s->up);
 	s->up = NULL;
 	s->flags |= SF_CLOSE;
@@ -443,6 +473,7 @@ static void rsp_message(struct session *s)
 		return;
 	}
 	if (status / 100 == 1) {
+		s->rq.out_head += s->rsp_parsed - s->rsp_fwd;
 		s->rsp_fwd = s->rsp_parsed;
 		STAT_INC(s->px, responses_1xx);
 		return;
@@ -526,6 +557,8 @@ static void up_gone(struct session *s)
 		if (err) {
 			STAT_INC(px, upstream_connect_failed);
 			px_pick_done(s, 0);
+			px_rq_fail(s, PROXY_RF_UF,
+				   "upstream_reset_before_response_started{connection_failure}");
 			local_reply(s, 503, BODY_CONNECT_FAILURE, false);
 			return;
 		}
@@ -539,6 +572,10 @@ static void up_gone(struct session *s)
 			return;
 		}
 		px_pick_done(s, 0);
+		px_rq_fail(s,
+			   PROXY_RF_UC | retry_spent(s, PROXY_RETRY_RESET | PROXY_RETRY_5XX |
+								PROXY_RETRY_GATEWAY),
+			   "upstream_reset_before_response_started{connection_termination}");
 		local_reply(s, 503, BODY_TERMINATION, false);
 		return;
 	}
@@ -548,6 +585,7 @@ static void up_gone(struct session *s)
 	}
 	STAT_INC(px, upstream_reset);
 	px_pick_done(s, 0); /* cut mid-response: a failure of that endpoint */
+	px_rq_fail(s, PROXY_RF_UC, "upstream_reset_after_response_started{connection_termination}");
 	px_up_close(s->up);
 	s->up = NULL;
 	s->flags |= SF_CLOSE;
@@ -669,6 +707,7 @@ void px_do_linger(struct session *s)
 
 void px_do_tunnel(struct session *s)
 {
+	s->rq.in += s->req.len - s->req_parsed;
 	s->req_parsed = s->req_fwd = s->req.len;
 	s->rsp_parsed = s->rsp_fwd = s->rsp.len;
 	if (px_up_flush(s) || px_client_flush(s) || (s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN)) ||
@@ -784,6 +823,7 @@ static int build_edit(struct session *s, const struct http_req *req, struct h1_e
 			     (unsigned long long)(a & 0xfff),
 			     (unsigned long long)(0x8000 | (b >> 48 & 0x3fff)),
 			     (unsigned long long)(b & 0xffffffffffffull));
+		px_rq_set_str(s, PROXY_RQ_ID, p - 38, 36); /* the access log names it */
 	}
 	if (!find_hdr(req, "x-forwarded-proto", 17))
 		p += sprintf(p, "x-forwarded-proto: http\r\n");
@@ -958,6 +998,7 @@ static void on_request_head(struct session *s)
 	STAT_INC(px, requests);
 	loop_timer_cancel(px->loop, &s->timer);
 	h1_req_view(&s->hreq, buf_head(&s->req), hdrs, &req);
+	px_rq_head(s, &req);
 	if (llhttp_should_keep_alive(&s->hreq.ll))
 		s->flags |= SF_REQ_KA;
 	if (s->hreq.ll.method == HTTP_HEAD)
@@ -978,13 +1019,15 @@ static void on_request_head(struct session *s)
 	} else if (s->flags & SF_NO_ROUTE) {
 		s->pick.status = 404; /* the connection was not captured: nowhere to go */
 		s->pick.flags = "NR";
+		px_rq_fail(s, PROXY_RF_NR, "route_not_found");
 	} else {
 		err = s->flags & SF_GATEWAY
 			      ? px->ops.pick_gateway(px->ops.ctx, &s->peer, &s->orig, px_tls_sni(s),
 						     &req, &s->pick)
 			      : px->ops.pick(px->ops.ctx, &s->peer, &s->orig, &req, &s->pick);
 		if (err) {
-			log_warn("proxy: routing failed: %s", strerror(-err));
+			log_every(LOG_WARN, LOG_EVERY_MS, "proxy: routing failed: %s",
+				  strerror(-err));
 			memset(&s->pick, 0, sizeof(s->pick));
 			s->pick.status = 503;
 			s->pick.body = "routing failed\n";
@@ -992,12 +1035,14 @@ static void on_request_head(struct session *s)
 			s->ep = s->pick.ep;
 			s->flags |= SF_PICKED;
 		}
+		px_rq_routed(s);
 	}
 	if (!s->pick.status && write_head(s, &req)) {
 		px_sess_close(s);
 		return;
 	}
 	/* Strings of the pick live only as long as this call. */
+	s->pick.route_name = s->pick.cluster = NULL;
 	s->pick.target = s->pick.req_drop = s->pick.req_add = NULL;
 	s->pick.rsp_drop = s->pick.rsp_add = NULL;
 	for (uint8_t i = 0; i < s->pick.n_mirrors; i++)
@@ -1036,9 +1081,12 @@ void px_do_head(struct session *s)
 	size_t used;
 
 	while (s->req_parsed < s->req.len) {
+		if (!s->rq.open)
+			px_rq_begin(s);
 		ev = h1_req_execute(&s->hreq, buf_head(&s->req), buf_head(&s->req) + s->req_parsed,
 				    s->req.len - s->req_parsed, &used);
 		s->req_parsed += (uint32_t)used;
+		s->rq.in += used;
 		if (ev == H1_HEADERS) {
 			on_request_head(s);
 			return;
@@ -1053,10 +1101,13 @@ void px_do_head(struct session *s)
 			return;
 		}
 	}
-	if (s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN))
+	if (s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN)) {
+		/* a head begun and never finished */
+		px_rq_fail(s, PROXY_RF_DC, "downstream_remote_disconnect");
 		px_sess_close(s);
-	else if (s->req.data && !buf_room(&s->req))
+	} else if (s->req.data && !buf_room(&s->req)) {
 		bad_request(s, 431); /* the head does not fit in the buffer */
+	}
 }
 
 void px_connect_failed(struct session *s, bool timed_out)
@@ -1070,6 +1121,11 @@ void px_connect_failed(struct session *s, bool timed_out)
 		return;
 	}
 	px_pick_done(s, 0);
+	px_rq_fail(s,
+		   PROXY_RF_UF | retry_spent(s, PROXY_RETRY_CONNECT_FAILURE | PROXY_RETRY_RESET |
+							PROXY_RETRY_5XX | PROXY_RETRY_GATEWAY),
+		   timed_out ? "upstream_reset_before_response_started{connection_timeout}"
+			     : "upstream_reset_before_response_started{connection_failure}");
 	local_reply(s, 503, timed_out ? BODY_CONNECT_TIMEOUT : BODY_CONNECT_FAILURE, false);
 }
 

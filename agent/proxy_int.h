@@ -103,6 +103,7 @@ struct upconn {
 	uint32_t n_requests;	  /* requests it carried (counted as each is sent) */
 	uint32_t idle_timeout_ms; /* in the pool; 0: proxy_ops.pool_idle_timeout_ms */
 	struct loop_timer timer;  /* connect timeout; idle timeout in the pool */
+	struct sockaddr_in local; /* its own address, once the access log asked (port 0: not yet) */
 	struct dlist bucket;	  /* pool: bucket of its ep hash, most recently used first */
 	struct dlist lru;	  /* pool: every idle connection, most recently used first */
 	struct upconn *next_dead;
@@ -154,6 +155,31 @@ enum sess_state {
 	(SF_NO_ROUTE | SF_CLIENT_FIN | SF_GATEWAY | SF_TLS_HS | SF_TLS_WANT_W |                    \
 	 SF_L4) /* they outlive a request */
 
+/* What the access log prints of a request (proxy_ops.log_strings): NUL-terminated strings. */
+#define PX_RQSTR_MAX 4096
+struct px_rqstr {
+	uint16_t off[PROXY_RQ_N]; /* in buf; 0xffff: not set */
+	uint16_t len;		  /* bytes of buf used */
+	char buf[PX_RQSTR_MAX];
+};
+
+/* The record of the current request, for proxy_ops.log (proxy_log.c). */
+struct px_rq {
+	uint64_t t0_ns;		     /* monotonic, at the first byte of its head */
+	int64_t t0_unix_us;	     /* the same on the wall clock (log_strings only) */
+	uint64_t in, in_head;	     /* request bytes parsed, of which the head's */
+	uint64_t out, out_head;	     /* response bytes written, of which heads (interim too) */
+	int status;		     /* the status the client is getting; 0: none yet */
+	uint32_t flags;		     /* PROXY_RF_* the proxy found (pick.flags are added) */
+	int32_t upstream_ms;	     /* x-envoy-upstream-service-time; -1: none */
+	const char *details;	     /* %RESPONSE_CODE_DETAILS%, static; NULL: none */
+	struct sockaddr_in up_local; /* the upstream connection's own address */
+	struct px_rqstr *str;	     /* log_strings: allocated once per session, reused */
+	bool open;		     /* begun and not logged yet */
+	bool routed;		     /* pick() decided it: s->pick is the router's */
+	bool forwarded;		     /* sent (or meant to be sent) to s->ep */
+};
+
 struct session {
 	struct proxy *px;
 	int fd;
@@ -188,6 +214,7 @@ struct session {
 	struct session *next_dead;
 	struct h1_req hreq;
 	struct h1_rsp hrsp;
+	struct px_rq rq;
 };
 
 struct proxy {
@@ -352,6 +379,25 @@ void px_l4_connected(struct session *s);
 void px_l4_connect_failed(struct session *s, bool timed_out);
 /* TUNNEL of a raw connection: bytes both ways, each side's FIN passed on, closed when both are. */
 void px_do_l4(struct session *s);
+
+/* proxy_log.c: the record of the current request, for proxy_ops.log. */
+
+/* The first byte of a request head was parsed: a new record, timed from now. */
+void px_rq_begin(struct session *s);
+/* The head is whole: its size and, with log_strings, its strings. */
+void px_rq_head(struct session *s, const struct http_req *req);
+/* pick() decided (s->pick): keeps its route and cluster names, and a local reply's details. */
+void px_rq_routed(struct session *s);
+/* Keeps string @i (@len bytes of @v, cut to fit) unless it is set already (log_strings only). */
+void px_rq_set_str(struct session *s, enum proxy_rq_str i, const char *v, size_t len);
+/* The request is failing: response flags PROXY_RF_* and Envoy's details (static; NULL: kept). */
+void px_rq_fail(struct session *s, uint32_t flags, const char *details);
+/* The upstream's final response head (@status) goes to the client after @service_ms. */
+void px_rq_upstream(struct session *s, int status, int64_t service_ms);
+/* The request is over: proxy_ops.log() is called, once per record. */
+void px_rq_end(struct session *s);
+/* Frees the record's strings (the session goes). */
+void px_rq_free(struct session *s);
 
 /* proxy_mirror.c */
 
