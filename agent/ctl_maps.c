@@ -23,6 +23,7 @@
 
 #include "ctl.h"
 #include "kern.h"
+#include "kern_fill.h"
 #include "shunt_maps.h"
 
 static const char *pin_dir = "/sys/fs/bpf/shunt";
@@ -133,31 +134,10 @@ static int pinned_open(const char *name, struct pinned *m)
 	return 0;
 }
 
-/*
- * How many entries @m holds: arrays hold all of theirs; hash maps are walked;
- * socket storage cannot be listed (-1).
- */
+/* How many entries @m holds (kern_map_entries(): arrays count as full, -1 for socket storage). */
 static long map_entries(const struct pinned *m)
 {
-	char *key, *next;
-	long n = 0;
-
-	if (m->info.type == BPF_MAP_TYPE_ARRAY || m->info.type == BPF_MAP_TYPE_PERCPU_ARRAY)
-		return m->info.max_entries;
-	if (m->info.type == BPF_MAP_TYPE_SK_STORAGE || !m->info.key_size)
-		return -1;
-	key = calloc(2, m->info.key_size);
-	if (!key)
-		return -1;
-	next = key + m->info.key_size;
-	/* A key deleted under the walk restarts it: never count past max_entries. */
-	while (n < (long)m->info.max_entries &&
-	       !bpf_map_get_next_key(m->fd, n ? key : NULL, next)) {
-		memcpy(key, next, m->info.key_size);
-		n++;
-	}
-	free(key);
-	return n;
+	return kern_map_entries(m->fd, &m->info);
 }
 
 /* The fill line of @m, which holds @entries (-1: cannot be counted); starts its records. */
