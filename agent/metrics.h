@@ -115,10 +115,19 @@ void mx_record_tcp(struct mx_table *t, const struct mx_labels *l, const struct m
 uint64_t mx_overflow(const struct mx_table *t);
 
 /*
- * Renders the istio_* families of @n tables as Prometheus text into @r, the
- * series of equal labels summed across tables. Any thread, concurrently with
- * the writers. 0 or -ENOMEM.
+ * A label set costs about 60 KiB of text (a counter, three histograms of 22
+ * lines, each with some 25 labels): a page renders the label sets that fit in
+ * this many bytes, whole, and leaves the others out of every family.
  */
-int mx_render(struct mx_table *const *tables, size_t n, struct admin_resp *r);
+#define MX_RENDER_BUDGET (32u << 20)
+
+/*
+ * Renders the istio_* families of @n tables as Prometheus text into @r, the
+ * series of equal labels summed across tables, as many label sets as fit in
+ * @budget bytes (their number left out in *@left_out). Any thread,
+ * concurrently with the writers. 0 or -ENOMEM.
+ */
+int mx_render(struct mx_table *const *tables, size_t n, size_t budget, struct admin_resp *r,
+	      size_t *left_out);
 
 #endif /* SHUNT_METRICS_H */

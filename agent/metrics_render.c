@@ -33,6 +33,7 @@ struct scrape {
 	size_t n_refs;
 	struct group *groups;
 	size_t n_groups;
+	size_t n_render; /* groups[0 .. n_render) fit in the budget */
 };
 
 static const struct mx_tup *tup(const struct ref *r, uint32_t id)
@@ -177,12 +178,27 @@ static int scrape_collect(struct mx_table *const *tables, size_t n, struct scrap
 	return 0;
 }
 
+/* How many groups fit in @budget bytes: each line repeats the labels. */
+static size_t scrape_fit(const struct scrape *sc, size_t budget)
+{
+	size_t used = 0, i;
+
+	for (i = 0; i < sc->n_groups; i++) {
+		size_t lines = sc->groups[i].tcp ? 4 : 1 + MX_H_N * (MX_BUCKETS + 2);
+
+		used += lines * (strlen(sc->groups[i].labels) + 96);
+		if (used > budget)
+			break;
+	}
+	return i;
+}
+
 /* A counter family: field @off (a uint64_t of struct mx_series) of the groups of kind @tcp. */
 static void render_counter(struct admin_resp *r, const struct scrape *sc, const char *name,
 			   const char *help, bool tcp, size_t off)
 {
 	prom_header(r, name, "counter", help);
-	for (size_t i = 0; i < sc->n_groups; i++) {
+	for (size_t i = 0; i < sc->n_render; i++) {
 		const struct group *g = &sc->groups[i];
 		uint64_t v = 0;
 
@@ -227,20 +243,24 @@ static void render_hist(struct admin_resp *r, const struct scrape *sc, const cha
 			const char *help, enum mx_hist_kind kind, bool ms)
 {
 	prom_header(r, name, "histogram", help);
-	for (size_t i = 0; i < sc->n_groups; i++)
+	for (size_t i = 0; i < sc->n_render; i++)
 		if (!sc->groups[i].tcp)
 			render_hist_group(r, sc, &sc->groups[i], name, kind, ms);
 }
 
-int mx_render(struct mx_table *const *tables, size_t n, struct admin_resp *r)
+int mx_render(struct mx_table *const *tables, size_t n, size_t budget, struct admin_resp *r,
+	      size_t *left_out)
 {
 	struct scrape sc;
 	int err = scrape_collect(tables, n, &sc);
 
+	*left_out = 0;
 	if (err) {
 		scrape_free(&sc);
 		return err;
 	}
+	sc.n_render = scrape_fit(&sc, budget);
+	*left_out = sc.n_groups - sc.n_render;
 	render_counter(r, &sc, "istio_requests_total",
 		       "Requests the agent proxied, by source "
 		       "and destination workload, service, response code and flags.",
