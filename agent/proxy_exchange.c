@@ -34,12 +34,23 @@ static void start_exchange(struct session *s);
 static void on_route_timeout(struct loop *loop, struct loop_timer *t, void *arg);
 static void on_try_timeout(struct loop *loop, struct loop_timer *t, void *arg);
 
-static uint64_t px_rand(struct proxy *px)
+uint64_t px_rand(struct proxy *px)
 {
 	px->rng ^= px->rng >> 12;
 	px->rng ^= px->rng << 25;
 	px->rng ^= px->rng >> 27;
 	return px->rng * 0x2545f4914f6cdd1dull;
+}
+
+void px_request_id(struct proxy *px, char out[PX_REQUEST_ID_LEN + 1])
+{
+	uint64_t a = px_rand(px), b = px_rand(px);
+
+	/* A version 4 UUID, as Envoy generates. */
+	snprintf(out, PX_REQUEST_ID_LEN + 1, "%08llx-%04llx-4%03llx-%04llx-%012llx",
+		 (unsigned long long)(a >> 32), (unsigned long long)(a >> 16 & 0xffff),
+		 (unsigned long long)(a & 0xfff), (unsigned long long)(0x8000 | (b >> 48 & 0x3fff)),
+		 (unsigned long long)(b & 0xffffffffffffull));
 }
 
 void px_req_reset(struct session *s)
@@ -815,15 +826,13 @@ static int build_edit(struct session *s, const struct http_req *req, struct h1_e
 	memcpy(p, pk->req_add ? pk->req_add : "", add_len);
 	p += add_len;
 	if (!find_hdr(req, "x-request-id", 12)) {
-		uint64_t a = px_rand(px), b = px_rand(px);
+		/* the one the access log names, when it made one */
+		const char *id = px_rq_str(s, PROXY_RQ_ID);
+		char made[PX_REQUEST_ID_LEN + 1];
 
-		/* A version 4 UUID, as Envoy generates. */
-		p += sprintf(p, "x-request-id: %08llx-%04llx-4%03llx-%04llx-%012llx\r\n",
-			     (unsigned long long)(a >> 32), (unsigned long long)(a >> 16 & 0xffff),
-			     (unsigned long long)(a & 0xfff),
-			     (unsigned long long)(0x8000 | (b >> 48 & 0x3fff)),
-			     (unsigned long long)(b & 0xffffffffffffull));
-		px_rq_set_str(s, PROXY_RQ_ID, p - 38, 36); /* the access log names it */
+		if (!id)
+			px_request_id(px, made);
+		p += sprintf(p, "x-request-id: %s\r\n", id ? id : made);
 	}
 	if (!find_hdr(req, "x-forwarded-proto", 17))
 		p += sprintf(p, "x-forwarded-proto: http\r\n");

@@ -295,6 +295,12 @@ static inline uint32_t px_up_pending(const struct session *s)
 
 /* proxy_exchange.c: one step of each state. They may change s->state; the driver calls again. */
 
+/* The proxy's xorshift64* generator. */
+uint64_t px_rand(struct proxy *px);
+/* A new x-request-id (a version 4 UUID, as Envoy makes them) in @out. */
+#define PX_REQUEST_ID_LEN 36
+void px_request_id(struct proxy *px, char out[PX_REQUEST_ID_LEN + 1]);
+
 /* HEAD: parses the request head, routes it, starts the exchange or answers locally. */
 void px_do_head(struct session *s);
 
@@ -384,12 +390,15 @@ void px_do_l4(struct session *s);
 
 /* The first byte of a request head was parsed: a new record, timed from now. */
 void px_rq_begin(struct session *s);
-/* The head is whole: its size and, with log_strings, its strings. */
+/* The head is whole: its size and, with log_strings, its strings, and an x-request-id made
+ * for it when it has none (the one it goes upstream with, as Envoy's). */
 void px_rq_head(struct session *s, const struct http_req *req);
 /* pick() decided (s->pick): keeps its route and cluster names, and a local reply's details. */
 void px_rq_routed(struct session *s);
 /* Keeps string @i (@len bytes of @v, cut to fit) unless it is set already (log_strings only). */
 void px_rq_set_str(struct session *s, enum proxy_rq_str i, const char *v, size_t len);
+/* String @i of the record, or NULL when it has none. */
+const char *px_rq_str(const struct session *s, enum proxy_rq_str i);
 /* The request is failing: response flags PROXY_RF_* and Envoy's details (static; NULL: kept). */
 void px_rq_fail(struct session *s, uint32_t flags, const char *details);
 /* The upstream's final response head (@status) goes to the client after @service_ms. */

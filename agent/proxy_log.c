@@ -108,6 +108,13 @@ void px_rq_set_str(struct session *s, enum proxy_rq_str i, const char *v, size_t
 	str->len += (uint16_t)(len + 1);
 }
 
+const char *px_rq_str(const struct session *s, enum proxy_rq_str i)
+{
+	const struct px_rqstr *str = s->rq.str;
+
+	return s->rq.open && str && str->off[i] != RQ_NO_STR ? str->buf + str->off[i] : NULL;
+}
+
 /* The first value of header @name (@n bytes, lower case) in @req, or NULL. */
 static const struct http_hdr *header(const struct http_req *req, const char *name, size_t n)
 {
@@ -137,6 +144,12 @@ void px_rq_head(struct session *s, const struct http_req *req)
 	set_hdr(s, PROXY_RQ_XFF, req, "x-forwarded-for");
 	set_hdr(s, PROXY_RQ_UA, req, "user-agent");
 	set_hdr(s, PROXY_RQ_ID, req, "x-request-id");
+	if (!px_rq_str(s, PROXY_RQ_ID)) {
+		char id[PX_REQUEST_ID_LEN + 1];
+
+		px_request_id(s->px, id);
+		px_rq_set_str(s, PROXY_RQ_ID, id, PX_REQUEST_ID_LEN);
+	}
 	set_hdr(s, PROXY_RQ_AUTHORITY, req, "host");
 	if (s->ssl) {
 		const char *sni = px_tls_sni(s);
