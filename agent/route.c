@@ -129,6 +129,11 @@ const struct rt_client *rt_client_find(const struct route_table *rt, struct in_a
 	}
 }
 
+const struct pod *route_client_pod(const struct route_table *rt, struct in_addr ip)
+{
+	return rt_client_find(rt, ip)->pod;
+}
+
 bool rt_labels_subset(const struct labels *want, const struct labels *have)
 {
 	for (size_t i = 0; i < want->n; i++) {

@@ -211,6 +211,9 @@ void route_release(const struct route_table *rt, uint64_t lb_token);
  */
 bool route_port_needs_l7(const struct route_table *rt, size_t svc_index);
 
+/* The pod whose address is @ip as routing sees it (sourceLabels), or NULL: none, or several. */
+const struct pod *route_client_pod(const struct route_table *rt, struct in_addr ip);
+
 /* One backend of a weighted L4 (VirtualService tcp) route. */
 struct route_l4_backend {
 	struct in_addr ip;   /* s_addr 0: none (never, today: clusters hold IPv4 endpoints) */

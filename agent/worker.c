@@ -10,10 +10,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "accesslog.h"
 #include "config.h"
 #include "kern.h"
 #include "log.h"
 #include "loop.h"
+#include "metrics_labels.h"
 #include "proxy.h"
 #include "redirect.h"
 #include "route.h"
@@ -43,6 +45,10 @@ struct worker {
 	struct snapshot *snap;	 /* the snapshot this worker routes with; a reference */
 	struct route_worker *rw; /* this worker's balancing state for snap->rt */
 	char location[2048];	 /* a redirect's "location: ...\r\n", until the next pick() */
+	struct mx_table *mx;	 /* Istio's metrics of this worker's requests */
+	struct alog *alog;	 /* its access log buffer; NULL: off */
+	char route_name[512];	 /* proxy_pick.route_name, until the next pick() */
+	char cluster[ROUTE_CLUSTER_MAX]; /* proxy_pick.cluster, likewise */
 };
 
 /* A listener on @addr (@len bytes, either family; IPv6 sockets take IPv6 only). */
@@ -167,6 +173,85 @@ static int https_location(const struct http_req *req, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
+/* Istio's route name: the rule's name, ".match" when the entry that matched has one. */
+static const char *route_name(struct worker *w, const struct route_result *res)
+{
+	const char *rule = res->rule && res->rule->name ? res->rule->name : "";
+	const char *match = res->match && res->match->name ? res->match->name : "";
+
+	if (!res->vs) /* Istio's catch-all routes */
+		return !strcmp(res->cluster, "PassthroughCluster") ? "allow_any"
+		       : !strcmp(res->cluster, "BlackHoleCluster") ? "block_all"
+								   : "default";
+	snprintf(w->route_name, sizeof(w->route_name), "%s%s%s", rule, *match ? "." : "", match);
+	return w->route_name;
+}
+
+/* What the proxy does with the request route_select() decided as @res. */
+static int pick_decide(struct worker *w, const struct http_req *req, const struct route_req *rq,
+		       const struct route_result *res, struct proxy_pick *out)
+{
+	int err;
+
+	out->flags = route_verdict_flag(res->verdict);
+	switch (res->verdict) {
+	case RV_FORWARD:
+		out->ep = res->ep;
+		out->token[0] = res->lb_token;
+		out->token[1] = w->snap->generation; /* done() must reach the same balancer */
+		/* repick(): hosts tried so far, and the consistent-hash key that chose the host */
+		out->token[2] = res->has_hash ? TOKEN_HAS_HASH : 0;
+		out->token[3] = res->hash;
+		err = route_actions(w->snap->rt, w->rw, rq, res, out);
+		if (err || out->status || !out->token[0] ||
+		    route_admit(w->snap->rt, out->token[0], false))
+			return err;
+		/* connectionPool overflow: Envoy's circuit breaker answers for the cluster. */
+		route_done_token(w->rw, out->token[0], -1);
+		out->token[0] = 0;
+		out->status = 503;
+		out->flags = "UO";
+		out->body =
+			"upstream connect error or disconnect/reset before headers. reset reason: "
+			"overflow";
+		out->target = out->req_drop = out->req_add = out->rsp_drop = out->rsp_add = NULL;
+		out->n_mirrors = 0;
+		out->delay_ms = 0;
+		return 0;
+	case RV_PASSTHROUGH:
+		out->ep = res->ep;
+		return route_actions(w->snap->rt, w->rw, rq, res, out);
+	case RV_HTTPS_REDIRECT:
+		err = https_location(req, w->location, sizeof(w->location));
+		if (err)
+			return err;
+		out->status = 301;
+		out->headers = w->location;
+		return 0;
+	case RV_REDIRECT:
+		err = redirect_location(res->rule->redirect, req, false, w->location,
+					sizeof(w->location));
+		if (err)
+			return err;
+		out->status = res->rule->redirect->redirect_code
+				      ? (int)res->rule->redirect->redirect_code
+				      : 301;
+		out->headers = w->location;
+		return 0;
+	case RV_NO_HEALTHY:
+		/* Envoy's words, which users grep for */
+		out->body = "no healthy upstream";
+		/* fall through */
+	case RV_NO_CLUSTER:
+		out->status = route_verdict_status(res->verdict);
+		/* the rule's fault and CORS filters run before the router's local reply */
+		return res->rule ? route_actions(w->snap->rt, w->rw, rq, res, out) : 0;
+	default:
+		out->status = route_verdict_status(res->verdict);
+		return 0;
+	}
+}
+
 /* Routes with route_select() or, for a Gateway's connection, route_select_gateway(). */
 static int pick_via(struct worker *w, bool gateway, const struct sockaddr_in *peer,
 		    const struct sockaddr_in *orig, const char *sni, const struct http_req *req,
@@ -192,64 +277,18 @@ static int pick_via(struct worker *w, bool gateway, const struct sockaddr_in *pe
 		return err;
 	log_debug("route: %.*s %.*s -> %s %s", (int)req->method_len, req->method, (int)req->url_len,
 		  req->url, route_verdict_str(res.verdict), res.cluster);
-
-	out->flags = route_verdict_flag(res.verdict);
-	switch (res.verdict) {
-	case RV_FORWARD:
-		out->ep = res.ep;
-		out->token[0] = res.lb_token;
-		out->token[1] = w->snap->generation; /* done() must reach the same balancer */
-		/* repick(): hosts tried so far, and the consistent-hash key that chose the host */
-		out->token[2] = res.has_hash ? TOKEN_HAS_HASH : 0;
-		out->token[3] = res.hash;
-		err = route_actions(w->snap->rt, w->rw, &rq, &res, out);
-		if (err || out->status || !out->token[0] ||
-		    route_admit(w->snap->rt, out->token[0], false))
-			return err;
-		/* connectionPool overflow: Envoy's circuit breaker answers for the cluster. */
-		route_done_token(w->rw, out->token[0], -1);
-		out->token[0] = 0;
-		out->status = 503;
-		out->flags = "UO";
-		out->body =
-			"upstream connect error or disconnect/reset before headers. reset reason: "
-			"overflow";
-		out->target = out->req_drop = out->req_add = out->rsp_drop = out->rsp_add = NULL;
-		out->n_mirrors = 0;
-		out->delay_ms = 0;
-		return 0;
-	case RV_PASSTHROUGH:
-		out->ep = res.ep;
-		return route_actions(w->snap->rt, w->rw, &rq, &res, out);
-	case RV_HTTPS_REDIRECT:
-		err = https_location(req, w->location, sizeof(w->location));
-		if (err)
-			return err;
-		out->status = 301;
-		out->headers = w->location;
-		return 0;
-	case RV_REDIRECT:
-		err = redirect_location(res.rule->redirect, req, false, w->location,
-					sizeof(w->location));
-		if (err)
-			return err;
-		out->status = res.rule->redirect->redirect_code
-				      ? (int)res.rule->redirect->redirect_code
-				      : 301;
-		out->headers = w->location;
-		return 0;
-	case RV_NO_HEALTHY:
-		/* Envoy's words, which users grep for */
-		out->body = "no healthy upstream";
-		/* fall through */
-	case RV_NO_CLUSTER:
-		out->status = route_verdict_status(res.verdict);
-		/* the rule's fault and CORS filters run before the router's local reply */
-		return res.rule ? route_actions(w->snap->rt, w->rw, &rq, &res, out) : 0;
-	default:
-		out->status = route_verdict_status(res.verdict);
-		return 0;
+	err = pick_decide(w, req, &rq, &res, out);
+	if (err)
+		return err;
+	/* The labels, while the snapshot that decided is held: the endpoint's only if it is
+	 * to be reached (a fault's abort or a circuit breaker's 503 reaches none). */
+	mx_pick_labels(w->mx, w->snap, &rq, &res, !out->status, out->tags);
+	if (w->alog) { /* what only the access log prints */
+		snprintf(w->cluster, sizeof(w->cluster), "%s", res.cluster);
+		out->cluster = w->cluster[0] ? w->cluster : NULL;
+		out->route_name = route_name(w, &res);
 	}
+	return 0;
 }
 
 static int worker_pick(void *ctx, const struct sockaddr_in *peer, const struct sockaddr_in *orig,
@@ -456,6 +495,34 @@ int worker_set_gateways(struct worker *w, const struct sockaddr_in *gw, struct g
 	return err;
 }
 
+/* A request is over: Istio's metrics, and its access log line. */
+static void worker_log(void *ctx, const struct proxy_reqinfo *ri)
+{
+	struct worker *w = ctx;
+	struct mx_http_obs o = {
+		.status = ri->status,
+		.flags = ri->flags,
+		.proto = MX_HTTP,
+		.duration_us = ri->duration_us,
+		.req_bytes = ri->wire_in,
+		.rsp_bytes = ri->wire_out,
+	};
+	struct mx_labels l;
+	uint32_t tags[3];
+
+	if (ri->pick && ri->pick->tags[2]) {
+		memcpy(tags, ri->pick->tags, sizeof(tags));
+	} else {
+		/* routing never saw it: the client is known by the worker's current config */
+		(void)worker_refresh(w);
+		mx_peer_labels(w->mx, w->snap, ri->peer.sin_addr, tags);
+	}
+	l = (struct mx_labels){tags[0], tags[1], tags[2]};
+	mx_record_http(w->mx, &l, &o);
+	if (w->alog)
+		alog_request(w->alog, ri);
+}
+
 int worker_new(const struct worker_opts *opts, struct worker **out)
 {
 	struct proxy_ops ops = {
@@ -467,6 +534,8 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		.repick = worker_repick,
 		.conn_mode = worker_conn_mode,
 		.pick_l4 = worker_pick_l4,
+		.log = worker_log,
+		.log_strings = opts->alog != NULL,
 		.upstream_mark = opts->mark,
 	};
 	char addr[INET_ADDRSTRLEN];
@@ -478,6 +547,11 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		return -ENOMEM;
 	w->opts = *opts;
 	ops.ctx = w;
+	w->mx = mx_table_new();
+	if (!w->mx) {
+		free(w);
+		return -ENOMEM;
+	}
 
 	w->listen_fd6 = -1;
 	w->listen_fd = listen_socket((const struct sockaddr *)&opts->listen, sizeof(opts->listen));
@@ -492,6 +566,11 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 	if (!w->loop) {
 		err = -errno;
 		goto close_fd;
+	}
+	if (opts->alog) {
+		err = alog_new(opts->alog, w->loop, &w->alog);
+		if (err)
+			goto free_loop;
 	}
 	w->proxy = proxy_new(w->loop, w->listen_fd, &ops);
 	if (!w->proxy) {
@@ -527,10 +606,12 @@ free_proxy:
 	for (size_t i = 0; i < w->n_gw_fds; i++)
 		close(w->gw_fds[i]);
 free_loop:
+	alog_free(w->alog);
 	loop_free(w->loop);
 close_fd:
 	close(w->listen_fd);
 free_worker:
+	mx_table_free(w->mx);
 	free(w);
 	return err;
 }
@@ -565,7 +646,8 @@ void worker_free(struct worker *w)
 		loop_stop(w->loop);
 		pthread_join(w->thread, NULL);
 	}
-	proxy_free(w->proxy);
+	proxy_free(w->proxy); /* its sessions' last requests are logged */
+	alog_free(w->alog);
 	loop_free(w->loop);
 	close(w->listen_fd);
 	if (w->listen_fd6 >= 0)
@@ -574,12 +656,18 @@ void worker_free(struct worker *w)
 		close(w->gw_fds[i]);
 	route_worker_free(w->rw);
 	snapshot_release(w->snap);
+	mx_table_free(w->mx);
 	free(w);
 }
 
 void worker_stats(struct worker *w, struct proxy_stats *out)
 {
 	proxy_get_stats(w->proxy, out);
+}
+
+struct mx_table *worker_metrics(const struct worker *w)
+{
+	return w->mx;
 }
 
 int worker_listen_fd(const struct worker *w)

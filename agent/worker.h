@@ -13,8 +13,10 @@
 
 #include "proxy.h"
 
+struct alog_sink;
 struct gw_tls;
 struct kern;
+struct mx_table;
 struct snapshot_store;
 struct worker;
 
@@ -28,6 +30,7 @@ struct worker_opts {
 	uint32_t mark;		      /* SO_MARK on upstream sockets: never captured */
 	struct kern *kern;	      /* original-destination lookups */
 	struct snapshot_store *store; /* the active config */
+	struct alog_sink *alog;	      /* the access log; NULL: off */
 };
 
 /*
@@ -57,6 +60,9 @@ void worker_stats(struct worker *w, struct proxy_stats *out);
  */
 int worker_set_gateways(struct worker *w, const struct sockaddr_in *gw, struct gw_tls *const *tls,
 			size_t n);
+
+/* The worker's metric table (metrics.h): written by its thread, read by any. */
+struct mx_table *worker_metrics(const struct worker *w);
 
 /* The worker's listening socket (owned by the worker). */
 int worker_listen_fd(const struct worker *w);
