@@ -22,6 +22,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "accesslog.h"
 #include "addr.h"
 #include "admin.h"
 #include "admin_config.h"
@@ -37,6 +38,7 @@
 #include "reload.h"
 #include "resolve.h"
 #include "snapshot.h"
+#include "stats_prom.h"
 #include "sysfs.h"
 #include "worker.h"
 
@@ -74,6 +76,7 @@ struct options {
 	struct sockaddr_in dns;		 /* --dns-listen; sin_port 0: no DNS for pods */
 	struct sockaddr_in dns_upstream; /* --dns-upstream; sin_port 0: none */
 	bool dns_given, dns_upstream_given;
+	const char *access_log; /* --access-log: "-", a path; NULL: off */
 };
 
 struct agent {
@@ -98,6 +101,7 @@ struct agent {
 		uint64_t since_ms;
 	} retired[64]; /* Gateway TLS contexts a reload replaced (GW_RETIRED_MAX) */
 	size_t n_retired;
+	struct alog_sink *alog; /* --access-log; NULL: off */
 	int cgroup_fd;
 	int sig_fd;
 	pthread_t starter; /* runs agent_start() while the main loop answers /ready 503 */
@@ -146,6 +150,8 @@ static void usage(FILE *f)
 		"  --max-pairs N      max_entries of %s: not yet accepted (default %d)\n"
 		"                     (a pinned map of another size is recreated at start-up)\n"
 		"  --log-level LEVEL  error, warn, info (default) or debug\n"
+		"  --access-log PATH|-|off  one line per request (Istio's format) to a file,\n"
+		"                     standard output (-) or nowhere (off, the default)\n"
 		"  --check-kernel     probe this kernel for every feature shunt needs, print one\n"
 		"                     line per feature and exit 0 (all there) or 1\n",
 		FAST_PATH_DEFAULT ? "on" : "off", SHUNT_DEFAULT_MARK, SHUNT_MAP_SVC4,
@@ -175,6 +181,7 @@ static int parse_args(int argc, char **argv, struct options *o)
 		{"max-backends", required_argument, NULL, 'B'},
 		{"max-pairs", required_argument, NULL, 'P'},
 		{"log-level", required_argument, NULL, 'v'},
+		{"access-log", required_argument, NULL, 'L'},
 		{"check-kernel", no_argument, NULL, 'K'},
 		{"help", no_argument, NULL, 'h'},
 		{},
@@ -344,6 +351,9 @@ static int parse_args(int argc, char **argv, struct options *o)
 			break;
 		case 'K':
 			o->check_kernel = true;
+			break;
+		case 'L':
+			o->access_log = strcmp(optarg, "off") ? optarg : NULL;
 			break;
 		case 'h':
 			usage(stdout);
@@ -826,6 +836,7 @@ static int start_workers(struct agent *a)
 		.mark = a->opt.mark,
 		.kern = a->kern,
 		.store = &a->store,
+		.alog = a->alog,
 	};
 	int err;
 
@@ -1047,9 +1058,32 @@ static int start_dns(struct agent *a)
 	return 0;
 }
 
+/* --access-log: where the workers' lines go, opened before they start. */
+static int start_access_log(struct agent *a)
+{
+	int err;
+
+	if (!a->opt.access_log)
+		return 0;
+	err = alog_sink_open(a->opt.access_log, &a->alog);
+	if (err)
+		log_error("shuntd: --access-log %s: %s", a->opt.access_log, strerror(-err));
+	else
+		log_info("shuntd: access log to %s", a->opt.access_log);
+	return err;
+}
+
 int main(int argc, char **argv)
 {
 	struct agent a = {.cgroup_fd = -1, .sig_fd = -1, .netns_watch = -1};
+	struct stats_prom_src prom = {
+		.store = &a.store,
+		.ready = agent_ready,
+		.ctx = &a,
+		.workers = a.workers,
+		.n_workers = &a.n_workers,
+		.kern = &a.kern,
+	};
 	struct config *cfg = NULL;
 	char buf[32];
 	int err;
@@ -1104,6 +1138,14 @@ int main(int argc, char **argv)
 	err = admin_config_register(a.admin, &a.store); /* /config_dump, /routes, /explain, ... */
 	if (err)
 		goto out;
+	err = start_access_log(&a);
+	if (err)
+		goto out;
+	prom.alog = a.alog;
+	prom.pin_dir = a.opt.pin_dir;
+	err = stats_prom_register(a.admin, &prom);
+	if (err)
+		goto out;
 	err = start_dns(&a);
 	if (!err && a.resolver)
 		err = loop_add(a.loop, resolver_changed_fd(a.resolver), EPOLLIN, on_names_changed,
@@ -1131,6 +1173,7 @@ out:
 	resolver_free(a.resolver);
 	dns_server_free(a.dns);
 	admin_free(a.admin);
+	alog_sink_close(a.alog); /* after the workers, which write to it */
 	if (a.sig_fd >= 0)
 		close(a.sig_fd);
 	if (a.netns_watch >= 0)
