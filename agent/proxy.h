@@ -168,7 +168,6 @@ struct proxy_reqinfo {
 	int64_t upstream_ms;	       /* %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%; -1: none */
 	int64_t start_unix_us;	       /* %START_TIME%: wall clock at the first byte; 0: not kept */
 	const char *str[PROXY_RQ_N];   /* with proxy_ops.log_strings; NULL or "": "-" */
-	bool gateway;		       /* accepted on a Gateway listener */
 };
 
 /* How a connection is served (proxy_ops.conn_mode). */

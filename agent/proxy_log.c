@@ -244,7 +244,6 @@ void px_rq_end(struct session *s)
 	ri.duration_us = (mono_ns() - rq->t0_ns) / 1000;
 	ri.upstream_ms = rq->upstream_ms;
 	ri.start_unix_us = rq->t0_unix_us;
-	ri.gateway = s->flags & SF_GATEWAY;
 	if (px->ops.log_strings)
 		rq_strings(rq, &ri);
 	px->ops.log(px->ops.ctx, &ri);

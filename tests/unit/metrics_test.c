@@ -21,6 +21,7 @@
 #include "admin.h"
 #include "config.h"
 #include "metrics.h"
+#include "metrics_labels.h"
 #include "proxy.h"
 #include "workload.h"
 
@@ -464,6 +465,50 @@ static void hand_written_pods(void **state)
 	assert_string_equal(w.version, "unknown");
 }
 
+/* A pod of a config that a reload frees, and a pod of the next one at the same address. */
+static void pod_labels_outlive_their_config(void **state)
+{
+	struct mx_table *t = mx_table_new();
+	struct label *l = malloc(2 * sizeof(*l));
+	struct pod *p = calloc(1, sizeof(*p));
+	struct pp_doc d;
+	char *text;
+	int n;
+
+	l[0] = (struct label){strdup("app"), strdup("web")};
+	l[1] = (struct label){strdup("version"), strdup("v1")};
+	*p = (struct pod){.name = strdup("web-a"), .namespace = strdup("prod"), .labels = {l, 2}};
+	uint32_t s = svc(t, "web", "prod");
+	uint32_t v1 = mx_pod_tuple(t, 1, p);
+
+	assert_int_equal(mx_pod_tuple(t, 1, p), v1); /* cached */
+	record(t, v1, v1, s, 200, 0, 10);
+	/* config 1 goes: its strings are freed; config 2 has another pod at the same address */
+	free(p->name);
+	free(l[1].value);
+	p->name = strdup("web-b");
+	l[1].value = strdup("v2");
+	uint32_t v2 = mx_pod_tuple(t, 2, p);
+
+	assert_int_not_equal(v1, v2);
+	record(t, v2, v2, s, 200, 0, 10);
+	scrape(&t, 1, &d, &text);
+	assert_true(q(&d, "istio_requests_total", &n, "source_workload", "web-a", "source_version",
+		      "v1", "destination_app", "web", NULL) == 1);
+	assert_true(q(&d, "istio_requests_total", &n, "destination_workload", "web-b",
+		      "destination_version", "v2", NULL) == 1);
+	pp_free(&d, text);
+	for (int i = 0; i < 2; i++) {
+		free(l[i].key);
+		free(l[i].value);
+	}
+	free(l);
+	free(p->name);
+	free(p->namespace);
+	free(p);
+	mx_table_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +521,7 @@ int main(void)
 		cmocka_unit_test(cache_is_emptied_by_a_new_generation),
 		cmocka_unit_test(tcp_families_have_no_response_code),
 		cmocka_unit_test(scrape_races_a_writer),
+		cmocka_unit_test(pod_labels_outlive_their_config),
 		cmocka_unit_test(deployment_pod_is_its_deployment),
 		cmocka_unit_test(other_controllers),
 		cmocka_unit_test(hand_written_pods),
