@@ -22,6 +22,7 @@
 #include <ctype.h>
 #include <math.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,8 @@ struct pp_doc {
 	int n, cap;
 	struct pp_family *f;
 	int n_f, cap_f;
+	char **keys; /* every series' pp_key(), a hash set: a series appears once */
+	size_t n_keys, cap_keys;
 	char err[256];
 };
 
@@ -224,34 +227,85 @@ static inline int pp_labels(struct pp_doc *d, int line, char **p, struct pp_samp
 	return 0;
 }
 
-static inline bool pp_same_labels(const struct pp_sample *a, const struct pp_sample *b,
-				  const char *skip)
-{
-	int na = 0, nb = 0;
-
-	for (int i = 0; i < a->n; i++) {
-		bool found = false;
-
-		if (skip && !strcmp(a->l[i].name, skip))
-			continue;
-		na++;
-		for (int j = 0; j < b->n && !found; j++)
-			found = !strcmp(a->l[i].name, b->l[j].name) &&
-				!strcmp(a->l[i].value, b->l[j].value);
-		if (!found)
-			return false;
-	}
-	for (int j = 0; j < b->n; j++)
-		nb += !skip || strcmp(b->l[j].name, skip);
-	return na == nb;
-}
-
 static inline const char *pp_get(const struct pp_sample *s, const char *name)
 {
 	for (int i = 0; i < s->n; i++)
 		if (!strcmp(s->l[i].name, name))
 			return s->l[i].value;
 	return NULL;
+}
+
+/* "NAME\x02L1=V1\x01L2=V2..." (@with_name), the labels by name, less @skip: malloc'd. */
+static inline char *pp_key(const struct pp_sample *s, const char *skip, bool with_name)
+{
+	int idx[PP_LABELS_MAX], n = 0;
+	size_t len = strlen(s->name) + 2;
+	char *k, *p;
+
+	for (int i = 0; i < s->n; i++) {
+		int j = n;
+
+		if (skip && !strcmp(s->l[i].name, skip))
+			continue;
+		len += strlen(s->l[i].name) + strlen(s->l[i].value) + 2;
+		while (j > 0 && strcmp(s->l[idx[j - 1]].name, s->l[i].name) > 0) {
+			idx[j] = idx[j - 1];
+			j--;
+		}
+		idx[j] = i;
+		n++;
+	}
+	k = p = malloc(len);
+	if (!k)
+		return NULL;
+	p += sprintf(p, "%s\x02", with_name ? s->name : "");
+	for (int i = 0; i < n; i++)
+		p += sprintf(p, "%s=%s\x01", s->l[idx[i]].name, s->l[idx[i]].value);
+	return k;
+}
+
+static inline uint64_t pp_hash(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ull;
+	return h;
+}
+
+/* Adds @key (taken over) to the set: 0, 1 when it was there, -1 out of memory. */
+static inline int pp_key_add(struct pp_doc *d, char *key)
+{
+	size_t i;
+
+	if (!key)
+		return -1;
+	if (2 * (d->n_keys + 1) > d->cap_keys) {
+		size_t cap = d->cap_keys ? 2 * d->cap_keys : 1024;
+		char **k = calloc(cap, sizeof(*k));
+
+		if (!k) {
+			free(key);
+			return -1;
+		}
+		for (size_t j = 0; j < d->cap_keys; j++)
+			if (d->keys[j]) {
+				for (i = pp_hash(d->keys[j]) & (cap - 1); k[i]; i = (i + 1) & (cap - 1))
+					;
+				k[i] = d->keys[j];
+			}
+		free(d->keys);
+		d->keys = k;
+		d->cap_keys = cap;
+	}
+	for (i = pp_hash(key) & (d->cap_keys - 1); d->keys[i]; i = (i + 1) & (d->cap_keys - 1))
+		if (!strcmp(d->keys[i], key)) {
+			free(key);
+			return 1;
+		}
+	d->keys[i] = key;
+	d->n_keys++;
+	return 0;
 }
 
 static inline int pp_sample_line(struct pp_doc *d, int line, char *s)
@@ -301,59 +355,115 @@ static inline int pp_sample_line(struct pp_doc *d, int line, char *s)
 	f->sampled = true;
 	if (!strcmp(f->type, "counter") && !(sm->v >= 0))
 		return pp_fail(d, line, "negative counter", sm->name);
-	for (int i = d->n - 1; i >= 0 && !strcmp(d->s[i].name, sm->name); i--)
-		if (pp_same_labels(&d->s[i], sm, NULL))
-			return pp_fail(d, line, "series repeated", sm->name);
+	switch (pp_key_add(d, pp_key(sm, NULL, true))) {
+	case -1:
+		return pp_fail(d, line, "out of memory", NULL);
+	case 1:
+		return pp_fail(d, line, "series repeated", sm->name);
+	default:
+		break;
+	}
 	d->n++;
 	return 0;
 }
 
-/* The checks of histogram @f's series, once every line is read. */
+/* A sample of a histogram family, for the checks once every line is read. */
+struct pp_hent {
+	char *key; /* pp_key() less le, without the name */
+	int kind;  /* 0 _bucket, 1 _sum, 2 _count */
+	double le;
+	const struct pp_sample *s;
+};
+
+static inline int pp_hent_cmp(const void *pa, const void *pb)
+{
+	const struct pp_hent *a = pa, *b = pb;
+	int c = strcmp(a->key, b->key);
+
+	if (c)
+		return c;
+	if (a->kind != b->kind)
+		return a->kind - b->kind;
+	return a->le < b->le ? -1 : a->le > b->le;
+}
+
+/* One series of a histogram: its entries e[0 .. n), sorted: buckets by le, _sum, _count. */
+static inline int pp_hseries(struct pp_doc *d, const struct pp_hent *e, int n)
+{
+	double last = 0, inf = -1;
+	int i, sums = 0, counts = 0, prev_line = 0;
+
+	for (i = 0; i < n && e[i].kind == 0; i++) {
+		const char *le = pp_get(e[i].s, "le");
+
+		if (!le || isnan(e[i].le))
+			return pp_fail(d, e[i].s->line, "bucket without a numeric le", le);
+		if (e[i].s->line < prev_line)
+			return pp_fail(d, e[i].s->line, "buckets not in increasing le order", le);
+		if (e[i].s->v < last)
+			return pp_fail(d, e[i].s->line, "bucket counts not cumulative", le);
+		prev_line = e[i].s->line;
+		last = e[i].s->v;
+		if (isinf(e[i].le))
+			inf = e[i].s->v;
+	}
+	for (; i < n; i++) {
+		sums += e[i].kind == 1;
+		counts += e[i].kind == 2;
+	}
+	if (inf < 0)
+		return pp_fail(d, e[0].s->line, "histogram series without an +Inf bucket", NULL);
+	if (!sums || !counts)
+		return pp_fail(d, e[0].s->line, "histogram series without _sum or _count", NULL);
+	if (e[n - 1].s->v != inf)
+		return pp_fail(d, e[n - 1].s->line, "_count is not the +Inf bucket", NULL);
+	return 0;
+}
+
+/* The checks of histogram @f's series, once every line is read: O(n log n). */
 static inline int pp_histogram(struct pp_doc *d, const struct pp_family *f)
 {
-	char bucket[PP_NAME_MAX + 8], sum[PP_NAME_MAX + 8], count[PP_NAME_MAX + 8];
+	static const char *const sfx[] = {"_bucket", "_sum", "_count"};
+	size_t fl = strlen(f->name);
+	struct pp_hent *e = calloc((size_t)d->n + 1, sizeof(*e));
+	int n = 0, err = 0;
 
-	snprintf(bucket, sizeof(bucket), "%s_bucket", f->name);
-	snprintf(sum, sizeof(sum), "%s_sum", f->name);
-	snprintf(count, sizeof(count), "%s_count", f->name);
-	for (int i = 0; i < d->n; i++) {
-		const struct pp_sample *c = &d->s[i];
-		double last_le = -INFINITY, last = 0, inf = -1;
-		bool has_sum = false;
+	if (!e)
+		return pp_fail(d, 0, "out of memory", NULL);
+	for (int i = 0; i < d->n && !err; i++) {
+		const struct pp_sample *s = &d->s[i];
+		const char *le;
 
-		if (strcmp(c->name, count))
+		if (strncmp(s->name, f->name, fl))
 			continue;
-		for (int j = 0; j < d->n; j++) {
-			const struct pp_sample *b = &d->s[j];
-			const char *le = pp_get(b, "le");
-			double v;
-
-			if (!strcmp(b->name, sum) && pp_same_labels(b, c, NULL))
-				has_sum = true;
-			if (strcmp(b->name, bucket) || !pp_same_labels(b, c, "le"))
-				continue;
-			if (!le || !pp_number(le, &v) || !(v > last_le))
-				return pp_fail(d, b->line, "bucket le missing or not increasing",
-					       le);
-			if (b->v < last)
-				return pp_fail(d, b->line, "bucket counts not cumulative", NULL);
-			last_le = v;
-			last = b->v;
-			if (isinf(v))
-				inf = b->v;
-		}
-		if (inf < 0)
-			return pp_fail(d, c->line, "histogram series without an +Inf bucket", NULL);
-		if (inf != c->v)
-			return pp_fail(d, c->line, "_count is not the +Inf bucket", NULL);
-		if (!has_sum)
-			return pp_fail(d, c->line, "histogram series without _sum", NULL);
+		for (int k = 0; k < 3; k++)
+			if (!strcmp(s->name + fl, sfx[k])) {
+				le = k ? NULL : pp_get(s, "le");
+				e[n] = (struct pp_hent){pp_key(s, "le", false), k, 0, s};
+				if (le && !pp_number(le, &e[n].le))
+					e[n].le = NAN;
+				err = !e[n].key ? pp_fail(d, s->line, "out of memory", NULL) : 0;
+				n++;
+			}
 	}
-	return 0;
+	if (!err)
+		qsort(e, (size_t)n, sizeof(*e), pp_hent_cmp);
+	for (int i = 0, j; !err && i < n; i = j) {
+		for (j = i + 1; j < n && !strcmp(e[j].key, e[i].key); j++)
+			;
+		err = pp_hseries(d, e + i, j - i);
+	}
+	for (int i = 0; i < n; i++)
+		free(e[i].key);
+	free(e);
+	return err;
 }
 
 static inline void pp_free(struct pp_doc *d, char *text)
 {
+	for (size_t i = 0; i < d->cap_keys; i++)
+		free(d->keys[i]);
+	free(d->keys);
 	free(d->s);
 	free(d->f);
 	free(text);
