@@ -239,8 +239,8 @@ static inline const char *pp_get(const struct pp_sample *s, const char *name)
 static inline char *pp_key(const struct pp_sample *s, const char *skip, bool with_name)
 {
 	int idx[PP_LABELS_MAX], n = 0;
-	size_t len = strlen(s->name) + 2;
-	char *k, *p;
+	size_t len = strlen(s->name) + 2, off;
+	char *k;
 
 	for (int i = 0; i < s->n; i++) {
 		int j = n;
@@ -255,12 +255,13 @@ static inline char *pp_key(const struct pp_sample *s, const char *skip, bool wit
 		idx[j] = i;
 		n++;
 	}
-	k = p = malloc(len);
+	k = malloc(len);
 	if (!k)
 		return NULL;
-	p += sprintf(p, "%s\x02", with_name ? s->name : "");
+	off = (size_t)snprintf(k, len, "%s\x02", with_name ? s->name : "");
 	for (int i = 0; i < n; i++)
-		p += sprintf(p, "%s=%s\x01", s->l[idx[i]].name, s->l[idx[i]].value);
+		off += (size_t)snprintf(k + off, len - off, "%s=%s\x01", s->l[idx[i]].name,
+					s->l[idx[i]].value);
 	return k;
 }
 
