@@ -13,7 +13,8 @@
 # cumulative buckets, _count equal to +Inf), and the counts per label set
 # against what was sent; and the access log: one line per request, Envoy's
 # flags, Istio's field order, the upstream host and route name. Also that the
-# agent writes no line per request at the default log level.
+# agent writes no line per request at the default log level, and that after a
+# reload (SIGHUP) the old series keep the labels of the config that is gone.
 #
 #   tests/e2e/metrics_test.sh BUILD_DIR
 #
@@ -306,6 +307,28 @@ check "an upstream service time on each of the 10 forwarded 200s" \
 sed -n "$((log0 + 1)),\$p" "$TMP/shuntd.log" >"$TMP/during"
 check "no log line for any of the requests at the default level" [ ! -s "$TMP/during" ]
 [ -s "$TMP/during" ] && show "$TMP/during"
+
+# --- a reload: the old series keep their labels, new requests get the new config's --------
+
+sed -i 's/labels: {app: sleep, pod-template-hash/labels: {app: sleep2, pod-template-hash/' \
+	"$TMP/config/mesh.yaml"
+kill -HUP "$AGENT_PID"
+for ((i = 0; i < 50; i++)); do
+	scrape reloaded
+	[ "$(metric shunt_config_generation)" = 2 ] && break
+	sleep 0.1
+done
+is shunt_config_generation 2
+sent client 2 200 --connect "$WEB:80" --path /v1/again
+for ((i = 0; i < 20; i++)); do
+	scrape reloaded
+	[ "$(metric istio_requests_total)" = $((HTTP + 2)) ] && break
+	sleep 0.1
+done
+check "the page parses after the reload" "$BUILD/shunt-promcheck" "$PAGE" >/dev/null
+is "shunt_config_reloads_total{result=\"ok\"}" 2
+is "istio_requests_total{source_app=\"sleep\",destination_version=\"v1\",response_code=\"200\"}" 6
+is "istio_requests_total{source_app=\"sleep2\",source_workload=\"sleep\",destination_version=\"v1\",response_code=\"200\"}" 2
 
 # --- stop ---------------------------------------------------------------------------------
 
