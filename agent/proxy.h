@@ -168,7 +168,11 @@ struct proxy_reqinfo {
 	int64_t upstream_ms;	       /* %RESP(X-ENVOY-UPSTREAM-SERVICE-TIME)%; -1: none */
 	int64_t start_unix_us;	       /* %START_TIME%: wall clock at the first byte; 0: not kept */
 	const char *str[PROXY_RQ_N];   /* with proxy_ops.log_strings; NULL or "": "-" */
+	uint8_t l4; /* 0: an HTTP request; a raw connection's report: PROXY_L4_OPEN when it
+		       connected, PROXY_L4_CLOSE when it ended (with OPEN if it never connected) */
 };
+#define PROXY_L4_OPEN  1
+#define PROXY_L4_CLOSE 2
 
 /* How a connection is served (proxy_ops.conn_mode). */
 enum proxy_conn_mode {
@@ -261,7 +265,8 @@ struct proxy_ops {
 	/*
 	 * Optional. A request ended (struct proxy_reqinfo): called once per
 	 * request whose head began, on the loop's thread; mirror copies are not
-	 * requests. With @log_strings the proxy keeps what the access log prints
+	 * requests. A raw connection is reported when it connects and when it
+	 * ends (ri->l4). With @log_strings the proxy keeps what the access log prints
 	 * (ri->str, start_unix_us, up_local); without it, only counts and times.
 	 */
 	void (*log)(void *ctx, const struct proxy_reqinfo *ri);

@@ -178,6 +178,7 @@ struct px_rq {
 	bool open;		     /* begun and not logged yet */
 	bool routed;		     /* pick() decided it: s->pick is the router's */
 	bool forwarded;		     /* sent (or meant to be sent) to s->ep */
+	bool l4_opened;		     /* a raw connection's: reported open (connected) */
 };
 
 struct session {
@@ -403,7 +404,9 @@ const char *px_rq_str(const struct session *s, enum proxy_rq_str i);
 void px_rq_fail(struct session *s, uint32_t flags, const char *details);
 /* The upstream's final response head (@status) goes to the client after @service_ms. */
 void px_rq_upstream(struct session *s, int status, int64_t service_ms);
-/* The request is over: proxy_ops.log() is called, once per record. */
+/* A raw connection (SF_L4) whose record began at routing connected: reported open. */
+void px_rq_l4_opened(struct session *s);
+/* The request (a raw connection: the connection) is over: proxy_ops.log(), once per record. */
 void px_rq_end(struct session *s);
 /* Frees the record's strings (the session goes). */
 void px_rq_free(struct session *s);

@@ -63,8 +63,13 @@ static void l4_route(struct session *s, const char *sni)
 
 	loop_timer_cancel(px->loop, &s->timer);
 	memset(&s->pick, 0, sizeof(s->pick));
+	px_rq_begin(s); /* the connection's record, for the metrics and the access log */
+	if (sni)
+		px_rq_set_str(s, PROXY_RQ_SNI, sni, strlen(sni));
 	err = px->ops.pick_l4(px->ops.ctx, &s->peer, &s->orig, s->flags & SF_GATEWAY, sni,
 			      &s->pick);
+	if (!err)
+		px_rq_routed(s);
 	if (err || s->pick.status) {
 		STAT_INC(px, l4_refused);
 		log_debug("proxy: fd %d: raw connection to %s (SNI %s) not routed: %s", s->fd,
@@ -123,6 +128,7 @@ void px_l4_connected(struct session *s)
 		return;
 	}
 	STAT_INC(s->px, l4_forwarded);
+	px_rq_l4_opened(s);
 	s->state = SESS_TUNNEL;
 }
 
@@ -134,6 +140,7 @@ void px_l4_connect_failed(struct session *s, bool timed_out)
 	if (timed_out)
 		STAT_INC(s->px, upstream_connect_timeouts);
 	STAT_INC(s->px, l4_refused);
+	px_rq_fail(s, PROXY_RF_UF, NULL);
 	log_debug("proxy: fd %d: raw connection to %s failed%s", s->fd,
 		  px_addr_str(&s->ep, ep, sizeof(ep)), timed_out ? " (timeout)" : "");
 	px_pick_done(s, 0);
@@ -142,6 +149,7 @@ void px_l4_connect_failed(struct session *s, bool timed_out)
 
 void px_do_l4(struct session *s)
 {
+	s->rq.in += s->req.len - s->req_parsed; /* bytes from the client, counted once */
 	s->req_parsed = s->req_fwd = s->req.len;
 	s->rsp_parsed = s->rsp_fwd = s->rsp.len;
 	if (px_up_flush(s) || px_client_flush(s) || (s->flags & SF_CLIENT_EOF)) {

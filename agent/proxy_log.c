@@ -193,19 +193,25 @@ void px_rq_fail(struct session *s, uint32_t flags, const char *details)
 		s->rq.details = details;
 }
 
-void px_rq_upstream(struct session *s, int status, int64_t service_ms)
+/* The upstream connection's own address, for the access log. */
+static void rq_up_local(struct session *s)
 {
 	struct upconn *up = s->up;
 	socklen_t len = sizeof(up->local);
 
-	s->rq.status = status;
-	s->rq.upstream_ms = service_ms;
-	s->rq.details = "via_upstream";
 	if (!s->px->ops.log_strings || !up)
 		return;
 	if (!up->local.sin_port && getsockname(up->fd, (struct sockaddr *)&up->local, &len))
 		memset(&up->local, 0, sizeof(up->local));
 	s->rq.up_local = up->local;
+}
+
+void px_rq_upstream(struct session *s, int status, int64_t service_ms)
+{
+	s->rq.status = status;
+	s->rq.upstream_ms = service_ms;
+	s->rq.details = "via_upstream";
+	rq_up_local(s);
 }
 
 /* The access log's strings of the record, in @ri. */
@@ -215,6 +221,45 @@ static void rq_strings(const struct px_rq *rq, struct proxy_reqinfo *ri)
 		return;
 	for (int i = 0; i < PROXY_RQ_N; i++)
 		ri->str[i] = rq->str->off[i] == RQ_NO_STR ? NULL : rq->str->buf + rq->str->off[i];
+}
+
+/* What the record says so far, in @ri. */
+static void rq_info(struct session *s, struct proxy_reqinfo *ri)
+{
+	struct px_rq *rq = &s->rq;
+
+	ri->pick = rq->routed ? &s->pick : NULL;
+	ri->peer = s->peer;
+	ri->orig = s->orig;
+	if (rq->forwarded)
+		ri->ep = s->ep;
+	ri->up_local = rq->up_local;
+	ri->status = rq->status;
+	ri->flags = rq->flags | (rq->routed ? proxy_rflags_parse(s->pick.flags) : 0);
+	ri->details = rq->details;
+	ri->wire_in = rq->in;
+	ri->wire_out = rq->out;
+	ri->body_in = rq->in - rq->in_head;
+	ri->body_out = rq->out > rq->out_head ? rq->out - rq->out_head : 0;
+	ri->duration_us = (mono_ns() - rq->t0_ns) / 1000;
+	ri->upstream_ms = rq->upstream_ms;
+	ri->start_unix_us = rq->t0_unix_us;
+	if (s->px->ops.log_strings)
+		rq_strings(rq, ri);
+}
+
+void px_rq_l4_opened(struct session *s)
+{
+	struct proxy_reqinfo ri = {0};
+	struct proxy *px = s->px;
+
+	if (!s->rq.open || s->rq.l4_opened || !px->ops.log)
+		return;
+	s->rq.l4_opened = true;
+	rq_up_local(s);
+	rq_info(s, &ri);
+	ri.l4 = PROXY_L4_OPEN;
+	px->ops.log(px->ops.ctx, &ri);
 }
 
 void px_rq_end(struct session *s)
@@ -228,24 +273,9 @@ void px_rq_end(struct session *s)
 	rq->open = false;
 	if (!px->ops.log)
 		return;
-	ri.pick = rq->routed ? &s->pick : NULL;
-	ri.peer = s->peer;
-	ri.orig = s->orig;
-	if (rq->forwarded)
-		ri.ep = s->ep;
-	ri.up_local = rq->up_local;
-	ri.status = rq->status;
-	ri.flags = rq->flags | (rq->routed ? proxy_rflags_parse(s->pick.flags) : 0);
-	ri.details = rq->details;
-	ri.wire_in = rq->in;
-	ri.wire_out = rq->out;
-	ri.body_in = rq->in - rq->in_head;
-	ri.body_out = rq->out > rq->out_head ? rq->out - rq->out_head : 0;
-	ri.duration_us = (mono_ns() - rq->t0_ns) / 1000;
-	ri.upstream_ms = rq->upstream_ms;
-	ri.start_unix_us = rq->t0_unix_us;
-	if (px->ops.log_strings)
-		rq_strings(rq, &ri);
+	rq_info(s, &ri);
+	if (s->flags & SF_L4) /* a raw connection that never connected was never reported open */
+		ri.l4 = PROXY_L4_CLOSE | (rq->l4_opened ? 0 : PROXY_L4_OPEN);
 	px->ops.log(px->ops.ctx, &ri);
 }
 

@@ -187,6 +187,22 @@ static const char *route_name(struct worker *w, const struct route_result *res)
 	return w->route_name;
 }
 
+/*
+ * The metric labels of what @res decided, while the snapshot that decided is
+ * held: the endpoint's only if it is to be reached (a fault's abort or a
+ * circuit breaker's 503 reaches none); with the access log, the names it prints.
+ */
+static void pick_labels(struct worker *w, const struct route_req *rq,
+			const struct route_result *res, struct proxy_pick *out)
+{
+	mx_pick_labels(w->mx, w->snap, rq, res, !out->status, out->tags);
+	if (w->alog) {
+		snprintf(w->cluster, sizeof(w->cluster), "%s", res->cluster);
+		out->cluster = w->cluster[0] ? w->cluster : NULL;
+		out->route_name = route_name(w, res);
+	}
+}
+
 /* What the proxy does with the request route_select() decided as @res. */
 static int pick_decide(struct worker *w, const struct http_req *req, const struct route_req *rq,
 		       const struct route_result *res, struct proxy_pick *out)
@@ -280,14 +296,7 @@ static int pick_via(struct worker *w, bool gateway, const struct sockaddr_in *pe
 	err = pick_decide(w, req, &rq, &res, out);
 	if (err)
 		return err;
-	/* The labels, while the snapshot that decided is held: the endpoint's only if it is
-	 * to be reached (a fault's abort or a circuit breaker's 503 reaches none). */
-	mx_pick_labels(w->mx, w->snap, &rq, &res, !out->status, out->tags);
-	if (w->alog) { /* what only the access log prints */
-		snprintf(w->cluster, sizeof(w->cluster), "%s", res.cluster);
-		out->cluster = w->cluster[0] ? w->cluster : NULL;
-		out->route_name = route_name(w, &res);
-	}
+	pick_labels(w, &rq, &res, out);
 	return 0;
 }
 
@@ -341,6 +350,12 @@ static int worker_pick_l4(void *ctx, const struct sockaddr_in *peer, const struc
 			  bool gateway, const char *sni, struct proxy_pick *out)
 {
 	struct route_conn c = route_conn_of(peer, orig, gateway, sni);
+	/* the labels' view of it: a connection has no request, no Host */
+	struct route_req rq = {
+		.dst_ip = orig->sin_addr,
+		.dst_port = ntohs(orig->sin_port),
+		.src_ip = peer->sin_addr,
+	};
 	struct worker *w = ctx;
 	struct route_result res;
 	int err;
@@ -357,6 +372,7 @@ static int worker_pick_l4(void *ctx, const struct sockaddr_in *peer, const struc
 	out->flags = route_verdict_flag(res.verdict);
 	if (res.verdict != RV_FORWARD && res.verdict != RV_PASSTHROUGH) {
 		out->status = res.verdict == RV_BLACKHOLE ? 502 : 503;
+		pick_labels(w, &rq, &res, out);
 		return 0;
 	}
 	out->ep = res.ep;
@@ -367,6 +383,7 @@ static int worker_pick_l4(void *ctx, const struct sockaddr_in *peer, const struc
 	/* Counted in flight (no limit is applied to raw connections) so that done() balances. */
 	if (out->token[0])
 		(void)route_admit(w->snap->rt, out->token[0], true);
+	pick_labels(w, &rq, &res, out);
 	return 0;
 }
 
@@ -495,6 +512,24 @@ int worker_set_gateways(struct worker *w, const struct sockaddr_in *gw, struct g
 	return err;
 }
 
+/* A raw connection's report: Istio's TCP families; its access log line when it ends. */
+static void worker_log_tcp(struct worker *w, const struct mx_labels *l,
+			   const struct proxy_reqinfo *ri)
+{
+	bool end = ri->l4 & PROXY_L4_CLOSE;
+	struct mx_tcp_obs t = {
+		.flags = ri->flags,
+		.opened = ri->l4 & PROXY_L4_OPEN,
+		.closed = end,
+		.sent = end ? ri->wire_out : 0, /* bytes are reported once, at the end */
+		.received = end ? ri->wire_in : 0,
+	};
+
+	mx_record_tcp(w->mx, l, &t);
+	if (w->alog && end)
+		alog_request(w->alog, ri);
+}
+
 /* A request is over: Istio's metrics, and its access log line. */
 static void worker_log(void *ctx, const struct proxy_reqinfo *ri)
 {
@@ -518,6 +553,10 @@ static void worker_log(void *ctx, const struct proxy_reqinfo *ri)
 		mx_peer_labels(w->mx, w->snap, ri->peer.sin_addr, tags);
 	}
 	l = (struct mx_labels){tags[0], tags[1], tags[2]};
+	if (ri->l4) {
+		worker_log_tcp(w, &l, ri);
+		return;
+	}
 	mx_record_http(w->mx, &l, &o);
 	if (w->alog)
 		alog_request(w->alog, ri);
