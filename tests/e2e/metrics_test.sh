@@ -7,6 +7,7 @@
 #                          VirtualService injects a 503 (FI)
 #   dead (10.96.77.61:80)  x2: its pod listens on nothing (503 UF, retried: UF,URX)
 #   db (10.96.77.62:5432)  x3: a tcp route, balanced in the kernel (no agent on the path)
+#   Gateway TCP port 9000  x2 connections: a tcp route to db, proxied raw by the agent
 #
 # then scrapes GET /stats/prometheus and checks the page with shunt-promcheck, a
 # strict parser of the text format (every line, HELP/TYPE before samples,
@@ -202,10 +203,26 @@ metadata: {name: db, namespace: default}
 spec:
   hosts: [db]
   tcp: [{route: [{destination: {host: db}}]}]
+---
+apiVersion: networking.istio.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  selector: {istio: ingressgateway}
+  servers: [{port: {number: 9000, name: tcp, protocol: TCP}, hosts: ['*']}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: db-gw, namespace: default}
+spec:
+  hosts: ['*']
+  gateways: [gw]
+  tcp: [{route: [{destination: {host: db, port: {number: 5432}}}]}]
 YAML
 
 agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
 	--admin "$ADMIN" --pin-dir "$NODE_PIN" --access-log "$TMP/access.log" \
+	--gateway-labels istio=ingressgateway --dns-upstream none \
 	>"$TMP/shuntd.log" 2>&1
 AGENT_PID=$NODE_LAST_PID
 node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" || fatal "shuntd did not become ready"
@@ -223,11 +240,15 @@ sent client 2 503 --connect "$WEB:80" --path /abort --new-conn
 sent client 2 503 --connect "$DEAD:80" --path /
 sent client 3 200 --connect "$DB:5432" --path /tcp --new-conn
 HTTP=17 # through the agent; the 3 to db are not
+sent client 2 200 --connect "$NODE_GW:9000" --path /raw --new-conn
+TCP=2 # the Gateway's TCP port: raw connections through the agent
 
-# the last request is counted just after its response went out: give it a moment
-for ((i = 0; i < 20; i++)); do
+# a request is counted just after its response went out, a raw connection once both
+# sides closed: give them a moment
+for ((i = 0; i < 30; i++)); do
 	scrape after
-	[ "$(metric istio_requests_total)" = "$HTTP" ] && break
+	[ "$(metric istio_requests_total)" = "$HTTP" ] &&
+		[ "$(metric istio_tcp_connections_closed_total)" = "$TCP" ] && break
 	sleep 0.1
 done
 
@@ -260,9 +281,14 @@ is "istio_request_duration_milliseconds_bucket{destination_version=\"v2\",le=\"+
 is "istio_response_bytes_count{response_code=\"404\"}" 3
 check "istio_request_bytes counts heads: more than 0 bytes for the 6 to v1" \
 	[ "$(metric "istio_request_bytes_sum{destination_version=\"v1\"}" | cut -d. -f1)" -gt 300 ]
-check "no istio series names db (the kernel balanced its connections)" \
+DB_TCP="destination_service=\"db.default.svc.cluster.local\",destination_workload=\"db-0\",source_workload=\"sleep\",request_protocol=\"tcp\",response_flags=\"-\""
+is "istio_tcp_connections_opened_total{$DB_TCP}" "$TCP"
+is "istio_tcp_connections_closed_total{$DB_TCP}" "$TCP"
+check "istio_tcp_received_bytes_total and sent: both ways, more than the requests' heads" \
+	[ "$(metric "istio_tcp_received_bytes_total{$DB_TCP}")" -gt 100 ] && \
+	[ "$(metric "istio_tcp_sent_bytes_total{$DB_TCP}")" -gt 100 ]
+check "the raw connections are no HTTP requests" \
 	[ "$(series "istio_requests_total{destination_service_name=\"db\"}")" = 0 ]
-is "istio_tcp_connections_opened_total" 0
 direct1=$(metric shunt_kernel_direct_total)
 check "shunt_kernel_direct_total grew by 3 (the tcp route): $direct0 -> $direct1" \
 	grew_by "$direct0" "$direct1" 3
@@ -273,22 +299,29 @@ is shunt_config_generation 1
 is "shunt_map_entries{map=\"shunt_svc4_v2\"}" 3
 is "shunt_map_max_entries{map=\"shunt_svc4_v2\"}" 65536
 is shunt_metrics_overflow_total 0
-is shunt_access_log_lines_total "$HTTP"
+is shunt_access_log_lines_total $((HTTP + TCP))
 is shunt_access_log_dropped_total 0
 
 # --- the access log ------------------------------------------------------------------
 
 ALOG=$TMP/access.log
-check "the access log has one line per request through the agent ($HTTP)" \
-	[ "$(wc -l <"$ALOG")" -eq "$HTTP" ]
+check "the access log has one line per request and raw connection through the agent ($((HTTP + TCP)))" \
+	[ "$(wc -l <"$ALOG")" -eq $((HTTP + TCP)) ]
 # [START] "METHOD PATH PROTO" CODE FLAGS DETAILS TERM "FAILURE" IN OUT DURATION SVCTIME "XFF"
 # "UA" "ID" "AUTHORITY" "UPSTREAM" CLUSTER UP_LOCAL DOWN_LOCAL DOWN_REMOTE SNI ROUTE
 LINE_RE='^\[[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3}Z\] "GET [^ ]+ HTTP/1\.1" [0-9]{3} [A-Z,-]+ [a-z_{},]+ - "-" [0-9]+ [0-9]+ [0-9]+ ([0-9]+|-) "[^"]*" "shunt-client" "[0-9a-f-]{36}" "[^"]+" "[^"]+" [^ ]+ [^ ]+ 10\.96\.77\.6[01]:80 10\.77\.0\.20:[0-9]+ - [^ ]+$'
 if [ "$(grep -cE "$LINE_RE" "$ALOG")" -eq "$HTTP" ]; then
-	ok "every line has Istio's fields in Istio's order"
+	ok "every request's line has Istio's fields in Istio's order"
 else
-	not_ok "every line has Istio's fields in Istio's order"
-	grep -vE "$LINE_RE" "$ALOG" | show
+	not_ok "every request's line has Istio's fields in Istio's order"
+	grep -F '"GET ' "$ALOG" | grep -vE "$LINE_RE" | show
+fi
+TCP_RE='^\[[-0-9T:.Z]+\] "- - -" 0 - - - "-" [1-9][0-9]* [1-9][0-9]* [0-9]+ - "-" "-" "-" "-" "10\.77\.0\.24:3000" outbound\|5432\|\|db\.default\.svc\.cluster\.local 10\.77\.0\.1:[0-9]+ 10\.77\.0\.1:9000 10\.77\.0\.20:[0-9]+ - -$'
+if [ "$(grep -cE "$TCP_RE" "$ALOG")" -eq "$TCP" ]; then
+	ok "a line per raw connection, as Envoy's tcp_proxy logs it (bytes both ways, upstream host, cluster)"
+else
+	not_ok "a line per raw connection, as Envoy's tcp_proxy logs it"
+	grep -vF '"GET ' "$ALOG" | show
 fi
 check "3 lines 404 NR route_not_found, upstream host -" \
 	[ "$(grep -c '" 404 NR route_not_found .* "-" - - 10\.96\.77\.60:80 ' "$ALOG")" -eq 3 ]
