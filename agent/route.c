@@ -435,9 +435,12 @@ static int compile_vs(struct route_table *rt)
 				return err;
 			n_m += src->http[j].n_match;
 		}
+		vs->n_matches = n_m;
 		err = rt_vs_index(vs);
 		if (err)
 			return err;
+		if (vs->ix.max_cursors > rt->max_cursors)
+			rt->max_cursors = vs->ix.max_cursors;
 	}
 	return 0;
 }

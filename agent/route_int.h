@@ -148,19 +148,57 @@ struct rt_strmap {
 	size_t mask, n;
 };
 
+/*
+ * The candidate index of a VirtualService with many rules (route_index.c builds it,
+ * route_cands.c reads it). Each match entry is filed under one condition it cannot match
+ * without (its key): a path (uri exact, uri prefix, the literal prefix of a uri regex), a
+ * field's value (method, authority, a header: exact) or a field's presence (a header). An
+ * entry without such a condition, and a rule without entries, is always a candidate. A
+ * request's candidates are the rules of the lists its path, fields and the always list
+ * name, merged in rule order. Lists live in @pool as a count then rule indexes ascending;
+ * offset 0 is the empty list.
+ */
+struct rt_tnode {
+	uint32_t label, label_len; /* the edge into this node: bytes of ix->chars, lower case */
+	uint32_t kids, n_kids;	   /* children, contiguous in ix->nodes, by their label's byte */
+	uint32_t pre;		   /* list: keyed on this path as a uri prefix or regex prefix */
+	uint32_t exact;		   /* list: keyed on this path as an exact uri */
+};
+
+struct rt_ixfield {
+	enum rt_field field;
+	const char *name; /* RF_HEADER: lower case, as headers are stored */
+	size_t name_len;
+	uint32_t present;	 /* list: keyed on the field being present */
+	struct rt_strmap values; /* value -> list: keyed on the field having that value */
+};
+
+struct rt_index {
+	struct rt_tnode *nodes; /* nodes[0] is the root; NULL: no path key */
+	size_t n_nodes;
+	char *chars;
+	struct rt_ixfield *fields;
+	size_t n_fields;
+	uint32_t *pool;
+	uint32_t always;    /* list: rules always tried */
+	size_t max_cursors; /* the most lists one request can gather */
+	/* When no candidate matched, whether a skipped entry applies to the client: */
+	uint32_t *ports; /* ports on which some entry applies to every mesh client, ascending */
+	size_t n_ports;
+	uint32_t *cond; /* entries (in vs->matches) whose client conditions decide it */
+	size_t n_cond;
+};
+
 struct rt_vs {
 	const struct virtual_service *src;
 	struct rt_rule *rules;
 	size_t n_rules;
 	struct rt_match *matches; /* every rule's entries, rule after rule (rules[i].m points in) */
-	const uint64_t *vis;	  /* exportTo bitset */
-	bool always_applies;	  /* some entry applies to every client on every port */
-	/* Exact-path index, with many rules (route_index.c): */
-	bool indexed;
-	struct rt_strmap by_path; /* path -> offset in lists: count, then rule indexes ascending */
-	uint32_t *lists;
-	uint32_t *other; /* rules whose match does not pin one exact path, ascending */
-	size_t n_other;
+	size_t n_matches;
+	const uint64_t *vis; /* exportTo bitset */
+	bool always_applies; /* some entry applies to every client on every port */
+	bool indexed;	     /* many rules: ix is built (route_index.c) */
+	struct rt_index ix;
 };
 
 /* A DestinationRule whose host matches a service: a candidate, chosen per client. */
@@ -231,6 +269,7 @@ struct route_table {
 	uint64_t *bits; /* every visibility bitset */
 	size_t bits_words;
 	size_t n_rules;
+	size_t max_cursors; /* the most of any indexed VirtualService (rt_index) */
 	bool bad_regex;
 	struct rt_l4_vs *l4; /* parallel to vs: their tls and tcp routes (route_tls.c) */
 	uint8_t *l4_ports;   /* [65536]: how a port captured whatever the address is served */
@@ -261,6 +300,7 @@ struct route_worker {
 	struct lb_cluster_state *cs; /* [rt->n_clusters] */
 	struct lb_host_state *hs;    /* [rt->n_hosts] */
 	uint32_t *scratch;	     /* [rt->max_hosts] */
+	struct rt_cursor *cur;	     /* [rt->max_cursors]: the candidate lists of a request */
 	char *buf;		     /* joined header values */
 	size_t buf_cap;
 	char cookie[256];	       /* the Set-Cookie value of the last result */
@@ -282,15 +322,57 @@ struct rt_reqview {
 	const struct gateway *gw; /* the Gateway the request came in through; NULL: mesh */
 };
 
-/* String map and exact-path index (route_index.c). */
+/* String map and candidate index (route_index.c). */
 int rt_strmap_init(struct rt_strmap *m, size_t expect);
 bool rt_strmap_get(const struct rt_strmap *m, const char *key, size_t len, uint32_t *val);
 /* Adds NUL-terminated @key unless present (false then); the map was sized for every key. */
 bool rt_strmap_put(struct rt_strmap *m, const char *key, uint32_t val);
+/* Adds @key of @len bytes (not owned, any bytes) unless present (false then). */
+bool rt_strmap_put_len(struct rt_strmap *m, const char *key, size_t len, uint32_t val);
 void rt_strmap_free(struct rt_strmap *m);
-/* Computes vs->always_applies, and the exact-path index when @vs has many rules. 0 or -ENOMEM. */
+/* Computes vs->always_applies, and the candidate index (vs->ix) when @vs has many rules.
+ * 0 or -ENOMEM. */
 int rt_vs_index(struct rt_vs *vs);
 void rt_vs_index_free(struct rt_vs *vs);
+/* The literal bytes every string @pattern (RE2 syntax, matched whole) fully matches must start
+ * with, found conservatively (a shorter prefix is always safe): their length, 0 when none. */
+size_t rt_regex_prefix(const char *pattern, char *out, size_t cap);
+
+/* One list of rule indexes being merged (route_cands.c). */
+struct rt_cursor {
+	const uint32_t *p, *end;
+};
+
+/* Gathers into @cur (room for vs->ix.max_cursors) the non-empty candidate lists of indexed @vs
+ * for the request of @v; returns how many. */
+size_t rt_cands_gather(struct route_worker *w, const struct rt_vs *vs, const struct rt_reqview *v,
+		       struct rt_cursor *cur);
+
+/* The next candidate rule of the @n lists at @cur, in ascending order without repeats: false
+ * once all are used up. Advances and drops the lists it consumed. */
+static inline bool rt_cands_next(struct rt_cursor *cur, size_t *n, uint32_t *rule)
+{
+	uint32_t min = UINT32_MAX;
+
+	for (size_t i = 0; i < *n; i++)
+		if (*cur[i].p < min)
+			min = *cur[i].p;
+	if (min == UINT32_MAX)
+		return false;
+	for (size_t i = 0; i < *n;) {
+		if (*cur[i].p == min && ++cur[i].p == cur[i].end) {
+			cur[i] = cur[--*n];
+			continue;
+		}
+		i++;
+	}
+	*rule = min;
+	return true;
+}
+
+/* Whether some entry of indexed @vs applies to the mesh client of @v on @port (the slow
+ * question, asked once no candidate matched and no tried entry applied). */
+bool rt_vs_applies(const struct rt_vs *vs, const struct rt_reqview *v, uint16_t port);
 
 /* Namespace helpers (route.c). */
 static inline bool rt_visible(const uint64_t *vis, uint32_t ns, size_t n_ns)
@@ -332,6 +414,10 @@ struct route_trace {
 /* Request view and matchers (route_match.c). */
 void rt_reqview_init(struct rt_reqview *v, const struct route_req *rq,
 		     const struct rt_client *client);
+/* The value of @field (@name: RF_HEADER's) in the request of @v, repeated headers joined with
+ * "," in w->buf (valid until the next call); false when the request has none. */
+bool rt_field_value(struct route_worker *w, const struct rt_reqview *v, enum rt_field field,
+		    const char *name, size_t name_len, const char **val, size_t *len);
 /* Whether @m applies to this client and port at all (Istio drops it from the client's routes
  * otherwise): RT_MISS_NONE, or the condition that keeps it from applying. */
 enum rt_miss rt_match_applies_why(const struct rt_match *m, const struct rt_reqview *v,

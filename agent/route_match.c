@@ -180,10 +180,10 @@ first_only:
 	return true;
 }
 
-static bool field_value(struct route_worker *w, const struct rt_reqview *v, const struct rt_kv *kv,
-			const char **val, size_t *len)
+bool rt_field_value(struct route_worker *w, const struct rt_reqview *v, enum rt_field field,
+		    const char *name, size_t name_len, const char **val, size_t *len)
 {
-	switch (kv->field) {
+	switch (field) {
 	case RF_AUTHORITY:
 		*val = v->authority;
 		*len = v->authority_len;
@@ -201,7 +201,7 @@ static bool field_value(struct route_worker *w, const struct rt_reqview *v, cons
 		*len = v->pathq_len;
 		return true;
 	default:
-		return header_value(w, v->rq->req, kv->name, kv->name_len, val, len);
+		return header_value(w, v->rq->req, name, name_len, val, len);
 	}
 }
 
@@ -212,7 +212,7 @@ static bool kv_header_match(struct route_worker *w, const struct rt_kv *kv,
 	size_t len;
 	bool hit;
 
-	if (!field_value(w, v, kv, &val, &len)) {
+	if (!rt_field_value(w, v, kv->field, kv->name, kv->name_len, &val, &len)) {
 		if (!kv->invert)
 			return false;
 		/* Istio sets treat_missing_header_as_empty on withoutHeaders, except for "present".

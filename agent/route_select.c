@@ -70,7 +70,8 @@ struct route_worker *route_worker_new(const struct route_table *rt, uint64_t see
 	w->cs = calloc(rt->n_clusters + 1, sizeof(*w->cs));
 	w->hs = calloc(rt->n_hosts + 1, sizeof(*w->hs));
 	w->scratch = calloc(rt->max_hosts + 1, sizeof(*w->scratch));
-	if (!w->wrr || !w->cs || !w->hs || !w->scratch) {
+	w->cur = calloc(rt->max_cursors + 1, sizeof(*w->cur));
+	if (!w->wrr || !w->cs || !w->hs || !w->scratch || !w->cur) {
 		route_worker_free(w);
 		return NULL;
 	}
@@ -89,6 +90,7 @@ void route_worker_free(struct route_worker *w)
 	free(w->cs);
 	free(w->hs);
 	free(w->scratch);
+	free(w->cur);
 	free(w->buf);
 	for (size_t i = 0; i < RT_SBUF_N; i++)
 		free(w->act[i].p);
@@ -242,35 +244,22 @@ static bool rule_matches(struct route_worker *w, const struct rt_rule *r,
 	return false;
 }
 
-/* Rules a request for another path than their exact ones cannot match are skipped; the order of
- * the rest is kept. */
+/* Only the rules the index names as candidates for this request are tried, in order: the others
+ * cannot match. */
 static const struct rt_rule *match_indexed(struct route_worker *w, const struct rt_vs *vs,
 					   const struct rt_reqview *v, uint16_t port, bool *applies,
 					   size_t *entry)
 {
-	const uint32_t *ex = NULL;
-	size_t n_ex = 0, i = 0, j = 0;
-	uint32_t off, r;
+	size_t n = rt_cands_gather(w, vs, v, w->cur);
+	uint32_t r;
 
-	if (rt_strmap_get(&vs->by_path, v->path, v->path_len, &off)) {
-		n_ex = vs->lists[off];
-		ex = vs->lists + off + 1;
-	}
-	while (i < n_ex || j < vs->n_other) {
-		if (j == vs->n_other || (i < n_ex && ex[i] < vs->other[j])) {
-			r = ex[i++];
-		} else {
-			r = vs->other[j++];
-			if (i < n_ex && ex[i] == r)
-				i++;
-		}
+	while (rt_cands_next(w->cur, &n, &r))
 		if (rule_matches(w, &vs->rules[r], v, port, applies, entry))
 			return &vs->rules[r];
-	}
-	/* Some skipped rule may apply to this client (sourceLabels, port): look, rarely. */
-	for (size_t k = 0; !*applies && k < vs->n_rules; k++)
-		for (size_t e = 0; e < vs->rules[k].n_m && !*applies; e++)
-			*applies = rt_match_applies(&vs->rules[k].m[e], v, port);
+	/* Some skipped entry may apply to this client (sourceLabels, port): look, rarely. Through
+	 * a Gateway it makes no difference. */
+	if (!*applies && !v->gw)
+		*applies = rt_vs_applies(vs, v, port);
 	return NULL;
 }
 
@@ -607,6 +596,7 @@ int route_select_gateway(const struct route_table *rt, struct route_worker *w,
 {
 	const struct istio_config *ic = &rt->cfg->istio;
 	const struct rt_vs *best = NULL;
+	const struct rt_rule *r;
 	const struct gw_server *via = NULL;
 	size_t best_spec = 0, entry;
 	struct rt_client gwc = {.ns = RT_NS_NONE};
@@ -685,10 +675,8 @@ int route_select_gateway(const struct route_table *rt, struct route_worker *w,
 	if (!best)
 		return 0; /* 404: no VirtualService for that host on this Gateway */
 	out->vs = best->src;
-	for (size_t i = 0; i < best->n_rules; i++)
-		if (rule_matches(w, &best->rules[i], &v, rq->dst_port, &applies, &entry))
-			return route_rule(rt, w, &best->rules[i], entry, &v, out);
-	return 0;
+	r = match_rules(w, best, &v, rq->dst_port, &applies, &entry);
+	return r ? route_rule(rt, w, r, entry, &v, out) : 0;
 }
 
 int route_select(const struct route_table *rt, struct route_worker *w, const struct route_req *rq,
