@@ -696,11 +696,14 @@ struct regex *regex_compile_search(const char *pattern, char *err, size_t errlen
 	return re;
 }
 
-/* One pcre2_match: > 0 (or 0: more groups than pairs) on a match, < 0 otherwise. */
+/* One match: > 0 (or 0: more groups than pairs) on a match, < 0 otherwise. JIT code goes
+ * through pcre2_jit_match(), which skips pcre2_match()'s checks of what compile() fixed
+ * (a third of a short match's time); PCRE2_MATCH_INVALID_UTF keeps bad UTF-8 safe there. */
 static int match_at(const struct regex *re, pcre2_match_data *md, const char *s, size_t len,
 		    size_t start)
 {
-	int rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, start, 0, md, match_ctx);
+	int rc = re->jit ? pcre2_jit_match(re->code, (PCRE2_SPTR)s, len, start, 0, md, match_ctx)
+			 : pcre2_match(re->code, (PCRE2_SPTR)s, len, start, 0, md, match_ctx);
 
 	if (rc == PCRE2_ERROR_JIT_STACKLIMIT) /* deep but legal: the interpreter copes */
 		rc = pcre2_match(re->code, (PCRE2_SPTR)s, len, start, PCRE2_NO_JIT, md, match_ctx);
