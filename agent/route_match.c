@@ -79,19 +79,34 @@ static bool str_match(const struct rt_str *m, const char *s, size_t len)
 	}
 }
 
-static bool has_prefix_ci(const char *s, size_t len, const char *p)
+/* Whether @s, in any ASCII case, is @lower (lower case), both @len bytes. */
+static inline bool eq_lower(const char *s, const char *lower, size_t len)
 {
-	size_t pl = strlen(p);
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i] >= 'A' && s[i] <= 'Z' ? (char)(s[i] + 'a' - 'A') : s[i];
 
-	return len >= pl && !strncasecmp(s, p, pl);
+		if (c != lower[i])
+			return false;
+	}
+	return true;
 }
 
-/* The first header named @name (case-insensitive), or NULL. */
+/* Whether @s[0..len) starts with @p, in any case (@p lower case, of @pl bytes). */
+static bool has_prefix_ci(const char *s, size_t len, const char *p, size_t pl)
+{
+	return len >= pl && eq_lower(s, p, pl);
+}
+
+/*
+ * The first header from @from on named @name, or NULL. @name is lower case (the config stores
+ * header names so), so a request's name is folded as it is compared, only when its length is
+ * @name's: no libc call, no pass over the other names.
+ */
 static const struct http_hdr *find_hdr(const struct http_req *req, const char *name, size_t len,
 				       size_t from)
 {
 	for (size_t i = from; i < req->n_hdrs; i++)
-		if (req->hdrs[i].name_len == len && !strncasecmp(req->hdrs[i].name, name, len))
+		if (req->hdrs[i].name_len == len && eq_lower(req->hdrs[i].name, name, len))
 			return &req->hdrs[i];
 	return NULL;
 }
@@ -107,8 +122,8 @@ void rt_reqview_init(struct rt_reqview *v, const struct route_req *rq,
 	v->rq = rq;
 	v->client = client;
 	/* absolute-form (a request to a proxy): the authority comes from the target */
-	if (has_prefix_ci(u, req->url_len, "http://") ||
-	    has_prefix_ci(u, req->url_len, "https://")) {
+	if (has_prefix_ci(u, req->url_len, "http://", 7) ||
+	    has_prefix_ci(u, req->url_len, "https://", 8)) {
 		u = (const char *)memchr(u, ':', req->url_len) + 3;
 		for (p = u; p < end && *p != '/' && *p != '?' && *p != '#'; p++)
 			;
@@ -194,7 +209,7 @@ bool rt_field_value(struct route_worker *w, const struct rt_reqview *v, enum rt_
 		return *val != NULL;
 	case RF_SCHEME:
 		*val = v->rq->https ? "https" : "http";
-		*len = strlen(*val);
+		*len = v->rq->https ? 5 : 4;
 		return true;
 	case RF_PATH:
 		*val = v->pathq;
