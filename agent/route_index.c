@@ -27,8 +27,8 @@
 
 #include "route_int.h"
 
-#define RT_INDEX_MIN_RULES 16 /* below this a scan is as fast */
-#define RT_IX_FIELDS_MAX   8  /* header and pseudo-header fields used as keys */
+#define RT_INDEX_MIN_RULES 8 /* below this a scan is as fast */
+#define RT_IX_FIELDS_MAX   8 /* header and pseudo-header fields used as keys */
 
 int rt_strmap_init(struct rt_strmap *m, size_t expect)
 {

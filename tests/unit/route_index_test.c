@@ -22,17 +22,19 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "gateway.h"
 #include "log.h"
 #include "regex.h"
 #include "route.h"
 #include "route_int.h"
 
-#define MAX_ENTRIES 3
-#define MAX_KV	    3
-#define MAX_RULES   400
-#define REQ_HDRS    8
-#define NO_ROUTE    (-1) /* NR: entries apply, none matched */
-#define DEFAULT	    (-2) /* nothing applies: the service itself */
+#define MAX_ENTRIES  3
+#define MAX_KV	     3
+#define MAX_RULES    400
+#define REQ_HDRS     8
+#define NO_ROUTE     (-1) /* NR: entries apply, none matched */
+#define DEFAULT	     (-2) /* nothing applies: the service itself */
+#define GREETER_FQDN "greeter.default.svc.cluster.local"
 
 enum { K_NONE, K_EXACT, K_PREFIX, K_REGEX, K_PRESENT };
 
@@ -69,9 +71,11 @@ static struct {
 	int n_names; /* header names in use: few (shared keys) or many (past the field cap) */
 	uint32_t client_pct; /* how often an entry has each client condition */
 	bool port_all;	     /* every entry names a port */
+	bool gateway;	     /* through the agent\'s Gateway (route_select_gateway()) */
 	uint64_t rng;
 	char *base;
 	size_t base_len;
+	struct labels agent; /* this agent serves the Gateway */
 	long checked, matched, no_route, dflt;
 } g;
 
@@ -197,6 +201,10 @@ static void gen_entry(struct g_entry *e)
 	e->port = chance(g.client_pct) || g.port_all ? (chance(50) ? 3000 : 3001) : 0;
 	e->labels = chance(g.client_pct) ? 1 + (int)rnd(3) : 0;
 	e->ns = chance(g.client_pct) ? 1 + (int)rnd(3) : 0;
+	if (g.gateway) { /* the Gateway's port is 8080; client conditions are the mesh's */
+		e->port = e->port ? (chance(50) ? 8080 : 3001) : 0;
+		e->labels = e->ns = 0;
+	}
 }
 
 static void gen_vs(int n_rules)
@@ -324,7 +332,7 @@ static void load_vs(struct config **cfg, struct route_table **rt, struct route_w
 	yp(&b,
 	   "%s\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
 	   "metadata: {name: greeter, namespace: default}\nspec:\n  hosts: [greeter]\n"
-	   "  http:\n",
+	   "  gateways: [mesh, gw]\n  http:\n",
 	   g.base);
 	for (int r = 0; r < g.n_rules; r++) {
 		yp(&b, "  - name: r%d\n", r);
@@ -334,9 +342,14 @@ static void load_vs(struct config **cfg, struct route_table **rt, struct route_w
 			y_entry(&b, &g.rules[r].e[k]);
 		yp(&b, "    route: [{destination: {host: greeter}}]\n");
 	}
+	yp(&b, "---\napiVersion: networking.istio.io/v1\nkind: Gateway\n"
+	       "metadata: {name: gw, namespace: default}\nspec:\n"
+	       "  selector: {istio: ingressgateway}\n"
+	       "  servers: [{port: {number: 8080, name: http, protocol: HTTP}, hosts: ['*']}]\n");
 	if (config_load_buf("gen.yaml", b.p, b.len, cfg))
 		fail_msg("the generated config does not load:\n%s", b.p);
 	free(b.p);
+	(*cfg)->agent_labels = &g.agent;
 	assert_int_equal(route_table_build(*cfg, rt), 0);
 	*w = route_worker_new(*rt, 7);
 	assert_non_null(*w);
@@ -388,11 +401,13 @@ static void gen_req(struct g_req *q)
 	for (char *c = path; *c; c++)
 		if (chance(5))
 			*c = (char)(*c >= 'a' && *c <= 'z' ? *c - 32 : *c);
-	if (chance(5))
+	if (chance(5) && !g.gateway)
 		n += (size_t)snprintf(q->url, sizeof(q->url), "http://greeter:3000");
 	n += (size_t)snprintf(q->url + n, sizeof(q->url) - n, "%s%s%s", path,
 			      chance(30) ? PICK(queries) : "", chance(5) ? "#frag" : "");
-	if (chance(90))
+	if (g.gateway) /* the Gateway picks the VirtualService by its host */
+		add_hdr(q, "host", chance(80) ? GREETER_FQDN : GREETER_FQDN ":8080");
+	else if (chance(90))
 		add_hdr(q, "host",
 			chance(80)   ? "greeter"
 			: chance(50) ? "greeter:3000"
@@ -533,6 +548,8 @@ static bool has_label(int client, const char *label)
 
 static bool ref_applies(const struct g_entry *e, int client)
 {
+	if (g.gateway)
+		return !e->port || e->port == 8080;
 	if (e->port && e->port != 3000)
 		return false;
 	if (e->labels && (client == 3 || !has_label(client, label_sets[e->labels])))
@@ -604,7 +621,7 @@ static int reference(const struct g_req *q)
 				return r;
 		}
 	}
-	return applies ? NO_ROUTE : DEFAULT;
+	return applies || g.gateway ? NO_ROUTE : DEFAULT; /* a Gateway has no default route */
 }
 
 /* ---- the tests ---- */
@@ -618,12 +635,15 @@ static int routed(const struct route_table *rt, struct route_worker *w, const st
 			       .url_len = strlen(q->url),
 			       .hdrs = q->hdrs,
 			       .n_hdrs = q->n_hdrs};
-	struct route_req rq = {.req = &req, .dst_port = 3000};
+	struct route_req rq = {.req = &req, .dst_port = g.gateway ? 8080 : 3000};
 	struct route_result res;
 
 	assert_int_equal(inet_pton(AF_INET, client_ips[q->client], &rq.src_ip), 1);
-	assert_int_equal(inet_pton(AF_INET, "10.96.0.10", &rq.dst_ip), 1);
-	assert_int_equal(route_select(rt, w, &rq, &res), 0);
+	assert_int_equal(inet_pton(AF_INET, g.gateway ? "10.0.0.1" : "10.96.0.10", &rq.dst_ip), 1);
+	if (g.gateway)
+		assert_int_equal(route_select_gateway(rt, w, &rq, &res), 0);
+	else
+		assert_int_equal(route_select(rt, w, &rq, &res), 0);
 	if (res.verdict == RV_FORWARD)
 		route_done(w, &res, 200);
 	if (res.rule)
@@ -674,7 +694,7 @@ static void differential(uint64_t seed, int configs, int n_rules, int reqs, uint
 
 static void small_virtual_services_scan_like_the_reference(void **state)
 {
-	differential(0x5eed0001, 20, 8, 400, 50);
+	differential(0x5eed0001, 30, 6, 400, 50); /* below the index threshold: a scan */
 }
 
 static void indexed_virtual_services_pick_the_reference_rule(void **state)
@@ -682,6 +702,14 @@ static void indexed_virtual_services_pick_the_reference_rule(void **state)
 	differential(0x5eed0002, 12, 40, 800, 30);
 	differential(0x5eed0003, 6, 150, 800, 30);
 	differential(0x5eed0004, 3, 400, 1000, 30);
+}
+
+static void gateway_requests_pick_the_reference_rule(void **state)
+{
+	g.gateway = true;
+	differential(0x5eed0006, 6, 60, 800, 50);
+	differential(0x5eed0007, 6, 5, 300, 50);
+	g.gateway = false;
 }
 
 /* Requests for the rules of a big VirtualService: each must match its own rule or an earlier
@@ -799,12 +827,13 @@ static int group_setup(void **state)
 	}
 	fclose(f);
 	g.base_len = (size_t)n;
-	return 0;
+	return gateway_labels_parse("istio=ingressgateway", &g.agent);
 }
 
 static int group_teardown(void **state)
 {
 	free(g.base);
+	gateway_labels_release(&g.agent);
 	regex_thread_cleanup();
 	return 0;
 }
@@ -816,6 +845,7 @@ int main(void)
 		cmocka_unit_test(misses_see_skipped_entries_for_the_port_and_client),
 		cmocka_unit_test(small_virtual_services_scan_like_the_reference),
 		cmocka_unit_test(indexed_virtual_services_pick_the_reference_rule),
+		cmocka_unit_test(gateway_requests_pick_the_reference_rule),
 		cmocka_unit_test(requests_aimed_at_rules_agree),
 	};
 
