@@ -7,7 +7,8 @@
  *       VirtualService: a mix of exact, prefix and regex uri matches and
  *       header matches, for a request that matches the first rule, one that
  *       matches the last, and one that matches none (every rule tried). Each
- *       case runs for MS milliseconds (default 200) after a short warm-up.
+ *       case runs for MS milliseconds (default 200) after a short warm-up; and the
+ *       heap the route table of each took (the rules compiled and their index).
  *   route_bench scale [--services N] [--pods N] [--pin-dir DIR]
  *       config load time and heap for N services (default 10,000) with a
  *       DestinationRule each and a VirtualService every 10th, and N pods
@@ -20,6 +21,7 @@
  *
  * Output, one figure a line, for the script to read:
  *   route RULES CASE NS_PER_REQUEST ITERATIONS
+ *   routeheap RULES TABLE_HEAP_KIB
  *   scale KEY VALUE
  * Exit 0, 1 when something could not be built or did not route as expected.
  */
@@ -99,6 +101,8 @@ static uint64_t now_ns(void)
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
+
+static size_t heap_bytes(void);
 
 /* ---- route selection ---- */
 
@@ -224,14 +228,21 @@ static int routes_one(size_t n, unsigned ms)
 		const char *name;
 		long rule; /* the rule it must match, -1: none */
 	} cases[] = {{"first", 0}, {"last", (long)n - 1}, {"miss", -1}};
+	size_t heap;
 	int rc = 1;
 
 	routes_base(&y);
 	routes_rules(&y, n);
-	if (config_load_buf("routes.yaml", y.data, y.len, &cfg) || route_table_build(cfg, &rt)) {
+	if (config_load_buf("routes.yaml", y.data, y.len, &cfg)) {
 		fprintf(stderr, "route_bench: cannot load %zu rules\n", n);
 		goto free_cfg;
 	}
+	heap = heap_bytes();
+	if (route_table_build(cfg, &rt)) {
+		fprintf(stderr, "route_bench: cannot build %zu rules\n", n);
+		goto free_cfg;
+	}
+	printf("routeheap %zu %.0f\n", n, (double)(heap_bytes() - heap) / 1024.0);
 	w = route_worker_new(rt, 1);
 	if (!w)
 		goto free_table;
