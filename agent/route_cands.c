@@ -2,13 +2,15 @@
 /*
  * A request's candidate rules in an indexed VirtualService (struct rt_index,
  * built by route_index.c): the lists of the trie nodes its path walks
- * through, of the key fields it has, and the always list. route_select()
- * merges them in rule order (rt_cands_next()) and evaluates each candidate
- * fully, so the decision is the one a scan of every rule makes.
+ * through, of the key fields it has, and the always list, merged in rule
+ * order (rt_cands_next()); route_select() evaluates each candidate fully, so
+ * the decision is the one a scan of every rule makes.
  *
- * Cost: one pass over the path's bytes (at most), one header lookup per key
- * field (at most RT_IX_FIELDS_MAX), a hash lookup per field present; then per
- * candidate a step over the gathered lists. Nothing is allocated.
+ * Cost: one pass over the path's bytes (at most); a key field (at most
+ * RT_IX_FIELDS_MAX) is looked up in the request, and its value in a hash
+ * map, only when the merge reaches the field's first rule, so a request that
+ * an early rule takes looks up no header; then per candidate one step over
+ * the gathered lists. Nothing is allocated.
  */
 #include <string.h>
 
@@ -87,25 +89,63 @@ static size_t walk_path(const struct rt_index *ix, const struct rt_reqview *v,
 	return n;
 }
 
-size_t rt_cands_gather(struct route_worker *w, const struct rt_vs *vs, const struct rt_reqview *v,
-		       struct rt_cursor *cur)
+void rt_cands_init(struct rt_cands *c, struct route_worker *w, const struct rt_vs *vs,
+		   const struct rt_reqview *v)
 {
-	const struct rt_index *ix = &vs->ix;
-	size_t n = walk_path(ix, v, cur, 0);
+	*c = (struct rt_cands){.w = w, .vs = vs, .v = v, .cur = w->cur};
+	c->n = walk_path(&vs->ix, v, c->cur, 0);
+	c->n = add(&vs->ix, vs->ix.always, c->cur, c->n);
+}
+
+/* The lowest rule the gathered lists hold, UINT32_MAX when they are used up. */
+static inline uint32_t lowest(const struct rt_cands *c)
+{
+	uint32_t min = UINT32_MAX;
+
+	for (size_t i = 0; i < c->n; i++)
+		if (*c->cur[i].p < min)
+			min = *c->cur[i].p;
+	return min;
+}
+
+/* Looks up the next key field in the request and gathers the lists its value names. */
+static void gather_field(struct rt_cands *c)
+{
+	const struct rt_index *ix = &c->vs->ix;
+	const struct rt_ixfield *f = &ix->fields[c->next_field++];
 	const char *val;
 	size_t len;
 	uint32_t off;
 
-	for (size_t i = 0; i < ix->n_fields; i++) {
-		const struct rt_ixfield *f = &ix->fields[i];
+	if (!rt_field_value(c->w, c->v, f->field, f->name, f->name_len, &val, &len))
+		return;
+	c->n = add(ix, f->present, c->cur, c->n);
+	if (f->values.slots && rt_strmap_get(&f->values, val, len, &off))
+		c->n = add(ix, off, c->cur, c->n);
+}
 
-		if (!rt_field_value(w, v, f->field, f->name, f->name_len, &val, &len))
-			continue;
-		n = add(ix, f->present, cur, n);
-		if (f->values.slots && rt_strmap_get(&f->values, val, len, &off))
-			n = add(ix, off, cur, n);
+bool rt_cands_next(struct rt_cands *c, uint32_t *rule)
+{
+	const struct rt_index *ix = &c->vs->ix;
+	uint32_t min = lowest(c);
+
+	/* A field whose lists may hold a rule before @min is looked up first: fields come by
+	 * their first rule, and every rule they hold is past the ones returned already. */
+	while (c->next_field < ix->n_fields && ix->fields[c->next_field].first <= min) {
+		gather_field(c);
+		min = lowest(c);
 	}
-	return add(ix, ix->always, cur, n);
+	if (min == UINT32_MAX)
+		return false;
+	for (size_t i = 0; i < c->n;) {
+		if (*c->cur[i].p == min && ++c->cur[i].p == c->cur[i].end) {
+			c->cur[i] = c->cur[--c->n];
+			continue;
+		}
+		i++;
+	}
+	*rule = min;
+	return true;
 }
 
 bool rt_vs_applies(const struct rt_vs *vs, const struct rt_reqview *v, uint16_t port)

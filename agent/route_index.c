@@ -190,8 +190,9 @@ struct ix_field {
 	enum rt_field field;
 	const char *name;
 	size_t name_len;
-	uint32_t uses; /* keys on it */
-	int32_t slot;  /* in ix->fields; -1: not a key */
+	uint32_t uses;	/* keys on it */
+	int32_t slot;	/* in ix->fields; -1: not a key */
+	uint32_t first; /* the lowest rule whose entry has its key on it */
 };
 
 /* A distinct path of the trie, and its node. */
@@ -245,7 +246,8 @@ static uint32_t field_id(struct ix_build *b, const struct rt_kv *kv)
 		return id;
 	}
 	id = (uint32_t)b->n_fields++;
-	b->fields[id] = (struct ix_field){kv->field, kv->name, kv->name_len, 0, -1};
+	b->fields[id] = (struct ix_field){
+		.field = kv->field, .name = kv->name, .name_len = kv->name_len, .slot = -1};
 	if (kv->field == RF_HEADER)
 		rt_strmap_put_len(&b->header_ids, kv->name, kv->name_len, id);
 	return id;
@@ -505,14 +507,44 @@ static uint32_t write_list(struct ix_build *b, struct rt_index *ix, size_t i, si
 	return off;
 }
 
-/* The fields that are keys, in their slots; their value maps sized for their chosen values. */
+/* Gives the fields some entry has its key on their slots, by the lowest rule they name (the
+ * order a request looks them up in), and their first rule to each. */
+static void order_fields(struct ix_build *b, struct rt_index *ix)
+{
+	for (size_t f = 0; f < b->n_fields; f++)
+		b->fields[f].first = UINT32_MAX;
+	for (size_t i = 0; i < b->n_keys; i++) {
+		struct ix_field *f = &b->fields[b->keys[i].field];
+
+		if (b->keys[i].kind >= IX_VALUE && b->keys[i].chosen && b->keys[i].rule < f->first)
+			f->first = b->keys[i].rule;
+	}
+	for (size_t f = 0; f < b->n_fields; f++)
+		if (b->fields[f].first == UINT32_MAX)
+			b->fields[f].slot = -1; /* allowed, but no entry's key */
+	for (int32_t slot = 0;; slot++) {
+		struct ix_field *next = NULL;
+
+		for (size_t f = 0; f < b->n_fields; f++)
+			if (b->fields[f].slot >= 0 && b->fields[f].slot < RT_IX_FIELDS_MAX &&
+			    (!next || b->fields[f].first < next->first))
+				next = &b->fields[f];
+		if (!next)
+			break;
+		next->slot = RT_IX_FIELDS_MAX + slot; /* placed: out of the search */
+		ix->n_fields++;
+	}
+	for (size_t f = 0; f < b->n_fields; f++)
+		if (b->fields[f].slot >= RT_IX_FIELDS_MAX)
+			b->fields[f].slot -= RT_IX_FIELDS_MAX;
+}
+
+/* The key fields in their slots; their value maps sized for their chosen values. */
 static int build_fields(struct ix_build *b, struct rt_index *ix)
 {
 	size_t n_values[RT_IX_FIELDS_MAX] = {0};
 
-	for (size_t f = 0; f < b->n_fields; f++)
-		if (b->fields[f].slot >= 0)
-			ix->n_fields++;
+	order_fields(b, ix);
 	ix->fields = calloc(ix->n_fields + 1, sizeof(*ix->fields));
 	if (!ix->fields)
 		return -ENOMEM;
@@ -532,8 +564,10 @@ static int build_fields(struct ix_build *b, struct rt_index *ix)
 		if (bf->slot < 0)
 			continue;
 		xf = &ix->fields[bf->slot];
-		*xf = (struct rt_ixfield){
-			.field = bf->field, .name = bf->name, .name_len = bf->name_len};
+		*xf = (struct rt_ixfield){.field = bf->field,
+					  .name = bf->name,
+					  .name_len = bf->name_len,
+					  .first = bf->first};
 		if (n_values[bf->slot] && rt_strmap_init(&xf->values, n_values[bf->slot]))
 			return -ENOMEM;
 	}

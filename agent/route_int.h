@@ -155,8 +155,9 @@ struct rt_strmap {
  * field's value (method, authority, a header: exact) or a field's presence (a header). An
  * entry without such a condition, and a rule without entries, is always a candidate. A
  * request's candidates are the rules of the lists its path, fields and the always list
- * name, merged in rule order. Lists live in @pool as a count then rule indexes ascending;
- * offset 0 is the empty list.
+ * name, merged in rule order; a field is looked up only once the merge reaches its first
+ * rule. Lists live in @pool as a count then rule indexes ascending; offset 0 is the empty
+ * list.
  */
 struct rt_tnode {
 	uint32_t label, label_len; /* the edge into this node: bytes of ix->chars, lower case */
@@ -169,6 +170,7 @@ struct rt_ixfield {
 	enum rt_field field;
 	const char *name; /* RF_HEADER: lower case, as headers are stored */
 	size_t name_len;
+	uint32_t first;		 /* the lowest rule of its lists: fields are sorted by it */
 	uint32_t present;	 /* list: keyed on the field being present */
 	struct rt_strmap values; /* value -> list: keyed on the field having that value */
 };
@@ -343,32 +345,22 @@ struct rt_cursor {
 	const uint32_t *p, *end;
 };
 
-/* Gathers into @cur (room for vs->ix.max_cursors) the non-empty candidate lists of indexed @vs
- * for the request of @v; returns how many. */
-size_t rt_cands_gather(struct route_worker *w, const struct rt_vs *vs, const struct rt_reqview *v,
-		       struct rt_cursor *cur);
+/* A request's walk over the candidates of an indexed VirtualService (route_cands.c). */
+struct rt_cands {
+	struct route_worker *w;
+	const struct rt_vs *vs;
+	const struct rt_reqview *v;
+	struct rt_cursor *cur; /* the lists gathered so far, w->cur */
+	size_t n;
+	size_t next_field; /* ix->fields from here on are not looked up yet */
+};
 
-/* The next candidate rule of the @n lists at @cur, in ascending order without repeats: false
- * once all are used up. Advances and drops the lists it consumed. */
-static inline bool rt_cands_next(struct rt_cursor *cur, size_t *n, uint32_t *rule)
-{
-	uint32_t min = UINT32_MAX;
-
-	for (size_t i = 0; i < *n; i++)
-		if (*cur[i].p < min)
-			min = *cur[i].p;
-	if (min == UINT32_MAX)
-		return false;
-	for (size_t i = 0; i < *n;) {
-		if (*cur[i].p == min && ++cur[i].p == cur[i].end) {
-			cur[i] = cur[--*n];
-			continue;
-		}
-		i++;
-	}
-	*rule = min;
-	return true;
-}
+/* Starts @c on the candidates of indexed @vs for the request of @v: the lists of the path and
+ * the always list; a key field's are added once a rule it names could come next. */
+void rt_cands_init(struct rt_cands *c, struct route_worker *w, const struct rt_vs *vs,
+		   const struct rt_reqview *v);
+/* The next candidate rule into *@rule, ascending, each once: false when there is none. */
+bool rt_cands_next(struct rt_cands *c, uint32_t *rule);
 
 /* Whether some entry of indexed @vs applies to the mesh client of @v on @port (the slow
  * question, asked once no candidate matched and no tried entry applied). */

@@ -250,10 +250,11 @@ static const struct rt_rule *match_indexed(struct route_worker *w, const struct 
 					   const struct rt_reqview *v, uint16_t port, bool *applies,
 					   size_t *entry)
 {
-	size_t n = rt_cands_gather(w, vs, v, w->cur);
+	struct rt_cands c;
 	uint32_t r;
 
-	while (rt_cands_next(w->cur, &n, &r))
+	rt_cands_init(&c, w, vs, v);
+	while (rt_cands_next(&c, &r))
 		if (rule_matches(w, &vs->rules[r], v, port, applies, entry))
 			return &vs->rules[r];
 	/* Some skipped entry may apply to this client (sourceLabels, port): look, rarely. Through
