@@ -277,6 +277,11 @@ struct route_table {
 	uint8_t *l4_ports;   /* [65536]: how a port captured whatever the address is served */
 };
 
+/* An lb token (route_result.lb_token): the table's tag << 48 | cluster id << TOKEN_ID_BITS |
+ * host index. */
+#define TOKEN_ID_BITS 24
+#define TOKEN_ID_MAX  ((1u << TOKEN_ID_BITS) - 1)
+
 /* A grow-once string buffer of a worker. */
 struct rt_sbuf {
 	char *p;
@@ -339,6 +344,12 @@ void rt_vs_index_free(struct rt_vs *vs);
 /* The literal bytes every string @pattern (RE2 syntax, matched whole) fully matches must start
  * with, found conservatively (a shorter prefix is always safe): their length, 0 when none. */
 size_t rt_regex_prefix(const char *pattern, char *out, size_t cap);
+
+/* The value of @field (@name: RF_HEADER's) in the request of @v, repeated headers joined with
+ * "," in w->buf (valid until the next call); false when the request has none (route_match.c,
+ * for the index's key fields). */
+bool rt_field_value(struct route_worker *w, const struct rt_reqview *v, enum rt_field field,
+		    const char *name, size_t name_len, const char **val, size_t *len);
 
 /* One list of rule indexes being merged (route_cands.c). */
 struct rt_cursor {
@@ -406,10 +417,6 @@ struct route_trace {
 /* Request view and matchers (route_match.c). */
 void rt_reqview_init(struct rt_reqview *v, const struct route_req *rq,
 		     const struct rt_client *client);
-/* The value of @field (@name: RF_HEADER's) in the request of @v, repeated headers joined with
- * "," in w->buf (valid until the next call); false when the request has none. */
-bool rt_field_value(struct route_worker *w, const struct rt_reqview *v, enum rt_field field,
-		    const char *name, size_t name_len, const char **val, size_t *len);
 /* Whether @m applies to this client and port at all (Istio drops it from the client's routes
  * otherwise): RT_MISS_NONE, or the condition that keeps it from applying. */
 enum rt_miss rt_match_applies_why(const struct rt_match *m, const struct rt_reqview *v,
