@@ -406,8 +406,9 @@ enum rt_miss {
  * the rule it belongs to (@entry SIZE_MAX: a rule without match entries, a
  * catch-all) and why it missed (RT_MISS_NONE: it matched; @cond indexes the
  * header or query condition). With a trace, every rule is tried in order: the
- * exact-path index only skips rules that cannot match, so the decision is the
- * one the request path makes.
+ * candidate index (struct rt_index) only skips rules that cannot match, so the
+ * decision is the one the request path makes (route_index_test checks the
+ * index against a reference, explain_test the trace against route_select()).
  */
 struct route_trace {
 	void (*entry)(const struct route_trace *t, const struct rt_rule *r, size_t entry,
