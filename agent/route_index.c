@@ -10,7 +10,8 @@
  * route_select() evaluates the candidates fully, in rule order. Each entry's
  * key is, among its conditions that can be keys, the one the fewest rules
  * share (the most selective, on this config):
- *   - a path: uri exact, uri prefix, or the literal prefix of a uri regex, in
+ *   - a path: uri exact, uri prefix, or the literal prefix of a uri regex
+ *     (route_prefix.c), in
  *     one radix trie over lower-case bytes (ignoreUriCase and case-sensitive
  *     keys together; a case-sensitive key then names a few rules too many,
  *     which evaluation refuses);
@@ -27,7 +28,7 @@
 
 #include "route_int.h"
 
-#define RT_INDEX_MIN_RULES 8 /* below this a scan is as fast */
+#define RT_INDEX_MIN_RULES 8 /* below this a scan costs about what the index does */
 #define RT_IX_FIELDS_MAX   8 /* header and pseudo-header fields used as keys */
 
 int rt_strmap_init(struct rt_strmap *m, size_t expect)
@@ -88,87 +89,6 @@ bool rt_strmap_put_len(struct rt_strmap *m, const char *key, size_t len, uint32_
 bool rt_strmap_put(struct rt_strmap *m, const char *key, uint32_t val)
 {
 	return rt_strmap_put_len(m, key, strlen(key), val);
-}
-
-/* ---- the literal prefix of a regex ---- */
-
-/* Whether @pattern has a '|' outside any group: then no prefix is common to its branches.
- * Unsure (a POSIX class, an unclosed class) counts as yes. */
-static bool top_level_bar(const char *p)
-{
-	int depth = 0;
-
-	for (size_t i = 0; p[i]; i++) {
-		if (p[i] == '\\') {
-			if (p[i + 1] == 'Q')
-				return true; /* \Q...\E: not worth parsing here */
-			if (p[i + 1])
-				i++;
-		} else if (p[i] == '[') {
-			size_t j = i + 1;
-
-			if (p[j] == '^')
-				j++;
-			if (p[j] == ']')
-				j++; /* a leading ']' is literal */
-			for (; p[j] && p[j] != ']'; j++) {
-				if (p[j] == '[' && p[j + 1] == ':')
-					return true;
-				if (p[j] == '\\' && p[j + 1])
-					j++;
-			}
-			if (!p[j])
-				return true;
-			i = j;
-		} else if (p[i] == '(') {
-			depth++;
-		} else if (p[i] == ')') {
-			depth--;
-		} else if (p[i] == '|' && depth <= 0) {
-			return true;
-		}
-	}
-	return false;
-}
-
-static bool is_ascii_punct(unsigned char c)
-{
-	return c > ' ' && c < 0x7f && !(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
-	       !(c >= 'A' && c <= 'Z');
-}
-
-/*
- * RE2 syntax, matched whole (anchored at both ends, as Envoy's full match): the pattern's
- * leading literals, up to the first metacharacter, escape other than "\" + punctuation, or
- * non-ASCII byte; a literal that a quantifier may repeat zero times is left out, one under
- * '+' is kept and ends the prefix. A leading '^' is the anchor the full match has anyway.
- */
-size_t rt_regex_prefix(const char *p, char *out, size_t cap)
-{
-	size_t i = 0, n = 0;
-
-	if (!p || top_level_bar(p))
-		return 0;
-	if (p[0] == '^')
-		i++;
-	while (p[i] && n < cap) {
-		unsigned char c = (unsigned char)p[i], lit = c;
-		size_t width = 1;
-
-		if (c == '\\' && is_ascii_punct((unsigned char)p[i + 1])) {
-			lit = (unsigned char)p[i + 1];
-			width = 2;
-		} else if (c >= 0x80 || strchr(".[]()|*+?{}^$\\", c)) {
-			break;
-		}
-		if (p[i + width] == '?' || p[i + width] == '*' || p[i + width] == '{')
-			break;
-		out[n++] = (char)lit;
-		if (p[i + width] == '+')
-			break;
-		i += width;
-	}
-	return n;
 }
 
 /* ---- building the index ---- */
@@ -634,31 +554,51 @@ static int count_cursors(struct rt_index *ix)
 	return 0;
 }
 
-/* What a miss asks (rt_vs_applies()): ports with an entry for every client, and the entries
- * with client conditions. */
+static bool client_conditions(const struct rt_match *m)
+{
+	return !m->by_gateways && (m->src_labels || m->src_ns != RT_NS_ANY);
+}
+
+static int u32_cmp(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* What a miss asks (rt_vs_applies()): the ports with an entry for every mesh client, and the
+ * entries with client conditions. */
 static int build_applies(struct rt_vs *vs)
 {
 	struct rt_index *ix = &vs->ix;
+	size_t n_ports = 0, n_cond = 0;
+	uint32_t *ports;
 
-	ix->ports = calloc(vs->n_matches + 1, sizeof(*ix->ports));
-	ix->cond = calloc(vs->n_matches + 1, sizeof(*ix->cond));
+	for (size_t e = 0; e < vs->n_matches; e++) {
+		n_ports += vs->matches[e].mesh && !client_conditions(&vs->matches[e]);
+		n_cond += vs->matches[e].mesh && client_conditions(&vs->matches[e]);
+	}
+	ix->ports = calloc(n_ports + 1, sizeof(*ix->ports));
+	ix->cond = calloc(n_cond + 1, sizeof(*ix->cond));
 	if (!ix->ports || !ix->cond)
 		return -ENOMEM;
 	for (size_t e = 0; e < vs->n_matches; e++) {
 		const struct rt_match *m = &vs->matches[e];
-		size_t i = 0;
 
-		if (!m->mesh)
-			continue;
-		if (!m->by_gateways && (m->src_labels || m->src_ns != RT_NS_ANY)) {
+		if (m->mesh && client_conditions(m))
 			ix->cond[ix->n_cond++] = (uint32_t)e;
-			continue;
-		}
-		while (i < ix->n_ports && ix->ports[i] != m->port)
-			i++;
-		if (i == ix->n_ports)
+		else if (m->mesh)
 			ix->ports[ix->n_ports++] = m->port;
 	}
+	qsort(ix->ports, ix->n_ports, sizeof(*ix->ports), u32_cmp);
+	n_ports = 0;
+	for (size_t i = 0; i < ix->n_ports; i++)
+		if (!n_ports || ix->ports[n_ports - 1] != ix->ports[i])
+			ix->ports[n_ports++] = ix->ports[i];
+	ix->n_ports = n_ports;
+	ports = realloc(ix->ports, (n_ports + 1) * sizeof(*ports));
+	if (ports)
+		ix->ports = ports;
 	return 0;
 }
 

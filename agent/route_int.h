@@ -342,7 +342,8 @@ void rt_strmap_free(struct rt_strmap *m);
 int rt_vs_index(struct rt_vs *vs);
 void rt_vs_index_free(struct rt_vs *vs);
 /* The literal bytes every string @pattern (RE2 syntax, matched whole) fully matches must start
- * with, found conservatively (a shorter prefix is always safe): their length, 0 when none. */
+ * with, found conservatively (a shorter prefix is always safe), into @out (@cap bytes, no NUL):
+ * their length, 0 when none (route_prefix.c). */
 size_t rt_regex_prefix(const char *pattern, char *out, size_t cap);
 
 /* The value of @field (@name: RF_HEADER's) in the request of @v, repeated headers joined with
