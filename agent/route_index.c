@@ -11,10 +11,9 @@
  * key is, among its conditions that can be keys, the one the fewest rules
  * share (the most selective, on this config):
  *   - a path: uri exact, uri prefix, or the literal prefix of a uri regex
- *     (route_prefix.c), in
- *     one radix trie over lower-case bytes (ignoreUriCase and case-sensitive
- *     keys together; a case-sensitive key then names a few rules too many,
- *     which evaluation refuses);
+ *     (route_prefix.c), in one radix trie over lower-case bytes
+ *     (ignoreUriCase and case-sensitive keys together; a case-sensitive key
+ *     then names a few rules too many, which evaluation refuses);
  *   - a field's value: method, authority or a header, exact;
  *   - a field's presence: a header or the authority, whatever the match.
  * withoutHeaders, queryParams, :path, sourceLabels and the like are no keys;
