@@ -520,15 +520,14 @@ static void fill_lists(struct ix_build *b, struct rt_index *ix)
 					  k->len, off);
 	}
 	ix->always = (uint32_t)b->pool_len;
-	for (size_t r = 0, n = 0; r < vs->n_rules; r++) {
+	for (size_t r = 0; r < vs->n_rules; r++) {
 		const struct rt_rule *rule = &vs->rules[r];
 		bool always = !rule->n_m;
 
 		for (size_t k = 0; k < rule->n_m && !always; k++)
 			always = b->best[(size_t)(rule->m - vs->matches) + k] < 0;
 		if (always)
-			ix->pool[ix->always + 1 + n++] = (uint32_t)r;
-		ix->pool[ix->always] = (uint32_t)n;
+			ix->pool[ix->always + 1 + ix->pool[ix->always]++] = (uint32_t)r;
 	}
 	b->pool_len += 1 + ix->pool[ix->always];
 }
