@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Inside shuntd: the agent's state, shared by shuntd.c (start-up, the main
+ * loop, shutdown), shuntd_args.c (the command line) and shuntd_reload.c (what
+ * a reload does to the agent: config defaults, Gateway listeners, the kernel
+ * maps, the admin API's /reload).
+ */
+#ifndef SHUNT_SHUNTD_H
+#define SHUNT_SHUNTD_H
+
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "kern.h"
+#include "loop.h"
+#include "proxy.h"
+#include "snapshot.h"
+
+struct admin;
+struct admin_req;
+struct admin_resp;
+struct alog_sink;
+struct dns_server;
+struct gw_tls;
+struct reloader;
+struct resolver;
+struct worker;
+
+#define WORKERS_MAX 256
+/* --max-*: far above any node, and below what makes the kernel's hash tables overflow. */
+#define MAP_ENTRIES_MAX (1u << 26)
+/*
+ * --fast-path's default: on, because that is what `make bench` measured to
+ * win on request throughput and p99 (Linux 6.18: docs/kernel.md, "Same-node
+ * fast path"). A kernel without what it needs runs with it off (one warning);
+ * only an explicit --fast-path on is refused there.
+ */
+#define FAST_PATH_DEFAULT true
+
+struct options {
+	const char *config_dir;
+	const char *cgroup;
+	const char *pin_dir;
+	const char *netns_dir;	       /* where pods' network namespaces are (--netns-dir) */
+	enum outbound_policy outbound; /* --outbound-traffic-policy: the mesh default */
+	struct sockaddr_in listen;
+	struct sockaddr_in6 listen6; /* --listen6; sin6_port 0: none */
+	struct sockaddr_in admin;
+	unsigned workers;
+	uint32_t mark;
+	bool unpin_on_exit;
+	bool check_kernel;	   /* --check-kernel: probe the kernel, print, exit */
+	bool fast_path_given;	   /* --fast-path was on the command line, not the default */
+	struct kern_opts kern;	   /* map sizes (--max-*); 0: the defaults */
+	struct labels gw_labels;   /* --gateway-labels: Gateways whose selector they match */
+	struct in_addr gw_address; /* --gateway-address (default: --listen's) */
+	struct sockaddr_in gw[PROXY_GW_MAX]; /* the Gateway listeners, from the config */
+	struct gw_tls *gw_tls[PROXY_GW_MAX]; /* their TLS contexts, NULL for plain HTTP ones */
+	size_t n_gw;
+	struct sockaddr_in dns;		 /* --dns-listen; sin_port 0: no DNS for pods */
+	struct sockaddr_in dns_upstream; /* --dns-upstream; sin_port 0: none */
+	bool dns_given, dns_upstream_given;
+	const char *access_log; /* --access-log: "-", a path; NULL: off */
+};
+
+struct agent {
+	struct options opt;
+	struct snapshot_store store;
+	struct kern *kern;
+	struct worker *workers[WORKERS_MAX];
+	unsigned n_workers;
+	struct loop *loop;	     /* main thread: signals, admin and the heartbeat */
+	struct loop_timer heartbeat; /* refreshes the kernel's view that the agent is alive */
+	struct loop_timer podscan;   /* maps pods' network namespaces again (shunt_pods_v2) */
+	int netns_watch;	     /* inotify on --netns-dir: a pod came or went; -1: none */
+	struct admin *admin;
+	struct dns_server *dns;	   /* the pods' resolver; NULL: none */
+	struct resolver *resolver; /* DNS ServiceEntries' names; NULL: no upstream */
+	bool names_changed;	   /* an answer changed before the reloader was there */
+	struct reloader *reloader; /* from the first heartbeat after ready; NULL before */
+	uint64_t loaded_hash;	   /* reload_dir_hash() of the config loaded at start */
+	bool reload_pending;	   /* SIGHUP before the reloader was there */
+	struct {
+		struct gw_tls *tls;
+		uint64_t since_ms;
+	} retired[64]; /* Gateway TLS contexts a reload replaced (GW_RETIRED_MAX) */
+	size_t n_retired;
+	struct alog_sink *alog; /* --access-log; NULL: off */
+	int cgroup_fd;
+	int sig_fd;
+	pthread_t starter; /* runs agent_start() while the main loop answers /ready 503 */
+	int start_err;	   /* written by the starter before it stops the loop */
+	bool ready;   /* atomic: programs attached and maps filled; workers and kern readable */
+	bool refused; /* the kernel lacks features, each logged: no generic exit line */
+};
+
+/* Parses the command line into @o (usage on error). 0, or -EINVAL (usage printed). */
+int shuntd_parse_args(int argc, char **argv, struct options *o);
+
+/* What the agent sets on every config it loads, at start and at each reload. */
+void agent_prepare_config(struct agent *a, struct config *cfg);
+
+/* Main loop, once ready: starts the reloader (retried at the next heartbeat on failure). */
+void agent_start_reloader(struct agent *a);
+
+/* Frees the Gateway TLS contexts a reload replaced that have had their time (@all: every one). */
+void agent_free_retired_gw_tls(struct agent *a, bool all);
+
+/* GET /reload: the reload record; POST /reload: reload now (as SIGHUP). */
+void agent_admin_reload(void *ctx, const struct admin_req *req, struct admin_resp *resp);
+
+#endif /* SHUNT_SHUNTD_H */
