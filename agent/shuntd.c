@@ -561,6 +561,7 @@ int main(int argc, char **argv)
 		.workers = a.workers,
 		.n_workers = &a.n_workers,
 		.kern = &a.kern,
+		.resolver = &a.resolver,
 	};
 	struct config *cfg = NULL;
 	char buf[32];

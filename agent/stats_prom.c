@@ -11,6 +11,7 @@
 #include "prom.h"
 #include "proxy.h"
 #include "snapshot.h"
+#include "resolve.h"
 #include "stats_prom.h"
 #include "worker.h"
 
@@ -214,6 +215,28 @@ static void render_own(struct admin_resp *r, const struct stats_prom_src *src,
 	    as.write_errors);
 }
 
+/* The ServiceEntry resolver's counters (resolution DNS and DNS_ROUND_ROBIN). */
+static void render_resolver(struct admin_resp *r, struct resolver *res)
+{
+	struct resolver_stats st = {0};
+
+	if (res)
+		resolver_stats(res, &st);
+	one(r, "shunt_dns_resolver_queries_total", "counter",
+	    "Queries the ServiceEntry resolver sent upstream.", st.queries);
+	one(r, "shunt_dns_resolver_answers_total", "counter",
+	    "Good answers it got (NXDOMAIN and answers without an address included).", st.answers);
+	one(r, "shunt_dns_resolver_failures_total", "counter",
+	    "Attempts that failed (timeout, SERVFAIL, REFUSED, truncated): the last good "
+	    "addresses kept serving.",
+	    st.failures);
+	one(r, "shunt_dns_resolver_changes_total", "counter",
+	    "Answers that changed a name's addresses (each one reloads the config).", st.changes);
+	one(r, "shunt_dns_resolver_names", "gauge", "Names (and record types) tracked.", st.names);
+	one(r, "shunt_dns_resolver_names_failing", "gauge",
+	    "Tracked names whose last refresh failed.", st.failing);
+}
+
 static void on_prometheus(void *ctx, const struct admin_req *req, struct admin_resp *resp)
 {
 	const struct stats_prom_src *src = ctx;
@@ -237,6 +260,7 @@ static void on_prometheus(void *ctx, const struct admin_req *req, struct admin_r
 	if (mx_render(tables, n, MX_RENDER_BUDGET, resp, &left_out))
 		resp->oom = true;
 	render_own(resp, src, tables, n, left_out);
+	render_resolver(resp, src->resolver ? *src->resolver : NULL);
 	free(tables);
 	render_proxy(resp, src);
 	render_kernel(resp, *src->kern);

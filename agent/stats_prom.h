@@ -21,6 +21,8 @@ struct worker;
  * at each scrape: workers, n_workers and kern only once ready() says so (the
  * starter thread fills them before).
  */
+struct resolver;
+
 struct stats_prom_src {
 	struct snapshot_store *store;
 	bool (*ready)(void *ctx);
@@ -28,8 +30,9 @@ struct stats_prom_src {
 	struct worker *const *workers; /* the agent's array of them */
 	const unsigned *n_workers;
 	struct kern *const *kern;
-	struct alog_sink *alog; /* NULL: the access log is off */
-	const char *pin_dir;	/* the maps whose fill levels are reported */
+	struct alog_sink *alog;		  /* NULL: the access log is off */
+	const char *pin_dir;		  /* the maps whose fill levels are reported */
+	struct resolver *const *resolver; /* DNS ServiceEntries' names; *resolver NULL: none */
 };
 
 /* Serves /stats/prometheus on @adm from @src, which (and what it points to) must outlive @adm. */

@@ -248,6 +248,12 @@ fi
 check "one log line says api.example.test started failing, keeping 10.77.0.201" \
 	test "$(log_lines 'dns: api.example.test \(A\): (SERVFAIL|timed out)')" = 1 -a \
 	"$(log_lines 'SERVFAIL: keeping its last good answer \(10.77.0.201\)')" = 1
+# The resolver's own metrics say the same: failures counted, a name failing now.
+node_exec curl -s -m 5 -o "$TMP/prom" "http://$ADMIN/stats/prometheus"
+fails=$("$BUILD/shunt-promcheck" "$TMP/prom" shunt_dns_resolver_failures_total 2>/dev/null | sed -n '2s/ .*//p')
+failing=$("$BUILD/shunt-promcheck" "$TMP/prom" shunt_dns_resolver_names_failing 2>/dev/null | sed -n '2s/ .*//p')
+check "/stats/prometheus parses and counts the failed refreshes (failures_total $fails, names_failing $failing)" \
+	test "${fails:-0}" -ge 2 -a "${failing:-0}" -ge 1
 zone "api.example.test 1 A 10.77.0.200" \
 	"www.rr.example.test 1 CNAME backend.rr.example.test" \
 	"backend.rr.example.test 1 A 10.77.0.202" \
