@@ -397,108 +397,6 @@ static int check_unique(struct load *ld, const size_t *pod_order)
 	return 0;
 }
 
-static bool selects(const struct service *s, const struct pod *p)
-{
-	for (size_t i = 0; i < s->selector.n; i++) {
-		const char *v = labels_get(&p->labels, s->selector.v[i].key);
-
-		if (!v || strcmp(v, s->selector.v[i].value))
-			return false;
-	}
-	return true;
-}
-
-/* What the endpoints controller skips: no address, being deleted, or finished. */
-static bool may_serve(const struct pod *p)
-{
-	return (p->ip.s_addr || p->has_ip6) && !p->terminating &&
-	       !(p->phase && (!strcmp(p->phase, "Succeeded") || !strcmp(p->phase, "Failed")));
-}
-
-/* The pod port @sp reaches on @p, or 0: a named targetPort needs a container port of that
- * name and protocol (the first one, as Kubernetes' FindPort takes). */
-static uint16_t target_on(const struct svc_port *sp, const struct pod *p)
-{
-	if (!sp->target_port_name)
-		return sp->target_port;
-	for (size_t i = 0; i < p->n_cports; i++)
-		if (p->cports[i].name && !strcmp(p->cports[i].name, sp->target_port_name) &&
-		    p->cports[i].protocol == sp->protocol)
-			return p->cports[i].port;
-	return 0;
-}
-
-/* Fills sp->eps from @pods (the service's pods, ready ones first, each group by name). */
-static int fill_port(struct svc_port *sp, const struct pod *const *pods, size_t n)
-{
-	sp->eps = calloc(n + 1, sizeof(*sp->eps));
-	if (!sp->eps)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		uint16_t port = target_on(sp, pods[i]);
-
-		if (!port)
-			continue;
-		sp->eps[sp->n_eps++] = (struct endpoint){.ip = pods[i]->ip,
-							 .ip6 = pods[i]->ip6,
-							 .has_ip6 = pods[i]->has_ip6,
-							 .port = port,
-							 .ready = pods[i]->ready,
-							 .pod = pods[i],
-							 .labels = &pods[i]->labels};
-		sp->n_ready += pods[i]->ready;
-	}
-	return 0;
-}
-
-/* The first position in @pod_order (pods sorted by namespace, name) of namespace @ns. */
-static size_t ns_start(const struct config *cfg, const size_t *pod_order, const char *ns)
-{
-	size_t lo = 0, hi = cfg->n_pods;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (strcmp(cfg->pods[pod_order[mid]].namespace, ns) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Endpoints of every service with a selector, from the pods of its namespace. 0 or -ENOMEM. */
-static int compute_endpoints(struct config *cfg, const size_t *pod_order)
-{
-	const struct pod **pods = calloc(cfg->n_pods + 1, sizeof(*pods));
-	int err = 0;
-
-	if (!pods)
-		return -ENOMEM;
-	for (size_t i = 0; i < cfg->n_services && !err; i++) {
-		struct service *s = &cfg->services[i];
-		size_t n = 0, start = ns_start(cfg, pod_order, s->namespace);
-
-		if (!s->has_selector)
-			continue;
-		/* Two passes over the namespace in name order: ready pods first, then the rest. */
-		for (int pass = 1; pass >= 0; pass--) {
-			for (size_t k = start; k < cfg->n_pods; k++) {
-				const struct pod *p = &cfg->pods[pod_order[k]];
-
-				if (strcmp(p->namespace, s->namespace))
-					break;
-				if (p->ready == pass && may_serve(p) && selects(s, p))
-					pods[n++] = p;
-			}
-		}
-		for (size_t j = 0; j < s->n_ports && !err; j++)
-			err = fill_port(&s->ports[j], pods, n);
-	}
-	free(pods);
-	return err;
-}
-
 const struct k8s_namespace *config_find_namespace(const struct config *cfg, const char *name)
 {
 	size_t lo = 0, hi = cfg->n_namespaces;
@@ -680,7 +578,7 @@ static int finish(struct load *ld, int err)
 	k8s_check_gateway_secrets(ld);
 	for (size_t i = 0; i < cfg->n_pods; i++)
 		cfg->pods[i].in_mesh = config_pod_in_mesh(cfg, &cfg->pods[i]);
-	err = compute_endpoints(cfg, pod_order);
+	err = config_compute_endpoints(cfg, pod_order);
 	if (!err)
 		err = build_vip_index(cfg);
 	if (!err)

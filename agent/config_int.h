@@ -59,6 +59,10 @@ void k8s_namespace_release(struct k8s_namespace *ns);
 void k8s_service_release(struct service *s);
 void k8s_pod_release(struct pod *p);
 
+/* Once every file is read and the config is valid: the endpoints of every service with a selector
+ * (config_eps.c), from the pods in @pod_order (indexes sorted by namespace, name). 0 or -ENOMEM. */
+int config_compute_endpoints(struct config *cfg, const size_t *pod_order);
+
 /* A diagnostic that is not about one field (cross-object checks): @fmt usually starts with
  * "FILE:LINE:COL: FIELD: ". Counts errors in ld->errors. */
 void config_report(struct load *ld, enum log_level level, const char *fmt, ...)
