@@ -21,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "config_int.h"
+#include "istio.h"
 #include "yaml_tree.h"
 
 struct config_vip6_slot {
@@ -548,6 +549,38 @@ static int build_vip6_index(struct config *cfg)
 	return 0;
 }
 
+/* Shrinks *@v (@n elements of @size bytes, room for *@cap) to its contents: arrays grow by
+ * doubling while the files are read, up to half of them spare. */
+static void trim(void **v, size_t n, size_t *cap, size_t size)
+{
+	void *nv;
+
+	if (!*v || n >= *cap)
+		return;
+	nv = realloc(*v, (n + 1) * size);
+	if (nv) {
+		*v = nv;
+		*cap = n + 1;
+	}
+}
+
+/* Before anything points into the arrays (every file read). */
+static void trim_all(struct load *ld)
+{
+	struct config *c = ld->cfg;
+	struct istio_config *ic = &c->istio;
+
+	trim((void **)&c->pods, c->n_pods, &ld->cap_pods, sizeof(*c->pods));
+	trim((void **)&c->namespaces, c->n_namespaces, &ld->cap_namespaces, sizeof(*c->namespaces));
+	trim((void **)&c->secrets, c->n_secrets, &ld->cap_secrets, sizeof(*c->secrets));
+	trim((void **)&ic->vs, ic->n_vs, &ld->cap_vs, sizeof(*ic->vs));
+	trim((void **)&ic->dr, ic->n_dr, &ld->cap_dr, sizeof(*ic->dr));
+	trim((void **)&ic->sidecars, ic->n_sidecars, &ld->cap_sidecars, sizeof(*ic->sidecars));
+	trim((void **)&ic->ses, ic->n_ses, &ld->cap_ses, sizeof(*ic->ses));
+	trim((void **)&ic->wes, ic->n_wes, &ld->cap_wes, sizeof(*ic->wes));
+	trim((void **)&ic->gws, ic->n_gws, &ld->cap_gws, sizeof(*ic->gws));
+}
+
 /* Everything that needs all files: uniqueness checks (even after other problems, so that all
  * are reported), then endpoints and indexes. @err is the load's I/O error so far. Returns it,
  * or -EINVAL when a problem was reported, or -ENOMEM. */
@@ -557,9 +590,12 @@ static int finish(struct load *ld, int err)
 	size_t *pod_order;
 	int ierr;
 
+	trim_all(ld);
 	/* ServiceEntry hosts become services first: every index below holds them. */
 	if (!err && !ld->errors && istio_expand_service_entries(ld))
 		return -ENOMEM;
+	trim((void **)&cfg->services, cfg->n_services, &ld->cap_services, sizeof(*cfg->services));
+	strtab_seal(&cfg->strs);
 	cfg->svc_by_name = sorted_index(cfg->n_services, cmp_svc_name, cfg->services);
 	cfg->ns_by_name = sorted_index(cfg->n_namespaces, cmp_namespace_name, cfg->namespaces);
 	cfg->pod_by_ip6 = sorted_index(cfg->n_pods, cmp_pod_ip6, cfg->pods);
@@ -675,8 +711,6 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_services; i++)
 		k8s_service_release(&cfg->services[i]);
 	free(cfg->services);
-	for (size_t i = 0; i < cfg->n_pods; i++)
-		k8s_pod_release(&cfg->pods[i]);
 	free(cfg->pods);
 	for (size_t i = 0; i < cfg->n_namespaces; i++)
 		k8s_namespace_release(&cfg->namespaces[i]);
@@ -693,6 +727,7 @@ void config_free(struct config *cfg)
 	free(cfg->pod_by_ip6);
 	free(cfg->vip_slots);
 	free(cfg->vip6_slots);
+	strtab_free(&cfg->strs);
 	free(cfg);
 }
 
