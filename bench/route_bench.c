@@ -14,7 +14,8 @@
  *       DestinationRule each and a VirtualService every 10th, and N pods
  *       (default 100,000); route table build time and heap; with --pin-dir
  *       (root, a bpffs), kern_open() there and the time kern_sync_services()
- *       takes to write that config into empty maps, and again unchanged; the
+ *       takes to write that config into empty maps, and again unchanged (with
+ *       the map entries each wrote or deleted); the
  *       pins and the directory are removed at the end.
  *   route_bench gen [--services N] [--pods N] [--namespaces N] FILE
  *       writes the scale config to FILE (for a real shuntd's RSS).
@@ -401,7 +402,8 @@ static int scale_kern(const char *pin_dir, const struct config *cfg, const struc
 			fprintf(stderr, "route_bench: kern_sync_services: %s\n", strerror(-err));
 			break;
 		}
-		printf("scale kern_sync_%s_ms %.1f\n", pass ? "again" : "first", ms_since(t0));
+		printf("scale kern_sync_%s_ms %.1f\nscale kern_sync_%s_writes %llu\n",
+		       pass ? "again" : "first", ms_since(t0), pass ? "again" : "first", ks.writes);
 	}
 	if (!err)
 		printf("scale kern_l7 %u\nscale kern_direct %u\nscale kern_slots %u\n", ks.l7,
