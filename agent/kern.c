@@ -633,6 +633,7 @@ static int sync_ports4(struct kern *k, const struct config *cfg, const struct ro
 			const struct svc_port *sp = &svc->ports[j];
 			uint32_t id = kern_port_id(k, flat), first = (uint32_t)next->n_slots;
 			struct svc4_val val = {.svc_id = id};
+			enum kern_sized_map failed = KERN_MAP_BE4;
 			struct svc4_key key;
 
 			if (id == UINT32_MAX || !svc->cluster_ip.s_addr)
@@ -650,12 +651,12 @@ static int sync_ports4(struct kern *k, const struct config *cfg, const struct ro
 			 * count larger than the slots written. The id is this port's in both. */
 			if (!err)
 				err = kern_last_commit(k, k->svc4_fd, k->be4_fd, &k->last4, next,
-						       id, &key, sizeof(key), &val, first);
+						       id, &key, sizeof(key), &val, first, &failed);
 			if (err)
 				log_error("kern: cannot write %s/%s port %u to %s and %s: %s%s",
 					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE4,
 					  SHUNT_MAP_SVC4, strerror(-err),
-					  kern_full_hint(err, KERN_MAP_BE4));
+					  kern_full_hint(err, failed));
 		}
 	}
 	return err;

@@ -251,6 +251,7 @@ static int sync_ports6(struct kern *k, const struct config *cfg, const struct ro
 			const struct svc_port *sp = &svc->ports[j];
 			uint32_t id = kern_port_id(k, flat), first = (uint32_t)next->n_slots;
 			struct svc4_val val = {.svc_id = id};
+			enum kern_sized_map failed = KERN_MAP_BE4;
 			struct svc6_key key;
 
 			if (!svc->has_ip6 || id == UINT32_MAX)
@@ -274,12 +275,12 @@ static int sync_ports6(struct kern *k, const struct config *cfg, const struct ro
 			svc6_key_of(&key, &svc->cluster_ip6, sp->port);
 			if (!err)
 				err = kern_last_commit(k, k->svc6_fd, k->be6_fd, &k->last6, next,
-						       id, &key, sizeof(key), &val, first);
+						       id, &key, sizeof(key), &val, first, &failed);
 			if (err)
 				log_error("kern: cannot write %s/%s port %u to %s and %s: %s%s",
 					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE6,
 					  SHUNT_MAP_SVC6, strerror(-err),
-					  kern_full_hint(err, KERN_MAP_BE4));
+					  kern_full_hint(err, failed));
 		}
 	}
 	return err;

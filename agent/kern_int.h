@@ -159,7 +159,7 @@ int kern_last_begin(struct kern_last *next, size_t span, size_t slot_size);
 int kern_last_stage(struct kern_last *l, const void *v);
 int kern_last_commit(struct kern *k, int svc_fd, int be_fd, const struct kern_last *prev,
 		     struct kern_last *next, uint32_t id, const void *key, size_t key_size,
-		     const struct svc4_val *val, uint32_t first);
+		     const struct svc4_val *val, uint32_t first, enum kern_sized_map *failed);
 int kern_last_delete_stale(struct kern *k, int svc_fd, int be_fd, const struct kern_last *prev,
 			   const struct kern_last *next, size_t key_size);
 /* Makes @next the record of @l after a sync that succeeded (@ok), else drops both. */

@@ -111,7 +111,7 @@ static int write_slot(struct kern *k, int be_fd, const struct kern_last *prev, u
 
 int kern_last_commit(struct kern *k, int svc_fd, int be_fd, const struct kern_last *prev,
 		     struct kern_last *next, uint32_t id, const void *key, size_t key_size,
-		     const struct svc4_val *val, uint32_t first)
+		     const struct svc4_val *val, uint32_t first, enum kern_sized_map *failed)
 {
 	struct kern_last_port *p = &next->ports[id];
 	int err = 0;
@@ -120,11 +120,13 @@ int kern_last_commit(struct kern *k, int svc_fd, int be_fd, const struct kern_la
 	memcpy(p->key, key, key_size);
 	p->val = *val;
 	p->off = first;
+	*failed = KERN_MAP_BE4;
 	for (uint32_t s = 0; s < val->n_slots && !err; s++)
 		err = write_slot(k, be_fd, prev, id, s, slots_of(next, id) + s * next->slot_size,
 				 next->slot_size);
 	if (err)
 		return err;
+	*failed = KERN_MAP_SVC4;
 	p->live = true;
 	if (same_port(prev, id, p))
 		return 0;
