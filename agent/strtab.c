@@ -28,6 +28,7 @@ static struct strtab_block *block_new(struct strtab *st, size_t room)
 void *strtab_alloc(struct strtab *st, size_t size)
 {
 	struct strtab_block *b;
+	size_t pad;
 	char *p;
 
 	size = (size + 7) & ~(size_t)7;
@@ -41,6 +42,12 @@ void *strtab_alloc(struct strtab *st, size_t size)
 		else
 			st->blocks = b;
 		return memset(b->data, 0, size);
+	}
+	/* Strings before it may have left the free space unaligned. */
+	pad = (size_t)(-(uintptr_t)st->cur & 7);
+	if (pad <= st->left) {
+		st->cur += pad;
+		st->left -= pad;
 	}
 	if (size > st->left) {
 		b = block_new(st, BLOCK_SIZE);
