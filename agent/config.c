@@ -21,6 +21,7 @@
 #include "config.h"
 #include "log.h"
 #include "config_int.h"
+#include "istio.h"
 #include "yaml_tree.h"
 
 struct config_vip6_slot {
@@ -397,108 +398,6 @@ static int check_unique(struct load *ld, const size_t *pod_order)
 	return 0;
 }
 
-static bool selects(const struct service *s, const struct pod *p)
-{
-	for (size_t i = 0; i < s->selector.n; i++) {
-		const char *v = labels_get(&p->labels, s->selector.v[i].key);
-
-		if (!v || strcmp(v, s->selector.v[i].value))
-			return false;
-	}
-	return true;
-}
-
-/* What the endpoints controller skips: no address, being deleted, or finished. */
-static bool may_serve(const struct pod *p)
-{
-	return (p->ip.s_addr || p->has_ip6) && !p->terminating &&
-	       !(p->phase && (!strcmp(p->phase, "Succeeded") || !strcmp(p->phase, "Failed")));
-}
-
-/* The pod port @sp reaches on @p, or 0: a named targetPort needs a container port of that
- * name and protocol (the first one, as Kubernetes' FindPort takes). */
-static uint16_t target_on(const struct svc_port *sp, const struct pod *p)
-{
-	if (!sp->target_port_name)
-		return sp->target_port;
-	for (size_t i = 0; i < p->n_cports; i++)
-		if (p->cports[i].name && !strcmp(p->cports[i].name, sp->target_port_name) &&
-		    p->cports[i].protocol == sp->protocol)
-			return p->cports[i].port;
-	return 0;
-}
-
-/* Fills sp->eps from @pods (the service's pods, ready ones first, each group by name). */
-static int fill_port(struct svc_port *sp, const struct pod *const *pods, size_t n)
-{
-	sp->eps = calloc(n + 1, sizeof(*sp->eps));
-	if (!sp->eps)
-		return -ENOMEM;
-	for (size_t i = 0; i < n; i++) {
-		uint16_t port = target_on(sp, pods[i]);
-
-		if (!port)
-			continue;
-		sp->eps[sp->n_eps++] = (struct endpoint){.ip = pods[i]->ip,
-							 .ip6 = pods[i]->ip6,
-							 .has_ip6 = pods[i]->has_ip6,
-							 .port = port,
-							 .ready = pods[i]->ready,
-							 .pod = pods[i],
-							 .labels = &pods[i]->labels};
-		sp->n_ready += pods[i]->ready;
-	}
-	return 0;
-}
-
-/* The first position in @pod_order (pods sorted by namespace, name) of namespace @ns. */
-static size_t ns_start(const struct config *cfg, const size_t *pod_order, const char *ns)
-{
-	size_t lo = 0, hi = cfg->n_pods;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (strcmp(cfg->pods[pod_order[mid]].namespace, ns) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Endpoints of every service with a selector, from the pods of its namespace. 0 or -ENOMEM. */
-static int compute_endpoints(struct config *cfg, const size_t *pod_order)
-{
-	const struct pod **pods = calloc(cfg->n_pods + 1, sizeof(*pods));
-	int err = 0;
-
-	if (!pods)
-		return -ENOMEM;
-	for (size_t i = 0; i < cfg->n_services && !err; i++) {
-		struct service *s = &cfg->services[i];
-		size_t n = 0, start = ns_start(cfg, pod_order, s->namespace);
-
-		if (!s->has_selector)
-			continue;
-		/* Two passes over the namespace in name order: ready pods first, then the rest. */
-		for (int pass = 1; pass >= 0; pass--) {
-			for (size_t k = start; k < cfg->n_pods; k++) {
-				const struct pod *p = &cfg->pods[pod_order[k]];
-
-				if (strcmp(p->namespace, s->namespace))
-					break;
-				if (p->ready == pass && may_serve(p) && selects(s, p))
-					pods[n++] = p;
-			}
-		}
-		for (size_t j = 0; j < s->n_ports && !err; j++)
-			err = fill_port(&s->ports[j], pods, n);
-	}
-	free(pods);
-	return err;
-}
-
 const struct k8s_namespace *config_find_namespace(const struct config *cfg, const char *name)
 {
 	size_t lo = 0, hi = cfg->n_namespaces;
@@ -650,6 +549,38 @@ static int build_vip6_index(struct config *cfg)
 	return 0;
 }
 
+/* Shrinks *@v (@n elements of @size bytes, room for *@cap) to its contents: arrays grow by
+ * doubling while the files are read, up to half of them spare. */
+static void trim(void **v, size_t n, size_t *cap, size_t size)
+{
+	void *nv;
+
+	if (!*v || n >= *cap)
+		return;
+	nv = realloc(*v, (n + 1) * size);
+	if (nv) {
+		*v = nv;
+		*cap = n + 1;
+	}
+}
+
+/* Before anything points into the arrays (every file read). */
+static void trim_all(struct load *ld)
+{
+	struct config *c = ld->cfg;
+	struct istio_config *ic = &c->istio;
+
+	trim((void **)&c->pods, c->n_pods, &ld->cap_pods, sizeof(*c->pods));
+	trim((void **)&c->namespaces, c->n_namespaces, &ld->cap_namespaces, sizeof(*c->namespaces));
+	trim((void **)&c->secrets, c->n_secrets, &ld->cap_secrets, sizeof(*c->secrets));
+	trim((void **)&ic->vs, ic->n_vs, &ld->cap_vs, sizeof(*ic->vs));
+	trim((void **)&ic->dr, ic->n_dr, &ld->cap_dr, sizeof(*ic->dr));
+	trim((void **)&ic->sidecars, ic->n_sidecars, &ld->cap_sidecars, sizeof(*ic->sidecars));
+	trim((void **)&ic->ses, ic->n_ses, &ld->cap_ses, sizeof(*ic->ses));
+	trim((void **)&ic->wes, ic->n_wes, &ld->cap_wes, sizeof(*ic->wes));
+	trim((void **)&ic->gws, ic->n_gws, &ld->cap_gws, sizeof(*ic->gws));
+}
+
 /* Everything that needs all files: uniqueness checks (even after other problems, so that all
  * are reported), then endpoints and indexes. @err is the load's I/O error so far. Returns it,
  * or -EINVAL when a problem was reported, or -ENOMEM. */
@@ -659,9 +590,12 @@ static int finish(struct load *ld, int err)
 	size_t *pod_order;
 	int ierr;
 
+	trim_all(ld);
 	/* ServiceEntry hosts become services first: every index below holds them. */
 	if (!err && !ld->errors && istio_expand_service_entries(ld))
 		return -ENOMEM;
+	trim((void **)&cfg->services, cfg->n_services, &ld->cap_services, sizeof(*cfg->services));
+	strtab_seal(&cfg->strs);
 	cfg->svc_by_name = sorted_index(cfg->n_services, cmp_svc_name, cfg->services);
 	cfg->ns_by_name = sorted_index(cfg->n_namespaces, cmp_namespace_name, cfg->namespaces);
 	cfg->pod_by_ip6 = sorted_index(cfg->n_pods, cmp_pod_ip6, cfg->pods);
@@ -680,7 +614,7 @@ static int finish(struct load *ld, int err)
 	k8s_check_gateway_secrets(ld);
 	for (size_t i = 0; i < cfg->n_pods; i++)
 		cfg->pods[i].in_mesh = config_pod_in_mesh(cfg, &cfg->pods[i]);
-	err = compute_endpoints(cfg, pod_order);
+	err = config_compute_endpoints(cfg, pod_order);
 	if (!err)
 		err = build_vip_index(cfg);
 	if (!err)
@@ -777,8 +711,6 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_services; i++)
 		k8s_service_release(&cfg->services[i]);
 	free(cfg->services);
-	for (size_t i = 0; i < cfg->n_pods; i++)
-		k8s_pod_release(&cfg->pods[i]);
 	free(cfg->pods);
 	for (size_t i = 0; i < cfg->n_namespaces; i++)
 		k8s_namespace_release(&cfg->namespaces[i]);
@@ -795,6 +727,7 @@ void config_free(struct config *cfg)
 	free(cfg->pod_by_ip6);
 	free(cfg->vip_slots);
 	free(cfg->vip6_slots);
+	strtab_free(&cfg->strs);
 	free(cfg);
 }
 

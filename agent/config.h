@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 
 #include "log.h"
+#include "strtab.h"
 
 struct label {
 	char *key;
@@ -67,9 +68,15 @@ struct container_port {
 	uint8_t protocol; /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
 };
 
+/* A Pod, as compact as 100,000 of them need: its strings and labels live in the config's string
+ * table (struct config.strs), the namespace, label keys and values and phase shared with every
+ * other pod that has the same. */
 struct pod {
 	char *name, *namespace;
+	char *phase; /* status.phase, may be NULL */
 	struct labels labels;
+	struct container_port *cports; /* every container's ports, in file order */
+	size_t n_cports;
 	struct in_addr ip;   /* s_addr 0 when the pod has no IPv4 address */
 	struct in6_addr ip6; /* status.podIP or podIPs[]: valid when has_ip6 */
 	bool has_ip6;
@@ -77,16 +84,12 @@ struct pod {
 	 * A pod without a Ready condition counts as ready: hand-written files rarely carry
 	 * status.conditions, and such a pod is meant to serve. */
 	bool ready;
-	bool terminating;	       /* metadata.deletionTimestamp is set */
-	char *phase;		       /* status.phase, may be NULL */
-	struct container_port *cports; /* every container's ports, in file order */
-	size_t n_cports;
-	bool in_mesh; /* computed once the whole config is loaded: see config_pod_in_mesh() */
-	uint16_t excl_ports[POD_EXCL_PORTS_MAX]; /* outbound ports never captured, host order */
-	size_t n_excl_ports;
+	bool terminating; /* metadata.deletionTimestamp is set */
+	bool in_mesh;	  /* computed once the whole config is loaded: see config_pod_in_mesh() */
+	uint8_t n_excl_ports, n_excl_cidrs;
+	uint16_t excl_ports[POD_EXCL_PORTS_MAX];     /* outbound ports never captured, host order */
 	struct cidr4 excl_cidrs[POD_EXCL_CIDRS_MAX]; /* outbound destinations never captured */
-	size_t n_excl_cidrs;
-	struct src_loc loc; /* where the object starts */
+	struct src_loc loc;			     /* where the object starts */
 	/* Who made it, for the workload name metrics report (workload.h): metadata.generateName
 	 * and the controller among metadata.ownerReferences (kind, name). NULL when absent. */
 	char *generate_name;
@@ -116,8 +119,8 @@ struct tls_secret {
 struct endpoint {
 	struct in_addr ip;   /* s_addr 0: the pod has only an IPv6 address */
 	struct in6_addr ip6; /* valid when has_ip6 */
+	uint16_t port;	     /* resolved targetPort, host order */
 	bool has_ip6;
-	uint16_t port; /* resolved targetPort, host order */
 	bool ready;
 	const struct pod *pod; /* points into config->pods; NULL for a ServiceEntry's endpoint */
 	const struct labels *labels; /* the pod's, or the WorkloadEntry's: what subsets select */
@@ -219,7 +222,8 @@ struct config {
 	 * files; the agent sets them from --gateway-labels). NULL: it serves no Gateway. */
 	const struct labels *agent_labels;
 	/* private */
-	char **files; /* every file name a src_loc may point to */
+	struct strtab strs; /* the pods' strings and label arrays */
+	char **files;	    /* every file name a src_loc may point to */
 	size_t n_files;
 	size_t *svc_by_name; /* indexes of services sorted by namespace, name */
 	size_t *ns_by_name;  /* indexes of namespaces sorted by name */

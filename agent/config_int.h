@@ -54,10 +54,40 @@ void k8s_check_gateway_secrets(struct load *ld);
  * *@out (NUL-terminated, owned by the caller) and *@out_len. 0, -EINVAL with the offset of the
  * first bad byte in *@bad, or -ENOMEM. */
 int k8s_base64_decode(const char *in, size_t len, char **out, size_t *out_len, size_t *bad);
-/* Free what a Namespace, Service or Pod owns (not the struct itself). */
+/* What config_k8s.c shares with config_k8s_pod.c. */
+/* metadata of a core/v1 object: name (required), namespace ("default"), creationTimestamp,
+ * labels, deletionTimestamp. Strings owned by the struct: k8s_meta_release(). */
+struct k8s_meta {
+	char *name, *ns, *created;
+	struct labels labels;
+	bool deleting;
+	yaml_node_t *md;      /* the metadata mapping, NULL when it is not one */
+	yaml_mark_t md_owner; /* the mark blamed below metadata */
+};
+void k8s_parse_meta(struct yt *t, yaml_node_t *obj, struct k8s_meta *m);
+void k8s_meta_release(struct k8s_meta *m);
+/* The label shunt.io/mesh takes "enabled" or "disabled": anything else is reported. */
+void k8s_check_mesh_label(struct yt *t, const struct k8s_meta *m);
+/* Frees labels whose keys and values were malloc()ed (parsed, not yet in a string table). */
+void k8s_labels_release(struct labels *l);
+/* Kubernetes' IANA_SVC_NAME: what a named port must be. */
+bool k8s_valid_port_name(const char *s);
+/* Field @key of @map as a protocol; TCP when absent. */
+void k8s_parse_protocol(struct yt *t, yaml_node_t *map, const char *key, uint8_t *out);
+/* A dual-stack address pair: field @one (clusterIP, podIP) and list @many (clusterIPs, podIPs),
+ * validated as Kubernetes does. 0 or -EINVAL (reported). */
+int k8s_parse_dual(struct yt *t, yaml_node_t *map, const char *one, const char *many,
+		   bool items_are_maps, struct in_addr *v4, struct in6_addr *v6, bool *has6,
+		   bool *none);
+
+/* Free what a Namespace or Service owns (not the struct itself). A pod owns nothing: its strings
+ * and arrays are the config's string table's (struct config.strs). */
 void k8s_namespace_release(struct k8s_namespace *ns);
 void k8s_service_release(struct service *s);
-void k8s_pod_release(struct pod *p);
+
+/* Once every file is read and the config is valid: the endpoints of every service with a selector
+ * (config_eps.c), from the pods in @pod_order (indexes sorted by namespace, name). 0 or -ENOMEM. */
+int config_compute_endpoints(struct config *cfg, const size_t *pod_order);
 
 /* A diagnostic that is not about one field (cross-object checks): @fmt usually starts with
  * "FILE:LINE:COL: FIELD: ". Counts errors in ld->errors. */

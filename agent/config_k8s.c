@@ -36,7 +36,7 @@ int config_grow(void **v, size_t *cap, size_t n, size_t size)
 	return 0;
 }
 
-static void labels_release(struct labels *l)
+void k8s_labels_release(struct labels *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
 		free(l->v[i].key);
@@ -85,7 +85,7 @@ pop:
 
 /* Kubernetes' IANA_SVC_NAME, what a named port must be: 1-15 of [a-z0-9-], a letter among
  * them, no '-' at either end and no "--". */
-static bool valid_port_name(const char *s)
+bool k8s_valid_port_name(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -106,7 +106,7 @@ static bool valid_dns_label(const char *s)
 }
 
 /* Field @key of @map as a protocol; TCP when absent. */
-static void parse_protocol(struct yt *t, yaml_node_t *map, const char *key, uint8_t *out)
+void k8s_parse_protocol(struct yt *t, yaml_node_t *map, const char *key, uint8_t *out)
 {
 	static const uint8_t protos[] = {IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP};
 	yaml_node_t *n = yt_get(t, map, key, NULL);
@@ -175,9 +175,9 @@ out:
  * are set. Fills *@v4 / *@v6 (*@has6). @none: the list may hold "None" (headless), which
  * sets *@none. 0 or -EINVAL (reported).
  */
-static int parse_dual(struct yt *t, yaml_node_t *map, const char *one, const char *many,
-		      bool items_are_maps, struct in_addr *v4, struct in6_addr *v6, bool *has6,
-		      bool *none)
+int k8s_parse_dual(struct yt *t, yaml_node_t *map, const char *one, const char *many,
+		   bool items_are_maps, struct in_addr *v4, struct in6_addr *v6, bool *has6,
+		   bool *none)
 {
 	yaml_node_t *n = yt_get(t, map, one, NULL), *seq;
 	struct ip_any first = {0}, a;
@@ -256,23 +256,15 @@ pop:
 	return err;
 }
 
-struct meta {
-	char *name, *ns, *created;
-	struct labels labels;
-	bool deleting;
-	yaml_node_t *md;      /* the metadata mapping, NULL when it is not one */
-	yaml_mark_t md_owner; /* the mark blamed below metadata */
-};
-
-static void meta_release(struct meta *m)
+void k8s_meta_release(struct k8s_meta *m)
 {
 	free(m->name);
 	free(m->ns);
 	free(m->created);
-	labels_release(&m->labels);
+	k8s_labels_release(&m->labels);
 }
 
-static void parse_meta(struct yt *t, yaml_node_t *obj, struct meta *m)
+void k8s_parse_meta(struct yt *t, yaml_node_t *obj, struct k8s_meta *m)
 {
 	yaml_node_t *md, *n;
 	struct yt_frame f;
@@ -302,7 +294,7 @@ static void parse_meta(struct yt *t, yaml_node_t *obj, struct meta *m)
 
 /* CONFIG_MESH_LABEL takes two values: anything else is a typo that would silently leave a pod
  * out of (or in) the mesh. */
-static void check_mesh_label(struct yt *t, const struct meta *m)
+void k8s_check_mesh_label(struct yt *t, const struct k8s_meta *m)
 {
 	const char *v = labels_get(&m->labels, CONFIG_MESH_LABEL);
 	yaml_node_t *labels, *n, *key = NULL;
@@ -323,7 +315,7 @@ static void check_mesh_label(struct yt *t, const struct meta *m)
 void k8s_namespace_release(struct k8s_namespace *ns)
 {
 	free(ns->name);
-	labels_release(&ns->labels);
+	k8s_labels_release(&ns->labels);
 }
 
 /* Namespaces are cluster-scoped: metadata.namespace, if any, is not looked at. */
@@ -331,15 +323,15 @@ int k8s_parse_namespace(struct load *ld, struct yt *t, yaml_node_t *obj)
 {
 	struct k8s_namespace ns = {.loc = config_loc_of(t, obj->start_mark)};
 	unsigned errors = t->errors;
-	struct meta m = {0};
+	struct k8s_meta m = {0};
 
-	parse_meta(t, obj, &m);
-	check_mesh_label(t, &m);
+	k8s_parse_meta(t, obj, &m);
+	k8s_check_mesh_label(t, &m);
 	ns.name = m.name;
 	ns.labels = m.labels;
 	m.name = NULL;
 	m.labels = (struct labels){0};
-	meta_release(&m);
+	k8s_meta_release(&m);
 	if (t->errors != errors || t->oom)
 		goto drop;
 	if (!config_append((void **)&ld->cfg->namespaces, &ld->cfg->n_namespaces,
@@ -364,7 +356,7 @@ void k8s_service_release(struct service *s)
 	free(s->namespace);
 	free(s->type);
 	free(s->creation_timestamp);
-	labels_release(&s->selector);
+	k8s_labels_release(&s->selector);
 	for (size_t i = 0; i < s->n_ports; i++)
 		svc_port_release(&s->ports[i]);
 	free(s->ports);
@@ -393,7 +385,7 @@ static void parse_target_port(struct yt *t, yaml_node_t *item, struct svc_port *
 	}
 	if (yt_node_str(t, n, "targetPort", &p->target_port_name))
 		return;
-	if (!valid_port_name(p->target_port_name))
+	if (!k8s_valid_port_name(p->target_port_name))
 		yt_error(t, n->start_mark, "targetPort",
 			 "%s is not a valid port name (1-15 of a-z, 0-9 and '-', with a letter; "
 			 "a port number is written unquoted)",
@@ -455,7 +447,7 @@ static int parse_svc_port(struct yt *t, yaml_node_t *item, struct svc_port *p)
 	}
 	if (!yt_int(t, item, "port", YT_REQUIRED, 1, 65535, &v))
 		p->port = (uint16_t)v;
-	parse_protocol(t, item, "protocol", &p->protocol);
+	k8s_parse_protocol(t, item, "protocol", &p->protocol);
 	parse_target_port(t, item, p);
 	parse_app_protocol(t, item, p);
 	return t->errors == errors && !t->oom && p->port ? 0 : -EINVAL;
@@ -510,8 +502,8 @@ static void parse_cluster_ip(struct yt *t, yaml_node_t *spec, struct service *s)
 	s->cluster_ip_loc = config_loc_of(t, n->start_mark);
 	if (n->type == YAML_SCALAR_NODE && !strcmp((const char *)n->data.scalar.value, "None"))
 		s->headless = true;
-	parse_dual(t, spec, "clusterIP", "clusterIPs", false, &s->cluster_ip, &s->cluster_ip6,
-		   &s->has_ip6, &s->headless);
+	k8s_parse_dual(t, spec, "clusterIP", "clusterIPs", false, &s->cluster_ip, &s->cluster_ip6,
+		       &s->has_ip6, &s->headless);
 }
 
 /* Moves @v (of @size bytes) to the end of *@arr. 0 or -ENOMEM. */
@@ -528,16 +520,16 @@ int k8s_parse_service(struct load *ld, struct yt *t, yaml_node_t *obj)
 {
 	struct service s = {.loc = config_loc_of(t, obj->start_mark)};
 	unsigned errors = t->errors;
-	struct meta m = {0};
+	struct k8s_meta m = {0};
 	struct yt_frame f;
 	yaml_node_t *spec;
 
-	parse_meta(t, obj, &m);
+	k8s_parse_meta(t, obj, &m);
 	s.name = m.name;
 	s.namespace = m.ns;
 	s.creation_timestamp = m.created;
 	m.name = m.ns = m.created = NULL;
-	meta_release(&m);
+	k8s_meta_release(&m);
 	if (!yt_enter_map(t, obj, "spec", 0, &f, &spec)) {
 		parse_cluster_ip(t, spec, &s);
 		yt_str(t, spec, "type", 0, &s.type);
@@ -555,348 +547,5 @@ int k8s_parse_service(struct load *ld, struct yt *t, yaml_node_t *obj)
 	t->oom = true;
 drop:
 	k8s_service_release(&s);
-	return t->oom ? -ENOMEM : 0;
-}
-
-void k8s_pod_release(struct pod *p)
-{
-	free(p->name);
-	free(p->namespace);
-	labels_release(&p->labels);
-	free(p->phase);
-	for (size_t i = 0; i < p->n_cports; i++)
-		free(p->cports[i].name);
-	free(p->cports);
-	free(p->generate_name);
-	free(p->owner_kind);
-	free(p->owner_name);
-}
-
-/*
- * metadata.generateName and the controller of metadata.ownerReferences (the
- * entry with controller: true), which name the pod's workload. A hand-written
- * pod usually has neither; an entry without kind or name is passed over.
- */
-static void parse_owner(struct yt *t, yaml_node_t *md, struct pod *p)
-{
-	struct yt_frame f, fi;
-	yaml_node_t *seq;
-
-	if (!md)
-		return;
-	yt_str(t, md, "generateName", 0, &p->generate_name);
-	if (yt_enter_seq(t, md, "ownerReferences", 0, &f, &seq))
-		return;
-	for (size_t i = 0; i < yt_seq_len(seq) && !p->owner_name; i++) {
-		yaml_node_t *ref = yt_seq_item(t, seq, i);
-		bool ctl = false;
-
-		yt_push(t, &fi, NULL, (long)i, ref->start_mark);
-		if (ref->type == YAML_MAPPING_NODE && !yt_bool(t, ref, "controller", 0, &ctl) &&
-		    ctl && !yt_str(t, ref, "kind", 0, &p->owner_kind) &&
-		    yt_str(t, ref, "name", 0, &p->owner_name)) {
-			free(p->owner_kind);
-			p->owner_kind = NULL;
-		}
-		yt_pop(t, &fi);
-	}
-	yt_pop(t, &f);
-}
-
-/* One item of a comma-separated annotation value, spaces around it trimmed. */
-struct list_item {
-	const char *s;
-	size_t len;
-	size_t off; /* of s in the value, for ist_mark_at() */
-};
-
-/* The next item of @list after *@pos; false past the end. Items may be empty. */
-static bool next_item(const char *list, size_t *pos, struct list_item *it)
-{
-	size_t i = *pos, end;
-
-	if (i > strlen(list))
-		return false;
-	end = i + strcspn(list + i, ",");
-	*pos = end + 1;
-	while (i < end && list[i] == ' ')
-		i++;
-	while (end > i && list[end - 1] == ' ')
-		end--;
-	*it = (struct list_item){.s = list + i, .len = end - i, .off = i};
-	return true;
-}
-
-/* A blank value is an empty list, as Istio reads it. */
-static bool blank(const char *s)
-{
-	return !s[strspn(s, " ")];
-}
-
-static bool item_is(const struct list_item *it, const char *s)
-{
-	return it->len == strlen(s) && !memcmp(it->s, s, it->len);
-}
-
-/* A decimal number of at most @digits digits, or -1. */
-static long item_number(const struct list_item *it, size_t digits)
-{
-	long v = 0;
-
-	if (!it->len || it->len > digits)
-		return -1;
-	for (size_t i = 0; i < it->len; i++) {
-		if (it->s[i] < '0' || it->s[i] > '9')
-			return -1;
-		v = v * 10 + (it->s[i] - '0');
-	}
-	return v;
-}
-
-/* Reports list item @it of annotation @key, found at @at, as not being @what. */
-static void report_item(struct yt *t, yaml_mark_t at, const char *key, const struct list_item *it,
-			const char *what)
-{
-	if (!it->len)
-		yt_error(t, at, key, "empty entry (entries are separated by single commas)");
-	else
-		yt_error(t, at, key, "\"%.*s\" is not %s", (int)it->len, it->s, what);
-}
-
-/* CONFIG_EXCL_PORTS_ANN: "5432, 6379". Repeated ports are kept once. */
-static void parse_excl_ports(struct yt *t, yaml_node_t *n, struct pod *p)
-{
-	struct list_item it;
-	size_t pos = 0;
-	char *list;
-
-	if (yt_node_str(t, n, CONFIG_EXCL_PORTS_ANN, &list))
-		return;
-	while (!blank(list) && next_item(list, &pos, &it)) {
-		yaml_mark_t at = ist_mark_at(n, it.off);
-		long v = item_number(&it, 5);
-		bool seen = false;
-
-		if (v < 1 || v > 65535) {
-			report_item(t, at, CONFIG_EXCL_PORTS_ANN, &it, "a port number (1-65535)");
-			continue;
-		}
-		for (size_t i = 0; i < p->n_excl_ports; i++)
-			seen |= p->excl_ports[i] == v;
-		if (seen)
-			continue;
-		if (p->n_excl_ports == POD_EXCL_PORTS_MAX) {
-			yt_error(t, at, CONFIG_EXCL_PORTS_ANN,
-				 "more than %d ports: shunt excludes at most %d per pod",
-				 POD_EXCL_PORTS_MAX, POD_EXCL_PORTS_MAX);
-			break;
-		}
-		p->excl_ports[p->n_excl_ports++] = (uint16_t)v;
-	}
-	free(list);
-}
-
-/* One IPv4 range: "*", ADDRESS or ADDRESS/LEN. 0, -EAFNOSUPPORT for an IPv6 range, -EINVAL. */
-static int parse_cidr4(const struct list_item *it, struct cidr4 *c)
-{
-	const char *slash = memchr(it->s, '/', it->len);
-	size_t alen = slash ? (size_t)(slash - it->s) : it->len;
-	struct list_item len_item;
-	struct in6_addr a6;
-	char addr[INET6_ADDRSTRLEN];
-	long len;
-
-	if (item_is(it, "*")) {
-		*c = (struct cidr4){.len = 0};
-		return 0;
-	}
-	if (alen >= sizeof(addr))
-		return -EINVAL;
-	memcpy(addr, it->s, alen);
-	addr[alen] = '\0';
-	len = 32;
-	if (slash) {
-		len_item = (struct list_item){.s = slash + 1, .len = it->len - alen - 1};
-		len = item_number(&len_item, 3);
-	}
-	if (inet_pton(AF_INET, addr, &c->net) == 1) {
-		if (len < 0 || len > 32)
-			return -EINVAL;
-		c->len = (uint8_t)len;
-		c->net.s_addr &= len ? htonl(~0u << (32 - len)) : 0;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &a6) == 1 && len >= 0 && len <= 128)
-		return -EAFNOSUPPORT;
-	return -EINVAL;
-}
-
-/* CONFIG_EXCL_CIDRS_ANN: "10.96.0.0/16, 192.168.1.5". Ranges equal once masked are kept once. */
-static void parse_excl_cidrs(struct yt *t, yaml_node_t *n, struct pod *p)
-{
-	struct list_item it;
-	size_t pos = 0;
-	char *list;
-
-	if (yt_node_str(t, n, CONFIG_EXCL_CIDRS_ANN, &list))
-		return;
-	while (!blank(list) && next_item(list, &pos, &it)) {
-		yaml_mark_t at = ist_mark_at(n, it.off);
-		struct cidr4 c = {0};
-		bool seen = false;
-		int err = parse_cidr4(&it, &c);
-
-		if (err == -EAFNOSUPPORT) {
-			yt_report(t, LOG_WARN, at, CONFIG_EXCL_CIDRS_ANN,
-				  "IPv6 range %.*s skipped (excluded ranges are IPv4): pod %s/%s",
-				  (int)it.len, it.s, p->namespace, p->name ? p->name : "?");
-			continue;
-		}
-		if (err) {
-			report_item(t, at, CONFIG_EXCL_CIDRS_ANN, &it,
-				    "an IPv4 range (ADDRESS, ADDRESS/0-32 or *)");
-			continue;
-		}
-		for (size_t i = 0; i < p->n_excl_cidrs; i++)
-			seen |= p->excl_cidrs[i].net.s_addr == c.net.s_addr &&
-				p->excl_cidrs[i].len == c.len;
-		if (seen)
-			continue;
-		if (p->n_excl_cidrs == POD_EXCL_CIDRS_MAX) {
-			yt_error(t, at, CONFIG_EXCL_CIDRS_ANN,
-				 "more than %d ranges: shunt excludes at most %d per pod",
-				 POD_EXCL_CIDRS_MAX, POD_EXCL_CIDRS_MAX);
-			break;
-		}
-		p->excl_cidrs[p->n_excl_cidrs++] = c;
-	}
-	free(list);
-}
-
-/* The exclusion annotations of a Pod; other annotations are not read. */
-static void parse_exclusions(struct yt *t, const struct meta *m, struct pod *p)
-{
-	struct yt_frame f, fa;
-	yaml_node_t *ann, *n;
-
-	if (!m->md)
-		return;
-	yt_push(t, &f, "metadata", -1, m->md_owner);
-	if (!yt_enter_map(t, m->md, "annotations", 0, &fa, &ann)) {
-		n = yt_get(t, ann, CONFIG_EXCL_PORTS_ANN, NULL);
-		if (n)
-			parse_excl_ports(t, n, p);
-		n = yt_get(t, ann, CONFIG_EXCL_CIDRS_ANN, NULL);
-		if (n)
-			parse_excl_cidrs(t, n, p);
-		yt_pop(t, &fa);
-	}
-	yt_pop(t, &f);
-}
-
-/* Appends the ports of one spec.containers[] item to p->cports. */
-static void parse_container(struct yt *t, yaml_node_t *ctr, struct pod *p, size_t *cap)
-{
-	struct yt_frame f, fi;
-	yaml_node_t *seq;
-
-	if (yt_check_map(t, ctr, NULL) || yt_enter_seq(t, ctr, "ports", 0, &f, &seq))
-		return;
-	for (size_t i = 0; i < yt_seq_len(seq); i++) {
-		yaml_node_t *item = yt_seq_item(t, seq, i), *n;
-		struct container_port cp = {0};
-		long v;
-
-		yt_push(t, &fi, NULL, (long)i, item->start_mark);
-		if (yt_check_map(t, item, NULL))
-			goto next;
-		if (!yt_int(t, item, "containerPort", YT_REQUIRED, 1, 65535, &v))
-			cp.port = (uint16_t)v;
-		parse_protocol(t, item, "protocol", &cp.protocol);
-		if (!yt_str(t, item, "name", 0, &cp.name) && !valid_port_name(cp.name)) {
-			n = yt_get(t, item, "name", NULL);
-			yt_error(t, n->start_mark, "name",
-				 "\"%s\" is not a valid port name (1-15 of a-z, 0-9 and '-', "
-				 "with a letter)",
-				 cp.name);
-		}
-		if (!cp.port ||
-		    config_append((void **)&p->cports, &p->n_cports, cap, &cp, sizeof(cp))) {
-			t->oom |= cp.port != 0; /* else the problem was reported */
-			free(cp.name);
-		}
-	next:
-		yt_pop(t, &fi);
-	}
-	yt_pop(t, &f);
-}
-
-static void parse_pod_status(struct yt *t, yaml_node_t *status, struct pod *p)
-{
-	struct yt_frame f, fi;
-	yaml_node_t *conds;
-
-	parse_dual(t, status, "podIP", "podIPs", true, &p->ip, &p->ip6, &p->has_ip6, NULL);
-	yt_str(t, status, "phase", 0, &p->phase);
-	p->ready = true; /* no Ready condition: see struct pod */
-	if (yt_enter_seq(t, status, "conditions", 0, &f, &conds))
-		return;
-	for (size_t i = 0; i < yt_seq_len(conds); i++) {
-		yaml_node_t *c = yt_seq_item(t, conds, i);
-		char *type = NULL, *st = NULL;
-
-		yt_push(t, &fi, NULL, (long)i, c->start_mark);
-		if (!yt_check_map(t, c, NULL) && !yt_str(t, c, "type", YT_REQUIRED, &type) &&
-		    !yt_str(t, c, "status", YT_REQUIRED, &st) && !strcmp(type, "Ready"))
-			p->ready = !strcmp(st, "True"); /* "Unknown" is not ready either */
-		free(type);
-		free(st);
-		yt_pop(t, &fi);
-	}
-	yt_pop(t, &f);
-}
-
-int k8s_parse_pod(struct load *ld, struct yt *t, yaml_node_t *obj)
-{
-	struct pod p = {.loc = config_loc_of(t, obj->start_mark), .ready = true};
-	unsigned errors = t->errors;
-	yaml_node_t *spec, *ctrs, *status;
-	struct meta m = {0};
-	struct yt_frame f, fc, fi;
-	size_t cap = 0;
-
-	parse_meta(t, obj, &m);
-	check_mesh_label(t, &m);
-	p.name = m.name;
-	p.namespace = m.ns;
-	p.labels = m.labels;
-	p.terminating = m.deleting;
-	free(m.created);
-	parse_exclusions(t, &m, &p);
-	parse_owner(t, m.md, &p);
-	if (!yt_enter_map(t, obj, "spec", 0, &f, &spec)) {
-		if (!yt_enter_seq(t, spec, "containers", 0, &fc, &ctrs)) {
-			for (size_t i = 0; i < yt_seq_len(ctrs); i++) {
-				yaml_node_t *ctr = yt_seq_item(t, ctrs, i);
-
-				yt_push(t, &fi, NULL, (long)i, ctr->start_mark);
-				parse_container(t, ctr, &p, &cap);
-				yt_pop(t, &fi);
-			}
-			yt_pop(t, &fc);
-		}
-		yt_pop(t, &f);
-	}
-	if (!yt_enter_map(t, obj, "status", 0, &f, &status)) {
-		parse_pod_status(t, status, &p);
-		yt_pop(t, &f);
-	}
-	if (t->errors != errors || t->oom)
-		goto drop;
-	if (!config_append((void **)&ld->cfg->pods, &ld->cfg->n_pods, &ld->cap_pods, &p, sizeof(p)))
-		return 0;
-	t->oom = true;
-drop:
-	k8s_pod_release(&p);
 	return t->oom ? -ENOMEM : 0;
 }

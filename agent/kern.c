@@ -497,21 +497,22 @@ int kern_be_delete_stale(const struct kern *k, int fd, const uint32_t *n_slots, 
 	return n;
 }
 
-/* Writes slot @slot of service port @id: @be's address of @family (AF_INET: shunt_be4, else
- * shunt_be6). 0 or -errno. */
+/* Stages slot @slot of service port @id, @be's address of @family (AF_INET: a be4_val, else a
+ * be6_val), in k->staging: kern_last_commit() writes it. 0 or -ENOMEM. */
 static int write_slot(struct kern *k, int family, uint32_t id, uint32_t slot,
 		      const struct route_l4_backend *be)
 {
-	struct be4_key key = {.svc_id = id, .slot = slot};
 	struct be4_val v4 = {.ip = be->ip.s_addr, .port = htons(be->port)};
 	struct be6_val v6 = {.port = htons(be->port)};
 
-	if (!k) /* counting only */
+	(void)id;
+	(void)slot;
+	if (!k || !k->staging) /* counting only */
 		return 0;
 	if (family == AF_INET)
-		return bpf_map_update_elem(k->be4_fd, &key, &v4, BPF_ANY) ? -errno : 0;
+		return kern_last_stage(k->staging, &v4);
 	memcpy(v6.ip, &be->ip6, sizeof(v6.ip));
-	return bpf_map_update_elem(k->be6_fd, &key, &v6, BPF_ANY) ? -errno : 0;
+	return kern_last_stage(k->staging, &v6);
 }
 
 /* Whether @be has an address of @family. */
@@ -520,32 +521,63 @@ static bool has_family(const struct route_l4_backend *be, int family)
 	return family == AF_INET ? be->ip.s_addr != 0 : be->has_ip6;
 }
 
-#define SLOTS_WEIGHTED 1000
+#define SLOTS_WEIGHTED	1000
+#define L4_BACKENDS_FEW 64 /* a tcp route's backends that fit on the stack */
+
+/* The weighted backends of port @j of service @i, in @few (L4_BACKENDS_FEW) or, when they are
+ * more, a new array in *@many (freed by the caller). 0, -ENOENT (no tcp route applies), or
+ * -ENOMEM/-ENOSPC. */
+static int l4_backends(const struct route_table *rt, size_t i, size_t j,
+		       struct route_l4_backend *few, struct route_l4_backend **many,
+		       struct route_l4_backend **be, size_t *nb)
+{
+	int err;
+
+	*many = NULL;
+	*be = few;
+	if (!rt)
+		return -ENOENT;
+	err = route_l4_backends(rt, i, j, few, L4_BACKENDS_FEW, nb);
+	if (err != -ENOSPC)
+		return err;
+	*many = calloc(SHUNT_SLOTS_MAX, sizeof(**many));
+	if (!*many)
+		return -ENOMEM;
+	*be = *many;
+	return route_l4_backends(rt, i, j, *many, SHUNT_SLOTS_MAX, nb);
+}
+
+/* Stages the slots of weighted backends @be (@nb) for @family, each in as many of 1,000 slots
+ * (SHUNT_SLOTS_MAX with more backends than that) as its weight's share. */
+static int weighted_slots(struct kern *k, int family, uint32_t id,
+			  const struct route_l4_backend *be, size_t nb, uint32_t *n)
+{
+	uint32_t slots = nb > SLOTS_WEIGHTED ? SHUNT_SLOTS_MAX : SLOTS_WEIGHTED;
+	uint64_t total = 0;
+	int err = 0;
+
+	for (size_t b = 0; b < nb; b++)
+		total += has_family(&be[b], family) ? be[b].weight : 0;
+	for (size_t b = 0; b < nb && total && !err; b++) {
+		uint64_t cnt = (be[b].weight * slots + total / 2) / total;
+
+		for (uint64_t c = 0;
+		     has_family(&be[b], family) && c < cnt && *n < SHUNT_SLOTS_MAX && !err; c++)
+			err = write_slot(k, family, id, (*n)++, &be[b]);
+	}
+	return err;
+}
+
 int kern_write_slots(struct kern *k, int family, uint32_t id, const struct route_table *rt,
 		     size_t i, size_t j, const struct svc_port *sp, uint32_t *n_out)
 {
-	struct route_l4_backend *be;
-	uint64_t total = 0;
+	struct route_l4_backend few[L4_BACKENDS_FEW], *many, *be;
 	uint32_t n = 0;
 	size_t nb = 0;
 	int err = 0;
 
-	be = calloc(SHUNT_SLOTS_MAX, sizeof(*be));
-	if (!be)
-		return -ENOMEM;
-	if (rt && !route_l4_backends(rt, i, j, be, SHUNT_SLOTS_MAX, &nb)) {
-		uint32_t slots = nb > SLOTS_WEIGHTED ? SHUNT_SLOTS_MAX : SLOTS_WEIGHTED;
-
-		for (size_t b = 0; b < nb; b++)
-			total += has_family(&be[b], family) ? be[b].weight : 0;
-		for (size_t b = 0; b < nb && total && !err; b++) {
-			uint64_t cnt = (be[b].weight * slots + total / 2) / total;
-
-			for (uint64_t c = 0;
-			     has_family(&be[b], family) && c < cnt && n < SHUNT_SLOTS_MAX && !err;
-			     c++)
-				err = write_slot(k, family, id, n++, &be[b]);
-		}
+	if (!l4_backends(rt, i, j, few, &many, &be, &nb)) {
+		err = weighted_slots(k, family, id, be, nb, &n);
 	} else {
 		/* Every ready endpoint once; one of the other family only is left out. */
 		for (size_t s = 0; s < sp->n_ready && n < SHUNT_SLOTS_MAX && !err; s++) {
@@ -557,7 +589,7 @@ int kern_write_slots(struct kern *k, int family, uint32_t id, const struct route
 				err = write_slot(k, family, id, n++, &one);
 		}
 	}
-	free(be);
+	free(many);
 	*n_out = n;
 	return err;
 }
@@ -585,42 +617,28 @@ void kern_warn_fill(const struct kern *k, enum kern_sized_map m, const char *nam
 		 KERN_FILL_WARN_PCT, sized_flags[m]);
 }
 
-int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
-		       struct kern_sync *out)
+/* Writes the shunt_be4 slots and shunt_svc4_v2 entry of every IPv4 service port of @cfg, what
+ * the last sync's record says the maps lack; counts in @out, each port's slots in
+ * @n_slots[id]. 0 or -errno (logged). */
+static int sync_ports4(struct kern *k, const struct config *cfg, const struct route_table *rt,
+		       struct kern_last *next, uint32_t *n_slots, struct kern_sync *out)
 {
-	uint32_t *n_slots, flat = 0;
-	int err, stale;
+	size_t flat = 0;
+	int err = 0;
 
-	memset(out, 0, sizeof(*out));
-	err = kern_ids_assign(k, cfg);
-	if (!err)
-		err = kern_scopes_assign(k, cfg);
-	if (err)
-		return err;
-	n_slots = calloc(k->id_span + 1, sizeof(*n_slots));
-	if (!n_slots)
-		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_services && !err; i++) {
 		const struct service *svc = &cfg->services[i];
 
-		for (size_t j = 0; j < svc->n_ports; j++, flat++) {
+		for (size_t j = 0; j < svc->n_ports && !err; j++, flat++) {
 			const struct svc_port *sp = &svc->ports[j];
-			uint32_t id = kern_port_id(k, flat);
+			uint32_t id = kern_port_id(k, flat), first = (uint32_t)next->n_slots;
 			struct svc4_val val = {.svc_id = id};
+			enum kern_sized_map failed = KERN_MAP_BE4;
 			struct svc4_key key;
 
 			if (id == UINT32_MAX || !svc->cluster_ip.s_addr)
 				continue;
-			/* Slots first, then the entry that counts them: connect4 never sees a
-			 * count larger than the slots written. The id is this port's in both. */
 			err = kern_write_slots(k, AF_INET, id, rt, i, j, sp, &n_slots[id]);
-			if (err) {
-				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
-					  "%s%s",
-					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE4,
-					  strerror(-err), kern_full_hint(err, KERN_MAP_BE4));
-				break;
-			}
 			val.n_slots = n_slots[id];
 			out->slots += n_slots[id];
 			val.flags = kern_port_flags(cfg, rt, i, j);
@@ -629,36 +647,84 @@ int kern_sync_services(struct kern *k, const struct config *cfg, const struct ro
 			else
 				out->direct++;
 			svc4_key_of(&key, svc->cluster_ip, sp->port);
-			if (bpf_map_update_elem(k->svc4_fd, &key, &val, BPF_ANY)) {
-				err = -errno;
-				log_error("kern: cannot write %s/%s port %u to %s: %s%s",
-					  svc->namespace, svc->name, sp->port, SHUNT_MAP_SVC4,
-					  strerror(-err), kern_full_hint(err, KERN_MAP_SVC4));
-				break;
-			}
+			/* Slots first, then the entry that counts them: connect4 never sees a
+			 * count larger than the slots written. The id is this port's in both. */
+			if (!err)
+				err = kern_last_commit(k, k->svc4_fd, k->be4_fd, &k->last4, next,
+						       id, &key, sizeof(key), &val, first, &failed);
+			if (err)
+				log_error("kern: cannot write %s/%s port %u to %s and %s: %s%s",
+					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE4,
+					  SHUNT_MAP_SVC4, strerror(-err),
+					  kern_full_hint(err, failed));
 		}
 	}
+	return err;
+}
+
+/* Deletes what the IPv4 maps hold and @cfg does not balance: by the last sync's record when it
+ * is valid, else by walking them. */
+static void delete_stale4(struct kern *k, const struct config *cfg, const struct kern_last *next,
+			  const uint32_t *n_slots)
+{
+	int stale;
+
+	if (k->last4.valid) {
+		stale = kern_last_delete_stale(k, k->svc4_fd, k->be4_fd, &k->last4, next,
+					       sizeof(struct svc4_key));
+		if (stale > 0)
+			log_info("kern: removed %d stale service entries and backend slots", stale);
+		return;
+	}
+	stale = svc4_delete_stale(k, cfg);
+	if (stale > 0)
+		log_info("kern: removed %d stale service entries", stale);
+	k->writes += stale > 0 ? (unsigned)stale : 0;
+	stale = kern_be_delete_stale(k, k->be4_fd, n_slots, k->id_span);
+	if (stale > 0)
+		log_info("kern: removed %d stale backend slots", stale);
+	k->writes += stale > 0 ? (unsigned)stale : 0;
+}
+
+int kern_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
+		       struct kern_sync *out)
+{
+	uint64_t writes0 = k->writes;
+	struct kern_last next;
+	uint32_t *n_slots;
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	err = kern_ids_assign(k, cfg);
+	if (!err)
+		err = kern_scopes_assign(k, cfg);
+	if (!err)
+		err = kern_last_begin(&next, k->id_span, sizeof(struct be4_val));
+	if (err)
+		return err;
+	n_slots = calloc(k->id_span + 1, sizeof(*n_slots));
+	k->staging = &next;
+	err = n_slots ? sync_ports4(k, cfg, rt, &next, n_slots, out) : -ENOMEM;
+	k->staging = NULL;
 	if (!err) {
-		stale = svc4_delete_stale(k, cfg);
-		if (stale > 0)
-			log_info("kern: removed %d stale service entries", stale);
-		stale = kern_be_delete_stale(k, k->be4_fd, n_slots, k->id_span);
-		if (stale > 0)
-			log_info("kern: removed %d stale backend slots", stale);
+		delete_stale4(k, cfg, &next, n_slots);
 		/* Now the maps hold exactly what was written. */
 		kern_warn_fill(k, KERN_MAP_SVC4, SHUNT_MAP_SVC4, (uint64_t)out->l7 + out->direct);
 		kern_warn_fill(k, KERN_MAP_BE4, SHUNT_MAP_BE4, out->slots);
-		err = kern6_sync_services(k, cfg, rt, out);
-		if (!err)
-			err = kern_known_sync(k, cfg);
-		if (!err)
-			err = kern_ports_sync(k, cfg);
-		if (!err)
-			err = kern_scope_sync(k, cfg);
-		if (!err)
-			err = kern_binds_sync(k, cfg);
 	}
+	kern_last_install(&k->last4, &next, !err);
+	if (!err)
+		err = kern6_sync_services(k, cfg, rt, out);
+	if (!err)
+		err = kern_known_sync(k, cfg);
+	if (!err)
+		err = kern_ports_sync(k, cfg);
+	if (!err)
+		err = kern_scope_sync(k, cfg);
+	if (!err)
+		err = kern_binds_sync(k, cfg);
 	free(n_slots);
+	out->writes = k->writes - writes0;
 	return err;
 }
 
@@ -885,5 +951,9 @@ void kern_close(struct kern *k, bool unpin)
 	free(k->pin_dir);
 	free(k->port_ids);
 	kern_scopes_free(k->scopes, k->n_scopes);
+	kern_last_free(&k->last4);
+	kern_last_free(&k->last6);
+	for (int i = 0; i < KERN_N_SETS; i++)
+		kern_set_last_free(&k->sets[i]);
 	free(k);
 }

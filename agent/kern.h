@@ -117,6 +117,9 @@ struct kern_sync {
 	unsigned direct;		/* service ports balanced in the kernel */
 	unsigned slots;			/* backend slots in shunt_be4 */
 	unsigned l7_6, direct6, slots6; /* the same for IPv6 VIPs (shunt_svc6, shunt_be6) */
+	/* Map entries this sync wrote or deleted: only what differs from the previous sync
+	 * (the first one of an agent writes everything). */
+	unsigned long long writes;
 };
 
 /*

@@ -43,25 +43,37 @@ static bool has_key(const void *keys, size_t n, size_t size, const void *key)
 	return false;
 }
 
-int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_size, size_t max,
-		  const void *val)
+void kern_set_last_free(struct kern_set_last *l)
+{
+	free(l->keys);
+	memset(l, 0, sizeof(*l));
+}
+
+/* Sorts @keys (@n of @size bytes) and drops repeats. How many are left. */
+static size_t sort_unique(void *keys, size_t n, size_t size)
+{
+	size_t m = 0;
+
+	qsort_r(keys, n, size, cmp_key, &size);
+	for (size_t i = 0; i < n; i++) {
+		char *k = (char *)keys + i * size;
+
+		if (m && !memcmp((char *)keys + (m - 1) * size, k, size))
+			continue;
+		memmove((char *)keys + m++ * size, k, size);
+	}
+	return m;
+}
+
+/* Deletes the keys of @fd (at most @max) not among @keys (@n sorted), walking the map. */
+static int set_delete_walk(struct kern *k, int fd, const void *keys, size_t n, size_t key_size,
+			   size_t max)
 {
 	unsigned char key[16], prev[16];
 	size_t n_stale = 0;
 	char *stale;
 	bool first = true;
 
-	if (key_size > sizeof(key))
-		return -EINVAL;
-	qsort_r(keys, n, key_size, cmp_key, &key_size);
-	for (size_t i = 0; i < n; i++) {
-		if (bpf_map_update_elem(fd, (char *)keys + i * key_size, val, BPF_ANY)) {
-			int err = -errno;
-
-			log_error("kern: cannot write %s: %s", name, strerror(-err));
-			return err;
-		}
-	}
 	/* Walk first, delete after: deleting during get_next_key may restart the walk. */
 	stale = calloc(max + 1, key_size);
 	if (!stale)
@@ -72,9 +84,52 @@ int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_siz
 		memcpy(prev, key, key_size);
 		first = false;
 	}
-	for (size_t i = 0; i < n_stale; i++)
+	for (size_t i = 0; i < n_stale; i++) {
+		k->writes++;
 		(void)bpf_map_delete_elem(fd, stale + i * key_size);
+	}
 	free(stale);
+	return 0;
+}
+
+int kern_set_sync(struct kern *k, struct kern_set_last *last, int fd, const char *name, void *keys,
+		  size_t n, size_t key_size, size_t max, const void *val)
+{
+	bool known = last->valid;
+	void *copy;
+	int err = 0;
+
+	if (key_size > 16)
+		return -EINVAL;
+	n = sort_unique(keys, n, key_size);
+	last->valid = false;
+	for (size_t i = 0; i < n && !err; i++) {
+		const char *key = (char *)keys + i * key_size;
+
+		if (known && has_key(last->keys, last->n, key_size, key))
+			continue; /* written by the last sync, with the one value this map has */
+		k->writes++;
+		if (bpf_map_update_elem(fd, key, val, BPF_ANY)) {
+			err = -errno;
+			log_error("kern: cannot write %s: %s", name, strerror(-err));
+		}
+	}
+	for (size_t i = 0; known && !err && i < last->n; i++) {
+		const char *key = (char *)last->keys + i * key_size;
+
+		if (has_key(keys, n, key_size, key))
+			continue;
+		k->writes++;
+		(void)bpf_map_delete_elem(fd, key);
+	}
+	if (!err && !known)
+		err = set_delete_walk(k, fd, keys, n, key_size, max);
+	copy = err ? NULL : malloc(n * key_size + 1);
+	kern_set_last_free(last);
+	if (!copy)
+		return err ? err : -ENOMEM;
+	memcpy(copy, keys, n * key_size);
+	*last = (struct kern_set_last){.valid = true, .keys = copy, .n = n};
 	return 0;
 }
 
@@ -170,46 +225,38 @@ int kern_known_sync(struct kern *k, const struct config *cfg)
 			}
 		}
 	}
-	err = kern_set_sync(k->known4_fd, SHUNT_MAP_KNOWN4, v4, n4, sizeof(*v4), SHUNT_KNOWN4_MAX,
-			    &one);
+	err = kern_set_sync(k, &k->sets[KERN_SET_KNOWN4], k->known4_fd, SHUNT_MAP_KNOWN4, v4, n4,
+			    sizeof(*v4), SHUNT_KNOWN4_MAX, &one);
 	if (!err)
-		err = kern_set_sync(k->known6_fd, SHUNT_MAP_KNOWN6, v6, n6, sizeof(*v6),
-				    SHUNT_KNOWN4_MAX, &one);
+		err = kern_set_sync(k, &k->sets[KERN_SET_KNOWN6], k->known6_fd, SHUNT_MAP_KNOWN6,
+				    v6, n6, sizeof(*v6), SHUNT_KNOWN4_MAX, &one);
 	free(v4);
 	free(v6);
 	return err;
 }
 
-int kern6_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
-			struct kern_sync *out)
+/* The IPv6 half of sync_ports4() (kern.c): shunt_be6 and shunt_svc6 for the ports with an IPv6
+ * VIP, by the ids kern_sync_services() assigned (a dual-stack port has one for both VIPs). */
+static int sync_ports6(struct kern *k, const struct config *cfg, const struct route_table *rt,
+		       struct kern_last *next, uint32_t *n_slots, struct kern_sync *out)
 {
-	uint32_t *n_slots, flat = 0;
-	int err = 0, stale;
+	size_t flat = 0;
+	int err = 0;
 
-	/* The ids kern_sync_services() assigned: a dual-stack port has one for both VIPs. */
-	n_slots = calloc(k->id_span + 1, sizeof(*n_slots));
-	if (!n_slots)
-		return -ENOMEM;
 	for (size_t i = 0; i < cfg->n_services && !err; i++) {
 		const struct service *svc = &cfg->services[i];
 		bool l7 = rt && route_port_needs_l7(rt, i);
 
-		for (size_t j = 0; j < svc->n_ports; j++, flat++) {
+		for (size_t j = 0; j < svc->n_ports && !err; j++, flat++) {
 			const struct svc_port *sp = &svc->ports[j];
-			uint32_t id = kern_port_id(k, flat);
+			uint32_t id = kern_port_id(k, flat), first = (uint32_t)next->n_slots;
 			struct svc4_val val = {.svc_id = id};
+			enum kern_sized_map failed = KERN_MAP_BE4;
 			struct svc6_key key;
 
 			if (!svc->has_ip6 || id == UINT32_MAX)
 				continue;
 			err = kern_write_slots(k, AF_INET6, id, rt, i, j, sp, &n_slots[id]);
-			if (err) {
-				log_error("kern: cannot write the backends of %s/%s port %u to %s: "
-					  "%s%s",
-					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE6,
-					  strerror(-err), kern_full_hint(err, KERN_MAP_BE4));
-				break;
-			}
 			val.n_slots = n_slots[id];
 			out->slots6 += n_slots[id];
 			/* The agent routes an IPv6 connection as the service's IPv4 VIP. */
@@ -226,23 +273,49 @@ int kern6_sync_services(struct kern *k, const struct config *cfg, const struct r
 				out->direct6++;
 			}
 			svc6_key_of(&key, &svc->cluster_ip6, sp->port);
-			if (bpf_map_update_elem(k->svc6_fd, &key, &val, BPF_ANY)) {
-				err = -errno;
-				log_error("kern: cannot write %s/%s port %u to %s: %s%s",
-					  svc->namespace, svc->name, sp->port, SHUNT_MAP_SVC6,
-					  strerror(-err), kern_full_hint(err, KERN_MAP_SVC4));
-			}
+			if (!err)
+				err = kern_last_commit(k, k->svc6_fd, k->be6_fd, &k->last6, next,
+						       id, &key, sizeof(key), &val, first, &failed);
+			if (err)
+				log_error("kern: cannot write %s/%s port %u to %s and %s: %s%s",
+					  svc->namespace, svc->name, sp->port, SHUNT_MAP_BE6,
+					  SHUNT_MAP_SVC6, strerror(-err),
+					  kern_full_hint(err, failed));
 		}
 	}
-	if (!err) {
+	return err;
+}
+
+int kern6_sync_services(struct kern *k, const struct config *cfg, const struct route_table *rt,
+			struct kern_sync *out)
+{
+	struct kern_last next;
+	uint32_t *n_slots;
+	int err, stale;
+
+	if (kern_last_begin(&next, k->id_span, sizeof(struct be6_val)))
+		return -ENOMEM;
+	n_slots = calloc(k->id_span + 1, sizeof(*n_slots));
+	k->staging = &next;
+	err = n_slots ? sync_ports6(k, cfg, rt, &next, n_slots, out) : -ENOMEM;
+	k->staging = NULL;
+	if (!err && k->last6.valid) {
+		stale = kern_last_delete_stale(k, k->svc6_fd, k->be6_fd, &k->last6, &next,
+					       sizeof(struct svc6_key));
+		if (stale > 0)
+			log_info("kern: removed %d stale IPv6 entries and slots", stale);
+	} else if (!err) {
 		stale = svc6_delete_stale(k, cfg, k->max[KERN_MAP_SVC4]);
 		if (stale > 0)
 			log_info("kern: removed %d stale IPv6 service entries", stale);
 		(void)kern_be_delete_stale(k, k->be6_fd, n_slots, k->id_span);
+	}
+	if (!err) {
 		kern_warn_fill(k, KERN_MAP_SVC4, SHUNT_MAP_SVC6,
 			       (uint64_t)out->l7_6 + out->direct6);
 		kern_warn_fill(k, KERN_MAP_BE4, SHUNT_MAP_BE6, out->slots6);
 	}
+	kern_last_install(&k->last6, &next, !err);
 	free(n_slots);
 	return err;
 }
@@ -276,8 +349,8 @@ int kern_ports_sync(struct kern *k, const struct config *cfg)
 						      .proto = IPPROTO_TCP};
 		}
 	}
-	return kern_set_sync(k->ports_fd, SHUNT_MAP_PORTS, keys, n, sizeof(keys[0]),
-			     SHUNT_PORTS_MAX, &val);
+	return kern_set_sync(k, &k->sets[KERN_SET_PORTS], k->ports_fd, SHUNT_MAP_PORTS, keys, n,
+			     sizeof(keys[0]), SHUNT_PORTS_MAX, &val);
 }
 
 __u32 kern_scope_id(struct kern *k, const struct config *cfg, const struct pod *p)
@@ -330,8 +403,8 @@ int kern_scope_sync(struct kern *k, const struct config *cfg)
 		log_error("kern: %s is full (%d entries): some pods do not see every service their "
 			  "Sidecar's egress hosts name",
 			  SHUNT_MAP_SCOPE, SHUNT_SCOPE_MAX);
-	err = kern_set_sync(k->scope_fd, SHUNT_MAP_SCOPE, keys, n, sizeof(*keys), SHUNT_SCOPE_MAX,
-			    &one);
+	err = kern_set_sync(k, &k->sets[KERN_SET_SCOPE], k->scope_fd, SHUNT_MAP_SCOPE, keys, n,
+			    sizeof(*keys), SHUNT_SCOPE_MAX, &one);
 	free(keys);
 	return err;
 }
@@ -370,8 +443,8 @@ int kern_binds_sync(struct kern *k, const struct config *cfg)
 						       .port = htons((uint16_t)e->port)};
 		}
 	}
-	err = kern_set_sync(k->binds4_fd, SHUNT_MAP_BINDS4, keys, n, sizeof(*keys), SHUNT_BINDS_MAX,
-			    &val);
+	err = kern_set_sync(k, &k->sets[KERN_SET_BINDS4], k->binds4_fd, SHUNT_MAP_BINDS4, keys, n,
+			    sizeof(*keys), SHUNT_BINDS_MAX, &val);
 	free(keys);
 	return err;
 }

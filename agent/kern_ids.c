@@ -39,6 +39,47 @@ static int cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The port of @cfg that service key @vip:@port_be (IPv4 when @vip6 is NULL) names, when shunt
+ * balances it and it has no id yet: it keeps @id. */
+static void keep_id(const struct config *cfg, const size_t *base, uint32_t *ids, struct in_addr vip,
+		    const struct in6_addr *vip6, uint16_t port_be, uint8_t proto, uint32_t id)
+{
+	const struct service *svc;
+	const struct svc_port *sp = vip6 ? config_find_vip6(cfg, vip6, port_be, proto, &svc)
+					 : config_find_vip(cfg, vip, port_be, proto, &svc);
+
+	if (sp && kern_balanced(svc, sp) && ids[flat_of(cfg, base, svc, sp)] == UINT32_MAX)
+		ids[flat_of(cfg, base, svc, sp)] = id;
+}
+
+/* ids_from_maps() without a syscall: what the last sync's record says the maps hold. */
+static size_t ids_from_record(const struct kern *k, const struct config *cfg, const size_t *base,
+			      uint32_t *ids, uint32_t *taken, size_t cap)
+{
+	size_t n = 0;
+
+	for (uint32_t id = 0; id < k->last4.n_ports && n < cap; id++) {
+		struct svc4_key k4;
+
+		if (!k->last4.ports[id].live)
+			continue;
+		memcpy(&k4, k->last4.ports[id].key, sizeof(k4));
+		taken[n++] = id;
+		keep_id(cfg, base, ids, (struct in_addr){k4.vip}, NULL, k4.port, k4.proto, id);
+	}
+	for (uint32_t id = 0; id < k->last6.n_ports && n < cap; id++) {
+		struct svc6_key k6;
+
+		if (!k->last6.ports[id].live)
+			continue;
+		memcpy(&k6, k->last6.ports[id].key, sizeof(k6));
+		taken[n++] = id;
+		keep_id(cfg, base, ids, (struct in_addr){0}, (const struct in6_addr *)k6.vip,
+			k6.port, k6.proto, id);
+	}
+	return n;
+}
+
 /*
  * Every id the service maps hold into @taken (sorted, deduplicated: *@n_taken), and each
  * balanced port of @cfg the maps already know into ids[flat]. 0 or -ENOMEM.
@@ -51,30 +92,25 @@ static int ids_from_maps(const struct kern *k, const struct config *cfg, const s
 	struct svc4_val v;
 	size_t n = 0;
 
-	while (n < cap && !bpf_map_get_next_key(k->svc4_fd, p4, &k4)) {
-		const struct service *svc;
-		const struct svc_port *sp;
-
+	if (k->last4.valid && k->last6.valid)
+		n = ids_from_record(k, cfg, base, ids, taken, cap);
+	while (!(k->last4.valid && k->last6.valid) && n < cap &&
+	       !bpf_map_get_next_key(k->svc4_fd, p4, &k4)) {
 		p4 = &k4;
 		if (bpf_map_lookup_elem(k->svc4_fd, &k4, &v))
 			continue;
 		taken[n++] = v.svc_id;
-		sp = config_find_vip(cfg, (struct in_addr){k4.vip}, k4.port, k4.proto, &svc);
-		if (sp && kern_balanced(svc, sp) && ids[flat_of(cfg, base, svc, sp)] == UINT32_MAX)
-			ids[flat_of(cfg, base, svc, sp)] = v.svc_id;
+		keep_id(cfg, base, ids, (struct in_addr){k4.vip}, NULL, k4.port, k4.proto,
+			v.svc_id);
 	}
-	while (n < cap && !bpf_map_get_next_key(k->svc6_fd, p6, &k6)) {
-		const struct service *svc;
-		const struct svc_port *sp;
-
+	while (!(k->last4.valid && k->last6.valid) && n < cap &&
+	       !bpf_map_get_next_key(k->svc6_fd, p6, &k6)) {
 		p6 = &k6;
 		if (bpf_map_lookup_elem(k->svc6_fd, &k6, &v))
 			continue;
 		taken[n++] = v.svc_id;
-		sp = config_find_vip6(cfg, (const struct in6_addr *)k6.vip, k6.port, k6.proto,
-				      &svc);
-		if (sp && kern_balanced(svc, sp) && ids[flat_of(cfg, base, svc, sp)] == UINT32_MAX)
-			ids[flat_of(cfg, base, svc, sp)] = v.svc_id;
+		keep_id(cfg, base, ids, (struct in_addr){0}, (const struct in6_addr *)k6.vip,
+			k6.port, k6.proto, v.svc_id);
 	}
 	qsort(taken, n, sizeof(*taken), cmp_u32);
 	*n_taken = 0;

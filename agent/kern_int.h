@@ -21,6 +21,39 @@ struct sidecar;
 
 #define KERN_N_LINKS 8
 
+/* One service port of the last sync's record (kern_last.c), by svc_id. */
+struct kern_last_port {
+	unsigned char key[20]; /* its svc4_key or svc6_key, zero-padded */
+	struct svc4_val val;
+	uint32_t off; /* its first slot in kern_last.slots */
+	bool live;    /* the maps hold this entry and these slots */
+};
+
+/* What the last sync of one family wrote: while valid, exactly what the maps hold. */
+struct kern_last {
+	bool valid;
+	struct kern_last_port *ports; /* [svc_id] */
+	size_t n_ports;
+	unsigned char *slots; /* every port's slot values, slot_size bytes each */
+	size_t n_slots, cap_slots, slot_size;
+};
+
+/* What the last sync wrote to a set map (shunt_known4, ...): sorted, deduplicated keys. */
+struct kern_set_last {
+	bool valid;
+	void *keys;
+	size_t n;
+};
+
+enum kern_set_map {
+	KERN_SET_KNOWN4,
+	KERN_SET_KNOWN6,
+	KERN_SET_PORTS,
+	KERN_SET_SCOPE,
+	KERN_SET_BINDS4,
+	KERN_N_SETS
+};
+
 struct kern {
 	struct sock_addr_bpf *sa; /* connect4 + getpeername4; creates the pinned maps */
 	struct sockops_bpf *so;	  /* sockops; reuses the pinned maps */
@@ -43,6 +76,11 @@ struct kern {
 	struct kern_scope_name *scopes; /* Sidecar "ns/name" -> its egress scope id */
 	size_t n_scopes;
 	__u32 scope_next; /* the last scope id given out; never reused while the agent runs */
+	/* What the last sync wrote (kern_last.c), so that the next writes only what changed: */
+	struct kern_last last4, last6;
+	struct kern_set_last sets[KERN_N_SETS];
+	struct kern_last *staging; /* where kern_write_slots() puts slot values; NULL: nowhere */
+	uint64_t writes;	   /* map updates and deletes issued by syncs, ever */
 	/*
 	 * A sized map was recreated: until kern_attach(), the links an earlier agent
 	 * pinned may still run its programs, which use the old, unpinned map.
@@ -103,10 +141,30 @@ int kern_write_slots(struct kern *k, int family, uint32_t id, const struct route
 /*
  * Makes the map @fd (named @name, at most @max keys of @key_size bytes) hold
  * exactly the @n keys at @keys (duplicates allowed; reordered), each with
- * value @val. 0 or -errno (logged).
+ * value @val. With @last valid (what the previous call wrote), only the keys
+ * that come and go are written and deleted; @last then records this call
+ * (invalid after a failure). 0 or -errno (logged).
  */
-int kern_set_sync(int fd, const char *name, void *keys, size_t n, size_t key_size, size_t max,
-		  const void *val);
+int kern_set_sync(struct kern *k, struct kern_set_last *last, int fd, const char *name, void *keys,
+		  size_t n, size_t key_size, size_t max, const void *val);
+void kern_set_last_free(struct kern_set_last *l);
+
+/* The last sync's record (kern_last.c). kern_last_begin() starts @next for ids below @span and
+ * slots of @slot_size bytes; kern_last_stage() appends the value of a port's next slot (0 or
+ * -ENOMEM). kern_last_commit() records port @id (its slots staged from index @first on, as many
+ * as @val counts) and writes to @svc_fd and @be_fd what @prev says the maps lack: slots first,
+ * then the entry @key. 0 or -errno. kern_last_delete_stale() deletes what @prev has and @next
+ * does not (valid @prev only); how many were deleted. */
+int kern_last_begin(struct kern_last *next, size_t span, size_t slot_size);
+int kern_last_stage(struct kern_last *l, const void *v);
+int kern_last_commit(struct kern *k, int svc_fd, int be_fd, const struct kern_last *prev,
+		     struct kern_last *next, uint32_t id, const void *key, size_t key_size,
+		     const struct svc4_val *val, uint32_t first, enum kern_sized_map *failed);
+int kern_last_delete_stale(struct kern *k, int svc_fd, int be_fd, const struct kern_last *prev,
+			   const struct kern_last *next, size_t key_size);
+/* Makes @next the record of @l after a sync that succeeded (@ok), else drops both. */
+void kern_last_install(struct kern_last *l, struct kern_last *next, bool ok);
+void kern_last_free(struct kern_last *l);
 
 /*
  * Makes shunt_ports hold the HTTP, TLS and TCP ports of the registry's hosts

@@ -36,6 +36,25 @@ static int intern_ns(struct route_table *rt, const char *ns, uint32_t *id)
 	return 0;
 }
 
+/* Sized for every object having a namespace of its own, the map and the names shrink to the
+ * namespaces there are (a few, where pods are many). 0 or -ENOMEM. */
+static int shrink_namespaces(struct route_table *rt)
+{
+	struct rt_strmap m;
+	const char **names;
+
+	if (rt_strmap_init(&m, rt->n_ns))
+		return -ENOMEM;
+	for (size_t i = 0; i < rt->n_ns; i++)
+		rt_strmap_put(&m, rt->ns_names[i], (uint32_t)i);
+	rt_strmap_free(&rt->ns_ids);
+	rt->ns_ids = m;
+	names = realloc(rt->ns_names, (rt->n_ns + 1) * sizeof(*names));
+	if (names)
+		rt->ns_names = names;
+	return 0;
+}
+
 static int build_namespaces(struct route_table *rt)
 {
 	const struct config *cfg = rt->cfg;
@@ -61,7 +80,7 @@ static int build_namespaces(struct route_table *rt)
 		intern_ns(rt, ic->dr[i].namespace, &id);
 	for (size_t i = 0; i < ic->n_gws; i++)
 		intern_ns(rt, ic->gws[i].namespace, &id);
-	return 0;
+	return shrink_namespaces(rt);
 }
 
 static int pod_rank(const struct pod *p)
@@ -209,6 +228,20 @@ static bool private_only(char *const *to, size_t n, const char *own)
 	return true;
 }
 
+/* The FQDN of @s in the table's string table. NULL on ENOMEM. */
+static char *svc_fqdn(struct route_table *rt, const struct service *s)
+{
+	char *out, *copy;
+
+	if (s->fqdn)
+		return strtab_dup(&rt->strs, s->fqdn);
+	if (asprintf(&out, "%s.%s.svc.cluster.local", s->name, s->namespace) < 0)
+		return NULL;
+	copy = strtab_dup(&rt->strs, out);
+	free(out);
+	return copy;
+}
+
 static int build_services(struct route_table *rt)
 {
 	const struct config *cfg = rt->cfg;
@@ -226,10 +259,7 @@ static int build_services(struct route_table *rt)
 
 		rs->svc = s;
 		/* A ServiceEntry's host is its own FQDN; a Kubernetes service's is built. */
-		if (s->fqdn)
-			rs->fqdn = strdup(s->fqdn);
-		else if (asprintf(&rs->fqdn, "%s.%s.svc.cluster.local", s->name, s->namespace) < 0)
-			rs->fqdn = NULL;
+		rs->fqdn = svc_fqdn(rt, s);
 		if (!rs->fqdn)
 			return -ENOMEM;
 		strmap_get(&rt->ns_ids, s->namespace, &rs->ns);
@@ -636,70 +666,117 @@ static uint32_t max_active(const struct connection_pool *cp)
 	return lim == UINT64_MAX ? 0 : lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim;
 }
 
-static void merge_policy(struct traffic_policy *out, const struct destination_rule *dr,
-			 const struct subset *ss)
+/* The merged policy of a cluster of @dr (NULL: none) and subset @ss (NULL: the whole service):
+ * Istio's subset merge, each part the subset sets replacing the rule's. Shared with the rule
+ * when the subset sets none, else a new one in c->own_policy. 0 or -ENOMEM. */
+static int cluster_policy(struct rt_cluster *c, const struct destination_rule *dr,
+			  const struct subset *ss)
 {
-	memset(out, 0, sizeof(*out));
-	if (dr)
-		*out = dr->policy;
-	if (!ss)
-		return;
+	static const struct traffic_policy none;
+	struct traffic_policy *p;
+
+	c->policy = dr ? &dr->policy : &none;
+	if (!ss || !(ss->policy.lb.set || ss->policy.pool.set || ss->policy.outlier.set))
+		return 0;
+	p = malloc(sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	*p = *c->policy;
 	if (ss->policy.lb.set)
-		out->lb = ss->policy.lb;
+		p->lb = ss->policy.lb;
 	if (ss->policy.pool.set)
-		out->pool = ss->policy.pool;
+		p->pool = ss->policy.pool;
 	if (ss->policy.outlier.set)
-		out->outlier = ss->policy.outlier;
+		p->outlier = ss->policy.outlier;
+	c->policy = c->own_policy = p;
+	return 0;
+}
+
+/* The endpoints of @sp a cluster can use: ready, with an IPv4 address (the agent's upstream
+ * connections are IPv4: an IPv6-only pod is no host here). Into @out (room for n_ready). */
+static size_t usable_eps(const struct svc_port *sp, const struct endpoint **out)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < sp->n_ready; i++)
+		if (sp->eps[i].ready && sp->eps[i].ip.s_addr)
+			out[n++] = &sp->eps[i];
+	return n;
+}
+
+/* c->eps: port @port's shared list of @rs when subset @ss (NULL: none) keeps every endpoint of
+ * it, else a list of its own. 0 or -ENOMEM. */
+static int cluster_eps(struct rt_cluster *c, const struct rt_svc *rs, size_t port,
+		       const struct subset *ss)
+{
+	const struct endpoint *const *all = rs->ready[port];
+	size_t n_all = 0, n = 0;
+
+	while (all[n_all])
+		n_all++;
+	for (size_t i = 0; ss && i < n_all; i++)
+		n += rt_labels_subset(&ss->labels, all[i]->labels);
+	c->lb.n_hosts = (uint32_t)n_all;
+	c->eps = rs->ready[port];
+	if (!ss || n == n_all)
+		return 0;
+	c->eps = calloc(n + 1, sizeof(*c->eps));
+	if (!c->eps)
+		return -ENOMEM;
+	c->own_eps = true;
+	c->lb.n_hosts = 0;
+	for (size_t i = 0; i < n_all; i++)
+		if (rt_labels_subset(&ss->labels, all[i]->labels))
+			c->eps[c->lb.n_hosts++] = all[i];
+	return 0;
+}
+
+/* The consistent-hash ring of @c, when its policy hashes. 0 or -ENOMEM. */
+static int cluster_ring(struct rt_cluster *c)
+{
+	struct lb_ring_host *keys;
+	int err;
+
+	if (c->lb.hash == LB_HASH_NONE || !c->lb.n_hosts)
+		return 0;
+	keys = calloc(c->lb.n_hosts, sizeof(*keys));
+	if (!keys)
+		return -ENOMEM;
+	for (size_t i = 0; i < c->lb.n_hosts; i++)
+		keys[i] = (struct lb_ring_host){c->eps[i]->ip.s_addr, c->eps[i]->port};
+	err = lb_ring_build(&c->lb.ring, keys, c->lb.n_hosts, c->policy->lb.minimum_ring_size);
+	free(keys);
+	return err;
 }
 
 static int build_cluster(struct route_table *rt, struct rt_cluster *c, const struct rt_svc *rs,
 			 size_t port, const struct destination_rule *dr, const struct subset *ss)
 {
 	const struct svc_port *sp = &rs->svc->ports[port];
-	struct lb_ring_host *keys;
+	char name[ROUTE_CLUSTER_MAX];
 	int err;
 
 	c->svc = rs->svc;
 	c->sp = sp;
 	c->dr = dr;
 	c->subset = ss;
-	merge_policy(&c->policy, dr, ss);
-	c->max_active = max_active(&c->policy.pool);
-	if (asprintf(&c->name, "outbound|%u|%s|%s", sp->port, ss ? ss->name : "", rs->fqdn) < 0) {
-		c->name = NULL;
-		return -ENOMEM;
-	}
-	c->eps = calloc(sp->n_ready + 1, sizeof(*c->eps));
-	if (!c->eps)
-		return -ENOMEM;
-	for (size_t i = 0; i < sp->n_ready; i++) {
-		const struct endpoint *e = &sp->eps[i];
-
-		/* The agent's upstream connections are IPv4: an IPv6-only pod is no host here. */
-		if (!e->ready || !e->ip.s_addr)
-			continue;
-		if (ss && !rt_labels_subset(&ss->labels, e->labels))
-			continue;
-		c->eps[c->lb.n_hosts++] = e;
-	}
-	c->lb.simple = c->policy.lb.simple;
+	snprintf(name, sizeof(name), "outbound|%u|%s|%s", sp->port, ss ? ss->name : "", rs->fqdn);
+	c->name = strtab_dup(&rt->strs, name);
+	err = c->name ? cluster_policy(c, dr, ss) : -ENOMEM;
+	if (!err)
+		err = cluster_eps(c, rs, port, ss);
+	if (err)
+		return err;
+	c->max_active = max_active(&c->policy->pool);
+	c->lb.simple = c->policy->lb.simple;
 	/* A ServiceEntry with resolution NONE: the original destination is the endpoint. */
 	if (rs->svc->se && rs->svc->se->resolution == SE_RES_NONE)
 		c->lb.simple = LB_PASSTHROUGH;
-	c->lb.hash = c->policy.lb.hash;
-	lb_outlier_from(&c->lb.outlier, &c->policy.outlier);
-	if (c->lb.hash != LB_HASH_NONE && c->lb.n_hosts) {
-		keys = calloc(c->lb.n_hosts, sizeof(*keys));
-		if (!keys)
-			return -ENOMEM;
-		for (size_t i = 0; i < c->lb.n_hosts; i++)
-			keys[i] = (struct lb_ring_host){c->eps[i]->ip.s_addr, c->eps[i]->port};
-		err = lb_ring_build(&c->lb.ring, keys, c->lb.n_hosts,
-				    c->policy.lb.minimum_ring_size);
-		free(keys);
-		if (err)
-			return err;
-	}
+	c->lb.hash = c->policy->lb.hash;
+	lb_outlier_from(&c->lb.outlier, &c->policy->outlier);
+	err = cluster_ring(c);
+	if (err)
+		return err;
 	c->id = (uint32_t)rt->n_clusters;
 	c->host_base = (uint32_t)rt->n_hosts;
 	rt->clusters[rt->n_clusters++] = c;
@@ -736,9 +813,14 @@ static int build_clusters(struct route_table *rt)
 		size_t slots = rs->n_drs + 1;
 
 		rs->groups = calloc(rs->svc->n_ports * slots + 1, sizeof(*rs->groups));
-		if (!rs->groups)
+		rs->ready = calloc(rs->svc->n_ports + 1, sizeof(*rs->ready));
+		if (!rs->groups || !rs->ready)
 			return -ENOMEM;
 		for (size_t p = 0; p < rs->svc->n_ports; p++) {
+			rs->ready[p] = calloc(rs->svc->ports[p].n_ready + 1, sizeof(**rs->ready));
+			if (!rs->ready[p])
+				return -ENOMEM;
+			usable_eps(&rs->svc->ports[p], rs->ready[p]);
 			for (size_t k = 0; k < slots; k++) {
 				struct rt_cgroup *g = &rs->groups[p * slots + k];
 				const struct destination_rule *dr = k ? rs->drs[k - 1].src : NULL;
@@ -847,14 +929,17 @@ static void free_svc(struct rt_svc *rs)
 		for (size_t i = 0; i < rs->groups[g].n; i++) {
 			struct rt_cluster *c = &rs->groups[g].cl[i];
 
-			free(c->name);
-			free(c->eps);
+			if (c->own_eps)
+				free(c->eps);
+			free(c->own_policy);
 			lb_ring_free(&c->lb.ring);
 		}
 		free(rs->groups[g].cl);
 	}
 	free(rs->groups);
-	free(rs->fqdn);
+	for (size_t p = 0; rs->ready && p < rs->svc->n_ports; p++)
+		free(rs->ready[p]);
+	free(rs->ready);
 	free(rs->vs);
 	free(rs->drs);
 }
@@ -874,6 +959,7 @@ void route_table_free(struct route_table *rt)
 	rt_strmap_free(&rt->ns_ids);
 	free(rt->ns_names);
 	rt_strmap_free(&rt->svc_by_fqdn);
+	strtab_free(&rt->strs);
 	free(rt->clients);
 	free(rt->bits);
 	free(rt);

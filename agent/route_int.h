@@ -216,16 +216,22 @@ struct rt_drc {
 struct rt_cluster {
 	uint32_t id;	    /* index in the table's and the worker's per-cluster arrays */
 	uint32_t host_base; /* first slot of its hosts in a worker's per-host state */
-	char *name;	    /* outbound|port|subset|fqdn */
+	char *name;	    /* outbound|port|subset|fqdn, in the table's string table */
 	const struct service *svc;
 	const struct svc_port *sp;
 	const struct destination_rule *dr;
 	const struct subset *subset;
-	struct traffic_policy policy; /* merged: subset parts replace the rule's */
-	const struct endpoint **eps;  /* ready endpoints (of the subset) */
+	/* merged: subset parts replace the rule's. The rule's own (or an empty one) when the
+	 * subset sets none, else own_policy. */
+	const struct traffic_policy *policy;
+	struct traffic_policy *own_policy; /* owned, NULL: none */
+	/* Ready endpoints (of the subset): the port's shared list (rt_svc.ready) when the subset
+	 * keeps all of them, else a list of its own. */
+	const struct endpoint **eps;
 	struct lb_cluster lb;
 	uint32_t max_active; /* connectionPool: attempts in flight over all workers; 0: no limit */
 	uint32_t active;     /* atomic, the one mutable field: attempts in flight now */
+	bool own_eps;	     /* eps is this cluster's: freed with it */
 };
 
 /* The clusters of one (port, DestinationRule choice): [0] the service, [1 + i] subset i. */
@@ -243,6 +249,7 @@ struct rt_svc {
 	struct rt_drc *drs; /* candidates: most specific host first, then oldest */
 	size_t n_drs;
 	struct rt_cgroup *groups; /* [port * (n_drs + 1) + slot], slot 0: no DestinationRule */
+	const struct endpoint ***ready; /* [port]: its ready IPv4 endpoints, what clusters share */
 };
 
 /* A client address: its pod (NULL when unknown or ambiguous) and namespace id. */
@@ -274,6 +281,7 @@ struct route_table {
 	size_t max_cursors; /* the most of any indexed VirtualService (rt_index) */
 	bool bad_regex;
 	struct rt_l4_vs *l4; /* parallel to vs: their tls and tcp routes (route_tls.c) */
+	struct strtab strs;  /* cluster names and service FQDNs */
 	uint8_t *l4_ports;   /* [65536]: how a port captured whatever the address is served */
 };
 

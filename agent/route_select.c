@@ -202,7 +202,7 @@ static int pick_endpoint(const struct route_table *rt, struct route_worker *w,
 	int host;
 
 	out->svc = c->svc;
-	out->policy = &c->policy;
+	out->policy = c->policy;
 	out->dr = c->dr;
 	out->cluster_id = c->id;
 	n = strlen(c->name);
@@ -217,7 +217,7 @@ static int pick_endpoint(const struct route_table *rt, struct route_worker *w,
 		return 0;
 	}
 	if (c->lb.hash != LB_HASH_NONE && c->lb.n_hosts)
-		has_hash = rt_hash_key(w, &c->policy.lb, v, &h, &out->set_cookie);
+		has_hash = rt_hash_key(w, &c->policy->lb, v, &h, &out->set_cookie);
 	out->has_hash = has_hash;
 	out->hash = has_hash ? h : 0;
 	host = lb_pick(&c->lb, &w->cs[c->id], &w->hs[c->host_base], &w->rng, w->now_ms,

@@ -6,6 +6,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <malloc.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
@@ -431,6 +432,9 @@ static void *agent_starter(void *arg)
 	a->start_err = agent_start(a);
 	if (a->start_err)
 		loop_stop(a->loop);
+	/* Hand back what start-up freed (YAML trees, libbpf's copy of the kernel's BTF, the
+	 * sync's scratch): glibc keeps freed pages inside its heaps otherwise, as RSS. */
+	malloc_trim(0);
 	return NULL;
 }
 
@@ -569,6 +573,10 @@ int main(int argc, char **argv)
 
 	if (shuntd_parse_args(argc, argv, &a.opt))
 		return 2;
+	/* A fixed threshold: glibc would raise it after the first large free (a config file read),
+	 * and then keep a reload's or libbpf's large scratch (the kernel's BTF) in its heaps for
+	 * good instead of giving the pages back with munmap(). */
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
 	libbpf_set_print(libbpf_log);
 	if (a.opt.check_kernel)
 		return check_kernel();

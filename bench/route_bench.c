@@ -9,14 +9,16 @@
  *       matches the last, and one that matches none (every rule tried). Each
  *       case runs for MS milliseconds (default 200) after a short warm-up; and the
  *       heap the route table of each took (the rules compiled and their index).
- *   route_bench scale [--services N] [--pods N] [--pin-dir DIR]
- *       config load time and heap for N services (default 10,000) with a
+ *   route_bench scale [--services N] [--pods N] [--namespaces N] [--pin-dir DIR]
+ *       config load time and heap for N services (default 10,000, in 100
+ *       namespaces, or --namespaces N) with a
  *       DestinationRule each and a VirtualService every 10th, and N pods
  *       (default 100,000); route table build time and heap; with --pin-dir
  *       (root, a bpffs), kern_open() there and the time kern_sync_services()
- *       takes to write that config into empty maps, and again unchanged; the
+ *       takes to write that config into empty maps, and again unchanged (with
+ *       the map entries each wrote or deleted); the
  *       pins and the directory are removed at the end.
- *   route_bench gen [--services N] [--pods N] FILE
+ *   route_bench gen [--services N] [--pods N] [--namespaces N] FILE
  *       writes the scale config to FILE (for a real shuntd's RSS).
  *
  * Output, one figure a line, for the script to read:
@@ -48,6 +50,7 @@
 #define ROUTE_ITERS_MAX	  50000000 /* iterations per case at most, whatever the clock says */
 #define ROUTE_BATCH	  256	   /* requests between two clock reads */
 #define SCALE_MAX	  1000000  /* --services and --pods at most */
+#define SCALE_NS_DEFAULT  100	   /* namespaces the services are spread over */
 #define CLIENT_IP	  "10.0.9.1"
 #define GREETER_VIP	  "10.96.0.10"
 #define GREETER_PORT	  3000
@@ -285,14 +288,14 @@ static int cmd_routes(unsigned ms)
 /* ---- a config at scale ---- */
 
 /*
- * @services Services of one HTTP port in 100 namespaces (100 each, and so on), @pods pods
+ * @services Services of one HTTP port in @n_ns namespaces (round robin), @pods pods
  * spread over them evenly (version v1 and v2 alternately, all ready), a DestinationRule with
  * subsets v1 and v2 for each service, and for every 10th a VirtualService: a header match to
  * v2, then 90/10 over v1 and v2.
  */
-static void scale_config(struct sbuf *y, size_t services, size_t pods)
+static void scale_config(struct sbuf *y, size_t services, size_t pods, size_t n_ns)
 {
-	size_t n_ns = services < 100 ? 1 : 100;
+	n_ns = services < n_ns ? 1 : n_ns;
 
 	for (size_t ns = 0; ns < n_ns; ns++)
 		sbuf_printf(y,
@@ -410,7 +413,8 @@ static int scale_kern(const char *pin_dir, const struct config *cfg, const struc
 			fprintf(stderr, "route_bench: kern_sync_services: %s\n", strerror(-err));
 			break;
 		}
-		printf("scale kern_sync_%s_ms %.1f\n", pass ? "again" : "first", ms_since(t0));
+		printf("scale kern_sync_%s_ms %.1f\nscale kern_sync_%s_writes %llu\n",
+		       pass ? "again" : "first", ms_since(t0), pass ? "again" : "first", ks.writes);
 	}
 	if (!err)
 		printf("scale kern_l7 %u\nscale kern_direct %u\nscale kern_slots %u\n", ks.l7,
@@ -419,7 +423,7 @@ static int scale_kern(const char *pin_dir, const struct config *cfg, const struc
 	return err ? 1 : 0;
 }
 
-static int cmd_scale(size_t services, size_t pods, const char *pin_dir)
+static int cmd_scale(size_t services, size_t pods, size_t n_ns, const char *pin_dir)
 {
 	struct sbuf y = {0};
 	struct config *cfg = NULL;
@@ -428,7 +432,7 @@ static int cmd_scale(size_t services, size_t pods, const char *pin_dir)
 	uint64_t t0;
 	int rc = 1;
 
-	scale_config(&y, services, pods);
+	scale_config(&y, services, pods, n_ns);
 	printf("scale services %zu\nscale pods %zu\nscale yaml_mib %.1f\n", services, pods,
 	       mib(y.len));
 	heap0 = heap_bytes();
@@ -459,7 +463,7 @@ free_yaml:
 	return rc;
 }
 
-static int cmd_gen(size_t services, size_t pods, const char *path)
+static int cmd_gen(size_t services, size_t pods, size_t n_ns, const char *path)
 {
 	struct sbuf y = {0};
 	FILE *f = fopen(path, "w");
@@ -469,7 +473,7 @@ static int cmd_gen(size_t services, size_t pods, const char *path)
 		fprintf(stderr, "route_bench: %s: %s\n", path, strerror(errno));
 		return 1;
 	}
-	scale_config(&y, services, pods);
+	scale_config(&y, services, pods, n_ns);
 	if (fwrite(y.data, 1, y.len, f) != y.len)
 		rc = 1;
 	if (fclose(f))
@@ -483,8 +487,9 @@ static int cmd_gen(size_t services, size_t pods, const char *path)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: route_bench routes [--ms MS]\n"
-		   "       route_bench scale [--services N] [--pods N] [--pin-dir DIR]\n"
-		   "       route_bench gen [--services N] [--pods N] FILE\n");
+		   "       route_bench scale [--services N] [--pods N] [--namespaces N] "
+		   "[--pin-dir DIR]\n"
+		   "       route_bench gen [--services N] [--pods N] [--namespaces N] FILE\n");
 }
 
 /* A number in 1..@max from @s, or 0. */
@@ -501,11 +506,15 @@ static unsigned long parse_count(const char *s, unsigned long max)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"ms", required_argument, NULL, 'm'},	{"services", required_argument, NULL, 's'},
-		{"pods", required_argument, NULL, 'p'}, {"pin-dir", required_argument, NULL, 'd'},
-		{"help", no_argument, NULL, 'h'},	{NULL, 0, NULL, 0},
+		{"ms", required_argument, NULL, 'm'},
+		{"services", required_argument, NULL, 's'},
+		{"pods", required_argument, NULL, 'p'},
+		{"pin-dir", required_argument, NULL, 'd'},
+		{"namespaces", required_argument, NULL, 'n'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
 	};
-	unsigned long ms = 200, services = 10000, pods = 100000;
+	unsigned long ms = 200, services = 10000, pods = 100000, n_ns = SCALE_NS_DEFAULT;
 	const char *cmd, *pin_dir = NULL;
 	int c;
 
@@ -526,6 +535,9 @@ int main(int argc, char **argv)
 		case 'p':
 			pods = parse_count(optarg, SCALE_MAX);
 			break;
+		case 'n':
+			n_ns = parse_count(optarg, SCALE_MAX);
+			break;
 		case 'd':
 			pin_dir = optarg;
 			break;
@@ -536,9 +548,10 @@ int main(int argc, char **argv)
 			usage(stderr);
 			return 2;
 		}
-		if (!ms || !services || !pods) {
+		if (!ms || !services || !pods || !n_ns) {
 			fprintf(stderr,
-				"route_bench: --ms takes 1..%d, --services and --pods 1..%d\n",
+				"route_bench: --ms takes 1..%d, --services, --pods and "
+				"--namespaces 1..%d\n",
 				ROUTE_CASE_MS_MAX, SCALE_MAX);
 			return 2;
 		}
@@ -547,9 +560,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "routes") && optind == argc)
 		return cmd_routes((unsigned)ms);
 	if (!strcmp(cmd, "scale") && optind == argc)
-		return cmd_scale(services, pods, pin_dir);
+		return cmd_scale(services, pods, n_ns, pin_dir);
 	if (!strcmp(cmd, "gen") && optind == argc - 1)
-		return cmd_gen(services, pods, argv[optind]);
+		return cmd_gen(services, pods, n_ns, argv[optind]);
 	usage(stderr);
 	return 2;
 }

@@ -434,6 +434,68 @@ static void ids_survive_reload_reorder_and_restart(void **state)
 	config_free(c2);
 }
 
+/*
+ * A sync writes only what differs from the last one: nothing for an unchanged config; for a pod
+ * added, its slot and then the entry counting it; for a pod gone, the entry and then a delete of
+ * the slot. A new agent knows nothing of the last sync: it writes everything once.
+ */
+static void unchanged_resync_writes_nothing(void **state)
+{
+	static const char pod_b3[] = "---\napiVersion: v1\nkind: Pod\n"
+				     "metadata: {name: b3, namespace: default, labels: {app: b}}\n"
+				     "status: {podIP: 10.77.0.23}\n";
+	char *y1, *y2;
+	struct config *c1, *c2;
+	struct svc4_val val;
+	struct kern_sync ks;
+	struct kern *k;
+	int fd, be;
+
+	assert_true(asprintf(&y1, "%s%s", two_services, pods_b) > 0);
+	assert_true(asprintf(&y2, "%s%s%s", two_services, pods_b, pod_b3) > 0);
+	c1 = load(y1);
+	c2 = load(y2);
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
+	ks = sync_cfg(k, c1);
+	assert_int_equal(ks.writes, 2 + 2); /* two entries, two slots */
+	ks = sync_cfg(k, c1);
+	assert_int_equal(ks.writes, 0);
+	assert_int_equal(ks.slots, 2);
+	fd = svc4_fd();
+	be = map_fd(SHUNT_MAP_BE4);
+	assert_true(get_svc(fd, "10.96.0.11", 8080, &val));
+	assert_int_equal(val.n_slots, 2);
+
+	ks = sync_cfg(k, c2); /* b3 added: its slot, then the entry counting it */
+	assert_int_equal(ks.writes, 2);
+	assert_true(get_svc(fd, "10.96.0.11", 8080, &val));
+	assert_int_equal(val.n_slots, 3);
+	assert_string_equal(slot(be, val.svc_id, 2), "10.77.0.23:8080");
+	assert_int_equal(sync_cfg(k, c2).writes, 0);
+
+	ks = sync_cfg(k, c1); /* b3 gone: the entry, then the slot deleted */
+	assert_int_equal(ks.writes, 2);
+	assert_true(get_svc(fd, "10.96.0.11", 8080, &val));
+	assert_int_equal(val.n_slots, 2);
+	assert_string_equal(slot(be, val.svc_id, 2), "-");
+	assert_int_equal(count_entries(be, sizeof(struct be4_key)), 2);
+	kern_close(k, false);
+
+	/* A new agent on the same maps writes everything once, then nothing. */
+	assert_int_equal(kern_open(pin_dir, NULL, &k), 0);
+	assert_int_equal(sync_cfg(k, c1).writes, 4);
+	assert_int_equal(sync_cfg(k, c1).writes, 0);
+	assert_int_equal(count_entries(fd, sizeof(struct svc4_key)), 2);
+	assert_int_equal(count_entries(be, sizeof(struct be4_key)), 2);
+	close(fd);
+	close(be);
+	kern_close(k, true);
+	config_free(c1);
+	config_free(c2);
+	free(y1);
+	free(y2);
+}
+
 static void a_second_agent_on_the_same_pin_dir_is_refused(void **state)
 {
 	struct kern *k1, *k2 = NULL;
@@ -1039,6 +1101,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(services_follow_config_and_stale_go, pin_dir_setup),
 		cmocka_unit_test_setup(ids_survive_reload_reorder_and_restart, pin_dir_setup),
+		cmocka_unit_test_setup(unchanged_resync_writes_nothing, pin_dir_setup),
 		cmocka_unit_test_setup(second_agent_adopts_pins_and_reconciles, pin_dir_setup),
 		cmocka_unit_test_setup(orig_dst_is_taken_once, pin_dir_setup),
 		cmocka_unit_test_setup(only_ports_l7_rules_need_go_to_the_agent, pin_dir_setup),
