@@ -43,8 +43,6 @@ int ctl_open_pinned(const char *pin_dir, const char *name);
 const char *ctl_ipport(__u32 ip, __u16 port, char *buf, size_t len);
 /* CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns() and the heartbeat. */
 uint64_t ctl_now_ns(void);
-/* Whether @fd is an anon inode of @kind ("bpf-map", "bpf-link"). */
-bool ctl_fd_is(int fd, const char *kind);
 
 /* The map commands (ctl_pins.c, and ctl_maps.c for maps). */
 int ctl_stats(const struct ctl_opts *o);

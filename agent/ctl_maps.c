@@ -739,7 +739,7 @@ static int maps_others(void)
 		m.name = ents[i]->d_name;
 		m.fd = known ? -1 : bpf_obj_get(path);
 		memset(&m.info, 0, sizeof(m.info));
-		if (m.fd >= 0 && ctl_fd_is(m.fd, "bpf-map") &&
+		if (m.fd >= 0 && kern_fd_is(m.fd, "bpf-map") &&
 		    !bpf_obj_get_info_by_fd(m.fd, &m.info, &len)) {
 			fill_line(&m, map_entries(&m));
 			note("not a map of this shuntctl (an older layout?): not decoded");

@@ -18,6 +18,7 @@
 #include <bpf/libbpf.h>
 
 #include "ctl.h"
+#include "kern_fill.h"
 #include "kern.h"
 #include "shunt_maps.h"
 
@@ -240,20 +241,6 @@ int ctl_config(const struct ctl_opts *o)
 	return 0;
 }
 
-/* Whether @fd is a @kind ("bpf-map", "bpf-link"): the pin dir holds maps and links. */
-bool ctl_fd_is(int fd, const char *kind)
-{
-	char path[64], target[64];
-	ssize_t n;
-
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	n = readlink(path, target, sizeof(target) - 1);
-	if (n < 0)
-		return false;
-	target[n] = '\0';
-	return !strncmp(target, "anon_inode:", 11) && !strcmp(target + 11, kind);
-}
-
 /* One pinned link, bpftool-style: its id, type, attach type, cgroup, and its program. */
 static json_t *link_json(const char *name, int fd)
 {
@@ -300,7 +287,7 @@ json_t *ctl_links_json(const struct ctl_opts *o)
 	for (int i = 0; i < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", o->pin_dir, ents[i]->d_name);
 		fd = strncmp(ents[i]->d_name, "link_", 5) ? -1 : bpf_obj_get(path);
-		if (fd >= 0 && ctl_fd_is(fd, "bpf-link"))
+		if (fd >= 0 && kern_fd_is(fd, "bpf-link"))
 			json_array_append_new(arr, link_json(ents[i]->d_name, fd));
 		if (fd >= 0)
 			close(fd);

@@ -8,7 +8,7 @@
 
 #include "kern_fill.h"
 
-bool kern_fd_is_map(int fd)
+bool kern_fd_is(int fd, const char *kind)
 {
 	char path[64], target[64];
 	ssize_t n;
@@ -18,7 +18,7 @@ bool kern_fd_is_map(int fd)
 	if (n < 0)
 		return false;
 	target[n] = '\0';
-	return !strcmp(target, "anon_inode:bpf-map");
+	return !strncmp(target, "anon_inode:", 11) && !strcmp(target + 11, kind);
 }
 
 long kern_map_entries(int fd, const struct bpf_map_info *info)
@@ -56,7 +56,7 @@ static bool fill_one(const char *dir, const char *name, struct kern_fill *f)
 	fd = bpf_obj_get(path);
 	if (fd < 0)
 		return false;
-	if (kern_fd_is_map(fd) && !bpf_obj_get_info_by_fd(fd, &info, &len)) {
+	if (kern_fd_is(fd, "bpf-map") && !bpf_obj_get_info_by_fd(fd, &info, &len)) {
 		snprintf(f->name, sizeof(f->name), "%s", name);
 		f->type = info.type;
 		f->max_entries = info.max_entries;

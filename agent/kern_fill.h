@@ -13,8 +13,8 @@
 
 #include <bpf/bpf.h>
 
-/* Whether @fd (from bpf_obj_get) is a map: the pin dir also holds links. */
-bool kern_fd_is_map(int fd);
+/* Whether @fd is a @kind of anonymous inode ("bpf-map", "bpf-link"): a pin dir holds both. */
+bool kern_fd_is(int fd, const char *kind);
 
 /*
  * How many entries map @fd (described by @info) holds: an array holds all of
