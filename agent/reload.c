@@ -196,6 +196,8 @@ static void *reload_main(void *arg)
 	return NULL;
 }
 
+static void watch_dir(struct reloader *r);
+
 /* Main loop: a built snapshot waits. */
 static void on_ready(struct loop *loop, int fd, uint32_t events, void *arg)
 {
@@ -213,12 +215,24 @@ static void on_ready(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (!snap)
 		return;
 	n = (uint64_t)r->ops.apply(r->ops.ctx, snap);
+	if (r->watch_fd < 0) /* the directory is there again (it just loaded): watch it */
+		watch_dir(r);
 	pthread_mutex_lock(&r->lock);
 	if (n)
 		r->last_hash = 0; /* not applied: the same content is tried again */
 	if (r->finished < seq)
 		r->finished = seq;
 	pthread_mutex_unlock(&r->lock);
+}
+
+/* Main loop: stops watching a directory that is gone (the watch would follow it elsewhere). */
+static void unwatch_dir(struct reloader *r)
+{
+	if (r->watch_fd < 0)
+		return;
+	loop_del(r->loop, r->watch_fd);
+	close(r->watch_fd);
+	r->watch_fd = -1;
 }
 
 static void on_settled(struct loop *loop, struct loop_timer *t, void *arg)
@@ -230,7 +244,7 @@ static void on_watch(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct reloader *r = arg;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	bool overflow = false;
+	bool overflow = false, gone = false;
 	ssize_t n;
 
 	while ((n = read(fd, buf, sizeof(buf))) > 0)
@@ -238,12 +252,17 @@ static void on_watch(struct loop *loop, int fd, uint32_t events, void *arg)
 			const struct inotify_event *ev = (const struct inotify_event *)p;
 
 			overflow |= ev->mask & IN_Q_OVERFLOW;
-			if (ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF))
-				log_warn("reload: %s itself was removed or moved: changes are no "
-					 "longer seen (SIGHUP still reloads it)",
-					 r->dir);
+			gone |= ev->mask & (IN_DELETE_SELF | IN_MOVE_SELF);
 			p += sizeof(*ev) + ev->len;
 		}
+	if (gone) {
+		log_warn(
+			"reload: %s itself was removed or moved: the config serving stays; once it "
+			"is back, SIGHUP or POST /reload loads it and watching starts again",
+			r->dir);
+		unwatch_dir(r);
+		return;
+	}
 	if (overflow)
 		log_info("reload: inotify queue overflow on %s: reloading", r->dir);
 	/* Every event re-arms the timer: the reload runs once the writes stop. */

@@ -17,6 +17,8 @@
 # reloaded. Over all of it, a background loop of keep-alive and new-connection
 # requests sees zero failures: in-flight requests finish, no connection drops.
 # greeter-b's VIP is captured exactly while B is active (the kernel maps follow).
+# Then the directory itself is removed: refused, the old config serves; a new
+# one and SIGHUP: applied, and watched from then on.
 #
 #   tests/e2e/reload_test.sh BUILD_DIR
 #
@@ -249,6 +251,43 @@ check "greeter-b's VIP is captured while B is current, and only then" [ "$bad_vi
 "good_$last_good" | install_routing
 sleep 1
 check "a rewrite with unchanged content is not reloaded" [ "$(reload_body | sed -n 's/^generation //p')" = "$gen" ]
+
+# The directory itself goes away (a ConfigMap volume unmounted, an operator's rm -r): the
+# reload that follows is refused with the reason and the last good config keeps serving;
+# when a directory is back, SIGHUP reloads it and the agent watches the new one.
+cp -a "$TMP/config" "$TMP/config.gone"
+rm -rf "$TMP/config"
+kill -HUP "$AGENT_PID"
+if wait_field reloads_refused $((refused + 1)); then
+	refused=$((refused + 1))
+	check "a missing config directory is refused, saying so" grep -q 'cannot read config directory' <(reload_body)
+else
+	not_ok "a missing config directory is refused"
+fi
+check "without its directory, the last good config ($last_good) still routes" \
+	test "$(version_now)" = "$([ "$last_good" = a ] && echo v1 || echo v2)"
+mv "$TMP/config.gone" "$TMP/config"
+if [ "$last_good" = a ]; then want=b; else want=a; fi
+"good_$want" | install_routing
+kill -HUP "$AGENT_PID"
+if wait_field generation $((gen + 1)); then
+	gen=$((gen + 1))
+	last_good=$want
+	ok "the directory back and SIGHUP: config $want applied (generation $gen)"
+else
+	not_ok "the directory back and SIGHUP: config $want applied"
+fi
+check "requests follow it" test "$(version_now)" = "$([ "$last_good" = a ] && echo v1 || echo v2)"
+# A new directory at the path (another inode): watched again after that reload.
+if [ "$last_good" = a ]; then want=b; else want=a; fi
+"good_$want" | install_routing
+if wait_field generation $((gen + 1)); then
+	gen=$((gen + 1))
+	last_good=$want
+	ok "the new directory is watched: a change in it is applied without SIGHUP (generation $gen)"
+else
+	not_ok "the new directory is watched: a change in it is applied without SIGHUP"
+fi
 
 stop_loop
 total=$(grep -c '^status=' "$TMP/loop")
