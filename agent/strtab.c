@@ -43,9 +43,9 @@ void *strtab_alloc(struct strtab *st, size_t size)
 			st->blocks = b;
 		return memset(b->data, 0, size);
 	}
-	/* Strings before it may have left the free space unaligned. */
-	pad = (size_t)(-(uintptr_t)st->cur & 7);
-	if (pad <= st->left) {
+	/* Strings before it may have left the free space unaligned (none yet: no block). */
+	pad = st->cur ? (size_t)(-(uintptr_t)st->cur & 7) : 0;
+	if (pad && pad <= st->left) {
 		st->cur += pad;
 		st->left -= pad;
 	}
