@@ -116,13 +116,15 @@ say "  Mesh cgroup: $NODE_CG (the pods and shuntd itself live in it)"
 
 node_start_greeters "$BUILD/shunt-echo" "$TMP" </dev/null || die "the greeter backends did not start"
 
-agent_spawn "$BUILD/shuntd" --config "$HERE/greeter" --cgroup "$NODE_CG" --listen "$LISTEN" \
+# The config directory is a copy: the demo applies the tutorial's rules to it while shuntd runs.
+mkdir -p "$TMP/config" && cp "$HERE/greeter/"*.yaml "$TMP/config/" || die "cannot copy the config"
+agent_spawn "$BUILD/shuntd" --config "$TMP/config" --cgroup "$NODE_CG" --listen "$LISTEN" \
 	--dns-upstream none --admin "$ADMIN" --pin-dir "$NODE_PIN" >"$TMP/shuntd.log" 2>&1 </dev/null
 AGENT_PID=$NODE_LAST_PID
 t0=$(date +%s%N)
 node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" ||
 	die "shuntd did not become ready within 15 s"
-say "shuntd is ready after $((($(date +%s%N) - t0) / 1000000)) ms: config from $HERE/greeter," \
+say "shuntd is ready after $((($(date +%s%N) - t0) / 1000000)) ms: config from $HERE/greeter (copied)," \
 	"programs attached to the mesh cgroup."
 
 title "helloweb connects to greeter-service.default.svc.cluster.local:$SVC_PORT, $REQUESTS times (one connection each)"
@@ -181,6 +183,58 @@ if grep -q "\"vip\": $vip_le," "$TMP/svc4"; then
 else
 	sed -n '1,24s/^/  /p' "$TMP/svc4"
 fi
+
+title "The tutorial's rules, applied while shuntd runs (hot reload, no restart)"
+say "  A DestinationRule with subsets v1 and v2 and a VirtualService: Firefox to v2, the rest 90/10,"
+say "  written into the config directory as kubectl apply would update a ConfigMap."
+gen0=$(node_exec curl -s -m 2 "http://$ADMIN/reload" | sed -n 's/^generation //p')
+cat >"$TMP/routes.yaml" <<'YAML'
+apiVersion: networking.istio.io/v1
+kind: DestinationRule
+metadata: {name: greeter-service, namespace: default}
+spec:
+  host: greeter-service
+  subsets: [{name: v1, labels: {version: v1}}, {name: v2, labels: {version: v2}}]
+---
+apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: {name: greeter-service, namespace: default}
+spec:
+  hosts: [greeter-service]
+  http:
+  - name: firefox
+    match: [{headers: {user-agent: {regex: ".*Firefox.*"}}}]
+    route: [{destination: {host: greeter-service, subset: v2}}]
+  - name: split
+    route:
+    - {destination: {host: greeter-service, subset: v1}, weight: 90}
+    - {destination: {host: greeter-service, subset: v2}, weight: 10}
+YAML
+mv "$TMP/routes.yaml" "$TMP/config/greeter-routes.yaml"
+for ((t = 50; t > 0; t--)); do
+	gen=$(node_exec curl -s -m 2 "http://$ADMIN/reload" | sed -n 's/^generation //p')
+	[ -n "$gen" ] && [ "$gen" -gt "${gen0:-0}" ] && break
+	sleep 0.1
+done
+[ "$t" -gt 0 ] || die "shuntd did not apply the new config: $(tail -3 "$TMP/shuntd.log")"
+say "  shuntd reloaded it: config generation ${gen0:-?} -> $gen (inotify on the directory)."
+pod_exec helloweb "$BUILD/shunt-client" --connect "$VIP:$SVC_PORT" -n 100 --timeout-ms 5000 \
+	>"$TMP/split" 2>&1 </dev/null || die "the split requests failed: $(cat "$TMP/split")"
+pod_exec helloweb "$BUILD/shunt-client" --connect "$VIP:$SVC_PORT" -n 5 --timeout-ms 5000 \
+	--header 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:120.0) Gecko/20100101 Firefox/120.0' \
+	>"$TMP/firefox" 2>&1 </dev/null || die "the Firefox requests failed: $(cat "$TMP/firefox")"
+say "  100 requests: $(grep -c ' version=v1 ' "$TMP/split") answered by v1, $(grep -c ' version=v2 ' "$TMP/split") by v2;" \
+	"5 with a Firefox User-Agent: $(grep -c ' version=v2 ' "$TMP/firefox") by v2."
+say "  Why a request goes where it goes (shuntctl explain):"
+# From the node's namespace: the admin API listens on its loopback.
+node_exec "$BUILD/shuntctl" explain --admin "$ADMIN" --host greeter-service --port "$SVC_PORT" \
+	--path / -H 'user-agent: curl/8' >"$TMP/explain" 2>&1 || die "shuntctl explain failed: $(cat "$TMP/explain")"
+sed -n '1,20s/^/    /p' "$TMP/explain"
+say "  And what Prometheus scrapes (GET /stats/prometheus, istio_requests_total):"
+node_exec curl -s -m 5 "http://$ADMIN/stats/prometheus" |
+	grep '^istio_requests_total{' |
+	sed -E 's/^istio_requests_total\{.*destination_workload="([^"]*)".*destination_version="([^"]*)".*response_code="([^"]*)".*\} (.*)$/    destination_workload=\1 destination_version=\2 response_code=\3: \4/' |
+	sort | head -6
 
 title "Stopping shuntd (SIGTERM)"
 kill -TERM "$AGENT_PID"
