@@ -445,6 +445,7 @@ static void agent_stop(struct agent *a)
 	a->reloader = NULL;
 	/* Stop capturing first, so no new connection is sent to a listener about to close. */
 	loop_timer_cancel(a->loop, &a->heartbeat);
+	loop_timer_cancel(a->loop, &a->dns_reload);
 	loop_timer_cancel(a->loop, &a->podscan);
 	if (a->kern)
 		kern_detach(a->kern, a->opt.unpin_on_exit);
@@ -477,17 +478,38 @@ static bool resolv_conf_nameserver(struct sockaddr_in *out)
 	return found;
 }
 
+/*
+ * Answers that change often (a provider rotating its addresses at every TTL,
+ * 1 s at the least) would rebuild the config, and reset the balancers, as
+ * often: forced reloads are at least this far apart; the last change waits.
+ */
+#define DNS_RELOAD_MIN_MS 2000
+
+static void on_dns_reload(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct agent *a = arg;
+
+	a->dns_reload_ms = loop_now_ms(loop);
+	reloader_request_force(a->reloader, "a DNS answer changed");
+}
+
 /* Main loop: an answer changed a name's addresses; the config follows (a forced reload). */
 static void on_names_changed(struct loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct agent *a = arg;
+	uint64_t now = loop_now_ms(loop);
 
 	if (!resolver_changed(a->resolver))
 		return;
-	if (a->reloader)
-		reloader_request_force(a->reloader, "a DNS answer changed");
-	else
+	if (!a->reloader)
 		a->names_changed = true;
+	else if (a->dns_reload_ms && now - a->dns_reload_ms < DNS_RELOAD_MIN_MS)
+		(void)(loop_timer_armed(&a->dns_reload) ||
+		       loop_timer_arm(loop, &a->dns_reload,
+				      a->dns_reload_ms + DNS_RELOAD_MIN_MS - now, on_dns_reload,
+				      a));
+	else
+		on_dns_reload(loop, &a->dns_reload, a);
 }
 
 /*

@@ -77,12 +77,14 @@ struct agent {
 	struct loop_timer podscan;   /* maps pods' network namespaces again (shunt_pods_v2) */
 	int netns_watch;	     /* inotify on --netns-dir: a pod came or went; -1: none */
 	struct admin *admin;
-	struct dns_server *dns;	   /* the pods' resolver; NULL: none */
-	struct resolver *resolver; /* DNS ServiceEntries' names; NULL: no upstream */
-	bool names_changed;	   /* an answer changed before the reloader was there */
-	struct reloader *reloader; /* from the first heartbeat after ready; NULL before */
-	uint64_t loaded_hash;	   /* reload_dir_hash() of the config loaded at start */
-	bool reload_pending;	   /* SIGHUP before the reloader was there */
+	struct dns_server *dns;	      /* the pods' resolver; NULL: none */
+	struct resolver *resolver;    /* DNS ServiceEntries' names; NULL: no upstream */
+	bool names_changed;	      /* an answer changed before the reloader was there */
+	uint64_t dns_reload_ms;	      /* loop time of the last reload DNS answers forced */
+	struct loop_timer dns_reload; /* a forced reload held back by DNS_RELOAD_MIN_MS */
+	struct reloader *reloader;    /* from the first heartbeat after ready; NULL before */
+	uint64_t loaded_hash;	      /* reload_dir_hash() of the config loaded at start */
+	bool reload_pending;	      /* SIGHUP before the reloader was there */
 	struct {
 		struct gw_tls *tls;
 		uint64_t since_ms;
