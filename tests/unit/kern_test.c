@@ -29,7 +29,9 @@
 #include "route.h"
 #include "sysfs.h"
 
-static char pin_dir[64];
+static char pin_dir[80];
+static char pin_base[64]; /* each test gets pin_base-N: a failed one leaves nothing in the way */
+static unsigned pin_seq;
 
 static const char two_services[] =
 	"apiVersion: v1\n"
@@ -642,6 +644,21 @@ static int msg_progs(void)
 	return err ? -1 : (int)n;
 }
 
+/*
+ * msg_progs() once it is @want, waiting up to a second: the kernel releases a
+ * link whose last reference went from a workqueue, a moment after the close.
+ */
+static int msg_progs_settled(int want)
+{
+	int n = msg_progs();
+
+	for (int i = 0; i < 100 && n != want; i++) {
+		usleep(10 * 1000);
+		n = msg_progs();
+	}
+	return n;
+}
+
 /* An established loopback TCP connection: its client end in *@cli, the server's in *@srv. */
 static void tcp_pair(int *cli, int *srv)
 {
@@ -715,7 +732,7 @@ static void fast_path_switch_follows_the_agent(void **state)
 	assert_int_equal(kern_set_listener(k, &addr, SHUNT_DEFAULT_MARK), 0);
 	assert_int_equal(kern_attach(k, cfd, cfd), 0);
 	assert_int_equal(access(path, F_OK), -1);
-	assert_int_equal(msg_progs(), 0);
+	assert_int_equal(msg_progs_settled(0), 0);
 	assert_int_equal(cfg_flags() & CFG_F_FAST_PATH, 0);
 	assert_int_equal(count_entries(sfd, sizeof(key)), 0);
 	/* The connection itself is untouched, and works as TCP. */
@@ -1073,7 +1090,8 @@ static int group_setup(void **state)
 		return -1;
 	}
 	log_level_cur = LOG_WARN;
-	snprintf(pin_dir, sizeof(pin_dir), "/sys/fs/bpf/shunt-unit-%d", (int)getpid());
+	snprintf(pin_base, sizeof(pin_base), "/sys/fs/bpf/shunt-unit-%d", (int)getpid());
+	snprintf(pin_dir, sizeof(pin_dir), "%s-0", pin_base);
 	if (bpffs_prepare(pin_dir))
 		return -1;
 	if (statfs(pin_dir, &st) || st.f_type != BPF_FS_MAGIC)
@@ -1084,6 +1102,7 @@ static int group_setup(void **state)
 /* Each test starts with an empty pin directory (tests unpin, which removes it). */
 static int pin_dir_setup(void **state)
 {
+	snprintf(pin_dir, sizeof(pin_dir), "%s-%u", pin_base, ++pin_seq);
 	return bpffs_prepare(pin_dir) ? -1 : 0;
 }
 
@@ -1092,7 +1111,7 @@ static int group_teardown(void **state)
 	char cmd[160];
 
 	/* Whatever a failed test left behind. */
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pin_dir);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'-*", pin_base);
 	return system(cmd) == 0 ? 0 : -1;
 }
 
