@@ -27,6 +27,7 @@
 #include "log.h"
 #include "proxy.h"
 #include "route.h"
+#include "route_base.h"
 
 #define CLIENT "10.0.9.1" /* pod client, namespace default, app=client tier=front */
 
@@ -56,9 +57,6 @@
 	"    timeout: 2s\n"                                                                        \
 	"  - route: [{destination: {host: greeter, subset: v1}}]\n"
 
-static char *base;
-static size_t base_len;
-
 static struct {
 	struct config *cfg;
 	struct route_table *rt;
@@ -66,32 +64,9 @@ static struct {
 	char err[512];
 } t;
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	rewind(f);
-	buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	*len = (size_t)n;
-	return buf;
-}
-
 static int group_setup(void **state)
 {
-	log_level_cur = LOG_ERROR;
-	base = read_file("tests/unit/testdata/route/base.yaml", &base_len);
-	return base ? 0 : -1;
+	return route_base_read();
 }
 
 static int group_teardown(void **state)
@@ -111,15 +86,7 @@ static int teardown(void **state)
 
 static void load(const char *yaml)
 {
-	size_t len = strlen(yaml);
-	char *buf = malloc(base_len + len + 8);
-
-	assert_non_null(buf);
-	memcpy(buf, base, base_len);
-	memcpy(buf + base_len, "\n---\n", 5);
-	memcpy(buf + base_len + 5, yaml, len);
-	assert_int_equal(config_load_buf("route.yaml", buf, base_len + 5 + len, &t.cfg), 0);
-	free(buf);
+	route_base_load(yaml, &t.cfg);
 	assert_int_equal(route_table_build(t.cfg, &t.rt), 0);
 }
 

@@ -27,6 +27,7 @@
 #include "regex.h"
 #include "route.h"
 #include "route_int.h"
+#include "route_base.h"
 
 #define MAX_ENTRIES  3
 #define MAX_KV	     3
@@ -73,8 +74,6 @@ static struct {
 	bool port_all;	     /* every entry names a port */
 	bool gateway;	     /* through the agent\'s Gateway (route_select_gateway()) */
 	uint64_t rng;
-	char *base;
-	size_t base_len;
 	struct labels agent; /* this agent serves the Gateway */
 	long checked, matched, no_route, dflt;
 } g;
@@ -333,7 +332,7 @@ static void load_vs(struct config **cfg, struct route_table **rt, struct route_w
 	   "%s\n---\napiVersion: networking.istio.io/v1\nkind: VirtualService\n"
 	   "metadata: {name: greeter, namespace: default}\nspec:\n  hosts: [greeter]\n"
 	   "  gateways: [mesh, gw]\n  http:\n",
-	   g.base);
+	   base);
 	for (int r = 0; r < g.n_rules; r++) {
 		yp(&b, "  - name: r%d\n", r);
 		if (g.rules[r].n_e)
@@ -807,32 +806,14 @@ static void regex_literal_prefixes(void **state)
 
 static int group_setup(void **state)
 {
-	const char *src = getenv("SHUNT_SRC");
-	char path[512];
-	FILE *f;
-	long n;
-
-	log_level_cur = LOG_ERROR;
-	snprintf(path, sizeof(path), "%s/tests/unit/testdata/route/base.yaml", src ? src : ".");
-	f = fopen(path, "rb");
-	if (!f)
+	if (route_base_read())
 		return -1;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	g.base = calloc(1, (size_t)n + 1);
-	if (!g.base || fread(g.base, 1, (size_t)n, f) != (size_t)n) {
-		fclose(f);
-		return -1;
-	}
-	fclose(f);
-	g.base_len = (size_t)n;
 	return gateway_labels_parse("istio=ingressgateway", &g.agent);
 }
 
 static int group_teardown(void **state)
 {
-	free(g.base);
+	free(base);
 	gateway_labels_release(&g.agent);
 	regex_thread_cleanup();
 	return 0;

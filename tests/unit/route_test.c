@@ -24,6 +24,7 @@
 #include "istio.h"
 #include "log.h"
 #include "route.h"
+#include "route_base.h"
 
 #define CLIENT	 "10.0.9.1"   /* pod client, namespace default, app=client tier=front */
 #define SHOPPER	 "10.0.9.2"   /* pod shopper, namespace shop */
@@ -44,9 +45,6 @@
 #define MAX_HDRS 16
 #define END	 ((const char *)NULL) /* ends the header list of go() and hit() */
 
-static char *base;
-static size_t base_len;
-
 /* The config, table and worker of the running test, and its last result. */
 static struct {
 	struct config *cfg;
@@ -56,43 +54,9 @@ static struct {
 	uint64_t now;
 } t;
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf;
-	long n;
-
-	if (!f)
-		return NULL;
-	fseek(f, 0, SEEK_END);
-	n = ftell(f);
-	fseek(f, 0, SEEK_SET);
-	buf = malloc((size_t)n + 1);
-	if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
-		free(buf);
-		buf = NULL;
-	}
-	fclose(f);
-	if (buf) {
-		buf[n] = '\0';
-		*len = (size_t)n;
-	}
-	return buf;
-}
-
 static int group_setup(void **state)
 {
-	const char *src = getenv("SHUNT_SRC");
-	char path[512];
-
-	log_level_cur = LOG_ERROR;
-	snprintf(path, sizeof(path), "%s/tests/unit/testdata/route/base.yaml", src ? src : ".");
-	base = read_file(path, &base_len);
-	if (!base) {
-		fprintf(stderr, "cannot read %s\n", path);
-		return -1;
-	}
-	return 0;
+	return route_base_read();
 }
 
 static int group_teardown(void **state)
@@ -113,15 +77,7 @@ static int teardown(void **state)
 /* Loads the base topology plus @yaml (documents), builds the table and a worker. */
 static void load(const char *yaml)
 {
-	size_t len = strlen(yaml);
-	char *buf = malloc(base_len + len + 8);
-
-	assert_non_null(buf);
-	memcpy(buf, base, base_len);
-	memcpy(buf + base_len, "\n---\n", 5);
-	memcpy(buf + base_len + 5, yaml, len);
-	assert_int_equal(config_load_buf("route.yaml", buf, base_len + 5 + len, &t.cfg), 0);
-	free(buf);
+	route_base_load(yaml, &t.cfg);
 	assert_int_equal(route_table_build(t.cfg, &t.rt), 0);
 	t.w = route_worker_new(t.rt, 1);
 	assert_non_null(t.w);
