@@ -66,6 +66,9 @@ struct options {
 	const char *access_log; /* --access-log: "-", a path; NULL: off */
 };
 
+/* Gateway TLS contexts a reload replaced that wait to be freed (shuntd_reload.c), at most. */
+#define GW_RETIRED_MAX 64
+
 struct agent {
 	struct options opt;
 	struct snapshot_store store;
@@ -88,7 +91,7 @@ struct agent {
 	struct {
 		struct gw_tls *tls;
 		uint64_t since_ms;
-	} retired[64]; /* Gateway TLS contexts a reload replaced (GW_RETIRED_MAX) */
+	} retired[GW_RETIRED_MAX]; /* Gateway TLS contexts a reload replaced, oldest first */
 	size_t n_retired;
 	struct alog_sink *alog; /* --access-log; NULL: off */
 	int cgroup_fd;

@@ -30,8 +30,6 @@ void agent_prepare_config(struct agent *a, struct config *cfg)
  * (TLS_HANDSHAKE_MS, or the client idle timeout), so they are freed a while
  * later, on the heartbeat, and at exit.
  */
-#define GW_RETIRED_MAX                                                                             \
-	(sizeof(((struct agent *)0)->retired) / sizeof(((struct agent *)0)->retired[0]))
 #define GW_RETIRE_MS (10 * 60 * 1000)
 
 static void retire_gw_tls(struct agent *a, struct gw_tls *t)
