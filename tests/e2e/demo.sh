@@ -11,6 +11,8 @@ BUILD=${1:-build}
 HERE=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=tests/e2e/lib/node.sh
 source "$HERE/lib/node.sh"
+# shellcheck source=tests/e2e/lib/e2e.sh
+source "$HERE/lib/e2e.sh" # generation, wait_generation
 
 VIP=10.96.77.10
 SVC_PORT=3000
@@ -187,7 +189,7 @@ fi
 title "The tutorial's rules, applied while shuntd runs (hot reload, no restart)"
 say "  A DestinationRule with subsets v1 and v2 and a VirtualService: Firefox to v2, the rest 90/10,"
 say "  written into the config directory as kubectl apply would update a ConfigMap."
-gen0=$(node_exec curl -s -m 2 "http://$ADMIN/reload" | sed -n 's/^generation //p')
+gen0=$(generation)
 cat >"$TMP/routes.yaml" <<'YAML'
 apiVersion: networking.istio.io/v1
 kind: DestinationRule
@@ -211,12 +213,8 @@ spec:
     - {destination: {host: greeter-service, subset: v2}, weight: 10}
 YAML
 mv "$TMP/routes.yaml" "$TMP/config/greeter-routes.yaml"
-for ((t = 50; t > 0; t--)); do
-	gen=$(node_exec curl -s -m 2 "http://$ADMIN/reload" | sed -n 's/^generation //p')
-	[ -n "$gen" ] && [ "$gen" -gt "${gen0:-0}" ] && break
-	sleep 0.1
-done
-[ "$t" -gt 0 ] || die "shuntd did not apply the new config: $(tail -3 "$TMP/shuntd.log")"
+wait_generation $((${gen0:-0} + 1)) || die "shuntd did not apply the new config: $(tail -3 "$TMP/shuntd.log")"
+gen=$(generation)
 say "  shuntd reloaded it: config generation ${gen0:-?} -> $gen (inotify on the directory)."
 pod_exec helloweb "$BUILD/shunt-client" --connect "$VIP:$SVC_PORT" -n 100 --timeout-ms 5000 \
 	>"$TMP/split" 2>&1 </dev/null || die "the split requests failed: $(cat "$TMP/split")"

@@ -69,11 +69,6 @@ log_lines() {
 	grep -cE "$1" "$TMP/shuntd.log"
 }
 
-# generation: the config generation GET /reload reports.
-generation() {
-	node_exec curl -s --max-time 2 "http://$ADMIN/reload" | sed -n 's/^generation //p'
-}
-
 # dns_queries NAME: A queries for NAME shunt-dns saw.
 dns_queries() {
 	grep -c "^query $1 A " "$TMP/shunt-dns.log"

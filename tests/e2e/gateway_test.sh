@@ -322,19 +322,6 @@ fi
 
 # --- Gateways come and go with the config, without a restart -------------------
 
-# generation: the config generation the agent serves (GET /reload).
-generation() {
-	node_exec curl -s --max-time 2 "http://$ADMIN/reload" | sed -n 's/^generation //p'
-}
-# wait_generation N: until the agent serves generation N (5 s at most).
-wait_generation() {
-	local t
-	for ((t = 50; t > 0; t--)); do
-		[ "$(generation)" = "$1" ] && return 0
-		sleep 0.1
-	done
-	return 1
-}
 gen=$(generation)
 cat >"$TMP/late.yaml" <<'YAML'
 apiVersion: networking.istio.io/v1

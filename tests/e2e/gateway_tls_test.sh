@@ -277,9 +277,6 @@ fi
 
 # --- certificate rotation: a new Secret is served after the reload it triggers ---
 
-generation() {
-	node_exec curl -s --max-time 2 "http://$ADMIN/reload" | sed -n 's/^generation //p'
-}
 openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
 	-subj "/CN=helloweb.dev/O=rotated" -keyout "$TMP/rot.key" -out "$TMP/rot.csr" 2>/dev/null &&
 	openssl x509 -req -in "$TMP/rot.csr" -CA "$TMP/ca.crt" -CAkey "$TMP/ca.key" \
@@ -290,10 +287,7 @@ sed -e "s|$(base64 -w0 "$TMP/helloweb.dev.crt")|$(base64 -w0 "$TMP/rot.crt")|" \
 	-e "s|$(base64 -w0 "$TMP/helloweb.dev.key")|$(base64 -w0 "$TMP/rot.key")|" \
 	"$TMP/config/secrets.yaml" >"$TMP/secrets.new"
 mv "$TMP/secrets.new" "$TMP/config/secrets.yaml"
-for ((t = 50; t > 0; t--)); do
-	[ "$(generation)" = $((gen + 1)) ] && break
-	sleep 0.1
-done
+wait_generation $((gen + 1))
 check "the rotated Secret is loaded (generation $(generation), was $gen)" test "$(generation)" = $((gen + 1))
 subj=$(subject_of helloweb.dev)
 check "after the rotation, helloweb.dev presents the new certificate ($subj)" grep -q 'O *= *rotated' <<<"$subj"

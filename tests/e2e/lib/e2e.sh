@@ -15,6 +15,9 @@
 #                             an IPv4 nameserver in /etc/resolv.conf, hosts: dns); sets NS_IP
 #   resolve POD NAME          getent ahostsv4 NAME in POD (its cgroup: its query is
 #                             captured); sets OUT, RC, MS; first_ip prints the first address
+#   generation                the config generation the agent on $ADMIN serves (GET /reload,
+#                             asked from the node); "" when it does not answer
+#   wait_generation N         until that is N (5 s at most); 1 otherwise
 #   e2e_end                   node_down, a check that nothing of the node is left,
 #                             the summary line; returns 0 when nothing failed
 
@@ -93,6 +96,19 @@ resolve() {
 
 first_ip() {
 	awk 'NR == 1 { print $1 }' "$OUT"
+}
+
+generation() {
+	node_exec curl -s --max-time 2 "http://$ADMIN/reload" | sed -n 's/^generation //p'
+}
+
+wait_generation() {
+	local t
+	for ((t = 50; t > 0; t--)); do
+		[ "$(generation)" = "$1" ] && return 0
+		sleep 0.1
+	done
+	return 1
 }
 
 e2e_end() {
