@@ -7,6 +7,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stddef.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -112,6 +113,8 @@ void px_pick_done(struct session *s, int status)
 	if (!(s->flags & SF_PICKED))
 		return;
 	s->flags &= ~SF_PICKED;
+	if (!(s->flags & SF_L4))
+		STAT_DEC(px, requests_active);
 	if (px->ops.done)
 		px->ops.done(px->ops.ctx, &s->pick, status);
 }
@@ -553,8 +556,24 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *pe
 	char ep[INET6_ADDRSTRLEN + 8];
 	int err;
 	struct session *s;
+	bool overload = false;
 	int one = 1;
 
+	if (px->ops.max_connections && px->stats.active >= px->ops.max_connections) {
+		/* Over the limit: a plain HTTP connection still gets its 503 (a clear answer
+		 * beats a reset), up to the slack; TLS would need a handshake first. */
+		STAT_INC(px, overload_connections);
+		log_every(LOG_WARN, LOG_EVERY_MS,
+			  "proxy: %" PRIu64 " connections open, the limit is %u: answering 503",
+			  px->stats.active, px->ops.max_connections);
+		if (tls ||
+		    px->stats.active >= px->ops.max_connections +
+						PROXY_OVERLOAD_SLACK(px->ops.max_connections)) {
+			close(fd);
+			return;
+		}
+		overload = true;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		close(fd);
@@ -562,7 +581,7 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *pe
 	}
 	s->px = px;
 	s->fd = fd;
-	s->flags = gateway ? SF_GATEWAY : 0;
+	s->flags = (gateway ? SF_GATEWAY : 0) | (overload ? SF_OVERLOAD : 0);
 	if (peer->ss_family == AF_INET)
 		s->peer = *(const struct sockaddr_in *)peer;
 	s->state = SESS_HEAD;
@@ -811,6 +830,9 @@ static const char *const stat_names[sizeof(struct proxy_stats) / sizeof(uint64_t
 	STAT_NAME(l4_refused),
 	STAT_NAME(sni_read),
 	STAT_NAME(sni_none),
+	STAT_NAME(requests_active),
+	STAT_NAME(overload_connections),
+	STAT_NAME(overload_requests),
 };
 
 const char *proxy_stat_name(size_t i)
@@ -825,7 +847,8 @@ bool proxy_stat_gauge(size_t i)
 	return i == offsetof(struct proxy_stats, active) / word ||
 	       i == offsetof(struct proxy_stats, upstream_active) / word ||
 	       i == offsetof(struct proxy_stats, upstream_idle) / word ||
-	       i == offsetof(struct proxy_stats, mirror_active) / word;
+	       i == offsetof(struct proxy_stats, mirror_active) / word ||
+	       i == offsetof(struct proxy_stats, requests_active) / word;
 }
 
 uint64_t proxy_stat_value(const struct proxy_stats *st, size_t i)

@@ -19,7 +19,9 @@ struct proxy;
 
 #define PROXY_BUF_SIZE		 16384 /* one buffer per direction and connection; also the head limit */
 #define PROXY_CONNECT_TIMEOUT_MS 10000 /* default upstream connect timeout: Istio's 10 s */
-#define PROXY_POOL_MAX_IDLE	 256   /* default idle upstream connections kept per proxy */
+/* Connections over max_connections still answered 503 before new ones are closed unread. */
+#define PROXY_OVERLOAD_SLACK(max) ((max) / 16 > 64 ? (max) / 16 : 64)
+#define PROXY_POOL_MAX_IDLE	  256 /* default idle upstream connections kept per proxy */
 
 /* One header field as received: name and value byte-exact, not NUL-terminated. */
 struct http_hdr {
@@ -125,6 +127,7 @@ struct proxy_pick {
 #define PROXY_RF_DPE	 (1u << 10) /* downstream protocol error */
 #define PROXY_RF_UPE	 (1u << 11) /* upstream protocol error */
 #define PROXY_RF_NC	 (1u << 12) /* no cluster */
+#define PROXY_RF_OM	 (1u << 13) /* overload: the worker's connection or request limit */
 #define PROXY_RF_STR_MAX 48	    /* "UH,UT,...": every flag, commas, NUL */
 
 /* The flags named in @s ("DI,FI"; NULL or "" : none); names it does not know are ignored. */
@@ -263,6 +266,16 @@ struct proxy_ops {
 					    never */
 	uint32_t mirror_timeout_ms; /* a mirror copy's whole life (connect + exchange); 0 = 10 s */
 	/*
+	 * Overload limits of this proxy (one per worker thread); 0 = none. A
+	 * connection accepted while max_connections are open gets one answer, a
+	 * 503 with "connection: close" (a raw TLS/TCP one is closed at once);
+	 * beyond max_connections + PROXY_OVERLOAD_SLACK() it is closed unread. A
+	 * request that would make more than max_requests in flight upstream is
+	 * answered 503 at once. Both carry Envoy's response flag OM.
+	 */
+	uint32_t max_connections;
+	uint32_t max_requests;
+	/*
 	 * Optional. A request ended (struct proxy_reqinfo): called once per
 	 * request whose head began, on the loop's thread; mirror copies are not
 	 * requests. A raw connection is reported when it connects and when it
@@ -311,17 +324,18 @@ struct proxy_stats {
 	uint64_t mirror_failed;	 /* mirror copies that were not: connect failure, reset, timeout,
 				    malformed response, closed by proxy_free() */
 	uint64_t mirror_dropped; /* mirror copies never started: too many in flight, no memory */
-	uint64_t mirror_active;
+	uint64_t mirror_active;	 /* gauge: mirror connections open */
 	uint64_t tls_handshakes; /* TLS handshakes completed on Gateway ports */
-	uint64_t tls_handshake_failed;
-	/* TLS handshakes that failed (the connection was closed) */ /* gauge: mirror
-									connections open */
+	uint64_t tls_handshake_failed; /* TLS handshakes that failed (the connection was closed) */
 	uint64_t l4_forwarded; /* raw (TLS by SNI, TCP) connections connected to their backend */
 	uint64_t l4_refused;   /* raw connections closed unforwarded: no route, REGISTRY_ONLY,
 				  no endpoint, a ClientHello over 16 KiB, a failed connect */
 	uint64_t sni_read;     /* ClientHellos whose server name chose the route */
 	uint64_t sni_none;     /* TLS-port connections routed without SNI: not TLS, no server_name,
 				  malformed, or silent for the peek timeout */
+	uint64_t requests_active;      /* gauge: HTTP requests forwarded, not answered yet */
+	uint64_t overload_connections; /* connections over max_connections: a 503, or closed */
+	uint64_t overload_requests;    /* requests over max_requests: a 503 */
 };
 
 /*

@@ -284,6 +284,7 @@ static void retry_start(struct session *s, int status)
 	if (px->ops.repick && !px->ops.repick(px->ops.ctx, &s->pick))
 		s->ep = s->pick.ep;
 	s->flags |= SF_PICKED;
+	STAT_INC(px, requests_active);
 	s->attempt++;
 	write_attempt(s);
 	STAT_INC(px, upstream_retries);
@@ -996,6 +997,26 @@ static int write_head(struct session *s, const struct http_req *req)
 	return 0;
 }
 
+/*
+ * The worker's limits: a connection accepted over max_connections gets this
+ * one 503 and is closed; a request that would make more than max_requests in
+ * flight gets a 503 and the connection lives on. Either skips routing.
+ */
+static bool overloaded(struct session *s)
+{
+	struct proxy *px = s->px;
+
+	if (s->flags & SF_OVERLOAD)
+		return true;
+	if (!px->ops.max_requests || px->stats.requests_active < px->ops.max_requests)
+		return false;
+	STAT_INC(px, overload_requests);
+	log_every(LOG_WARN, LOG_EVERY_MS,
+		  "proxy: %" PRIu64 " requests in flight, the limit is %u: answering 503",
+		  px->stats.requests_active, px->ops.max_requests);
+	return true;
+}
+
 /* A request head is parsed (req_parsed bytes of req): route it and write it for the upstream. */
 static void on_request_head(struct session *s)
 {
@@ -1029,6 +1050,10 @@ static void on_request_head(struct session *s)
 		s->pick.status = 404; /* the connection was not captured: nowhere to go */
 		s->pick.flags = "NR";
 		px_rq_fail(s, PROXY_RF_NR, "route_not_found");
+	} else if (overloaded(s)) {
+		s->pick.status = 503;
+		s->pick.body = "overloaded\n";
+		px_rq_fail(s, PROXY_RF_OM, "overload");
 	} else {
 		err = s->flags & SF_GATEWAY
 			      ? px->ops.pick_gateway(px->ops.ctx, &s->peer, &s->orig, px_tls_sni(s),
@@ -1043,6 +1068,7 @@ static void on_request_head(struct session *s)
 		} else if (!s->pick.status) {
 			s->ep = s->pick.ep;
 			s->flags |= SF_PICKED;
+			STAT_INC(px, requests_active);
 		}
 		px_rq_routed(s);
 	}
@@ -1078,10 +1104,10 @@ static void on_request_head(struct session *s)
 	}
 	if (s->pick.status == 404)
 		STAT_INC(px, no_route);
-	else if (s->pick.status == 503)
+	else if (s->pick.status == 503 && !(s->rq.flags & PROXY_RF_OM))
 		STAT_INC(px, no_healthy_upstream);
 	local_reply_ex(s, s->pick.status, s->pick.body ? s->pick.body : "", s->pick.headers,
-		       s->pick.status == 405);
+		       s->pick.status == 405 || (s->flags & SF_OVERLOAD));
 }
 
 void px_do_head(struct session *s)

@@ -151,9 +151,10 @@ enum sess_state {
 #define SF_L4	      (1u << 25) /* raw connection (TLS by SNI, TCP): no HTTP, bytes both ways */
 #define SF_L4_UP_SHUT (1u << 26) /* raw: the client's FIN went on upstream (shutdown) */
 #define SF_L4_CL_SHUT (1u << 27) /* raw: the upstream's FIN went on to the client */
+#define SF_OVERLOAD   (1u << 28) /* accepted over max_connections: one 503, then closed */
 #define SF_CONN_FLAGS                                                                              \
-	(SF_NO_ROUTE | SF_CLIENT_FIN | SF_GATEWAY | SF_TLS_HS | SF_TLS_WANT_W |                    \
-	 SF_L4) /* they outlive a request */
+	(SF_NO_ROUTE | SF_CLIENT_FIN | SF_GATEWAY | SF_TLS_HS | SF_TLS_WANT_W | SF_L4 |            \
+	 SF_OVERLOAD) /* they outlive a request */
 
 /* What the access log prints of a request (proxy_ops.log_strings): NUL-terminated strings. */
 #define PX_RQSTR_MAX 4096

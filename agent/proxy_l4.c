@@ -43,6 +43,11 @@ void px_l4_begin(struct session *s)
 	if (mode == PROXY_CONN_HTTP)
 		return;
 	s->flags |= SF_L4;
+	if (s->flags & SF_OVERLOAD) {
+		STAT_INC(px, l4_refused); /* a raw connection has no 503 to get */
+		px_sess_close(s);
+		return;
+	}
 	if (mode == PROXY_CONN_TCP) {
 		loop_timer_cancel(px->loop, &s->timer);
 		l4_route(s, NULL); /* server-first protocols send nothing: connect now */

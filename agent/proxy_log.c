@@ -19,7 +19,7 @@
 #define RQ_VALUE_MAX 512    /* and a longer header value or name */
 
 static const char *const rflag_names[] = {"UH", "UT", "UF",  "UC",  "UO",  "NR", "DI",
-					  "FI", "DC", "URX", "DPE", "UPE", "NC"};
+					  "FI", "DC", "URX", "DPE", "UPE", "NC", "OM"};
 
 uint32_t proxy_rflags_parse(const char *s)
 {

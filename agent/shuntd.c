@@ -313,6 +313,8 @@ static int start_workers(struct agent *a)
 		.gw_tls = a->opt.gw_tls,
 		.n_gw = a->opt.n_gw,
 		.mark = a->opt.mark,
+		.max_connections = a->opt.max_connections,
+		.max_requests = a->opt.max_requests,
 		.kern = a->kern,
 		.store = &a->store,
 		.alog = a->alog,
@@ -602,6 +604,7 @@ int main(int argc, char **argv)
 	libbpf_set_print(libbpf_log);
 	if (a.opt.check_kernel)
 		return check_kernel();
+	shuntd_fd_limits(&a.opt);
 	snapshot_store_init(&a.store);
 
 	a.loaded_hash = reload_dir_hash(a.opt.config_dir); /* before: a change meanwhile reloads */

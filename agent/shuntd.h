@@ -50,6 +50,8 @@ struct options {
 	struct sockaddr_in6 listen6; /* --listen6; sin6_port 0: none */
 	struct sockaddr_in admin;
 	unsigned workers;
+	uint32_t max_connections; /* per worker (--max-connections); 0: from the fd limit */
+	uint32_t max_requests;	  /* per worker, in flight upstream (--max-requests); 0: none */
 	uint32_t mark;
 	bool unpin_on_exit;
 	bool check_kernel;	   /* --check-kernel: probe the kernel, print, exit */
@@ -65,6 +67,10 @@ struct options {
 	bool dns_given, dns_upstream_given;
 	const char *access_log; /* --access-log: "-", a path; NULL: off */
 };
+
+/* --max-connections: the default's cap, and the largest value taken for either limit. */
+#define MAX_CONNECTIONS_DEFAULT 8192
+#define LIMIT_MAX		1000000
 
 /* Gateway TLS contexts a reload replaced that wait to be freed (shuntd_reload.c), at most. */
 #define GW_RETIRED_MAX 64
@@ -91,7 +97,12 @@ struct agent {
 	struct {
 		struct gw_tls *tls;
 		uint64_t since_ms;
-	} retired[GW_RETIRED_MAX]; /* Gateway TLS contexts a reload replaced, oldest first */
+	} retired[GW_RETIRED_MAX]; /* --max-connections: the default's cap, and the largest value
+				      taken for either limit. */
+#define MAX_CONNECTIONS_DEFAULT 8192
+#define LIMIT_MAX		1000000
+
+	/* Gateway TLS contexts a reload replaced, oldest first */
 	size_t n_retired;
 	struct alog_sink *alog; /* --access-log; NULL: off */
 	int cgroup_fd;
@@ -104,6 +115,10 @@ struct agent {
 
 /* Parses the command line into @o (usage on error). 0, or -EINVAL (usage printed). */
 int shuntd_parse_args(int argc, char **argv, struct options *o);
+
+/* Raises the soft fd limit to the hard one and, when --max-connections was not given, sets
+ * o->max_connections from it (at most MAX_CONNECTIONS_DEFAULT per worker). Logs both. */
+void shuntd_fd_limits(struct options *o);
 
 /* What the agent sets on every config it loads, at start and at each reload. */
 void agent_prepare_config(struct agent *a, struct config *cfg);

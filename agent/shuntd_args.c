@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "addr.h"
 #include "gateway.h"
@@ -44,6 +45,11 @@ static void usage(FILE *f)
 		"                     outboundTrafficPolicy.mode (default ALLOW_ANY); a pod's\n"
 		"                     Sidecar overrides it\n"
 		"  --workers N        proxy threads (default 1)\n"
+		"  --max-connections N  client connections per worker; over it a connection\n"
+		"                     gets a 503 (flag OM) and is closed (default: what the fd\n"
+		"                     limit allows, at most %u)\n"
+		"  --max-requests N   requests in flight upstream per worker, over it a 503\n"
+		"                     (flag OM); 0: no limit (default)\n"
 		"  --fast-path on|off redirect pod<->agent data between sockets on this node\n"
 		"                     with sk_msg, skipping TCP/IP (default %s where the\n"
 		"                     kernel has what it needs, else off)\n"
@@ -58,8 +64,9 @@ static void usage(FILE *f)
 		"                     standard output (-) or nowhere (off, the default)\n"
 		"  --check-kernel     probe this kernel for every feature shunt needs, print one\n"
 		"                     line per feature and exit 0 (all there) or 1\n",
-		FAST_PATH_DEFAULT ? "on" : "off", SHUNT_DEFAULT_MARK, SHUNT_MAP_SVC4,
-		SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX, SHUNT_MAP_PAIR4, SHUNT_PAIR4_MAX);
+		MAX_CONNECTIONS_DEFAULT, FAST_PATH_DEFAULT ? "on" : "off", SHUNT_DEFAULT_MARK,
+		SHUNT_MAP_SVC4, SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX, SHUNT_MAP_PAIR4,
+		SHUNT_PAIR4_MAX);
 }
 
 int shuntd_parse_args(int argc, char **argv, struct options *o)
@@ -78,6 +85,8 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 		{"netns-dir", required_argument, NULL, 'n'},
 		{"outbound-traffic-policy", required_argument, NULL, 'o'},
 		{"workers", required_argument, NULL, 'w'},
+		{"max-connections", required_argument, NULL, 'C'},
+		{"max-requests", required_argument, NULL, 'R'},
 		{"fast-path", required_argument, NULL, 'f'},
 		{"mark", required_argument, NULL, 'm'},
 		{"unpin-on-exit", no_argument, NULL, 'u'},
@@ -205,6 +214,18 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 			}
 			o->workers = (unsigned)v;
 			break;
+		case 'C':
+		case 'R':
+			errno = 0;
+			v = strtoul(optarg, &end, 10);
+			if (errno || *end || (c == 'C' && !v) || v > LIMIT_MAX) {
+				fprintf(stderr, "shuntd: --max-%s %s: expected %u..%u\n",
+					c == 'C' ? "connections" : "requests", optarg, c == 'C',
+					LIMIT_MAX);
+				return -EINVAL;
+			}
+			*(c == 'C' ? &o->max_connections : &o->max_requests) = (uint32_t)v;
+			break;
 		case 'f':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {
 				fprintf(stderr, "shuntd: --fast-path %s: on or off\n", optarg);
@@ -273,4 +294,45 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* File descriptors kept back from the connection budget: maps, links, listeners, the admin
+ * API, the resolver, inotify, pods' namespace scans, the access log. */
+#define FD_RESERVE 256
+
+void shuntd_fd_limits(struct options *o)
+{
+	struct rlimit rl;
+	uint64_t budget;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl)) {
+		log_warn("getrlimit(RLIMIT_NOFILE): %s", strerror(errno));
+		rl.rlim_cur = rl.rlim_max = 1024;
+	}
+	/* Like Envoy and HAProxy: take the hard limit, which systemd and containerd set high
+	 * (select() is never used, so FD_SETSIZE does not matter). */
+	if (rl.rlim_cur < rl.rlim_max) {
+		struct rlimit want = {.rlim_cur = rl.rlim_max, .rlim_max = rl.rlim_max};
+
+		if (!setrlimit(RLIMIT_NOFILE, &want))
+			rl.rlim_cur = rl.rlim_max;
+		else
+			log_warn("setrlimit(RLIMIT_NOFILE, %llu): %s",
+				 (unsigned long long)rl.rlim_max, strerror(errno));
+	}
+	/* Each client connection may hold an upstream one (pooled ones come on top, bounded
+	 * by the pool): half of what is left, shared by the workers. */
+	budget = rl.rlim_cur > FD_RESERVE + 2 * 64 ? (rl.rlim_cur - FD_RESERVE) / 2 : 64;
+	budget /= o->workers ? o->workers : 1;
+	if (!o->max_connections)
+		o->max_connections =
+			(uint32_t)(budget < MAX_CONNECTIONS_DEFAULT ? budget
+								    : MAX_CONNECTIONS_DEFAULT);
+	else if (o->max_connections > budget)
+		log_warn("--max-connections %u per worker: the fd limit (%llu, %u workers) runs "
+			 "out first, accept() will pause instead of answering 503",
+			 o->max_connections, (unsigned long long)rl.rlim_cur, o->workers);
+	log_info("limits per worker: %u connections, %u requests in flight (0: no limit); fd "
+		 "limit %llu",
+		 o->max_connections, o->max_requests, (unsigned long long)rl.rlim_cur);
 }

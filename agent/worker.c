@@ -576,6 +576,8 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		.log = worker_log,
 		.log_strings = opts->alog != NULL,
 		.upstream_mark = opts->mark,
+		.max_connections = opts->max_connections,
+		.max_requests = opts->max_requests,
 	};
 	char addr[INET_ADDRSTRLEN];
 	struct worker *w;

@@ -28,6 +28,8 @@ struct worker_opts {
 	struct gw_tls *const *gw_tls; /* per Gateway listener: its TLS contexts, NULL: plain */
 	size_t n_gw;
 	uint32_t mark;		      /* SO_MARK on upstream sockets: never captured */
+	uint32_t max_connections;     /* proxy_ops.max_connections: per worker; 0: none */
+	uint32_t max_requests;	      /* proxy_ops.max_requests: per worker; 0: none */
 	struct kern *kern;	      /* original-destination lookups */
 	struct snapshot_store *store; /* the active config */
 	struct alog_sink *alog;	      /* the access log; NULL: off */

@@ -544,6 +544,10 @@ struct fixture {
 	uint64_t done_token_bad; /* done() got a token pick() did not hand out */
 	int repick_calls;
 	char scratch[64];
+	/* log(): the last request reported, written on the loop thread */
+	int log_calls;
+	int log_status;
+	uint32_t log_flags;
 };
 
 static struct sockaddr_in vip; /* 10.96.0.10:80, what orig_dst() answers */
@@ -694,6 +698,15 @@ static void fake_done(void *ctx, const struct proxy_pick *pick, int status)
 	f->done_calls++;
 }
 
+static void fake_log(void *ctx, const struct proxy_reqinfo *ri)
+{
+	struct fixture *f = ctx;
+
+	f->log_status = ri->status;
+	f->log_flags = ri->flags;
+	__atomic_add_fetch(&f->log_calls, 1, __ATOMIC_RELEASE);
+}
+
 static void *loop_main(void *arg)
 {
 	struct fixture *f = arg;
@@ -709,6 +722,7 @@ static void fixture_start(struct fixture *f, const struct proxy_ops *extra)
 		.pick = fake_pick,
 		.done = fake_done,
 		.repick = fake_repick,
+		.log = fake_log,
 		.ctx = f,
 		.connect_timeout_ms = 200,
 	};
@@ -718,6 +732,8 @@ static void fixture_start(struct fixture *f, const struct proxy_ops *extra)
 		ops.pool_max_idle = extra->pool_max_idle;
 		ops.pool_idle_timeout_ms = extra->pool_idle_timeout_ms;
 		ops.client_idle_timeout_ms = extra->client_idle_timeout_ms;
+		ops.max_connections = extra->max_connections;
+		ops.max_requests = extra->max_requests;
 	}
 	f->loop = loop_new();
 	assert_non_null(f->loop);
@@ -1897,6 +1913,100 @@ static void idle_client_closed_after_timeout(void **state)
 	assert_true(wait_active(f, 0, 0));
 }
 
+/* Waits until log() has been called @n times in all (bounded). */
+static bool wait_logged(struct fixture *f, int n)
+{
+	for (int i = 0; i < 2000; i++) {
+		struct timespec ts = {.tv_nsec = 1000 * 1000};
+
+		if (__atomic_load_n(&f->log_calls, __ATOMIC_ACQUIRE) >= n)
+			return true;
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+static void connection_over_limit_gets_503_and_close(void **state)
+{
+	struct proxy_ops extra = {.max_connections = 2};
+	struct client *c1, *c2, *c3;
+	struct response r = {0};
+	struct fixture *f;
+
+	restart_fixture(state, &extra);
+	f = *state;
+	c1 = client_open(f);
+	c2 = client_open(f);
+	get_ok(c1, "/one", "A");
+	get_ok(c2, "/two", "A");
+	assert_true(wait_logged(f, 2));
+	/* The third connection is over the limit: one 503 with Envoy's OM flag, then closed. */
+	c3 = client_open(f);
+	assert_int_equal(send_str(c3->fd, "GET /three HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c3, &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_memory_equal(r.body, "overloaded\n", r.body_len);
+	assert_false(r.keep_alive);
+	assert_true(closed_by_proxy(c3));
+	assert_true(wait_logged(f, 3));
+	assert_int_equal(f->log_status, 503);
+	assert_int_equal(f->log_flags, PROXY_RF_OM);
+	client_close(c3);
+	assert_int_equal(f->pick_calls, 2); /* never routed */
+	assert_int_equal(stats(f).overload_connections, 1);
+	assert_int_equal(stats(f).no_healthy_upstream, 0);
+	/* The connections under the limit were not touched, and a freed slot serves again. */
+	get_ok(c1, "/again", "A");
+	client_close(c2);
+	assert_true(wait_active(f, 1, 0));
+	c3 = client_open(f);
+	get_ok(c3, "/four", "A");
+	response_reset(&r, false);
+	client_close(c1);
+	client_close(c3);
+}
+
+static void requests_over_limit_get_503_and_keep_the_connection(void **state)
+{
+	struct proxy_ops extra = {.max_requests = 1};
+	struct response r = {0};
+	struct client *c1, *c2;
+	struct fixture *f;
+
+	restart_fixture(state, &extra);
+	f = *state;
+	c1 = client_open(f);
+	c2 = client_open(f);
+	/* One request in flight: its body is still coming. */
+	assert_int_equal(send_str(c1->fd, "POST /echo HTTP/1.1\r\nHost: svc\r\n"
+					  "Content-Length: 100000\r\n\r\npartial"),
+			 0);
+	assert_true(wait_active(f, 2, 1));
+	assert_int_equal(stats(f).requests_active, 1);
+	assert_int_equal(send_str(c2->fd, "GET /second HTTP/1.1\r\nHost: svc\r\n\r\n"), 0);
+	assert_int_equal(read_response(c2, &r), 0);
+	assert_int_equal(r.status, 503);
+	assert_memory_equal(r.body, "overloaded\n", r.body_len);
+	assert_true(r.keep_alive);
+	assert_true(wait_logged(f, 1));
+	assert_int_equal(f->log_flags, PROXY_RF_OM);
+	assert_int_equal(stats(f).overload_requests, 1);
+	/* The one in flight ends (its client leaves): the next request goes through. */
+	client_close(c1);
+	assert_true(wait_active(f, 1, 0));
+	assert_int_equal(stats(f).requests_active, 0);
+	get_ok(c2, "/third", "A");
+	/* done() may follow the last byte the client read: a gauge, polled (bounded). */
+	for (int i = 0; i < 2000 && stats(f).requests_active; i++) {
+		struct timespec ts = {.tv_nsec = 1000 * 1000};
+
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(stats(f).requests_active, 0);
+	response_reset(&r, false);
+	client_close(c2);
+}
+
 static void idle_pooled_upstream_closed_after_timeout(void **state)
 {
 	struct proxy_ops extra = {.pool_idle_timeout_ms = 50};
@@ -2341,6 +2451,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(connect_method_405, setup, teardown),
 		cmocka_unit_test_setup_teardown(idle_client_closed_after_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(connection_over_limit_gets_503_and_close, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(requests_over_limit_get_503_and_keep_the_connection,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(idle_pooled_upstream_closed_after_timeout, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(upstream_socket_carries_so_mark, setup, teardown),
