@@ -83,10 +83,13 @@ $(BUILD)/agent/%.o: agent/%.c $(SKELS) | $(BUILD)/agent
 	$(call msg,CC,$@)
 	$(Q)$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c $< -o $@
 
-# llhttp is generated C: compile it as shipped, without our warnings.
-$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c | $(BUILD)/llhttp
+# llhttp is generated C: compile it as shipped, without our warnings. Its strict mode is a
+# compile-time switch (llhttp 8): without it the parser takes "Name : value" and
+# "Na me: value" as field names and lets a chunk's data run past its size without the
+# CRLF, which a backend reads otherwise (request smuggling).
+$(BUILD)/llhttp/%.o: $(LLHTTP_DIR)/%.c Makefile | $(BUILD)/llhttp
 	$(call msg,CC,$@)
-	$(Q)$(CC) -I$(LLHTTP_INC) $(CFLAGS) $(SAN) -fPIC -c $< -o $@
+	$(Q)$(CC) -I$(LLHTTP_INC) -DLLHTTP_STRICT_MODE=1 $(CFLAGS) $(SAN) -fPIC -c $< -o $@
 
 $(LIB): $(LIB_OBJS) $(LLHTTP_OBJS)
 	$(call msg,AR,$@)

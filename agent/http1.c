@@ -30,6 +30,7 @@ static int req_on_message_begin(llhttp_t *ll)
 	h->url_seen = false;
 	h->too_many = false;
 	h->in_body = false;
+	h->body_len = 0;
 	h->url.off = 0;
 	h->url.len = 0;
 	return 0;
@@ -72,14 +73,26 @@ static int req_on_header_field(llhttp_t *ll, const char *at, size_t len)
 	return 0;
 }
 
+/* llhttp takes a line starting with ':' as a field with an empty name: refused. */
 static int req_on_header_field_complete(llhttp_t *ll)
 {
 	struct h1_req *h = ll->data;
 
+	if (h->in_body)
+		return 0;
+	if (!h->in_name || !h->name[h->n_hdrs - 1].len)
+		return -1;
 	h->in_name = false;
 	return 0;
 }
 
+/*
+ * Obsolete line folding (RFC 9112 5.2), a field value going on after CRLF SP,
+ * reaches llhttp's value callback as pieces with the line break between them:
+ * refused, as Envoy does (400 for a request, 502 for a response), rather than
+ * passed on for another parser to read as two fields. Pieces of one value
+ * that only a read split are contiguous.
+ */
 static int req_on_header_value(llhttp_t *ll, const char *at, size_t len)
 {
 	struct h1_req *h = ll->data;
@@ -90,6 +103,8 @@ static int req_on_header_value(llhttp_t *ll, const char *at, size_t len)
 	v = &h->value[h->n_hdrs - 1];
 	if (!v->len)
 		v->off = head_off(h, at);
+	else if (head_off(h, at) != v->off + v->len)
+		return -1; /* folded */
 	span_extend(h, v, at, len);
 	return 0;
 }
@@ -101,6 +116,14 @@ static int req_on_headers_complete(llhttp_t *ll)
 	h->in_body = true;
 	h->paused = H1_HEADERS;
 	return HPE_PAUSED;
+}
+
+static int req_on_body(llhttp_t *ll, const char *at, size_t len)
+{
+	struct h1_req *h = ll->data;
+
+	h->body_len += len;
+	return 0;
 }
 
 static int req_on_message_complete(llhttp_t *ll)
@@ -118,6 +141,7 @@ static const llhttp_settings_t req_settings = {
 	.on_header_field_complete = req_on_header_field_complete,
 	.on_header_value = req_on_header_value,
 	.on_headers_complete = req_on_headers_complete,
+	.on_body = req_on_body,
 	.on_message_complete = req_on_message_complete,
 };
 
@@ -146,6 +170,47 @@ static int rsp_on_headers_complete(llhttp_t *ll)
 	return HPE_PAUSED;
 }
 
+static int rsp_on_header_field(llhttp_t *ll, const char *at, size_t len)
+{
+	struct h1_rsp *r = ll->data;
+
+	r->name_seen |= len > 0;
+	return 0;
+}
+
+/* An empty field name, as in requests. */
+static int rsp_on_header_field_complete(llhttp_t *ll)
+{
+	struct h1_rsp *r = ll->data;
+
+	if (!r->name_seen)
+		return -1;
+	r->name_seen = false;
+	return 0;
+}
+
+/* The folding check of req_on_header_value() for responses, whose bytes may move between
+ * calls: positions are counted from the connection's first response byte. */
+static int rsp_on_header_value(llhttp_t *ll, const char *at, size_t len)
+{
+	struct h1_rsp *r = ll->data;
+	uint64_t pos = r->pos + (uint64_t)(at - r->data);
+
+	if (r->in_value && pos != r->value_end)
+		return -1; /* folded */
+	r->in_value = true;
+	r->value_end = pos + len;
+	return 0;
+}
+
+static int rsp_on_header_value_complete(llhttp_t *ll)
+{
+	struct h1_rsp *r = ll->data;
+
+	r->in_value = false;
+	return 0;
+}
+
 static int rsp_on_message_complete(llhttp_t *ll)
 {
 	struct h1_rsp *r = ll->data;
@@ -156,6 +221,10 @@ static int rsp_on_message_complete(llhttp_t *ll)
 
 static const llhttp_settings_t rsp_settings = {
 	.on_message_begin = rsp_on_message_begin,
+	.on_header_field = rsp_on_header_field,
+	.on_header_field_complete = rsp_on_header_field_complete,
+	.on_header_value = rsp_on_header_value,
+	.on_header_value_complete = rsp_on_header_value_complete,
 	.on_headers_complete = rsp_on_headers_complete,
 	.on_message_complete = rsp_on_message_complete,
 };
@@ -220,6 +289,30 @@ void h1_req_view(const struct h1_req *h, const char *base, struct http_hdr *hdrs
 	out->http_minor = h->ll.http_minor;
 }
 
+int h1_req_check(const struct h1_req *h, const struct http_req *req, const char **details)
+{
+	unsigned hosts = 0;
+
+	*details = "http1.codec_error";
+	/* llhttp takes "HTTP/0.9" (and a request line without a version) and "HTTP/2.0". */
+	if (req->http_major != 1 || req->http_minor > 1)
+		return 505;
+	/* A Transfer-Encoding in HTTP/1.0, or one whose last coding is not chunked: llhttp
+	 * pauses for the head before it refuses the latter. */
+	if ((h->ll.flags & F_TRANSFER_ENCODING) &&
+	    (req->http_minor == 0 || !(h->ll.flags & F_CHUNKED)))
+		return 400;
+	for (size_t i = 0; i < req->n_hdrs; i++)
+		if (req->hdrs[i].name_len == 4 && !strncasecmp(req->hdrs[i].name, "host", 4))
+			hosts++;
+	if (hosts > 1 || (!hosts && req->http_minor == 1)) {
+		if (!hosts)
+			*details = "missing_host_header";
+		return 400;
+	}
+	return 0;
+}
+
 void h1_req_resume_http(struct h1_req *h)
 {
 	llhttp_resume_after_upgrade(&h->ll);
@@ -239,7 +332,12 @@ void h1_rsp_init(struct h1_rsp *r)
 
 enum h1_ev h1_rsp_execute(struct h1_rsp *r, const char *data, size_t len, size_t *used)
 {
-	return run(&r->ll, &r->paused, data, len, used);
+	enum h1_ev ev;
+
+	r->data = data;
+	ev = run(&r->ll, &r->paused, data, len, used);
+	r->pos += *used;
+	return ev;
 }
 
 enum h1_ev h1_rsp_finish(struct h1_rsp *r)
@@ -427,6 +525,7 @@ const char *h1_reason(int status)
 		{502, "Bad Gateway"},
 		{503, "Service Unavailable"},
 		{504, "Gateway Timeout"},
+		{505, "HTTP Version Not Supported"},
 	};
 
 	for (size_t i = 0; i < sizeof(phrases) / sizeof(phrases[0]); i++)
@@ -436,17 +535,18 @@ const char *h1_reason(int status)
 }
 
 int h1_local_response(struct buf *b, int status, const char *body, const char *extra,
-		      bool head_only, bool close)
+		      bool head_only, const char *connection)
 {
 	size_t body_len = strlen(body);
 	char head[2560];
 	int n;
 
-	n = snprintf(
-		head, sizeof(head),
-		"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %zu\r\n%s%s\r\n",
-		status, h1_reason(status), body_len, extra ? extra : "",
-		close ? "connection: close\r\n" : "");
+	n = snprintf(head, sizeof(head),
+		     "HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: "
+		     "%zu\r\n%s%s%s%s\r\n",
+		     status, h1_reason(status), body_len, extra ? extra : "",
+		     connection ? "connection: " : "", connection ? connection : "",
+		     connection ? "\r\n" : "");
 	if (n < 0 || (size_t)n >= sizeof(head))
 		return -ENOSPC;
 	if (head_only)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * HTTP/1.1 message framing for the proxy, on top of llhttp (strict mode, no
- * lenient flag ever set). The proxy keeps the bytes in its own buffers; this
+ * HTTP/1.1 message framing for the proxy, on top of llhttp (built with
+ * LLHTTP_STRICT_MODE, no lenient flag ever set). What llhttp still lets
+ * through is refused here: obsolete line folding (a header value spanning
+ * lines), in requests and in responses. The proxy keeps the bytes in its own buffers; this
  * module tells it where a request head ends (paused there so that routing
  * can run), where a message ends, and records the request head as spans of
  * the buffer so that it can be handed to pick() and re-serialized.
@@ -45,6 +47,7 @@ struct h1_req {
 	bool too_many;	  /* more than H1_MAX_HDRS header fields: answer 431 */
 	bool in_body;	  /* past the head: header callbacks are trailers, not recorded */
 	uint16_t n_hdrs;
+	uint64_t body_len; /* body bytes of the current message, chunk framing left out */
 	struct h1_span url;
 	struct h1_span name[H1_MAX_HDRS];
 	struct h1_span value[H1_MAX_HDRS];
@@ -53,9 +56,14 @@ struct h1_req {
 /* A response parser. */
 struct h1_rsp {
 	llhttp_t ll;
-	uint8_t paused; /* enum h1_ev a callback paused for */
-	bool no_body;	/* set by the caller: the request was HEAD, no response has a body */
-	bool head_done; /* the head of the current message was parsed */
+	uint8_t paused;	    /* enum h1_ev a callback paused for */
+	bool no_body;	    /* set by the caller: the request was HEAD, no response has a body */
+	bool head_done;	    /* the head of the current message was parsed */
+	bool in_value;	    /* a header value is being received */
+	bool name_seen;	    /* the field name being received has a byte */
+	const char *data;   /* the bytes of the current h1_rsp_execute() call */
+	uint64_t pos;	    /* bytes parsed before them, since h1_rsp_init() */
+	uint64_t value_end; /* where the last piece of the value ended (same count) */
 };
 
 /* Readies @h for a new connection. */
@@ -77,6 +85,17 @@ enum h1_ev h1_req_execute(struct h1_req *h, const char *base, const char *data, 
  */
 void h1_req_view(const struct h1_req *h, const char *base, struct http_hdr *hdrs,
 		 struct http_req *out);
+
+/*
+ * What the proxy refuses in a request head llhttp took (after H1_HEADERS,
+ * @req from h1_req_view()): an HTTP version other than 1.0 and 1.1 (505), a
+ * Transfer-Encoding in an HTTP/1.0 request or one not ending in chunked (400:
+ * RFC 9112 6.1 and 6.3, the body's length cannot be known), no Host in
+ * HTTP/1.1 or more than one Host (400: RFC
+ * 9112 3.2, the router and the backend could see different ones). 0 when
+ * none applies, else the status; *@details is Envoy's response code details.
+ */
+int h1_req_check(const struct h1_req *h, const struct http_req *req, const char **details);
 
 /* After H1_UPGRADE from a request that was not switched: parse the next bytes as HTTP again. */
 void h1_req_resume_http(struct h1_req *h);
@@ -134,13 +153,14 @@ size_t h1_head_edit(const char *head, size_t len, const char *drop, const char *
 		    char *out);
 
 /*
- * Appends a complete local response to @b: status line, content-type,
- * the header lines in @extra (each ending in CRLF; NULL for none)
- * text/plain, content-length, "connection: close" if @close, then @body
- * unless @head_only. 0 or -ENOSPC.
+ * Appends a complete local response to @b: status line, content-type
+ * text/plain, content-length, the header lines in @extra (each ending in
+ * CRLF; NULL for none), "connection: @connection" unless it is NULL ("close",
+ * or "keep-alive" for an HTTP/1.0 client kept), then @body unless
+ * @head_only. 0 or -ENOSPC.
  */
 int h1_local_response(struct buf *b, int status, const char *body, const char *extra,
-		      bool head_only, bool close);
+		      bool head_only, const char *connection);
 
 /* The reason phrase the proxy uses for @status. */
 const char *h1_reason(int status);

@@ -128,7 +128,7 @@ void px_sess_abort(struct session *s)
 	px_sess_close(s);
 }
 
-static void on_client_idle_timeout(struct loop *loop, struct loop_timer *t, void *arg)
+void px_on_client_timer(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct session *s = arg;
 
@@ -136,8 +136,12 @@ static void on_client_idle_timeout(struct loop *loop, struct loop_timer *t, void
 		STAT_INC(s->px, tls_handshake_failed);
 		log_debug("proxy: fd %d: TLS handshake not finished in time", s->fd);
 	}
-	if (s->state == SESS_HEAD || s->state == SESS_LINGER)
-		px_sess_close(s);
+	if (s->state == SESS_HEAD && (s->flags & SF_HEAD_TIMER)) {
+		px_head_timed_out(s); /* a head begun and not finished in time: 408 */
+		px_sess_kick(s);
+	} else if (s->state == SESS_HEAD || s->state == SESS_LINGER) {
+		px_sess_close(s); /* idle between requests, or lingering: closed without a word */
+	}
 }
 
 /*
@@ -155,7 +159,7 @@ void px_sess_finish(struct session *s)
 		px_tls_shutdown(s);
 	if ((s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN)) ||
 	    ((s->flags & SF_REQ_DONE) && buf_empty(&s->req)) || shutdown(s->fd, SHUT_WR) ||
-	    loop_timer_arm(px->loop, &s->timer, LINGER_MS, on_client_idle_timeout, s)) {
+	    loop_timer_arm(px->loop, &s->timer, LINGER_MS, px_on_client_timer, s)) {
 		px_sess_close(s);
 		return;
 	}
@@ -175,6 +179,11 @@ void px_sess_next_request(struct session *s)
 	s->state = SESS_HEAD;
 	s->flags &= SF_CONN_FLAGS;
 	px_req_reset(s);
+	/* Body bytes of the last request that never went out (its upstream answered and is gone)
+	 * would sit in front of the next head. */
+	buf_consume(&s->req, s->req_fwd);
+	s->req_parsed -= s->req_fwd;
+	s->req_fwd = 0;
 	buf_free(&s->hout);
 	s->hout_sent = 0;
 	s->body_sent = 0;
@@ -184,7 +193,7 @@ void px_sess_next_request(struct session *s)
 		buf_free(&s->req); /* an idle keep-alive connection holds no buffer */
 	if (px->ops.client_idle_timeout_ms)
 		(void)loop_timer_arm(px->loop, &s->timer, px->ops.client_idle_timeout_ms,
-				     on_client_idle_timeout, s);
+				     px_on_client_timer, s);
 }
 
 /*
@@ -321,10 +330,7 @@ static void sess_process(struct session *s)
 			px_do_local(s);
 			break;
 		case SESS_TUNNEL:
-			if (s->flags & SF_L4)
-				px_do_l4(s);
-			else
-				px_do_tunnel(s);
+			px_do_l4(s); /* raw, or switched after a 101: the same bytes both ways */
 			break;
 		case SESS_PEEK:
 			px_do_peek(s);
@@ -427,7 +433,12 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
 			px_sess_close(s);
 			return;
 		}
-		if (!s->px->ops.client_idle_timeout_ms)
+		/* The handshake had TLS_HANDSHAKE_MS; the idle timeout starts now. */
+		if (s->px->ops.client_idle_timeout_ms)
+			(void)loop_timer_arm(s->px->loop, &s->timer,
+					     s->px->ops.client_idle_timeout_ms, px_on_client_timer,
+					     s);
+		else
 			loop_timer_cancel(s->px->loop, &s->timer);
 		events |= EPOLLIN; /* the request may have come with the handshake's end */
 	}
@@ -618,11 +629,11 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *pe
 	dlist_add(&px->sessions, &s->link);
 	STAT_INC(px, accepted);
 	STAT_INC(px, active);
+	/* A TLS handshake has TLS_HANDSHAKE_MS whatever the idle timeout (an hour by default). */
 	if (px->ops.client_idle_timeout_ms || s->ssl)
 		(void)loop_timer_arm(px->loop, &s->timer,
-				     px->ops.client_idle_timeout_ms ? px->ops.client_idle_timeout_ms
-								    : TLS_HANDSHAKE_MS,
-				     on_client_idle_timeout, s);
+				     s->ssl ? TLS_HANDSHAKE_MS : px->ops.client_idle_timeout_ms,
+				     px_on_client_timer, s);
 	if (!s->ssl && !(s->flags & SF_NO_ROUTE))
 		px_l4_begin(s); /* a TLS or TCP port: raw, routed once */
 }
@@ -692,6 +703,10 @@ struct proxy *proxy_new(struct loop *loop, int listen_fd, const struct proxy_ops
 		px->ops.connect_timeout_ms = PROXY_CONNECT_TIMEOUT_MS;
 	if (!px->ops.pool_max_idle)
 		px->ops.pool_max_idle = PROXY_POOL_MAX_IDLE;
+	if (!px->ops.max_head_bytes)
+		px->ops.max_head_bytes = PROXY_HEAD_MAX_DEFAULT;
+	if (px->ops.max_head_bytes > PROXY_HEAD_MAX)
+		px->ops.max_head_bytes = PROXY_HEAD_MAX;
 	dlist_init(&px->sessions);
 	dlist_init(&px->pool_lru);
 	for (int i = 0; i < POOL_BUCKETS; i++)
@@ -833,6 +848,7 @@ static const char *const stat_names[sizeof(struct proxy_stats) / sizeof(uint64_t
 	STAT_NAME(requests_active),
 	STAT_NAME(overload_connections),
 	STAT_NAME(overload_requests),
+	STAT_NAME(header_timeouts),
 };
 
 const char *proxy_stat_name(size_t i)

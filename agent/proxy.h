@@ -17,7 +17,10 @@
 struct loop;
 struct proxy;
 
-#define PROXY_BUF_SIZE		 16384 /* one buffer per direction and connection; also the head limit */
+#define PROXY_BUF_SIZE 16384 /* one buffer per direction and connection; also the head limit */
+/* A request head may grow its buffer to proxy_ops.max_head_bytes, by default Envoy's 60 KiB. */
+#define PROXY_HEAD_MAX_DEFAULT	 (60 * 1024)
+#define PROXY_HEAD_MAX		 65535 /* the largest max_head_bytes: heads are 16-bit offsets */
 #define PROXY_CONNECT_TIMEOUT_MS 10000 /* default upstream connect timeout: Istio's 10 s */
 /* Connections over max_connections still answered 503 before new ones are closed unread. */
 #define PROXY_OVERLOAD_SLACK(max) ((max) / 16 > 64 ? (max) / 16 : 64)
@@ -264,6 +267,26 @@ struct proxy_ops {
 	uint32_t pool_idle_timeout_ms; /* close a pooled connection idle this long; 0 = never */
 	uint32_t client_idle_timeout_ms; /* close a client waiting this long for a request; 0 =
 					    never */
+	/*
+	 * A request head must be whole this long after its first byte, or it is
+	 * answered 408 and the connection closed (Envoy's request_headers_timeout,
+	 * HAProxy's timeout http-request: a client trickling its head, slowloris,
+	 * holds a connection this long at most); 0 = no limit.
+	 */
+	uint32_t header_timeout_ms;
+	/*
+	 * The request line and header fields, at most, in bytes (Envoy's
+	 * max_request_headers_kb): a head over it is answered 431, or 414 when the
+	 * request line alone is; 0 = PROXY_HEAD_MAX_DEFAULT, at most PROXY_HEAD_MAX.
+	 */
+	uint32_t max_head_bytes;
+	/*
+	 * A request body over this many bytes is answered 413 and the connection
+	 * closed: at once when its Content-Length says so, else when the chunks
+	 * reach it (nothing of the response sent yet; the upstream is closed); 0 = no
+	 * limit (Envoy has none without its buffer filter, HAProxy none by default).
+	 */
+	uint64_t max_body_bytes;
 	uint32_t mirror_timeout_ms; /* a mirror copy's whole life (connect + exchange); 0 = 10 s */
 	/*
 	 * Overload limits of this proxy (one per worker thread); 0 = none. A
@@ -303,7 +326,7 @@ struct proxy_stats {
 	uint64_t responses_4xx;
 	uint64_t responses_5xx;
 	uint64_t local_replies; /* responses the proxy made itself (400, 404, 502, 503, ...) */
-	uint64_t bad_requests;	/* malformed requests (400, 431) */
+	uint64_t bad_requests;	/* malformed or refused requests (400, 413, 414, 431, 505) */
 	uint64_t no_route;	/* 404: orig_dst unknown or pick() -ENOENT */
 	uint64_t no_healthy_upstream;	    /* 503: pick() -EHOSTUNREACH or failed */
 	uint64_t upstream_connects;	    /* upstream connections opened (connect() started) */
@@ -336,6 +359,7 @@ struct proxy_stats {
 	uint64_t requests_active;      /* gauge: HTTP requests forwarded, not answered yet */
 	uint64_t overload_connections; /* connections over max_connections: a 503, or closed */
 	uint64_t overload_requests;    /* requests over max_requests: a 503 */
+	uint64_t header_timeouts;      /* request heads not whole in header_timeout_ms: a 408 */
 };
 
 /*

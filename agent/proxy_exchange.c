@@ -117,8 +117,12 @@ static void local_reply_ex(struct session *s, int status, const char *body, cons
 	s->req_parsed -= s->req_fwd;
 	s->req_fwd = 0;
 	s->rsp.len = s->rsp_fwd;
+	/* An HTTP/1.0 client is told when its connection stays (it would assume it closes). */
 	if (buf_alloc(&s->rsp, PROXY_BUF_SIZE) ||
-	    h1_local_response(&s->rsp, status, body, extra, s->flags & SF_HEAD_REQ, !keep)) {
+	    h1_local_response(&s->rsp, status, body, extra, s->flags & SF_HEAD_REQ,
+			      !keep		     ? "close"
+			      : s->flags & SF_HTTP10 ? "keep-alive"
+						     : NULL)) {
 		px_sess_close(s);
 		return;
 	}
@@ -136,16 +140,45 @@ static void local_reply(struct session *s, int status, const char *body, bool cl
 	local_reply_ex(s, status, body, NULL, close);
 }
 
-static void bad_request(struct session *s, int status)
+/*
+ * Refuses the request with @status (400, 413, 414, 431, 505) and closes the
+ * connection after the answer. @details: Envoy's response code details; NULL
+ * for the one of @status.
+ */
+static void bad_request(struct session *s, int status, const char *details)
 {
+	const char *body = "bad request\n";
+
+	switch (status) {
+	case 413:
+		body = "payload too large\n";
+		break;
+	case 414:
+		body = "uri too long\n";
+		break;
+	case 431:
+		body = "request header fields too large\n";
+		break;
+	case 505:
+		body = "http version not supported\n";
+		break;
+	default:
+		break;
+	}
+	if (!details)
+		details = status == 414 || status == 431 ? "http1.headers_too_large"
+			  : status == 413		 ? "request_payload_too_large"
+							 : "http1.codec_error";
 	STAT_INC(s->px, bad_requests);
-	px_rq_fail(s, PROXY_RF_DPE,
-		   status == 431 ? "http1.headers_too_large" : "http1.codec_error");
-	local_reply(s, status,
-		    status == 431 ? "request header fields too large\n" : "bad request\n", true);
+	/* A body over the limit is no protocol error (Envoy's buffer filter sets no flag). */
+	px_rq_fail(s, status == 413 ? 0 : PROXY_RF_DPE, details);
+	local_reply(s, status, body, true);
 }
 
-/* Parses request body bytes; marks them for the upstream, or drops them when draining. */
+/*
+ * Parses request body bytes; marks them for the upstream, or drops them when
+ * draining. 0, -EBADMSG (broken framing) or -EMSGSIZE (over max_body_bytes).
+ */
 static int req_pump(struct session *s)
 {
 	enum h1_ev ev;
@@ -161,6 +194,9 @@ static int req_pump(struct session *s)
 		s->rq.in += used;
 		if (ev == H1_ERROR || ev == H1_HEADERS)
 			return -EBADMSG;
+		if (s->px->ops.max_body_bytes && s->hreq.body_len > s->px->ops.max_body_bytes)
+			return -EMSGSIZE; /* chunked: a Content-Length over it was refused already
+					   */
 		if (s->flags & SF_DRAIN) {
 			buf_consume(&s->req, s->req_parsed);
 			s->req_parsed = 0;
@@ -365,13 +401,21 @@ static int rsp_edit_head(struct session *s)
 	uint32_t llen, add, nlen;
 	char *head;
 
+	/* An answer before the request's end (the upstream did not wait for the body) ends
+	 * the connection, as in Envoy: what is left of the body is read and dropped. */
+	if (!(s->flags & SF_REQ_DONE))
+		s->flags &= ~SF_REQ_KA;
 	/* A client that asked to close is told so (RFC 9112 9.6): the upstream never saw its
 	 * Connection header, and a client that reads keep-alive would send its next request
-	 * into the close. */
+	 * into the close. An HTTP/1.0 client kept alive is told so, or it would wait for the
+	 * close. */
 	llen = (uint32_t)snprintf(line, sizeof(line),
 				  "x-envoy-upstream-service-time: %" PRIu64 "\r\n%s",
 				  loop_now_ms(px->loop) - s->t_attempt,
-				  s->flags & SF_REQ_KA ? "" : "connection: close\r\n");
+				  !(s->flags & SF_REQ_KA) ? "connection: close\r\n"
+				  : (s->flags & SF_HTTP10) && llhttp_should_keep_alive(&s->hrsp.ll)
+					  ? "connection: keep-alive\r\n"
+					  : "");
 	add = llen + s->rsp_add_len;
 	if (b->head + b->len + add > b->size) {
 		/* Move to the front, and grow if that is not enough (a head near the limit). */
@@ -642,13 +686,19 @@ static bool req_cut_short(const struct session *s)
 
 void px_do_exchange(struct session *s)
 {
-	if (req_pump(s)) {
-		/* A body with broken framing: the upstream has part of it, it cannot be reused. */
+	int err = req_pump(s);
+
+	if (err) {
+		/* Broken framing, or a body over the limit: the upstream has part of it, it
+		 * cannot be reused. */
 		if (s->flags & SF_COMMITTED) {
 			STAT_INC(s->px, bad_requests);
+			px_rq_fail(s, err == -EMSGSIZE ? 0 : PROXY_RF_DPE,
+				   err == -EMSGSIZE ? "request_payload_too_large"
+						    : "http1.codec_error");
 			px_sess_abort(s);
 		} else {
-			bad_request(s, 400);
+			bad_request(s, err == -EMSGSIZE ? 413 : 400, NULL);
 		}
 		return;
 	}
@@ -714,16 +764,6 @@ void px_do_linger(struct session *s)
 	buf_consume(&s->req, s->req.len);
 	s->req_parsed = s->req_fwd = 0;
 	if (s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN))
-		px_sess_close(s);
-}
-
-void px_do_tunnel(struct session *s)
-{
-	s->rq.in += s->req.len - s->req_parsed;
-	s->req_parsed = s->req_fwd = s->req.len;
-	s->rsp_parsed = s->rsp_fwd = s->rsp.len;
-	if (px_up_flush(s) || px_client_flush(s) || (s->flags & (SF_CLIENT_EOF | SF_CLIENT_FIN)) ||
-	    ((s->flags & SF_UP_EOF) && !s->rsp_fwd))
 		px_sess_close(s);
 }
 
@@ -1017,13 +1057,33 @@ static bool overloaded(struct session *s)
 	return true;
 }
 
+/*
+ * What refuses the request before it is routed: h1_req_check(), then a
+ * Content-Length over max_body_bytes (413 before a byte of the body is read,
+ * which a client sending Expect: 100-continue does not even send). 0 or the
+ * status; *@details as bad_request() takes it.
+ */
+static int request_refused(struct session *s, const struct http_req *req, const char **details)
+{
+	const llhttp_t *ll = &s->hreq.ll;
+	int status = h1_req_check(&s->hreq, req, details);
+
+	if (!status && s->px->ops.max_body_bytes && (ll->flags & F_CONTENT_LENGTH) &&
+	    ll->content_length > s->px->ops.max_body_bytes) {
+		*details = NULL;
+		status = 413;
+	}
+	return status;
+}
+
 /* A request head is parsed (req_parsed bytes of req): route it and write it for the upstream. */
 static void on_request_head(struct session *s)
 {
 	struct proxy *px = s->px;
 	struct http_hdr hdrs[H1_MAX_HDRS];
+	const char *details;
 	struct http_req req;
-	int err;
+	int err, status;
 
 	STAT_INC(px, requests);
 	loop_timer_cancel(px->loop, &s->timer);
@@ -1041,6 +1101,13 @@ static void on_request_head(struct session *s)
 		s->flags |= SF_IDEMPOTENT;
 	if (req.http_major == 1 && req.http_minor == 0)
 		s->flags |= SF_HTTP10;
+	status = request_refused(s, &req, &details);
+	if (status) {
+		buf_consume(&s->req, s->req_parsed);
+		s->req_parsed = s->req_fwd = 0;
+		bad_request(s, status, details);
+		return;
+	}
 
 	memset(&s->pick, 0, sizeof(s->pick));
 	if (s->hreq.ll.method == HTTP_CONNECT) {
@@ -1110,8 +1177,43 @@ static void on_request_head(struct session *s)
 		       s->pick.status == 405 || (s->flags & SF_OVERLOAD));
 }
 
+/* The head is over max_head_bytes: 414 when its request-target alone reaches the limit, else
+ * 431 (Envoy answers 431 to both, HAProxy 400). */
+static void head_too_large(struct session *s)
+{
+	const struct h1_req *h = &s->hreq;
+
+	bad_request(s,
+		    h->url_seen && h->url.off + h->url.len >= s->px->ops.max_head_bytes ? 414 : 431,
+		    NULL);
+}
+
+/* The buffer is full of a head under max_head_bytes: it grows to that, once. 0 or -errno. */
+static int head_grow(struct session *s)
+{
+	uint32_t max = s->px->ops.max_head_bytes;
+	char *d;
+
+	if (s->req.size >= max)
+		return -ENOSPC;
+	d = realloc(s->req.data, max); /* spans are offsets from the head: they stay valid */
+	if (!d)
+		return -ENOMEM;
+	s->req.data = d;
+	s->req.size = max;
+	return 0;
+}
+
+void px_head_timed_out(struct session *s)
+{
+	STAT_INC(s->px, header_timeouts);
+	px_rq_fail(s, 0, "request_header_timeout");
+	local_reply(s, 408, "request header timeout\n", true);
+}
+
 void px_do_head(struct session *s)
 {
+	struct proxy *px = s->px;
 	enum h1_ev ev;
 	size_t used;
 
@@ -1123,7 +1225,11 @@ void px_do_head(struct session *s)
 		s->req_parsed += (uint32_t)used;
 		s->rq.in += used;
 		if (ev == H1_HEADERS) {
-			on_request_head(s);
+			/* The head starts at the buffer's: req_parsed is its size. */
+			if (s->req_parsed > px->ops.max_head_bytes)
+				head_too_large(s);
+			else
+				on_request_head(s);
 			return;
 		}
 		if (ev == H1_UPGRADE && !used) {
@@ -1132,7 +1238,7 @@ void px_do_head(struct session *s)
 			continue;
 		}
 		if (ev != H1_MORE) {
-			bad_request(s, s->hreq.too_many ? 431 : 400);
+			bad_request(s, s->hreq.too_many ? 431 : 400, NULL);
 			return;
 		}
 	}
@@ -1140,8 +1246,15 @@ void px_do_head(struct session *s)
 		/* a head begun and never finished */
 		px_rq_fail(s, PROXY_RF_DC, "downstream_remote_disconnect");
 		px_sess_close(s);
-	} else if (s->req.data && !buf_room(&s->req)) {
-		bad_request(s, 431); /* the head does not fit in the buffer */
+	} else if (s->req_parsed >= px->ops.max_head_bytes ||
+		   (s->req.data && !buf_room(&s->req) && head_grow(s))) {
+		head_too_large(s);
+	} else if (s->rq.open && px->ops.header_timeout_ms && !(s->flags & SF_HEAD_TIMER)) {
+		/* Armed once per head, when a read ends inside it: a head that comes whole costs
+		 * no timer, and one that trickles in cannot push its deadline back. */
+		s->flags |= SF_HEAD_TIMER;
+		(void)loop_timer_arm(px->loop, &s->timer, px->ops.header_timeout_ms,
+				     px_on_client_timer, s);
 	}
 }
 

@@ -20,8 +20,9 @@
  *   HEAD     --head parsed, routed, pooled upstream--> EXCHANGE
  *   HEAD     --head parsed, routed, new upstream-----> CONNECT --connected--> EXCHANGE
  *   HEAD, CONNECT, EXCHANGE --no route, connect failure, bad message--> LOCAL
+ *   HEAD     --a head begun, not whole in header_timeout_ms--> LOCAL (408, then closed)
  *   EXCHANGE --response sent, both keep-alive--> HEAD (upstream back to the pool)
- *   EXCHANGE --101 Switching Protocols--> TUNNEL
+ *   EXCHANGE --101 Switching Protocols--> TUNNEL (bytes both ways, half-closes passed on)
  *   LOCAL    --reply sent, request drained, keep-alive--> HEAD
  *   EXCHANGE, LOCAL --answered, not keep-alive, client still sending--> LINGER
  *   any      --close, abort, error--> CLOSED (freed after the batch)
@@ -149,9 +150,10 @@ enum sess_state {
 #define SF_TLS_WANT_W                                                                              \
 	(1u << 24) /* TLS: the handshake or a read waits for the socket to take bytes */
 #define SF_L4	      (1u << 25) /* raw connection (TLS by SNI, TCP): no HTTP, bytes both ways */
-#define SF_L4_UP_SHUT (1u << 26) /* raw: the client's FIN went on upstream (shutdown) */
-#define SF_L4_CL_SHUT (1u << 27) /* raw: the upstream's FIN went on to the client */
+#define SF_L4_UP_SHUT (1u << 26) /* raw or 101: the client's FIN went on upstream (shutdown) */
+#define SF_L4_CL_SHUT (1u << 27) /* raw or 101: the upstream's FIN went on to the client */
 #define SF_OVERLOAD   (1u << 28) /* accepted over max_connections: one 503, then closed */
+#define SF_HEAD_TIMER (1u << 29) /* a head begun and not whole: timer is its header timeout */
 #define SF_CONN_FLAGS                                                                              \
 	(SF_NO_ROUTE | SF_CLIENT_FIN | SF_GATEWAY | SF_TLS_HS | SF_TLS_WANT_W | SF_L4 |            \
 	 SF_OVERLOAD) /* they outlive a request */
@@ -285,6 +287,9 @@ int px_client_flush(struct session *s);
  */
 int px_up_flush(struct session *s);
 
+/* The client timer (s->timer): idle, TLS handshake, linger; a head's header timeout. */
+void px_on_client_timer(struct loop *loop, struct loop_timer *t, void *arg);
+
 /* Handlers registered by px_up_connect(): upstream fd events and the connect timeout. */
 void px_on_upstream(struct loop *loop, int fd, uint32_t events, void *arg);
 void px_on_connect_timeout(struct loop *loop, struct loop_timer *t, void *arg);
@@ -312,8 +317,8 @@ void px_do_exchange(struct session *s);
 /* LOCAL: sends the proxy's own answer, drains the request body, then next request or close. */
 void px_do_local(struct session *s);
 
-/* TUNNEL: raw bytes both ways until either side closes. */
-void px_do_tunnel(struct session *s);
+/* The header timeout fired on a head begun in HEAD: 408, the connection closed after it. */
+void px_head_timed_out(struct session *s);
 
 /* LINGER: drops what the client still sends until it closes. */
 void px_do_linger(struct session *s);
@@ -385,7 +390,8 @@ void px_do_peek(struct session *s);
 void px_l4_connected(struct session *s);
 /* The upstream connect failed or timed out: counted, closed. */
 void px_l4_connect_failed(struct session *s, bool timed_out);
-/* TUNNEL of a raw connection: bytes both ways, each side's FIN passed on, closed when both are. */
+/* TUNNEL (a raw connection, or HTTP after a 101): bytes both ways, each side's FIN passed on
+ * once what came before it is through (half-close), closed when both are. */
 void px_do_l4(struct session *s);
 
 /* proxy_log.c: the record of the current request, for proxy_ops.log. */

@@ -167,6 +167,8 @@ void px_do_l4(struct session *s)
 		s->flags |= SF_L4_UP_SHUT;
 	}
 	if ((s->flags & SF_UP_EOF) && !s->rsp_fwd && !(s->flags & SF_L4_CL_SHUT)) {
+		if (s->ssl)
+			px_tls_shutdown(s); /* a 101 on a TLS Gateway port */
 		(void)shutdown(s->fd, SHUT_WR);
 		s->flags |= SF_L4_CL_SHUT;
 	}

@@ -315,6 +315,7 @@ static int start_workers(struct agent *a)
 		.mark = a->opt.mark,
 		.max_connections = a->opt.max_connections,
 		.max_requests = a->opt.max_requests,
+		.http = a->opt.http,
 		.kern = a->kern,
 		.store = &a->store,
 		.alog = a->alog,

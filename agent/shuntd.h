@@ -18,6 +18,7 @@
 #include "loop.h"
 #include "proxy.h"
 #include "snapshot.h"
+#include "worker.h"
 
 struct admin;
 struct admin_req;
@@ -40,6 +41,11 @@ struct worker;
  */
 #define FAST_PATH_DEFAULT true
 
+#define HEADER_TIMEOUT_DEFAULT_MS                                                                  \
+	10000				/* --header-timeout: HAProxy's usual timeout http-request  \
+					 */
+#define IDLE_TIMEOUT_DEFAULT_MS 3600000 /* --idle-timeout, --upstream-idle-timeout: Envoy's 1 h */
+
 struct options {
 	const char *config_dir;
 	const char *cgroup;
@@ -52,6 +58,8 @@ struct options {
 	unsigned workers;
 	uint32_t max_connections; /* per worker (--max-connections); 0: from the fd limit */
 	uint32_t max_requests;	  /* per worker, in flight upstream (--max-requests); 0: none */
+	struct worker_http
+		http; /* --header-timeout, --idle-timeout, --max-request-*: per request */
 	uint32_t mark;
 	bool unpin_on_exit;
 	bool check_kernel;	   /* --check-kernel: probe the kernel, print, exit */

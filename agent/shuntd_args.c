@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 
 #include "addr.h"
+#include "config_int.h"
 #include "gateway.h"
 #include "log.h"
 #include "podns.h"
@@ -50,6 +51,19 @@ static void usage(FILE *f)
 		"                     limit allows, at most %u)\n"
 		"  --max-requests N   requests in flight upstream per worker, over it a 503\n"
 		"                     (flag OM); 0: no limit (default)\n"
+		"  --header-timeout D a request head must be whole D after its first byte, or\n"
+		"                     it gets a 408 and the connection closes (default 10s;\n"
+		"                     0: no limit). D: Go's syntax (500ms, 10s, 1h)\n"
+		"  --idle-timeout D   a client connection waiting D for its next request is\n"
+		"                     closed (default 1h, as Envoy; 0: never)\n"
+		"  --upstream-idle-timeout D  a pooled upstream connection idle D is closed\n"
+		"                     (default 1h, as Envoy; a DestinationRule's idleTimeout\n"
+		"                     wins; 0: never)\n"
+		"  --max-request-headers-kb N  request line and headers over N KiB get a 431\n"
+		"                     (414 for a request line alone) (default 60, as Envoy;\n"
+		"                     1..63)\n"
+		"  --max-request-body-bytes N  a request body over N bytes gets a 413 and the\n"
+		"                     connection closes (default 0: no limit)\n"
 		"  --fast-path on|off redirect pod<->agent data between sockets on this node\n"
 		"                     with sk_msg, skipping TCP/IP (default %s where the\n"
 		"                     kernel has what it needs, else off)\n"
@@ -67,6 +81,67 @@ static void usage(FILE *f)
 		MAX_CONNECTIONS_DEFAULT, FAST_PATH_DEFAULT ? "on" : "off", SHUNT_DEFAULT_MARK,
 		SHUNT_MAP_SVC4, SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX, SHUNT_MAP_PAIR4,
 		SHUNT_PAIR4_MAX);
+}
+
+/* Long options without a letter. */
+enum {
+	OPT_HEADER_TIMEOUT = 256,
+	OPT_IDLE_TIMEOUT,
+	OPT_UPSTREAM_IDLE_TIMEOUT,
+	OPT_MAX_HEADERS_KB,
+	OPT_MAX_BODY,
+};
+
+/* A duration in Go's syntax ("500ms", "10s", "1h", "0") as milliseconds (at most ~49 days). */
+static int parse_ms(const char *flag, const char *arg, uint32_t *ms)
+{
+	int64_t ns;
+
+	if (ist_parse_duration(arg, &ns) || ns < 0 || ns / 1000000 > UINT32_MAX ||
+	    (ns && ns < 1000000)) {
+		fprintf(stderr, "shuntd: %s %s: expected a duration (500ms, 10s, 1h; 0: none)\n",
+			flag, arg);
+		return -EINVAL;
+	}
+	*ms = (uint32_t)(ns / 1000000);
+	return 0;
+}
+
+/* One of the OPT_* HTTP limits into @h. 0 or -EINVAL (said on stderr). */
+static int parse_http_limit(int opt, const char *arg, struct worker_http *h)
+{
+	unsigned long long v;
+	char *end;
+
+	switch (opt) {
+	case OPT_HEADER_TIMEOUT:
+		return parse_ms("--header-timeout", arg, &h->header_timeout_ms);
+	case OPT_IDLE_TIMEOUT:
+		return parse_ms("--idle-timeout", arg, &h->client_idle_timeout_ms);
+	case OPT_UPSTREAM_IDLE_TIMEOUT:
+		return parse_ms("--upstream-idle-timeout", arg, &h->pool_idle_timeout_ms);
+	default:
+		break;
+	}
+	errno = 0;
+	v = strtoull(arg, &end, 10);
+	if (opt == OPT_MAX_HEADERS_KB) {
+		/* Heads are read into one buffer addressed by 16-bit offsets. */
+		if (errno || *end || !v || v * 1024 > PROXY_HEAD_MAX) {
+			fprintf(stderr, "shuntd: --max-request-headers-kb %s: expected 1..%u\n",
+				arg, PROXY_HEAD_MAX / 1024);
+			return -EINVAL;
+		}
+		h->max_head_bytes = (uint32_t)v * 1024;
+		return 0;
+	}
+	if (errno || *end || *arg == '-') {
+		fprintf(stderr, "shuntd: --max-request-body-bytes %s: expected a number of bytes\n",
+			arg);
+		return -EINVAL;
+	}
+	h->max_body_bytes = v;
+	return 0;
 }
 
 int shuntd_parse_args(int argc, char **argv, struct options *o)
@@ -87,6 +162,11 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 		{"workers", required_argument, NULL, 'w'},
 		{"max-connections", required_argument, NULL, 'C'},
 		{"max-requests", required_argument, NULL, 'R'},
+		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
+		{"upstream-idle-timeout", required_argument, NULL, OPT_UPSTREAM_IDLE_TIMEOUT},
+		{"max-request-headers-kb", required_argument, NULL, OPT_MAX_HEADERS_KB},
+		{"max-request-body-bytes", required_argument, NULL, OPT_MAX_BODY},
 		{"fast-path", required_argument, NULL, 'f'},
 		{"mark", required_argument, NULL, 'm'},
 		{"unpin-on-exit", no_argument, NULL, 'u'},
@@ -110,6 +190,12 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 	o->workers = 1;
 	o->kern.fast_path = FAST_PATH_DEFAULT;
 	o->mark = SHUNT_DEFAULT_MARK;
+	o->http = (struct worker_http){
+		.header_timeout_ms = HEADER_TIMEOUT_DEFAULT_MS,
+		.client_idle_timeout_ms = IDLE_TIMEOUT_DEFAULT_MS,
+		.pool_idle_timeout_ms = IDLE_TIMEOUT_DEFAULT_MS,
+		.max_head_bytes = PROXY_HEAD_MAX_DEFAULT,
+	};
 	addr_parse_ipv4_port("127.0.0.1:15000", &o->admin);
 
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -225,6 +311,14 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 				return -EINVAL;
 			}
 			*(c == 'C' ? &o->max_connections : &o->max_requests) = (uint32_t)v;
+			break;
+		case OPT_HEADER_TIMEOUT:
+		case OPT_IDLE_TIMEOUT:
+		case OPT_UPSTREAM_IDLE_TIMEOUT:
+		case OPT_MAX_HEADERS_KB:
+		case OPT_MAX_BODY:
+			if (parse_http_limit(c, optarg, &o->http))
+				return -EINVAL;
 			break;
 		case 'f':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {

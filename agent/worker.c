@@ -578,6 +578,11 @@ int worker_new(const struct worker_opts *opts, struct worker **out)
 		.upstream_mark = opts->mark,
 		.max_connections = opts->max_connections,
 		.max_requests = opts->max_requests,
+		.header_timeout_ms = opts->http.header_timeout_ms,
+		.client_idle_timeout_ms = opts->http.client_idle_timeout_ms,
+		.pool_idle_timeout_ms = opts->http.pool_idle_timeout_ms,
+		.max_head_bytes = opts->http.max_head_bytes,
+		.max_body_bytes = opts->http.max_body_bytes,
 	};
 	char addr[INET_ADDRSTRLEN];
 	struct worker *w;

@@ -20,6 +20,15 @@ struct mx_table;
 struct snapshot_store;
 struct worker;
 
+/* The HTTP timeouts and limits of every worker's proxy: proxy_ops' fields of the same names. */
+struct worker_http {
+	uint32_t header_timeout_ms; /* a request head must be whole this long after its start */
+	uint32_t client_idle_timeout_ms; /* a client between requests; 0: none */
+	uint32_t pool_idle_timeout_ms;	 /* a pooled upstream connection; 0: none */
+	uint32_t max_head_bytes; /* request line and header fields; 0: the proxy's default */
+	uint64_t max_body_bytes; /* a request body; 0: no limit */
+};
+
 struct worker_opts {
 	unsigned id;		      /* for logs */
 	struct sockaddr_in listen;    /* capture listener, shared by all workers via SO_REUSEPORT */
@@ -30,6 +39,7 @@ struct worker_opts {
 	uint32_t mark;		      /* SO_MARK on upstream sockets: never captured */
 	uint32_t max_connections;     /* proxy_ops.max_connections: per worker; 0: none */
 	uint32_t max_requests;	      /* proxy_ops.max_requests: per worker; 0: none */
+	struct worker_http http;      /* timeouts and limits of each request */
 	struct kern *kern;	      /* original-destination lookups */
 	struct snapshot_store *store; /* the active config */
 	struct alog_sink *alog;	      /* the access log; NULL: off */

@@ -1649,11 +1649,11 @@ static void oversized_head_431(void **state)
 	struct fixture *f = *state;
 	struct client *c = client_open(f);
 	struct response r = {0};
-	char *big = malloc(20000);
+	char *big = malloc(70000); /* over PROXY_HEAD_MAX_DEFAULT, Envoy's 60 KiB */
 
-	memset(big, 'a', 20000);
+	memset(big, 'a', 70000);
 	assert_int_equal(send_str(c->fd, "GET / HTTP/1.1\r\nX-Long: "), 0);
-	assert_int_equal(send_all(c->fd, big, 20000), 0);
+	assert_int_equal(send_all(c->fd, big, 70000), 0);
 	assert_int_equal(read_response(c, &r), 0);
 	assert_int_equal(r.status, 431);
 	free(big);
