@@ -289,8 +289,17 @@ void h1_req_view(const struct h1_req *h, const char *base, struct http_hdr *hdrs
 	out->http_minor = h->ll.http_minor;
 }
 
+/* Whether Transfer-Encoding value @v (@len bytes) is "chunked" alone, in any case. */
+static bool chunked_only(const char *v, size_t len)
+{
+	while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+		len--;
+	return len == 7 && !strncasecmp(v, "chunked", 7);
+}
+
 int h1_req_check(const struct h1_req *h, const struct http_req *req, const char **details)
 {
+	bool te = h->ll.flags & F_TRANSFER_ENCODING;
 	unsigned hosts = 0;
 
 	*details = "http1.codec_error";
@@ -299,12 +308,21 @@ int h1_req_check(const struct h1_req *h, const struct http_req *req, const char 
 		return 505;
 	/* A Transfer-Encoding in HTTP/1.0, or one whose last coding is not chunked: llhttp
 	 * pauses for the head before it refuses the latter. */
-	if ((h->ll.flags & F_TRANSFER_ENCODING) &&
-	    (req->http_minor == 0 || !(h->ll.flags & F_CHUNKED)))
+	if (te && (req->http_minor == 0 || !(h->ll.flags & F_CHUNKED)))
 		return 400;
-	for (size_t i = 0; i < req->n_hdrs; i++)
-		if (req->hdrs[i].name_len == 4 && !strncasecmp(req->hdrs[i].name, "host", 4))
+	for (size_t i = 0; i < req->n_hdrs; i++) {
+		const struct http_hdr *f = &req->hdrs[i];
+
+		if (f->name_len == 4 && !strncasecmp(f->name, "host", 4))
 			hosts++;
+		/* Codings before chunked ("gzip, chunked"): a backend that knows only "chunked"
+		 * would not see a chunked body. Envoy answers 501 too. */
+		if (te && f->name_len == 17 && !strncasecmp(f->name, "transfer-encoding", 17) &&
+		    !chunked_only(f->value, f->value_len)) {
+			*details = "http1.invalid_transfer_encoding";
+			return 501;
+		}
+	}
 	if (hosts > 1 || (!hosts && req->http_minor == 1)) {
 		if (!hosts)
 			*details = "missing_host_header";

@@ -90,7 +90,8 @@ void h1_req_view(const struct h1_req *h, const char *base, struct http_hdr *hdrs
  * What the proxy refuses in a request head llhttp took (after H1_HEADERS,
  * @req from h1_req_view()): an HTTP version other than 1.0 and 1.1 (505), a
  * Transfer-Encoding in an HTTP/1.0 request or one not ending in chunked (400:
- * RFC 9112 6.1 and 6.3, the body's length cannot be known), no Host in
+ * RFC 9112 6.1 and 6.3, the body's length cannot be known), one with another
+ * coding before chunked (501, as Envoy: RFC 9112 6.1), no Host in
  * HTTP/1.1 or more than one Host (400: RFC
  * 9112 3.2, the router and the backend could see different ones). 0 when
  * none applies, else the status; *@details is Envoy's response code details.

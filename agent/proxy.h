@@ -326,7 +326,7 @@ struct proxy_stats {
 	uint64_t responses_4xx;
 	uint64_t responses_5xx;
 	uint64_t local_replies; /* responses the proxy made itself (400, 404, 502, 503, ...) */
-	uint64_t bad_requests;	/* malformed or refused requests (400, 413, 414, 431, 505) */
+	uint64_t bad_requests;	/* malformed or refused requests (400, 413, 414, 431, 501, 505) */
 	uint64_t no_route;	/* 404: orig_dst unknown or pick() -ENOENT */
 	uint64_t no_healthy_upstream;	    /* 503: pick() -EHOSTUNREACH or failed */
 	uint64_t upstream_connects;	    /* upstream connections opened (connect() started) */

@@ -141,7 +141,7 @@ static void local_reply(struct session *s, int status, const char *body, bool cl
 }
 
 /*
- * Refuses the request with @status (400, 413, 414, 431, 505) and closes the
+ * Refuses the request with @status (400, 413, 414, 431, 501, 505) and closes the
  * connection after the answer. @details: Envoy's response code details; NULL
  * for the one of @status.
  */
@@ -158,6 +158,9 @@ static void bad_request(struct session *s, int status, const char *details)
 		break;
 	case 431:
 		body = "request header fields too large\n";
+		break;
+	case 501:
+		body = "transfer coding not implemented\n";
 		break;
 	case 505:
 		body = "http version not supported\n";

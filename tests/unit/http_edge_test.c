@@ -812,12 +812,22 @@ static const struct edge_case cases[] = {
 		.up_sees = "\r\n\r\n5;a=b\r\nhello\r\n0\r\nX-T: 1\r\n\r\n",
 	},
 	{
-		.name = "other_coding_before_chunked_forwarded",
+		.name = "other_coding_before_chunked_501",
 		.req = "POST /x HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: gzip, chunked\r\n\r\n"
+		       "0\r\n\r\n",
+		.statuses = "501",
+		.closed = true,
+		.up_untouched = true,
+		.details = "http1.invalid_transfer_encoding",
+		.rflags = PROXY_RF_DPE,
+	},
+	{
+		.name = "chunked_in_capitals_forwarded",
+		.req = "POST /x HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: Chunked\r\n\r\n"
 		       "0\r\n\r\n",
 		.statuses = "200",
 		.up_requests = 1,
-		.up_sees = "Transfer-Encoding: gzip, chunked\r\n",
+		.up_sees = "Transfer-Encoding: Chunked\r\n",
 	},
 
 	/* Header fields: names, values, folding. */
