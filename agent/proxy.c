@@ -352,6 +352,18 @@ static void sess_process(struct session *s)
 static void sess_watch(struct session *s);
 static void on_client(struct loop *loop, int fd, uint32_t events, void *arg);
 
+/*
+ * How long a new connection may take to begin its first request: the header
+ * timeout when there is one (HAProxy's timeout http-request counts from the
+ * accept too: a connection that sends nothing is no idle keep-alive one), else
+ * the idle timeout; 0: no limit. Closed without an answer, as when idle.
+ */
+static uint32_t first_wait_ms(const struct proxy *px)
+{
+	return px->ops.header_timeout_ms ? px->ops.header_timeout_ms
+					 : px->ops.client_idle_timeout_ms;
+}
+
 /* TLS: bytes OpenSSL decrypted ahead are read as if the socket signalled them. */
 static void on_tls_pending(struct loop *loop, struct loop_timer *t, void *arg)
 {
@@ -433,11 +445,10 @@ static void on_client(struct loop *loop, int fd, uint32_t events, void *arg)
 			px_sess_close(s);
 			return;
 		}
-		/* The handshake had TLS_HANDSHAKE_MS; the idle timeout starts now. */
-		if (s->px->ops.client_idle_timeout_ms)
-			(void)loop_timer_arm(s->px->loop, &s->timer,
-					     s->px->ops.client_idle_timeout_ms, px_on_client_timer,
-					     s);
+		/* The handshake had TLS_HANDSHAKE_MS; the first request's wait starts now. */
+		if (first_wait_ms(s->px))
+			(void)loop_timer_arm(s->px->loop, &s->timer, first_wait_ms(s->px),
+					     px_on_client_timer, s);
 		else
 			loop_timer_cancel(s->px->loop, &s->timer);
 		events |= EPOLLIN; /* the request may have come with the handshake's end */
@@ -630,9 +641,9 @@ static void sess_new(struct proxy *px, int fd, const struct sockaddr_storage *pe
 	STAT_INC(px, accepted);
 	STAT_INC(px, active);
 	/* A TLS handshake has TLS_HANDSHAKE_MS whatever the idle timeout (an hour by default). */
-	if (px->ops.client_idle_timeout_ms || s->ssl)
+	if (first_wait_ms(px) || s->ssl)
 		(void)loop_timer_arm(px->loop, &s->timer,
-				     s->ssl ? TLS_HANDSHAKE_MS : px->ops.client_idle_timeout_ms,
+				     s->ssl ? TLS_HANDSHAKE_MS : first_wait_ms(px),
 				     px_on_client_timer, s);
 	if (!s->ssl && !(s->flags & SF_NO_ROUTE))
 		px_l4_begin(s); /* a TLS or TCP port: raw, routed once */

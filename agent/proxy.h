@@ -271,7 +271,9 @@ struct proxy_ops {
 	 * A request head must be whole this long after its first byte, or it is
 	 * answered 408 and the connection closed (Envoy's request_headers_timeout,
 	 * HAProxy's timeout http-request: a client trickling its head, slowloris,
-	 * holds a connection this long at most); 0 = no limit.
+	 * holds a connection this long at most); a new connection must begin its
+	 * first request this long after it was accepted (after its TLS handshake),
+	 * or it is closed without a word; 0 = no limit.
 	 */
 	uint32_t header_timeout_ms;
 	/*

@@ -1243,6 +1243,26 @@ static void head_trickling_in_gets_408_after_the_header_timeout(void **state)
 	fixture_stop(f);
 }
 
+/* A connection that never begins a request is closed, without a word, a header timeout after
+ * its accept (as HAProxy's timeout http-request); it is not an idle keep-alive one. */
+static void silent_connection_closed_after_the_header_timeout(void **state)
+{
+	static const struct up_script sc = {0};
+	struct limits lim = {.header_timeout_ms = 200, .idle_timeout_ms = 60000};
+	struct fixture *f = fixture_start(&sc, &lim);
+	struct client *c = client_open(f);
+	uint64_t t0 = now_ms();
+
+	(void)state;
+	assert_true(client_closed(c));
+	assert_true(now_ms() - t0 >= 180 && now_ms() - t0 < 1500);
+	assert_int_equal(c->len, 0);
+	assert_int_equal(stats(f).header_timeouts, 0); /* no head, no 408 */
+	client_free(c);
+	assert_true(wait_no_sessions(f));
+	fixture_stop(f);
+}
+
 /* The header timeout is for heads: an idle keep-alive connection is the idle timeout's. */
 static void idle_connection_is_not_hit_by_the_header_timeout(void **state)
 {
@@ -1382,6 +1402,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(table),
 		cmocka_unit_test(head_trickling_in_gets_408_after_the_header_timeout),
+		cmocka_unit_test(silent_connection_closed_after_the_header_timeout),
 		cmocka_unit_test(idle_connection_is_not_hit_by_the_header_timeout),
 		cmocka_unit_test(idle_timeouts_close_both_sides),
 		cmocka_unit_test(websocket_tunnel_passes_half_closes_on),
