@@ -185,7 +185,8 @@ static int agent_stats(void *ctx, char *buf, size_t len)
 	snapshot_reloads_get(&a->store, &rl);
 	if (!stat_line(buf, len, &off, "config.", "generation", snapshot_generation(&a->store)) ||
 	    !stat_line(buf, len, &off, "config.", "reloads_ok", rl.ok) ||
-	    !stat_line(buf, len, &off, "config.", "reloads_refused", rl.refused))
+	    !stat_line(buf, len, &off, "config.", "reloads_refused", rl.refused) ||
+	    !stat_line(buf, len, &off, "kernel.", "pins_lost", a->pins_lost))
 		return (int)off;
 	if (!kern_read_stats(kern_stats_fd(a->kern), k))
 		for (int i = 0; i < SHUNT_STAT_MAX; i++)
@@ -227,6 +228,32 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
  * kernel hears it is alive. If the agent dies or hangs here, the heartbeat
  * goes stale within KERN_ALIVE_MS and the kernel balances connections itself.
  */
+/*
+ * Heartbeats between looks at the pin directory. Losing it (bpffs unmounted
+ * under the agent) stops nothing now: the programs stay attached through the
+ * agent's link fds and the maps through its map fds. But the next agent would
+ * start from nothing, and this one's exit would detach capture: say so, loudly,
+ * once, and again when it is back.
+ */
+#define PIN_CHECK_EVERY 10
+
+static void check_pins(struct agent *a)
+{
+	bool ok = kern_pins_reachable(a->kern);
+
+	if (ok == !a->pins_lost)
+		return;
+	a->pins_lost = !ok;
+	if (ok)
+		log_info("shuntd: the pin directory %s is reachable again", a->opt.pin_dir);
+	else
+		log_error("shuntd: the pin directory %s is gone (bpffs unmounted, or the directory "
+			  "removed): capture goes on while this agent runs, but its pinned maps and "
+			  "links cannot be found by the next one, and its exit detaches capture "
+			  "(fail open); mount bpffs and restart shuntd to pin them again",
+			  a->opt.pin_dir);
+}
+
 static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct agent *a = arg;
@@ -236,6 +263,8 @@ static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 		log_warn("shuntd: heartbeat: cannot write %s: %s", SHUNT_MAP_CFG, strerror(errno));
 	if (ready && !a->reloader)
 		agent_start_reloader(a);
+	if (ready && ++a->pin_checks % PIN_CHECK_EVERY == 0)
+		check_pins(a);
 	agent_free_retired_gw_tls(a, false);
 	(void)loop_timer_arm(loop, t, KERN_HEARTBEAT_MS, on_heartbeat, a);
 }
