@@ -41,6 +41,7 @@
 #include "snapshot.h"
 #include "stats_prom.h"
 #include "sysfs.h"
+#include "privs.h"
 #include "shuntd.h"
 #include "worker.h"
 
@@ -247,11 +248,12 @@ static void check_pins(struct agent *a)
 	if (ok)
 		log_info("shuntd: the pin directory %s is reachable again", a->opt.pin_dir);
 	else
-		log_error("shuntd: the pin directory %s is gone (bpffs unmounted, or the directory "
-			  "removed): capture goes on while this agent runs, but its pinned maps and "
-			  "links cannot be found by the next one, and its exit detaches capture "
-			  "(fail open); mount bpffs and restart shuntd to pin them again",
-			  a->opt.pin_dir);
+		log_error(
+			"shuntd: the pin directory %s is gone (bpffs unmounted, or the directory "
+			"removed): capture goes on while this agent runs, but its pinned maps and "
+			"links cannot be found by the next one, and its exit detaches capture "
+			"(fail open); mount bpffs and restart shuntd to pin them again",
+			a->opt.pin_dir);
 }
 
 static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
@@ -261,6 +263,13 @@ static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 
 	if (ready && kern_heartbeat(a->kern, true))
 		log_warn("shuntd: heartbeat: cannot write %s: %s", SHUNT_MAP_CFG, strerror(errno));
+	if (ready && !a->privs_dropped) {
+		/* Loaded, attached, listening: the main thread keeps what privs.h says. */
+		a->privs_dropped = true;
+		if (!privs_drop(PRIVS_MAIN))
+			log_info("shuntd: capabilities dropped to CAP_BPF, CAP_SYS_ADMIN, "
+				 "CAP_NET_ADMIN and CAP_NET_BIND_SERVICE");
+	}
 	if (ready && !a->reloader)
 		agent_start_reloader(a);
 	if (ready && ++a->pin_checks % PIN_CHECK_EVERY == 0)

@@ -2,6 +2,10 @@
 # End-to-end faults and overload test (issue 8): what a client in a mesh pod
 # sees when things break, and that shuntd neither crashes nor spins.
 #
+#   0. Privileges: once ready, every thread of shuntd holds only the
+#      capabilities agent/privs.h gives its role (effective, permitted and
+#      bounding sets, from /proc), with no_new_privs; serving, reloads and
+#      the pod scan go on with them (the rest of this test, and every other).
 #   1. Overload: shuntd --max-connections 4. Four idle connections from the
 #      client pod are held open; the fifth gets a 503 "overloaded" with
 #      Envoy's OM flag in the access log and is closed; once the four close,
@@ -206,6 +210,40 @@ served() {
 
 client client --connect "$WEB:80" --path /warm
 check "a request is served before the overload" served 1
+
+# --- 0. privileges: each thread keeps what privs.h says, nothing else ---------------------
+
+# caps TID FIELD: the thread's capability set FIELD (CapEff, CapPrm, CapBnd) from /proc.
+caps() {
+	awk -v f="$2:" '$1 == f { print $2 }' "/proc/$AGENT_PID/task/$1/status" 2>/dev/null
+}
+# thread COMM: the tid of the agent's thread named COMM.
+thread() {
+	grep -lx "$1" /proc/"$AGENT_PID"/task/*/comm 2>/dev/null | head -1 | cut -d/ -f5
+}
+CAP_MAIN=0000008000201400   # CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE
+CAP_WORKER=0000008000001400 # CAP_BPF, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE
+for ((t = 30; t > 0; t--)); do
+	[ "$(caps "$AGENT_PID" CapEff)" = "$CAP_MAIN" ] && break
+	sleep 0.1
+done
+# NAME:EFFECTIVE-AND-PERMITTED:BOUNDING. The reload thread starts after the main thread
+# dropped CAP_SETPCAP, which the bounding set needs: it keeps the main one's (and, with
+# nothing permitted and no_new_privs, can never gain from it).
+for spec in "shuntd:$CAP_MAIN:$CAP_MAIN" "shunt-worker0:$CAP_WORKER:$CAP_WORKER" \
+	"shunt-reload:0000000000000000:$CAP_MAIN"; do
+	IFS=: read -r name want want_bnd <<<"$spec"
+	tid=$(thread "$name")
+	eff=$(caps "$tid" CapEff) prm=$(caps "$tid" CapPrm) bnd=$(caps "$tid" CapBnd)
+	nnp=$(awk '$1 == "NoNewPrivs:" { print $2 }' "/proc/$AGENT_PID/task/$tid/status" 2>/dev/null)
+	if [ -n "$tid" ] && [ "$eff" = "$want" ] && [ "$prm" = "$want" ] && [ "$bnd" = "$want_bnd" ] &&
+		[ "$nnp" = 1 ]; then
+		ok "thread $name keeps capabilities $want only (bounding $want_bnd, no_new_privs)"
+	else
+		not_ok "thread $name keeps capabilities $want only: tid ${tid:-none}, CapEff $eff CapPrm $prm CapBnd $bnd NoNewPrivs $nnp"
+	fi
+done
+check "the log says the capabilities were dropped" grep -q 'capabilities dropped to CAP_BPF' "$TMP/shuntd.log"
 
 hold 4 "$WEB:80"
 wait_held 4 || { not_ok "4 connections to $WEB:80 held open"; show "$TMP/hold.log"; }
