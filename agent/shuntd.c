@@ -214,6 +214,7 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
 		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
 			log_info("shuntd: %s, shutting down", strsignal((int)si.ssi_signo));
 			__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
+			a->stopping = true;
 			loop_stop(loop);
 		} else if (si.ssi_signo == SIGHUP && a->reloader) {
 			reloader_request(a->reloader, "SIGHUP");
@@ -256,6 +257,18 @@ static void check_pins(struct agent *a)
 			a->opt.pin_dir);
 }
 
+/* Main thread, once: loaded, attached, listening; it keeps what privs.h says. */
+static void drop_privs(struct agent *a)
+{
+	if (a->privs_dropped)
+		return;
+	a->privs_dropped = true;
+	if (!privs_drop(PRIVS_MAIN))
+		log_info(
+			"shuntd: capabilities dropped to CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN and "
+			"CAP_NET_BIND_SERVICE");
+}
+
 static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct agent *a = arg;
@@ -263,13 +276,8 @@ static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 
 	if (ready && kern_heartbeat(a->kern, true))
 		log_warn("shuntd: heartbeat: cannot write %s: %s", SHUNT_MAP_CFG, strerror(errno));
-	if (ready && !a->privs_dropped) {
-		/* Loaded, attached, listening: the main thread keeps what privs.h says. */
-		a->privs_dropped = true;
-		if (!privs_drop(PRIVS_MAIN))
-			log_info("shuntd: capabilities dropped to CAP_BPF, CAP_SYS_ADMIN, "
-				 "CAP_NET_ADMIN and CAP_NET_BIND_SERVICE");
-	}
+	if (ready)
+		drop_privs(a); /* a no-op unless agent_became_ready() could not be posted */
 	if (ready && !a->reloader)
 		agent_start_reloader(a);
 	if (ready && ++a->pin_checks % PIN_CHECK_EVERY == 0)
@@ -453,7 +461,6 @@ static int agent_start(struct agent *a)
 	if (err)
 		return err;
 
-	__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE);
 	log_info("shuntd: ready: %u service ports through the agent (L7), %u balanced in the "
 		 "kernel (IPv6 VIPs: %u L7, %u in the kernel), in %s; proxying on %s%s with %u "
 		 "worker(s), fast path %s, maps in %s",
@@ -464,6 +471,18 @@ static int agent_start(struct agent *a)
 	return 0;
 }
 
+/* Main loop, posted by the starter: /ready answers 200 once the main thread has dropped its
+ * capabilities, so that what a probe sees ready is the agent as it will run. */
+static void agent_became_ready(void *arg)
+{
+	struct agent *a = arg;
+
+	if (a->stopping) /* SIGTERM came first: this runs from loop_free() */
+		return;
+	drop_privs(a);
+	__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE);
+}
+
 /* The starter thread: start-up runs here so that the main loop answers /ready 503 meanwhile. */
 static void *agent_starter(void *arg)
 {
@@ -472,6 +491,8 @@ static void *agent_starter(void *arg)
 	a->start_err = agent_start(a);
 	if (a->start_err)
 		loop_stop(a->loop);
+	else if (loop_post(a->loop, agent_became_ready, a))
+		__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE); /* the heartbeat drops privs */
 	/* Hand back what start-up freed (YAML trees, libbpf's copy of the kernel's BTF, the
 	 * sync's scratch): glibc keeps freed pages inside its heaps otherwise, as RSS. */
 	malloc_trim(0);

@@ -223,8 +223,8 @@ thread() {
 }
 CAP_MAIN=0000008000201400   # CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE
 CAP_WORKER=0000008000001400 # CAP_BPF, CAP_NET_ADMIN, CAP_NET_BIND_SERVICE
-for ((t = 30; t > 0; t--)); do
-	[ "$(caps "$AGENT_PID" CapEff)" = "$CAP_MAIN" ] && break
+for ((t = 30; t > 0; t--)); do # the reload thread starts at the first heartbeat after ready
+	[ -n "$(thread shunt-reload)" ] && break
 	sleep 0.1
 done
 # NAME:EFFECTIVE-AND-PERMITTED:BOUNDING. The reload thread starts after the main thread
