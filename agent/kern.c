@@ -5,6 +5,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -369,6 +370,21 @@ int kern_add_listener(struct kern *k, int fd)
 	if (bpf_map_update_elem(k->lsn_fd, &cookie, &one, BPF_ANY))
 		return -errno;
 	return 0;
+}
+
+#define BPF_FS_MAGIC_ 0xcafe4a11 /* linux/magic.h's BPF_FS_MAGIC */
+
+bool kern_pins_reachable(const struct kern *k)
+{
+	struct stat held, now;
+	struct statfs fs;
+
+	/* The path is looked up afresh: after a (lazy) umount it leads elsewhere, or nowhere,
+	 * while lock_fd still holds the old directory. */
+	if (fstat(k->lock_fd, &held) || stat(k->pin_dir, &now) || statfs(k->pin_dir, &fs))
+		return false;
+	return held.st_dev == now.st_dev && held.st_ino == now.st_ino &&
+	       (unsigned long)fs.f_type == BPF_FS_MAGIC_;
 }
 
 int kern_heartbeat(struct kern *k, bool alive)

@@ -97,6 +97,14 @@ int kern_add_listener(struct kern *k, int fd);
  */
 int kern_heartbeat(struct kern *k, bool alive);
 
+/*
+ * Whether the pin directory is still where it was opened: the same directory
+ * at the same path, on a bpf filesystem. False when bpffs was unmounted (or
+ * the directory removed or replaced): capture goes on through the agent's own
+ * fds, but a restarted agent would not find the pinned maps and links.
+ */
+bool kern_pins_reachable(const struct kern *k);
+
 /* One pod's entry in shunt_pods_v2. */
 struct kern_pod {
 	uint64_t netns_cookie;

@@ -23,6 +23,7 @@
 
 #include "dns_msg.h"
 #include "log.h"
+#include "privs.h"
 #include "resolve.h"
 
 #define ANSWER_RRS_MAX 64 /* answer records read from one message */
@@ -420,6 +421,9 @@ static void *resolve_main(void *arg)
 				{.fd = r->wake_fd, .events = POLLIN}};
 	uint64_t v;
 
+	/* Its socket is open and marked: nothing it does needs a capability (privs.h). */
+	pthread_setname_np(pthread_self(), "shunt-resolve");
+	(void)privs_drop(PRIVS_NONE);
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
 		int timeout = tick(r, now_ms());

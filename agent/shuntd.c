@@ -41,6 +41,7 @@
 #include "snapshot.h"
 #include "stats_prom.h"
 #include "sysfs.h"
+#include "privs.h"
 #include "shuntd.h"
 #include "worker.h"
 
@@ -185,7 +186,8 @@ static int agent_stats(void *ctx, char *buf, size_t len)
 	snapshot_reloads_get(&a->store, &rl);
 	if (!stat_line(buf, len, &off, "config.", "generation", snapshot_generation(&a->store)) ||
 	    !stat_line(buf, len, &off, "config.", "reloads_ok", rl.ok) ||
-	    !stat_line(buf, len, &off, "config.", "reloads_refused", rl.refused))
+	    !stat_line(buf, len, &off, "config.", "reloads_refused", rl.refused) ||
+	    !stat_line(buf, len, &off, "kernel.", "pins_lost", a->pins_lost))
 		return (int)off;
 	if (!kern_read_stats(kern_stats_fd(a->kern), k))
 		for (int i = 0; i < SHUNT_STAT_MAX; i++)
@@ -212,6 +214,7 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
 		if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM) {
 			log_info("shuntd: %s, shutting down", strsignal((int)si.ssi_signo));
 			__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
+			a->stopping = true;
 			loop_stop(loop);
 		} else if (si.ssi_signo == SIGHUP && a->reloader) {
 			reloader_request(a->reloader, "SIGHUP");
@@ -227,6 +230,45 @@ static void on_signal(struct loop *loop, int fd, uint32_t events, void *arg)
  * kernel hears it is alive. If the agent dies or hangs here, the heartbeat
  * goes stale within KERN_ALIVE_MS and the kernel balances connections itself.
  */
+/*
+ * Heartbeats between looks at the pin directory. Losing it (bpffs unmounted
+ * under the agent) stops nothing now: the programs stay attached through the
+ * agent's link fds and the maps through its map fds. But the next agent would
+ * start from nothing, and this one's exit would detach capture: say so, loudly,
+ * once, and again when it is back.
+ */
+#define PIN_CHECK_EVERY 10
+
+static void check_pins(struct agent *a)
+{
+	bool ok = kern_pins_reachable(a->kern);
+
+	if (ok == !a->pins_lost)
+		return;
+	a->pins_lost = !ok;
+	if (ok)
+		log_info("shuntd: the pin directory %s is reachable again", a->opt.pin_dir);
+	else
+		log_error(
+			"shuntd: the pin directory %s is gone (bpffs unmounted, or the directory "
+			"removed): capture goes on while this agent runs, but its pinned maps and "
+			"links cannot be found by the next one, and its exit detaches capture "
+			"(fail open); mount bpffs and restart shuntd to pin them again",
+			a->opt.pin_dir);
+}
+
+/* Main thread, once: loaded, attached, listening; it keeps what privs.h says. */
+static void drop_privs(struct agent *a)
+{
+	if (a->privs_dropped)
+		return;
+	a->privs_dropped = true;
+	if (!privs_drop(PRIVS_MAIN))
+		log_info(
+			"shuntd: capabilities dropped to CAP_BPF, CAP_SYS_ADMIN, CAP_NET_ADMIN and "
+			"CAP_NET_BIND_SERVICE");
+}
+
 static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 {
 	struct agent *a = arg;
@@ -234,8 +276,12 @@ static void on_heartbeat(struct loop *loop, struct loop_timer *t, void *arg)
 
 	if (ready && kern_heartbeat(a->kern, true))
 		log_warn("shuntd: heartbeat: cannot write %s: %s", SHUNT_MAP_CFG, strerror(errno));
+	if (ready)
+		drop_privs(a); /* a no-op unless agent_became_ready() could not be posted */
 	if (ready && !a->reloader)
 		agent_start_reloader(a);
+	if (ready && ++a->pin_checks % PIN_CHECK_EVERY == 0)
+		check_pins(a);
 	agent_free_retired_gw_tls(a, false);
 	(void)loop_timer_arm(loop, t, KERN_HEARTBEAT_MS, on_heartbeat, a);
 }
@@ -416,7 +462,6 @@ static int agent_start(struct agent *a)
 	if (err)
 		return err;
 
-	__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE);
 	log_info("shuntd: ready: %u service ports through the agent (L7), %u balanced in the "
 		 "kernel (IPv6 VIPs: %u L7, %u in the kernel), in %s; proxying on %s%s with %u "
 		 "worker(s), fast path %s, maps in %s",
@@ -427,6 +472,18 @@ static int agent_start(struct agent *a)
 	return 0;
 }
 
+/* Main loop, posted by the starter: /ready answers 200 once the main thread has dropped its
+ * capabilities, so that what a probe sees ready is the agent as it will run. */
+static void agent_became_ready(void *arg)
+{
+	struct agent *a = arg;
+
+	if (a->stopping) /* SIGTERM came first: this runs from loop_free() */
+		return;
+	drop_privs(a);
+	__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE);
+}
+
 /* The starter thread: start-up runs here so that the main loop answers /ready 503 meanwhile. */
 static void *agent_starter(void *arg)
 {
@@ -435,6 +492,8 @@ static void *agent_starter(void *arg)
 	a->start_err = agent_start(a);
 	if (a->start_err)
 		loop_stop(a->loop);
+	else if (loop_post(a->loop, agent_became_ready, a))
+		__atomic_store_n(&a->ready, true, __ATOMIC_RELEASE); /* the heartbeat drops privs */
 	/* Hand back what start-up freed (YAML trees, libbpf's copy of the kernel's BTF, the
 	 * sync's scratch): glibc keeps freed pages inside its heaps otherwise, as RSS. */
 	malloc_trim(0);

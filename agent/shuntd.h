@@ -91,6 +91,10 @@ struct agent {
 	unsigned n_workers;
 	struct loop *loop;	     /* main thread: signals, admin and the heartbeat */
 	struct loop_timer heartbeat; /* refreshes the kernel's view that the agent is alive */
+	unsigned pin_checks;	     /* heartbeats counted toward the next look at the pins */
+	bool pins_lost;		     /* the pin dir is not reachable at its path (check_pins()) */
+	bool privs_dropped;	     /* the main thread dropped its capabilities (privs.h) */
+	bool stopping;		     /* SIGINT or SIGTERM: the main loop is stopping */
 	struct loop_timer podscan;   /* maps pods' network namespaces again (shunt_pods_v2) */
 	int netns_watch;	     /* inotify on --netns-dir: a pod came or went; -1: none */
 	struct admin *admin;

@@ -16,6 +16,7 @@
 #include "podns.h"
 #include "reload.h"
 #include "resolve.h"
+#include "privs.h"
 #include "shuntd.h"
 #include "worker.h"
 
@@ -148,11 +149,14 @@ static int reload_apply(void *ctx, struct snapshot *snap)
 	return 0;
 }
 
-/* Reload thread: its loads read DNS ServiceEntries' names from the resolver. */
+/* Reload thread: its loads read DNS ServiceEntries' names from the resolver; it reads files
+ * and needs no capability (privs.h). */
 static void reload_thread_start(void *ctx)
 {
 	struct agent *a = ctx;
 
+	pthread_setname_np(pthread_self(), "shunt-reload");
+	(void)privs_drop(PRIVS_NONE);
 	if (a->resolver)
 		config_set_name_lookup(resolver_name_lookup, a->resolver);
 }

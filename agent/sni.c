@@ -158,7 +158,7 @@ static bool looks_tls(const uint8_t *p, size_t len)
 enum sni_result sni_parse(const uint8_t *p, size_t len, char *name, size_t *need)
 {
 	uint8_t hs[SNI_HELLO_MAX];
-	size_t off = 0, hs_len = 0, msg_len = 0, rlen, have, dummy;
+	size_t off = 0, hs_len = 0, msg_len = 0, rlen, have, rec, dummy;
 
 	if (!need)
 		need = &dummy;
@@ -177,8 +177,9 @@ enum sni_result sni_parse(const uint8_t *p, size_t len, char *name, size_t *need
 		if (off + REC_HEADER + rlen > SNI_HELLO_MAX)
 			return SNI_TOO_BIG;
 		*need = off + REC_HEADER + rlen;
-		have = len - off - REC_HEADER < rlen ? len - off - REC_HEADER : rlen;
-		memcpy(hs + hs_len, p + off + REC_HEADER, have);
+		rec = off + REC_HEADER; /* where this record's payload starts, in @p */
+		have = len - rec < rlen ? len - rec : rlen;
+		memcpy(hs + hs_len, p + rec, have);
 		hs_len += have;
 		off += REC_HEADER + have;
 		if (hs_len >= HS_HEADER) {
@@ -189,6 +190,13 @@ enum sni_result sni_parse(const uint8_t *p, size_t len, char *name, size_t *need
 				return SNI_TOO_BIG;
 			if (hs_len >= HS_HEADER + msg_len)
 				return client_hello(hs + HS_HEADER, msg_len, name);
+			/* The hello may end before its record does: then that is what to wait for.
+			 */
+			if (HS_HEADER + msg_len - (hs_len - have) < rlen)
+				*need = rec + HS_HEADER + msg_len - (hs_len - have);
+		} else if (HS_HEADER - (hs_len - have) < rlen) {
+			/* Until the handshake header says how long the hello is, wait for it. */
+			*need = rec + HS_HEADER - (hs_len - have);
 		}
 		if (off == *need) /* a whole record, the hello goes on in the next one */
 			*need = off + REC_HEADER;

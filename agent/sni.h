@@ -34,11 +34,14 @@ const char *sni_result_str(enum sni_result r);
  * and NUL-terminated; it is a valid host name ([a-z0-9-_.], no empty label).
  * A server_name extension with no host_name entry is SNI_NONE; one whose name
  * is not a host name, or repeated, is SNI_MALFORMED. On SNI_MORE, *@need
- * (when @need is not NULL) is how many bytes the next answer takes at least
- * (the end of the record being read, or of the next record header): calling
- * again with fewer would say SNI_MORE again, so a client trickling bytes costs
- * one parse per record, not one per byte. Reads nothing beyond @len; never
- * allocates.
+ * (when @need is not NULL) is how many bytes a name (or SNI_NONE) takes at
+ * least: the end of the record being read, of the ClientHello (or of its
+ * handshake header, which says where the hello ends) if that comes first, or
+ * of the next record header. Called again with fewer, it says
+ * SNI_MORE or rejects (bytes that cannot be a ClientHello are refused as soon
+ * as they come), so a client trickling bytes costs one parse per record, not
+ * one per byte, and waiting for @need delays no routing decision. Reads
+ * nothing beyond @len; never allocates.
  */
 enum sni_result sni_parse(const uint8_t *p, size_t len, char *name, size_t *need);
 

@@ -17,6 +17,7 @@
 #include "loop.h"
 #include "metrics_labels.h"
 #include "proxy.h"
+#include "privs.h"
 #include "redirect.h"
 #include "route.h"
 #include "snapshot.h"
@@ -665,8 +666,12 @@ free_worker:
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	char name[16];
 	int err;
 
+	snprintf(name, sizeof(name), "shunt-worker%u", w->opts.id);
+	pthread_setname_np(pthread_self(), name);
+	(void)privs_drop(PRIVS_WORKER); /* logged; the worker serves either way */
 	err = loop_run(w->loop);
 	if (err)
 		log_error("worker %u: event loop failed: %s", w->opts.id, strerror(-err));
