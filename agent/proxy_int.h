@@ -3,8 +3,10 @@
  * Internals of the proxy, shared by its files and nothing else:
  *   proxy.c          the proxy object, accept, session lifecycle, socket I/O,
  *                    the event handlers and the state machine driver
- *   proxy_exchange.c what each session state does with HTTP: routing,
- *                    forwarding, local replies, retry, keep-alive
+ *   proxy_head.c     HEAD: a request head parsed, checked, routed, written for
+ *                    the upstream
+ *   proxy_exchange.c what the other states do with HTTP: forwarding, local
+ *                    replies, retry, keep-alive
  *   proxy_pool.c     upstream connections: connect, close, the idle pool
  *
  * Bytes move through two fixed buffers per session: req (client to
@@ -300,7 +302,14 @@ static inline uint32_t px_up_pending(const struct session *s)
 	return s->hout.len - s->hout_sent + s->req_fwd;
 }
 
-/* proxy_exchange.c: one step of each state. They may change s->state; the driver calls again. */
+/* proxy_head.c, proxy_exchange.c: one step of each state. They may change s->state; the driver
+ * calls again. */
+
+/* HEAD: parses the request head, routes it, starts the exchange or answers locally. */
+void px_do_head(struct session *s);
+
+/* The header timeout fired on a head begun in HEAD: 408, the connection closed after it. */
+void px_head_timed_out(struct session *s);
 
 /* The proxy's xorshift64* generator. */
 uint64_t px_rand(struct proxy *px);
@@ -308,17 +317,35 @@ uint64_t px_rand(struct proxy *px);
 #define PX_REQUEST_ID_LEN 36
 void px_request_id(struct proxy *px, char out[PX_REQUEST_ID_LEN + 1]);
 
-/* HEAD: parses the request head, routes it, starts the exchange or answers locally. */
-void px_do_head(struct session *s);
+#define PX_ATTEMPT_LINE_MAX 48 /* "x-envoy-attempt-count: N\r\n\r\n" */
+
+/* The request's head is in hout, s->pick decided: waits for a fault delay, forwards it, or
+ * answers it locally as the pick says. */
+void px_request_routed(struct session *s);
+
+/*
+ * Answers the current request from the proxy with @status, @body and the
+ * header lines @extra (NULL: none), dropping the upstream and what it sent;
+ * the connection closes after the answer if @close, or if the request does
+ * not let it live on. State LOCAL.
+ */
+void px_local_reply(struct session *s, int status, const char *body, const char *extra, bool close);
+
+/*
+ * Refuses the request with @status (400, 413, 414, 431, 501, 505), counted in
+ * bad_requests, and closes the connection after the answer. @details: Envoy's
+ * response code details; NULL for the one of @status.
+ */
+void px_bad_request(struct session *s, int status, const char *details);
+
+/* Writes the attempt count (s->attempt) and the head's empty line at hout_attempt. */
+void px_write_attempt(struct session *s);
 
 /* EXCHANGE: request bytes up, response bytes down; ends, retries or answers locally. */
 void px_do_exchange(struct session *s);
 
 /* LOCAL: sends the proxy's own answer, drains the request body, then next request or close. */
 void px_do_local(struct session *s);
-
-/* The header timeout fired on a head begun in HEAD: 408, the connection closed after it. */
-void px_head_timed_out(struct session *s);
 
 /* LINGER: drops what the client still sends until it closes. */
 void px_do_linger(struct session *s);
