@@ -78,9 +78,9 @@ static void usage(FILE *f)
 		"                     standard output (-) or nowhere (off, the default)\n"
 		"  --check-kernel     probe this kernel for every feature shunt needs, print one\n"
 		"                     line per feature and exit 0 (all there) or 1\n",
-		MAX_CONNECTIONS_DEFAULT, FAST_PATH_DEFAULT ? "on" : "off", SHUNT_DEFAULT_MARK,
-		SHUNT_MAP_SVC4, SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX, SHUNT_MAP_PAIR4,
-		SHUNT_PAIR4_MAX);
+		(unsigned)MAX_CONNECTIONS_DEFAULT, FAST_PATH_DEFAULT ? "on" : "off",
+		SHUNT_DEFAULT_MARK, SHUNT_MAP_SVC4, SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX,
+		SHUNT_MAP_PAIR4, SHUNT_PAIR4_MAX);
 }
 
 /* Long options without a letter. */
@@ -129,7 +129,7 @@ static int parse_http_limit(int opt, const char *arg, struct worker_http *h)
 		/* Heads are read into one buffer addressed by 16-bit offsets. */
 		if (errno || *end || !v || v * 1024 > PROXY_HEAD_MAX) {
 			fprintf(stderr, "shuntd: --max-request-headers-kb %s: expected 1..%u\n",
-				arg, PROXY_HEAD_MAX / 1024);
+				arg, (unsigned)PROXY_HEAD_MAX / 1024);
 			return -EINVAL;
 		}
 		h->max_head_bytes = (uint32_t)v * 1024;
@@ -306,8 +306,8 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || (c == 'C' && !v) || v > LIMIT_MAX) {
 				fprintf(stderr, "shuntd: --max-%s %s: expected %u..%u\n",
-					c == 'C' ? "connections" : "requests", optarg, c == 'C',
-					LIMIT_MAX);
+					c == 'C' ? "connections" : "requests", optarg,
+					(unsigned)(c == 'C'), (unsigned)LIMIT_MAX);
 				return -EINVAL;
 			}
 			*(c == 'C' ? &o->max_connections : &o->max_requests) = (uint32_t)v;
