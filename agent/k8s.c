@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,8 +42,9 @@ struct watcher {
 	struct k8s_lines lines;
 	char *body;
 	size_t body_len, body_cap;
-	bool gone;    /* 410: relist */
-	bool aborted; /* the write callback refused the data */
+	bool gone;		     /* 410: relist */
+	bool aborted;		     /* the write callback refused the data */
+	char error[CURL_ERROR_SIZE]; /* what libcurl said of the last failed transfer */
 };
 
 struct k8s {
@@ -54,7 +56,8 @@ struct k8s {
 	pthread_mutex_t lock; /* stop, stats and the condition */
 	pthread_cond_t cond;  /* stop, and every change of the store */
 	bool stop;	      /* also read without the lock (progress callback) */
-	bool istio_absent_logged;
+	bool istio_absent;    /* the Istio group was found not served (and said so) */
+	unsigned istio_epoch; /* bumped when it is found served again: all its kinds look */
 	struct k8s_stats stats;
 };
 
@@ -252,6 +255,7 @@ static int setup_curl(struct watcher *w)
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
 	curl_easy_setopt(c, CURLOPT_USERAGENT, "shuntd");
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, w->error);
 	set_tls(c, &w->k->o.conn);
 	w->curl = c;
 	return 0;
@@ -275,6 +279,7 @@ static int get(struct watcher *w, const char *path, bool stream, long timeout_s,
 	w->stream = stream;
 	w->body_len = 0;
 	w->gone = w->aborted = false;
+	w->error[0] = '\0';
 	k8s_lines_reset(&w->lines);
 	curl_easy_setopt(w->curl, CURLOPT_URL, url);
 	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, hdrs);
@@ -294,7 +299,9 @@ static int get(struct watcher *w, const char *path, bool stream, long timeout_s,
 		return 0;
 	if (stopped(w->k) || w->aborted)
 		return -ECANCELED;
-	log_debug("k8s: GET %s: %s", path, curl_easy_strerror(rc));
+	if (!w->error[0])
+		snprintf(w->error, sizeof(w->error), "%s", curl_easy_strerror(rc));
+	log_debug("k8s: GET %s: %s", path, w->error);
 	return -EIO;
 }
 
@@ -303,12 +310,14 @@ static void report(struct watcher *w, const char *what, long status, int err)
 {
 	char msg[512];
 
-	if (status)
+	if (err == -EIO)
+		snprintf(msg, sizeof(msg), "%s %s: %s", what, w->r->plural,
+			 w->error[0] ? w->error : "no answer from the API server");
+	else if (status && status != 200)
 		snprintf(msg, sizeof(msg), "%s %s: HTTP %ld%s%.200s", what, w->r->plural, status,
 			 w->body_len ? ": " : "", w->body_len ? w->body : "");
 	else
-		snprintf(msg, sizeof(msg), "%s %s: %s", what, w->r->plural,
-			 err == -EIO ? "no answer from the API server" : strerror(-err));
+		snprintf(msg, sizeof(msg), "%s %s: %s", what, w->r->plural, strerror(-err));
 	if (status != w->last_status || !w->failures)
 		log_warn("k8s: %s (retrying with backoff)%s", msg,
 			 status == 401 || status == 403 ? "; see docs/kubernetes.md for the RBAC "
@@ -392,7 +401,7 @@ static int list(struct watcher *w)
 	if (err) {
 		json_decref(acc);
 		if (err != -ECANCELED && err != -ENOENT)
-			report(w, "list", status, err == -EAGAIN ? 0 : err);
+			report(w, "list", status, err);
 		return err == -ENOENT || err == -ECANCELED ? err : -EAGAIN;
 	}
 	snprintf(w->rv, sizeof(w->rv), "%s", rv);
@@ -465,7 +474,7 @@ static int watch(struct watcher *w)
 	if (!err && status == 404)
 		return -ENOENT;
 	if (err || status != 200) {
-		report(w, "watch", status, err ? err : -EIO);
+		report(w, "watch", status, err ? err : -EPROTO);
 		return -EAGAIN;
 	}
 	/* A server that ends every watch at once would have us spin: count that as a failure. */
@@ -490,7 +499,7 @@ static int discover(struct watcher *w)
 	if (!err && status == 404)
 		return -ENOENT;
 	if (err || status != 200 || !(root = json_loadb(w->body, w->body_len, 0, NULL))) {
-		report(w, "discovery for", status, -EIO);
+		report(w, "discovery for", status, err ? err : -EPROTO);
 		return -EAGAIN;
 	}
 	/* The preferred version first, then the newest shunt reads that the API serves. */
@@ -537,8 +546,8 @@ static void absent(struct watcher *w)
 	bool first;
 
 	pthread_mutex_lock(&w->k->lock);
-	first = !w->k->istio_absent_logged;
-	w->k->istio_absent_logged = true;
+	first = !w->k->istio_absent;
+	w->k->istio_absent = true;
 	pthread_mutex_unlock(&w->k->lock);
 	if (first)
 		log_info("k8s: %s is not served by the API (Istio's CRDs are not installed): no "
@@ -548,6 +557,50 @@ static void absent(struct watcher *w)
 		log_debug("k8s: %s is not served", w->r->plural);
 	k8s_store_absent(w->k->store, w->i);
 	w->api_version[0] = '\0';
+}
+
+/*
+ * The Istio group is served again: every Istio kind looks now, and is unsynced until it
+ * listed, so that no config is built with VirtualServices but not yet the DestinationRules
+ * that define their subsets.
+ */
+static void found(struct watcher *w)
+{
+	bool again;
+
+	pthread_mutex_lock(&w->k->lock);
+	again = w->k->istio_absent;
+	w->k->istio_absent = false;
+	if (again) {
+		w->k->istio_epoch++;
+		for (size_t i = 0; i < K8S_RESOURCES; i++)
+			if (!k8s_resources[i].version)
+				k8s_store_unsync(w->k->store, i);
+		pthread_cond_broadcast(&w->k->cond);
+	}
+	pthread_mutex_unlock(&w->k->lock);
+	if (again)
+		log_info("k8s: %s is served: watching the Istio kinds", w->r->group);
+}
+
+/* nap() for an absent kind, cut short when another finds the group served. */
+static void nap_absent(struct watcher *w)
+{
+	uint64_t end = now_ms() + w->k->o.discovery_ms;
+	unsigned epoch;
+
+	pthread_mutex_lock(&w->k->lock);
+	epoch = w->k->istio_epoch;
+	pthread_mutex_unlock(&w->k->lock);
+	while (now_ms() < end && !nap(w->k, 100)) {
+		bool moved;
+
+		pthread_mutex_lock(&w->k->lock);
+		moved = w->k->istio_epoch != epoch;
+		pthread_mutex_unlock(&w->k->lock);
+		if (moved)
+			return;
+	}
 }
 
 /* Watches until it must relist (or stops). */
@@ -580,7 +633,7 @@ static void *watcher_main(void *arg)
 			err = discover(w);
 			if (err == -ENOENT) {
 				absent(w);
-				nap(w->k, w->k->o.discovery_ms);
+				nap_absent(w);
 				continue;
 			}
 			if (err) {
@@ -588,6 +641,7 @@ static void *watcher_main(void *arg)
 					backoff(w);
 				continue;
 			}
+			found(w);
 			log_info("k8s: watching %s as %s", w->r->plural, w->api_version);
 		}
 		err = list(w);
@@ -596,6 +650,12 @@ static void *watcher_main(void *arg)
 			continue;
 		}
 		if (err) {
+			/* An Istio kind found served but not listable (RBAC): the config goes on
+			 * without it rather than wait for it. */
+			if (istio && w->failures >= 2 && k8s_store_settle(w->k->store, w->i))
+				log_warn("k8s: %s cannot be listed: configs are built without "
+					 "them until it can",
+					 w->r->plural);
 			if (err != -ECANCELED && backoff(w))
 				break;
 			continue;
@@ -675,6 +735,7 @@ static void defaults(struct k8s_opts *o)
 int k8s_new(struct k8s_opts *o, void (*changed)(void *arg), void *arg, struct k8s **out)
 {
 	struct k8s *k = calloc(1, sizeof(*k));
+	sigset_t all, old;
 	uint32_t seed = 0;
 	int err;
 
@@ -699,6 +760,9 @@ int k8s_new(struct k8s_opts *o, void (*changed)(void *arg), void *arg, struct k8
 	err = k8s_store_new(on_store_changed, k, &k->store);
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
 		seed = (uint32_t)now_ms();
+	/* The threads take no signal: shuntd's main thread reads them from a signalfd. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
 	for (size_t i = 0; i < K8S_RESOURCES && !err; i++) {
 		struct watcher *w = &k->w[i];
 
@@ -714,6 +778,7 @@ int k8s_new(struct k8s_opts *o, void (*changed)(void *arg), void *arg, struct k8
 			err = -pthread_create(&w->thread, NULL, watcher_main, w);
 		w->started = !err;
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		k8s_free(k);
 		return err;

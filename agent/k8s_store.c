@@ -212,6 +212,28 @@ bool k8s_store_event(struct k8s_store *s, size_t i, const char *api_version,
 	return changed && !*err;
 }
 
+void k8s_store_unsync(struct k8s_store *s, size_t i)
+{
+	pthread_mutex_lock(&s->lock);
+	s->kinds[i].synced = false;
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool k8s_store_settle(struct k8s_store *s, size_t i)
+{
+	bool was;
+
+	pthread_mutex_lock(&s->lock);
+	was = !s->kinds[i].synced;
+	s->kinds[i].synced = true;
+	if (was)
+		s->generation++;
+	pthread_mutex_unlock(&s->lock);
+	if (was)
+		notify(s);
+	return was;
+}
+
 void k8s_store_rv(struct k8s_store *s, size_t i, char *rv, size_t len)
 {
 	pthread_mutex_lock(&s->lock);

@@ -71,6 +71,14 @@ bool k8s_store_event(struct k8s_store *s, size_t i, const char *api_version,
 /* Resource @i is absent from the API (a CRD not installed): no objects, and synced. */
 bool k8s_store_absent(struct k8s_store *s, size_t i);
 
+/* Resource @i is to be listed again before a config is built from the store (its kind was
+ * found served): not synced, its objects unchanged. No change. */
+void k8s_store_unsync(struct k8s_store *s, size_t i);
+
+/* Resource @i counts as synced with what it holds (its lists keep failing): a change, when
+ * it was not synced. Whether it was not. */
+bool k8s_store_settle(struct k8s_store *s, size_t i);
+
 /* Resource @i's resourceVersion into @rv (@len bytes). */
 void k8s_store_rv(struct k8s_store *s, size_t i, char *rv, size_t len);
 

@@ -27,8 +27,10 @@ static void on_changed(void *arg)
 	struct agent *a = arg;
 	struct reloader *r = __atomic_load_n(&a->reloader, __ATOMIC_ACQUIRE);
 
-	/* Before the reloader starts, it compares generations itself (reloader_new_source). */
-	if (r)
+	/* Before the reloader starts, it compares generations itself (reloader_new_source).
+	 * While a resource is being listed again (Istio's kinds, found served), the config
+	 * waits for it: the last list to complete asks for the reload. */
+	if (r && k8s_store_synced(k8s_store(a->k8s)))
 		reloader_request_settle(r, "the Kubernetes API changed");
 }
 
