@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * List and watch over libcurl: one easy handle per resource thread, blocking
- * transfers, a progress callback that aborts them once the client stops.
- * Watch streams are newline-delimited JSON, cut into events as they come
- * (k8s_lines_feed()), however the chunks split them.
+ * The watcher threads: per resource, discovery (the Istio kinds), paged
+ * lists, watches from the last resourceVersion, relists after 410, and a
+ * bounded, jittered backoff after failures (k8s.h). Watch streams are
+ * newline-delimited JSON, cut into events as they come (k8s_lines_feed()),
+ * however the chunks split them; the HTTP is k8s_http.c's.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -12,67 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <curl/curl.h>
 
-#include "k8s.h"
-#include "k8s_store.h"
+#include "k8s_int.h"
 #include "log.h"
-#include "yaml_tree.h"
-
-#define BODY_MAX (256u << 20) /* a list page or discovery document, at most */
-
-struct k8s;
-
-struct watcher {
-	struct k8s *k;
-	size_t i; /* in k8s_resources[] */
-	const struct k8s_resource *r;
-	pthread_t thread;
-	bool started;
-	CURL *curl;
-	uint32_t rand;
-	char api_version[96]; /* "v1", "discovery.k8s.io/v1", "networking.istio.io/v1" */
-	char rv[64];	      /* where the watch goes on from */
-	unsigned failures;    /* in a row: the backoff's exponent */
-	long last_status;     /* of the last failure, logged once per new status */
-	/* the transfer in progress */
-	bool stream; /* a watch: lines are events */
-	struct k8s_lines lines;
-	char *body;
-	size_t body_len, body_cap;
-	bool gone;		     /* 410: relist */
-	bool aborted;		     /* the write callback refused the data */
-	char error[CURL_ERROR_SIZE]; /* what libcurl said of the last failed transfer */
-};
-
-struct k8s {
-	struct k8s_opts o;
-	struct k8s_store *store;
-	struct watcher w[K8S_RESOURCES];
-	void (*changed)(void *arg);
-	void *arg;
-	pthread_mutex_t lock; /* stop, stats and the condition */
-	pthread_cond_t cond;  /* stop, and every change of the store */
-	bool stop;	      /* also read without the lock (progress callback) */
-	bool istio_absent;    /* the Istio group was found not served (and said so) */
-	unsigned istio_epoch; /* bumped when it is found served again: all its kinds look */
-	struct k8s_stats stats;
-};
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static bool stopped(struct k8s *k)
-{
-	return __atomic_load_n(&k->stop, __ATOMIC_ACQUIRE);
-}
 
 static void count(struct k8s *k, uint64_t *field)
 {
@@ -84,12 +27,12 @@ static void count(struct k8s *k, uint64_t *field)
 /* Sleeps @ms, or until the client stops. True when it stopped. */
 static bool nap(struct k8s *k, unsigned ms)
 {
-	uint64_t end = now_ms() + ms;
+	uint64_t end = k8s_now_ms() + ms;
 	struct timespec ts;
 
 	pthread_mutex_lock(&k->lock);
-	while (!k->stop && now_ms() < end) {
-		uint64_t left = end - now_ms();
+	while (!k->stop && k8s_now_ms() < end) {
+		uint64_t left = end - k8s_now_ms();
 
 		clock_gettime(CLOCK_MONOTONIC, &ts);
 		ts.tv_sec += (time_t)(left / 1000);
@@ -101,7 +44,7 @@ static bool nap(struct k8s *k, unsigned ms)
 		pthread_cond_timedwait(&k->cond, &k->lock, &ts);
 	}
 	pthread_mutex_unlock(&k->lock);
-	return stopped(k);
+	return k8s_stopped(k);
 }
 
 static uint32_t next_rand(struct watcher *w)
@@ -124,208 +67,6 @@ static bool backoff(struct watcher *w)
 	w->failures++;
 	count(w->k, &w->k->stats.failures);
 	return nap(w->k, d / 2 + next_rand(w) % (d / 2 + 1));
-}
-
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
-{
-	struct watcher *w = arg;
-
-	return stopped(w->k) ? 1 : 0;
-}
-
-static int on_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
-{
-	struct watcher *w = arg;
-	uint32_t mark = w->k->o.mark;
-
-	/* The agent's own connections are never captured (a kubernetes Service VIP is). */
-	if (mark && setsockopt(fd, SOL_SOCKET, SO_MARK, &mark, sizeof(mark)))
-		log_debug("k8s: cannot mark a socket: %s", strerror(errno));
-	return CURL_SOCKOPT_OK;
-}
-
-static int append_body(struct watcher *w, const char *data, size_t n)
-{
-	if (w->body_len + n + 1 > BODY_MAX)
-		return -E2BIG;
-	if (w->body_len + n + 1 > w->body_cap) {
-		size_t cap = w->body_cap ? w->body_cap : 64 << 10;
-		char *nb;
-
-		while (cap < w->body_len + n + 1)
-			cap *= 2;
-		nb = realloc(w->body, cap);
-		if (!nb)
-			return -ENOMEM;
-		w->body = nb;
-		w->body_cap = cap;
-	}
-	memcpy(w->body + w->body_len, data, n);
-	w->body_len += n;
-	w->body[w->body_len] = '\0';
-	return 0;
-}
-
-static int on_event_line(void *arg, const char *line, size_t len);
-
-static size_t on_data(char *data, size_t size, size_t nmemb, void *arg)
-{
-	struct watcher *w = arg;
-	size_t n = size * nmemb;
-	long status = 0;
-	int err;
-
-	curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, &status);
-	if (w->stream && status == 200)
-		err = k8s_lines_feed(&w->lines, data, n, on_event_line, w);
-	else
-		err = append_body(w, data, n); /* a list, or a Status explaining an error */
-	if (err) {
-		w->aborted = true;
-		return 0;
-	}
-	return n;
-}
-
-/* The bearer token: inline, or read again from its file at every request (rotated). */
-static char *token(const struct k8s_conn *c)
-{
-	char *buf = NULL;
-	size_t len = 0;
-
-	if (c->token)
-		return strdup(c->token);
-	if (!c->token_file || yt_read_file(c->token_file, &buf, &len))
-		return NULL;
-	while (len && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' '))
-		len--;
-	buf[len] = '\0';
-	return buf;
-}
-
-static void set_tls(CURL *c, const struct k8s_conn *conn)
-{
-	struct curl_blob b;
-
-	if (conn->ca_file)
-		curl_easy_setopt(c, CURLOPT_CAINFO, conn->ca_file);
-	if (conn->ca_pem) {
-		b = (struct curl_blob){conn->ca_pem, conn->ca_len, CURL_BLOB_COPY};
-		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &b);
-	}
-	if (conn->insecure) {
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
-		curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
-	}
-	if (conn->cert_file)
-		curl_easy_setopt(c, CURLOPT_SSLCERT, conn->cert_file);
-	if (conn->key_file)
-		curl_easy_setopt(c, CURLOPT_SSLKEY, conn->key_file);
-	if (conn->cert_pem) {
-		b = (struct curl_blob){conn->cert_pem, conn->cert_len, CURL_BLOB_COPY};
-		curl_easy_setopt(c, CURLOPT_SSLCERT_BLOB, &b);
-		curl_easy_setopt(c, CURLOPT_SSLCERTTYPE, "PEM");
-	}
-	if (conn->key_pem) {
-		b = (struct curl_blob){conn->key_pem, conn->key_len, CURL_BLOB_COPY};
-		curl_easy_setopt(c, CURLOPT_SSLKEY_BLOB, &b);
-		curl_easy_setopt(c, CURLOPT_SSLKEYTYPE, "PEM");
-	}
-}
-
-/* The handle's options that do not change between requests. 0 or -ENOMEM. */
-static int setup_curl(struct watcher *w)
-{
-	CURL *c = curl_easy_init();
-
-	if (!c)
-		return -ENOMEM;
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L); /* a dead peer of an idle watch */
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
-	curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 10L);
-	curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* gzip lists, where the API does */
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
-	curl_easy_setopt(c, CURLOPT_SOCKOPTFUNCTION, on_sockopt);
-	curl_easy_setopt(c, CURLOPT_SOCKOPTDATA, w);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "shuntd");
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, w->error);
-	set_tls(c, &w->k->o.conn);
-	w->curl = c;
-	return 0;
-}
-
-/*
- * GET @path (and query) of the API server; a watch (@stream) feeds its events to
- * on_event_line(). *@status: the HTTP status, 0 when there was no response. 0 when the
- * transfer ended normally, -EIO when it failed (logged at debug), -ECANCELED when stopped or
- * refused by the write callback.
- */
-static int get(struct watcher *w, const char *path, bool stream, long timeout_s, long *status)
-{
-	struct curl_slist *hdrs = curl_slist_append(NULL, "Accept: application/json");
-	char url[2048], *auth = NULL, *tok = token(&w->k->o.conn);
-	CURLcode rc;
-
-	snprintf(url, sizeof(url), "%s%s", w->k->o.conn.server, path);
-	if (tok && asprintf(&auth, "Authorization: Bearer %s", tok) > 0)
-		hdrs = curl_slist_append(hdrs, auth);
-	w->stream = stream;
-	w->body_len = 0;
-	w->gone = w->aborted = false;
-	w->error[0] = '\0';
-	k8s_lines_reset(&w->lines);
-	curl_easy_setopt(w->curl, CURLOPT_URL, url);
-	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(w->curl, CURLOPT_TIMEOUT, timeout_s);
-	rc = curl_easy_perform(w->curl);
-	*status = 0;
-	curl_easy_getinfo(w->curl, CURLINFO_RESPONSE_CODE, status);
-	curl_easy_setopt(w->curl, CURLOPT_HTTPHEADER, NULL);
-	curl_slist_free_all(hdrs);
-	if (auth)
-		memset(auth, 0, strlen(auth));
-	if (tok)
-		memset(tok, 0, strlen(tok));
-	free(auth);
-	free(tok);
-	if (rc == CURLE_OK)
-		return 0;
-	if (stopped(w->k) || w->aborted)
-		return -ECANCELED;
-	if (!w->error[0])
-		snprintf(w->error, sizeof(w->error), "%s", curl_easy_strerror(rc));
-	log_debug("k8s: GET %s: %s", path, w->error);
-	return -EIO;
-}
-
-/* A request that failed: logged once per kind of failure, then at debug level. */
-static void report(struct watcher *w, const char *what, long status, int err)
-{
-	char msg[512];
-
-	if (err == -EIO)
-		snprintf(msg, sizeof(msg), "%s %s: %s", what, w->r->plural,
-			 w->error[0] ? w->error : "no answer from the API server");
-	else if (status && status != 200)
-		snprintf(msg, sizeof(msg), "%s %s: HTTP %ld%s%.200s", what, w->r->plural, status,
-			 w->body_len ? ": " : "", w->body_len ? w->body : "");
-	else
-		snprintf(msg, sizeof(msg), "%s %s: %s", what, w->r->plural, strerror(-err));
-	if (status != w->last_status || !w->failures)
-		log_warn("k8s: %s (retrying with backoff)%s", msg,
-			 status == 401 || status == 403 ? "; see docs/kubernetes.md for the RBAC "
-							  "shuntd needs"
-							: "");
-	else
-		log_debug("k8s: %s", msg);
-	w->last_status = status;
 }
 
 /* The path of the resource's collection, all namespaces. */
@@ -384,7 +125,7 @@ static int list(struct watcher *w)
 		snprintf(path, sizeof(path), "%s?limit=%u%s%s", base, w->k->o.page_limit,
 			 esc ? "&continue=" : "", esc ? esc : "");
 		curl_free(esc);
-		err = get(w, path, false, 120, &status);
+		err = k8s_get(w, path, false, 120, &status);
 		if (!err && status == 410 && cont[0] && restarts++ < 3) {
 			/* The continue token expired (compaction): start the list again. */
 			json_object_clear(acc);
@@ -401,7 +142,7 @@ static int list(struct watcher *w)
 	if (err) {
 		json_decref(acc);
 		if (err != -ECANCELED && err != -ENOENT)
-			report(w, "list", status, err);
+			k8s_report(w, "list", status, err);
 		return err == -ENOENT || err == -ECANCELED ? err : -EAGAIN;
 	}
 	snprintf(w->rv, sizeof(w->rv), "%s", rv);
@@ -412,7 +153,7 @@ static int list(struct watcher *w)
 	return 0;
 }
 
-static int on_event_line(void *arg, const char *line, size_t len)
+int k8s_on_event_line(void *arg, const char *line, size_t len)
 {
 	struct watcher *w = arg;
 	struct k8s_event ev;
@@ -456,7 +197,7 @@ static int watch(struct watcher *w)
 {
 	unsigned t = w->k->o.watch_timeout_s;
 	char path[2048], base[256];
-	uint64_t t0 = now_ms();
+	uint64_t t0 = k8s_now_ms();
 	long status;
 	int err;
 
@@ -466,7 +207,7 @@ static int watch(struct watcher *w)
 		 "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u", base,
 		 w->rv, t);
 	count(w->k, &w->k->stats.watches);
-	err = get(w, path, true, (long)t + 30, &status);
+	err = k8s_get(w, path, true, (long)t + 30, &status);
 	if (w->gone || status == 410)
 		return -ESTALE;
 	if (err == -ECANCELED)
@@ -474,11 +215,11 @@ static int watch(struct watcher *w)
 	if (!err && status == 404)
 		return -ENOENT;
 	if (err || status != 200) {
-		report(w, "watch", status, err ? err : -EPROTO);
+		k8s_report(w, "watch", status, err ? err : -EPROTO);
 		return -EAGAIN;
 	}
 	/* A server that ends every watch at once would have us spin: count that as a failure. */
-	return now_ms() - t0 < 1000 ? -EAGAIN : 0;
+	return k8s_now_ms() - t0 < 1000 ? -EAGAIN : 0;
 }
 
 /* 0 with w->api_version set, -ENOENT when the group or the resource is not served, -EAGAIN. */
@@ -493,13 +234,13 @@ static int discover(struct watcher *w)
 	int err;
 
 	snprintf(path, sizeof(path), "/apis/%s", w->r->group);
-	err = get(w, path, false, 30, &status);
+	err = k8s_get(w, path, false, 30, &status);
 	if (err == -ECANCELED)
 		return err;
 	if (!err && status == 404)
 		return -ENOENT;
 	if (err || status != 200 || !(root = json_loadb(w->body, w->body_len, 0, NULL))) {
-		report(w, "discovery for", status, err ? err : -EPROTO);
+		k8s_report(w, "discovery for", status, err ? err : -EPROTO);
 		return -EAGAIN;
 	}
 	/* The preferred version first, then the newest shunt reads that the API serves. */
@@ -519,7 +260,7 @@ static int discover(struct watcher *w)
 	json_decref(root);
 	for (size_t c = 0; c < n; c++) {
 		snprintf(path, sizeof(path), "/apis/%s/%s", w->r->group, cands[c]);
-		err = get(w, path, false, 30, &status);
+		err = k8s_get(w, path, false, 30, &status);
 		if (err == -ECANCELED)
 			return err;
 		if (err || status != 200 || !(root = json_loadb(w->body, w->body_len, 0, NULL)))
@@ -586,13 +327,13 @@ static void found(struct watcher *w)
 /* nap() for an absent kind, cut short when another finds the group served. */
 static void nap_absent(struct watcher *w)
 {
-	uint64_t end = now_ms() + w->k->o.discovery_ms;
+	uint64_t end = k8s_now_ms() + w->k->o.discovery_ms;
 	unsigned epoch;
 
 	pthread_mutex_lock(&w->k->lock);
 	epoch = w->k->istio_epoch;
 	pthread_mutex_unlock(&w->k->lock);
-	while (now_ms() < end && !nap(w->k, 100)) {
+	while (k8s_now_ms() < end && !nap(w->k, 100)) {
 		bool moved;
 
 		pthread_mutex_lock(&w->k->lock);
@@ -606,7 +347,7 @@ static void nap_absent(struct watcher *w)
 /* Watches until it must relist (or stops). */
 static void watch_loop(struct watcher *w)
 {
-	while (!stopped(w->k)) {
+	while (!k8s_stopped(w->k)) {
 		int err = watch(w);
 
 		if (err == -ESTALE) {
@@ -628,7 +369,7 @@ static void *watcher_main(void *arg)
 	bool istio = !w->r->version;
 	int err;
 
-	while (!stopped(w->k)) {
+	while (!k8s_stopped(w->k)) {
 		if (istio && !w->api_version[0]) {
 			err = discover(w);
 			if (err == -ENOENT) {
@@ -686,11 +427,12 @@ struct k8s_store *k8s_store(struct k8s *k)
 static int wait_until(struct k8s *k, bool (*done)(struct k8s *k, uint64_t arg), uint64_t arg,
 		      unsigned timeout_ms)
 {
-	uint64_t end = now_ms() + timeout_ms;
+	uint64_t end = k8s_now_ms() + timeout_ms;
 
 	while (!done(k, arg)) {
-		if (now_ms() >= end ||
-		    nap(k, (unsigned)(end - now_ms()) < 100 ? (unsigned)(end - now_ms()) : 100))
+		if (k8s_now_ms() >= end ||
+		    nap(k, (unsigned)(end - k8s_now_ms()) < 100 ? (unsigned)(end - k8s_now_ms())
+								: 100))
 			return done(k, arg) ? 0 : -ETIMEDOUT;
 	}
 	return 0;
@@ -759,7 +501,7 @@ int k8s_new(struct k8s_opts *o, void (*changed)(void *arg), void *arg, struct k8
 	}
 	err = k8s_store_new(on_store_changed, k, &k->store);
 	if (getrandom(&seed, sizeof(seed), GRND_NONBLOCK) != sizeof(seed))
-		seed = (uint32_t)now_ms();
+		seed = (uint32_t)k8s_now_ms();
 	/* The threads take no signal: shuntd's main thread reads them from a signalfd. */
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
@@ -773,7 +515,7 @@ int k8s_new(struct k8s_opts *o, void (*changed)(void *arg), void *arg, struct k8
 		if (w->r->version)
 			snprintf(w->api_version, sizeof(w->api_version), "%s%s%s", w->r->group,
 				 w->r->group[0] ? "/" : "", w->r->version);
-		err = setup_curl(w);
+		err = k8s_setup_curl(w);
 		if (!err)
 			err = -pthread_create(&w->thread, NULL, watcher_main, w);
 		w->started = !err;
