@@ -58,7 +58,7 @@ stop_loop() {
 	node_forget_pid "$LOOP_PID"
 	LOOP_PID=
 }
-trap 'stop_loop; e2e_finish' EXIT
+trap 'rc=$?; stop_loop; (exit $rc); e2e_finish' EXIT # e2e_finish exits with $?
 
 node_up || fatal "node_up failed"
 node_start_greeters "$BUILD/shunt-echo" "$TMP" || fatal "the greeter backends did not start"
@@ -192,9 +192,9 @@ check "an ERROR 410 event: the agent relists and the change arrives (all to v1)"
 check "  it relisted virtualservices (lists: $before -> $(lists virtualservices))" \
 	test "$(lists virtualservices)" -gt "$before"
 
-# An HTTP 410 to the next watch requests: relist.
+# An HTTP 410 to the next watch of services: relist.
 before=$(lists services)
-ctl "/_fake/gone?n=10" >/dev/null
+ctl "/_fake/gone?n=1&resource=services" >/dev/null
 ctl /_fake/drop >/dev/null
 ctl /_fake/apply "$(vs v2)" >/dev/null
 check "HTTP 410 on watch: the agent relists and the change arrives (all to v2)" wait_version v2

@@ -15,7 +15,8 @@ networking.istio.io. Objects come from a fixture file (JSON: {"objects":
   POST /_fake/delete        body: an object (apiVersion, kind, metadata); DELETED
   POST /_fake/drop          every watch stream is cut (no final chunk)
   POST /_fake/expire        compaction: open watches get ERROR 410, older versions too
-  POST /_fake/gone?n=N      the next N watch requests are answered HTTP 410
+  POST /_fake/gone?n=N&resource=R  the next N watch requests (of resource R: all
+                            when absent) are answered HTTP 410
   POST /_fake/bookmark      a BOOKMARK on every watch that allows them
   POST /_fake/istio?on=0|1  networking.istio.io is served, or 404 (not installed)
   POST /_fake/slow?ms=N     events are written in 7-byte chunks, N ms apart (0: off)
@@ -62,6 +63,7 @@ class State:
         self.drop_gen = 0
         self.expire_gen = 0
         self.gone = 0
+        self.gone_resource = None
         self.istio = istio
         self.slow_ms = 0
         self.pages = {}  # continue token -> remaining items
@@ -164,6 +166,7 @@ class Handler(BaseHTTPRequestHandler):
             elif url.path == "/_fake/gone":
                 with st.cond:
                     st.gone = int(q.get("n", "1"))
+                    st.gone_resource = q.get("resource")
             elif url.path == "/_fake/bookmark":
                 with st.cond:
                     st.log.append((st.rv, "*", "BOOKMARK", None))
@@ -284,7 +287,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.status(400, "BadRequest", "bad resourceVersion")
         with st.cond:
             st.stats["watches"][plural] = st.stats["watches"].get(plural, 0) + 1
-            if st.gone:
+            if st.gone and st.gone_resource in (None, plural):
                 st.gone -= 1
                 st.stats["gone"] += 1
                 return self.status(410, "Gone", "too old resource version")
