@@ -18,9 +18,15 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shuntd --config DIR --cgroup DIR --listen IP:PORT [options]\n"
+		"usage: shuntd --config DIR|--kubernetes|--kubeconfig PATH --cgroup DIR\n"
+		"              --listen IP:PORT [options]\n"
 		"\n"
 		"  --config DIR       read Kubernetes and Istio YAML from DIR (*.yaml, *.yml)\n"
+		"  --kubernetes       list and watch them in the Kubernetes API instead, as the\n"
+		"                     pod's service account (docs/kubernetes.md)\n"
+		"  --kubeconfig PATH  the same, out of a cluster: the API and credentials of\n"
+		"                     PATH's current context (implies --kubernetes)\n"
+		"  --node-name NAME   this node's name (default: $NODE_NAME), for the log\n"
 		"  --cgroup DIR       cgroup v2 directory whose processes are captured\n"
 		"                     (absolute, or relative to the cgroup2 mount)\n"
 		"  --listen IP:PORT   where captured connections are sent (a concrete address\n"
@@ -73,6 +79,9 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
+		{"kubernetes", no_argument, NULL, 'k'},
+		{"kubeconfig", required_argument, NULL, 'C'},
+		{"node-name", required_argument, NULL, 'N'},
 		{"cgroup", required_argument, NULL, 'g'},
 		{"listen", required_argument, NULL, 'l'},
 		{"listen6", required_argument, NULL, '6'},
@@ -116,6 +125,15 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 'c':
 			o->config_dir = optarg;
+			break;
+		case 'C':
+			o->kubeconfig = optarg;
+			/* fall through */
+		case 'k':
+			o->kubernetes = true;
+			break;
+		case 'N':
+			o->node_name = optarg;
 			break;
 		case 'g':
 			o->cgroup = optarg;
@@ -288,8 +306,17 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 			return -EINVAL;
 		}
 	}
-	if (optind < argc || (!o->check_kernel && (!o->config_dir || !o->cgroup || !have_listen))) {
-		fprintf(stderr, "shuntd: --config, --cgroup and --listen are required\n");
+	if (!o->node_name && getenv("NODE_NAME") && *getenv("NODE_NAME"))
+		o->node_name = getenv("NODE_NAME");
+	if (o->config_dir && o->kubernetes) {
+		fprintf(stderr, "shuntd: --config and --kubernetes (or --kubeconfig) exclude each "
+				"other: the config comes from one source\n");
+		return -EINVAL;
+	}
+	if (optind < argc || (!o->check_kernel &&
+			      ((!o->config_dir && !o->kubernetes) || !o->cgroup || !have_listen))) {
+		fprintf(stderr, "shuntd: --config (or --kubernetes), --cgroup and --listen are "
+				"required\n");
 		usage(stderr);
 		return -EINVAL;
 	}
