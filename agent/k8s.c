@@ -16,6 +16,7 @@
 
 #include "k8s_int.h"
 #include "log.h"
+#include "privs.h"
 
 static void count(struct k8s *k, uint64_t *field)
 {
@@ -122,8 +123,9 @@ static int list(struct watcher *w)
 	for (;;) {
 		char *esc = cont[0] ? curl_easy_escape(w->curl, cont, 0) : NULL;
 
-		snprintf(path, sizeof(path), "%s?limit=%u%s%s", base, w->k->o.page_limit,
-			 esc ? "&continue=" : "", esc ? esc : "");
+		snprintf(path, sizeof(path), "%s?limit=%u%s%s%s%s", base, w->k->o.page_limit,
+			 esc ? "&continue=" : "", esc ? esc : "", w->r->selector ? "&" : "",
+			 w->r->selector ? w->r->selector : "");
 		curl_free(esc);
 		err = k8s_get(w, path, false, 120, &status);
 		if (!err && status == 410 && cont[0] && restarts++ < 3) {
@@ -204,8 +206,8 @@ static int watch(struct watcher *w)
 	t += next_rand(w) % (t / 4 + 1); /* watches of all agents do not end together */
 	collection(w, base, sizeof(base));
 	snprintf(path, sizeof(path),
-		 "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u", base,
-		 w->rv, t);
+		 "%s?watch=1&allowWatchBookmarks=true&resourceVersion=%s&timeoutSeconds=%u%s%s",
+		 base, w->rv, t, w->r->selector ? "&" : "", w->r->selector ? w->r->selector : "");
 	count(w->k, &w->k->stats.watches);
 	err = k8s_get(w, path, true, (long)t + 30, &status);
 	if (w->gone || status == 410)
@@ -367,8 +369,12 @@ static void *watcher_main(void *arg)
 {
 	struct watcher *w = arg;
 	bool istio = !w->r->version;
+	char name[16];
 	int err;
 
+	snprintf(name, sizeof(name), "k8s-%.11s", w->r->plural);
+	pthread_setname_np(pthread_self(), name);
+	(void)privs_drop(PRIVS_NET); /* SO_MARK on each connection it opens: no more */
 	while (!k8s_stopped(w->k)) {
 		if (istio && !w->api_version[0]) {
 			err = discover(w);
@@ -393,7 +399,8 @@ static void *watcher_main(void *arg)
 		if (err) {
 			/* An Istio kind found served but not listable (RBAC): the config goes on
 			 * without it rather than wait for it. */
-			if (istio && w->failures >= 2 && k8s_store_settle(w->k->store, w->i))
+			if ((istio || w->r->optional) && w->failures >= 2 &&
+			    k8s_store_settle(w->k->store, w->i))
 				log_warn("k8s: %s cannot be listed: configs are built without "
 					 "them until it can",
 					 w->r->plural);

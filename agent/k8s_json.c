@@ -205,6 +205,20 @@ static int set_new(json_t *obj, const char *key, json_t *v)
 	return v ? json_object_set_new(obj, key, v) : -1;
 }
 
+/* A TLS Secret's data: the certificate and the key the Gateway needs, nothing else. */
+static json_t *strip_tls_data(const json_t *data)
+{
+	static const char *const keys[] = {"tls.crt", "tls.key"};
+	json_t *out = json_object();
+
+	for (size_t i = 0; out && i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_get(data, keys[i]) && keep(out, data, keys[i])) {
+			json_decref(out);
+			return NULL;
+		}
+	return out;
+}
+
 json_t *k8s_strip(const json_t *obj, enum k8s_shape shape, const char *api_version,
 		  const char *kind)
 {
@@ -233,6 +247,11 @@ json_t *k8s_strip(const json_t *obj, enum k8s_shape shape, const char *api_versi
 		       set_new(out, "spec", strip_pod_spec(json_object_get(obj, "spec")))) ||
 		      (json_object_get(obj, "status") &&
 		       set_new(out, "status", strip_pod_status(json_object_get(obj, "status"))));
+		break;
+	case K8S_SHAPE_SECRET:
+		err = err || keep(out, obj, "type") ||
+		      (json_object_get(obj, "data") &&
+		       set_new(out, "data", strip_tls_data(json_object_get(obj, "data"))));
 		break;
 	case K8S_SHAPE_SLICE:
 		err = err || keep(out, obj, "addressType") || keep(out, obj, "ports") ||

@@ -22,6 +22,7 @@ enum k8s_shape {
 	K8S_SHAPE_POD,	     /* metadata, container ports, addresses, phase, Ready */
 	K8S_SHAPE_SLICE,     /* metadata, addressType, endpoints, ports */
 	K8S_SHAPE_SPEC,	     /* metadata and spec (the Istio kinds) */
+	K8S_SHAPE_SECRET,    /* metadata, type, data's tls.crt and tls.key */
 };
 
 /*

@@ -33,9 +33,11 @@ struct k8s_resource {
 	const char *kind;
 	enum k8s_shape shape;
 	bool cluster_scoped;
+	const char *selector; /* "fieldSelector=..." both list and watch ask for; NULL: all */
+	bool optional;	      /* when it cannot be listed (RBAC), configs are built without it */
 };
 
-#define K8S_RESOURCES 10
+#define K8S_RESOURCES 11
 /* The resources, in the order their objects reach the loader. */
 extern const struct k8s_resource k8s_resources[K8S_RESOURCES];
 

@@ -94,7 +94,7 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 		{"netns-dir", required_argument, NULL, 'n'},
 		{"outbound-traffic-policy", required_argument, NULL, 'o'},
 		{"workers", required_argument, NULL, 'w'},
-		{"max-connections", required_argument, NULL, 'C'},
+		{"max-connections", required_argument, NULL, 'X'},
 		{"max-requests", required_argument, NULL, 'R'},
 		{"fast-path", required_argument, NULL, 'f'},
 		{"mark", required_argument, NULL, 'm'},
@@ -232,17 +232,17 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 			}
 			o->workers = (unsigned)v;
 			break;
-		case 'C':
+		case 'X':
 		case 'R':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
-			if (errno || *end || (c == 'C' && !v) || v > LIMIT_MAX) {
+			if (errno || *end || (c == 'X' && !v) || v > LIMIT_MAX) {
 				fprintf(stderr, "shuntd: --max-%s %s: expected %u..%u\n",
-					c == 'C' ? "connections" : "requests", optarg, c == 'C',
+					c == 'X' ? "connections" : "requests", optarg, c == 'X',
 					LIMIT_MAX);
 				return -EINVAL;
 			}
-			*(c == 'C' ? &o->max_connections : &o->max_requests) = (uint32_t)v;
+			*(c == 'X' ? &o->max_connections : &o->max_requests) = (uint32_t)v;
 			break;
 		case 'f':
 			if (strcmp(optarg, "on") && strcmp(optarg, "off")) {

@@ -19,6 +19,9 @@
 #   object and the field, and the old snapshot keeps routing; deleted, the
 #   config is good again;
 # - a deleted Service stops being captured;
+# - a Gateway's credentialName resolves from a TLS Secret served by the API
+#   (Secrets asked for with fieldSelector type=kubernetes.io/tls only);
+# - every watcher thread holds CAP_NET_ADMIN and no other capability;
 # - SIGTERM stops the agent promptly with its watches open.
 #
 #   tests/e2e/kubernetes_test.sh BUILD_DIR
@@ -136,7 +139,8 @@ wait_version() {
 }
 
 agent_spawn "$BUILD/shuntd" --kubeconfig "$TMP/kubeconfig" --node-name node-1 --cgroup "$NODE_CG" \
-	--listen "$LISTEN" --admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level info >"$TMP/shuntd.log" 2>&1
+	--listen "$LISTEN" --admin "$ADMIN" --pin-dir "$NODE_PIN" --log-level info \
+	--gateway-labels istio=ingressgateway >"$TMP/shuntd.log" 2>&1
 AGENT_PID=$NODE_LAST_PID
 t0=$(now_ms)
 node_wait_ready "$BUILD/shunt-client" "$ADMIN" 150 "$AGENT_PID" || fatal "shuntd did not become ready"
@@ -258,13 +262,51 @@ else
 fi
 check "shuntd is still running" node_pid_running "$AGENT_PID"
 
+# A Gateway's credentialName, from a TLS Secret in the API. Secrets are listed and watched
+# with fieldSelector type=kubernetes.io/tls: an Opaque one of the same name never arrives.
+openssl req -newkey rsa:2048 -nodes -subj /CN=greeter.example.test -keyout "$TMP/gw.key" \
+	-out "$TMP/gw.csr" >/dev/null 2>&1 || fatal "openssl: gateway CSR"
+printf 'subjectAltName=DNS:greeter.example.test\n' >"$TMP/gw.ext"
+openssl x509 -req -in "$TMP/gw.csr" -CA "$TMP/ca.pem" -CAkey "$TMP/ca.key" -CAcreateserial \
+	-days 2 -extfile "$TMP/gw.ext" -out "$TMP/gw.pem" >/dev/null 2>&1 || fatal "openssl: gateway cert"
+secret() { # NAMESPACE TYPE: a Secret named greeter-credential holding the gateway's pair
+	printf '{"apiVersion":"v1","kind":"Secret","metadata":{"name":"greeter-credential","namespace":"%s"},"type":"%s","data":{"tls.crt":"%s","tls.key":"%s"}}' \
+		"$1" "$2" "$(base64 -w0 "$TMP/gw.pem")" "$(base64 -w0 "$TMP/gw.key")"
+}
+ctl /_fake/apply "$(secret istio-system Opaque)" >/dev/null
+ctl /_fake/apply "$(secret default kubernetes.io/tls)" >/dev/null
+ctl /_fake/apply '{"apiVersion":"networking.istio.io/v1","kind":"Gateway","metadata":{"name":"gw","namespace":"default"},"spec":{"selector":{"istio":"ingressgateway"},"servers":[{"port":{"number":8443,"name":"https","protocol":"HTTPS"},"hosts":["greeter.example.test"],"tls":{"mode":"SIMPLE","credentialName":"greeter-credential"}}]}}' >/dev/null
+ctl /_fake/apply '{"apiVersion":"networking.istio.io/v1","kind":"VirtualService","metadata":{"name":"greeter-gw","namespace":"default"},"spec":{"hosts":["greeter.example.test"],"gateways":["gw"],"http":[{"route":[{"destination":{"host":"greeter-service","subset":"v2"}}]}]}}' >/dev/null
+code=
+for ((t = 50; t > 0; t--)); do
+	code=$(node_exec curl -s -o /dev/null -w '%{http_code}' --max-time 2 --cacert "$TMP/ca.pem" \
+		--resolve "greeter.example.test:8443:$NODE_GW" https://greeter.example.test:8443/)
+	[ "$code" = 200 ] && break
+	sleep 0.1
+done
+check "a Gateway's credentialName resolves from a TLS Secret in the API: https://greeter.example.test:8443/ answers 200 ($code)" \
+	test "$code" = 200
+check "Secrets are listed and watched with fieldSelector type=kubernetes.io/tls" \
+	test "$(node_exec curl -sk --max-time 5 "https://$API/_fake/stats" | jq -r .selectors.secrets)" = type=kubernetes.io/tls
+
+# The watchers keep CAP_NET_ADMIN (SO_MARK on each connection) and nothing else (privs.h).
+watchers=0 wrong=
+for comm in /proc/"$AGENT_PID"/task/*/comm; do
+	case $(cat "$comm" 2>/dev/null) in k8s-*) ;; *) continue ;; esac
+	watchers=$((watchers + 1))
+	eff=$(awk '$1 == "CapEff:" { print $2 }' "${comm%/comm}/status")
+	[ "$eff" = 0000000000001000 ] || wrong="$wrong $(cat "$comm")=$eff"
+done
+check "11 watcher threads, each with CAP_NET_ADMIN only ($watchers;${wrong:- none other})" \
+	test "$watchers" = 11 -a -z "$wrong"
+
 t0=$(now_ms)
 kill -TERM "$AGENT_PID"
 node_wait_exit "$AGENT_PID" 50 >/dev/null
 rc=$?
 ms=$(($(now_ms) - t0))
 node_forget_pid "$AGENT_PID"
-check "SIGTERM with 10 watches open: shuntd exits 0 within 3 s ($ms ms)" test "$rc" = 0 -a "$ms" -lt 3000
+check "SIGTERM with 11 watches open: shuntd exits 0 within 3 s ($ms ms)" test "$rc" = 0 -a "$ms" -lt 3000
 kill -TERM "$FAKE_PID" 2>/dev/null
 node_wait_exit "$FAKE_PID" 50 >/dev/null
 node_forget_pid "$FAKE_PID"

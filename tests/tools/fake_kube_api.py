@@ -48,7 +48,33 @@ KINDS = {
     ("networking.istio.io", "WorkloadEntry"): "workloadentries",
     ("networking.istio.io", "Gateway"): "gateways",
     ("networking.istio.io", "Sidecar"): "sidecars",
+    ("", "Secret"): "secrets",
 }
+# fieldSelector fields the fake understands (the real API has a few per kind).
+SELECTABLE = {"metadata.name", "metadata.namespace", "type"}
+
+
+def field_value(obj, field):
+    v = obj
+    for part in field.split("."):
+        v = v.get(part, "") if isinstance(v, dict) else ""
+    return v if isinstance(v, str) else ""
+
+
+def selector_of(q):
+    """[(field, value)] of ?fieldSelector=a=b,c=d; ValueError for what the fake cannot do."""
+    sel = q.get("fieldSelector", "")
+    out = []
+    for term in filter(None, sel.split(",")):
+        field, eq, value = term.partition("=")
+        if not eq or field not in SELECTABLE or value.startswith("="):
+            raise ValueError('field label not supported: "%s"' % field)
+        out.append((field, value))
+    return out
+
+
+def selected(obj, sel):
+    return all(field_value(obj, f) == v for f, v in sel)
 CLUSTER_SCOPED = {"namespaces"}
 ISTIO_VERSIONS = ["v1", "v1beta1", "v1alpha3"]
 
@@ -67,7 +93,8 @@ class State:
         self.istio = istio
         self.slow_ms = 0
         self.pages = {}  # continue token -> remaining items
-        self.stats = {"lists": {}, "watches": {}, "gone": 0, "expired": 0}
+        self.stats = {"lists": {}, "watches": {}, "gone": 0, "expired": 0,
+                      "selectors": {}}  # plural -> the last fieldSelector asked
 
     def plural_of(self, obj):
         api = obj.get("apiVersion", "")
@@ -222,11 +249,17 @@ class Handler(BaseHTTPRequestHandler):
         group, version, plural = r
         if group == "networking.istio.io" and (not st.istio or version not in ISTIO_VERSIONS):
             return self.status(404, "NotFound", "not found")
+        try:
+            sel = selector_of(q)
+        except ValueError as e:
+            return self.status(400, "BadRequest", str(e))
+        with st.cond:
+            st.stats["selectors"][plural] = q.get("fieldSelector", "")
         if q.get("watch") in ("1", "true"):
-            return self.watch(plural, q, group, version)
-        return self.list(plural, q, group, version)
+            return self.watch(plural, q, group, version, sel)
+        return self.list(plural, q, group, version, sel)
 
-    def list(self, plural, q, group, version):
+    def list(self, plural, q, group, version, sel):
         st = STATE
         limit = int(q.get("limit", "0") or 0)
         with st.cond:
@@ -237,7 +270,8 @@ class Handler(BaseHTTPRequestHandler):
                 rv, items = page
             else:
                 rv = st.rv
-                items = [self.list_item(o) for _, o in sorted(st.objects.get(plural, {}).items())]
+                items = [self.list_item(o) for _, o in sorted(st.objects.get(plural, {}).items())
+                         if selected(o, sel)]
             token = ""
             if limit and len(items) > limit:
                 token = base64.urlsafe_b64encode(("%s/%d/%d" % (plural, rv, time.time_ns())).encode()).decode()
@@ -275,7 +309,7 @@ class Handler(BaseHTTPRequestHandler):
     def event(self, etype, obj):
         self.chunk(json.dumps({"type": etype, "object": obj}).encode() + b"\n")
 
-    def watch(self, plural, q, group, version):
+    def watch(self, plural, q, group, version, sel):
         st = STATE
         api = group + "/" + version if group else version
         kind = next(k for (g, k), p in KINDS.items() if p == plural)
@@ -327,7 +361,7 @@ class Handler(BaseHTTPRequestHandler):
                         if bookmarks:
                             self.event("BOOKMARK", {"kind": kind, "apiVersion": api,
                                                     "metadata": {"resourceVersion": str(rv)}})
-                    elif p == plural:
+                    elif p == plural and selected(obj, sel):
                         self.event(etype, obj)
             self.wfile.write(b"0\r\n\r\n")
             self.wfile.flush()
