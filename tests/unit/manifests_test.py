@@ -297,9 +297,11 @@ def daemonset_checks(ds, sa, ns, cm, kust):
     if not pre:
         problems.append("no preStop")
     else:
-        words = " ".join((pre.get("exec") or {}).get("command") or [])
-        if UNPINNING.search(words):
-            problems.append("preStop %r may remove what the next agent adopts" % words)
+        words = (pre.get("exec") or {}).get("command") or []
+        if UNPINNING.search(" ".join(words)):
+            problems.append("preStop %r may remove what the next agent adopts" % " ".join(words))
+        if flag_value(words, "pin-dir") not in (None, pin_dir):
+            problems.append("preStop reads %s, the agent pins in %s" % (flag_value(words, "pin-dir"), pin_dir))
     for container in all_containers:
         words = (container.get("command") or []) + (container.get("args") or [])
         if any(w.startswith("--unpin-on-exit") for w in words) or "--unpin-on-exit" in cm_data.values():
