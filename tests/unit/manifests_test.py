@@ -54,6 +54,8 @@ RBAC_VERBS = {"list", "watch"}
 CAPABILITIES = {"BPF", "NET_ADMIN", "SYS_ADMIN", "SYS_RESOURCE"}
 # Values for the downward API's fields when a command line is parsed here.
 FIELD_SAMPLES = {"spec.nodeName": "node-a", "status.hostIP": "10.0.0.1", "status.podIP": "10.0.0.1"}
+# A $(VAR) reference in a command or args, which kubelet expands from the container's env.
+VAR_REF = r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)"
 # Nothing a pod's preStop runs may remove what the next agent adopts.
 UNPINNING = re.compile(r"\brm\b|unlink|unpin|detach|bpftool")
 
@@ -173,62 +175,70 @@ def same_dir(a, b):
     return norm(a) == norm(b)
 
 
-def daemonset_checks(ds, sa, ns, cm, kust):
-    spec = ds.get("spec", {})
-    pod = spec.get("template", {}).get("spec", {})
-    labels = spec.get("template", {}).get("metadata", {}).get("labels") or {}
-    volumes = {v.get("name"): v for v in pod.get("volumes") or []}
-    main = [c for c in pod.get("containers") or [] if is_cmd(c, "shuntd")]
-    check("DaemonSet: one container runs shuntd", [] if len(main) == 1 else ["found %d" % len(main)])
-    if len(main) != 1:
-        return
-    c = main[0]
-    args = c.get("args") or []
-    all_containers = (pod.get("initContainers") or []) + (pod.get("containers") or [])
+class Pod:
+    """The DaemonSet's pod template, its shuntd container (c) and what the checks share."""
 
+    def __init__(self, ds, cm):
+        self.spec = ds.get("spec", {})
+        self.pod = self.spec.get("template", {}).get("spec", {})
+        self.labels = self.spec.get("template", {}).get("metadata", {}).get("labels") or {}
+        self.volumes = {v.get("name"): v for v in self.pod.get("volumes") or []}
+        self.containers = (self.pod.get("initContainers") or []) + (self.pod.get("containers") or [])
+        main = [c for c in self.pod.get("containers") or [] if is_cmd(c, "shuntd")]
+        self.c = main[0] if len(main) == 1 else None
+        self.args = (self.c or {}).get("args") or []
+        self.env = {e.get("name"): e for e in (self.c or {}).get("env") or []}
+        self.cm_name = cm.get("metadata", {}).get("name")
+        self.cm_data = cm.get("data") or {}
+        self.pin_dir = flag_value(self.args, "pin-dir") or "/sys/fs/bpf/shunt"
+
+
+def pod_checks(p, sa):
     problems = []
-    for k, v in (spec.get("selector", {}).get("matchLabels") or {}).items():
-        if labels.get(k) != v:
+    for k, v in (p.spec.get("selector", {}).get("matchLabels") or {}).items():
+        if p.labels.get(k) != v:
             problems.append("selector %s=%s does not select the pod template" % (k, v))
-    if pod.get("serviceAccountName") != sa.get("metadata", {}).get("name"):
-        problems.append("serviceAccountName %s is not the ServiceAccount" % pod.get("serviceAccountName"))
-    surge = (spec.get("updateStrategy", {}).get("rollingUpdate") or {}).get("maxSurge", 0)
+    if p.pod.get("serviceAccountName") != sa.get("metadata", {}).get("name"):
+        problems.append("serviceAccountName %s is not the ServiceAccount" % p.pod.get("serviceAccountName"))
+    surge = (p.spec.get("updateStrategy", {}).get("rollingUpdate") or {}).get("maxSurge", 0)
     if str(surge) not in ("0", "0%"):
         problems.append("maxSurge %s: two agents on one node would fight over the pin dir" % surge)
     check("DaemonSet: selects its pods, runs as the ServiceAccount, one agent per node", problems)
-
     check("DaemonSet: hostNetwork, dnsPolicy ClusterFirstWithHostNet",
-          [] if pod.get("hostNetwork") is True and pod.get("dnsPolicy") == "ClusterFirstWithHostNet"
-          else ["hostNetwork %s, dnsPolicy %s" % (pod.get("hostNetwork"), pod.get("dnsPolicy"))])
+          [] if p.pod.get("hostNetwork") is True and p.pod.get("dnsPolicy") == "ClusterFirstWithHostNet"
+          else ["hostNetwork %s, dnsPolicy %s" % (p.pod.get("hostNetwork"), p.pod.get("dnsPolicy"))])
     check("DaemonSet: priorityClassName system-node-critical",
-          [] if pod.get("priorityClassName") == "system-node-critical" else [pod.get("priorityClassName")])
+          [] if p.pod.get("priorityClassName") == "system-node-critical" else [p.pod.get("priorityClassName")])
 
-    sc = c.get("securityContext") or {}
+
+def security_checks(p, ns):
+    sc = p.c.get("securityContext") or {}
     caps = {x.upper().replace("CAP_", "") for x in (sc.get("capabilities") or {}).get("add") or []}
     problems = []
     if sc.get("privileged") is not True and caps != CAPABILITIES:
         problems.append("neither privileged nor exactly %s: %s" % (sorted(CAPABILITIES), sorted(caps)))
     if sc.get("privileged") is not True and any(
-            m.get("mountPropagation") == "Bidirectional" for m in c.get("volumeMounts") or []):
+            m.get("mountPropagation") == "Bidirectional" for m in p.c.get("volumeMounts") or []):
         problems.append("Bidirectional mount propagation needs privileged: true")
     check("shuntd: privileged, or exactly the capabilities BPF, NET_ADMIN, SYS_ADMIN, SYS_RESOURCE", problems)
     pss = (ns.get("metadata", {}).get("labels") or {}).get("pod-security.kubernetes.io/enforce")
     check("Namespace: Pod Security admits privileged pods", [] if pss == "privileged" else [pss])
 
+
+def mount_checks(p):
     problems = []
-    pin_dir = flag_value(args, "pin-dir") or "/sys/fs/bpf/shunt"
-    m, v = mount(c, volumes, "/sys/fs/bpf")
+    m, v = mount(p.c, p.volumes, "/sys/fs/bpf")
     if not m or (v.get("hostPath") or {}).get("path") != "/sys/fs/bpf":
         problems.append("no mount of the node's /sys/fs/bpf at /sys/fs/bpf")
     elif m.get("mountPropagation") != "Bidirectional" or m.get("readOnly"):
         problems.append("/sys/fs/bpf: writable and Bidirectional, so a bpffs shuntd mounts is the node's")
-    if not pin_dir.startswith("/sys/fs/bpf/"):
-        problems.append("--pin-dir %s is not on the mounted bpffs" % pin_dir)
-    m, v = mount(c, volumes, "/sys/fs/cgroup")
+    if not p.pin_dir.startswith("/sys/fs/bpf/"):
+        problems.append("--pin-dir %s is not on the mounted bpffs" % p.pin_dir)
+    m, v = mount(p.c, p.volumes, "/sys/fs/cgroup")
     if not m or (v.get("hostPath") or {}).get("path") != "/sys/fs/cgroup":
         problems.append("no mount of the node's /sys/fs/cgroup at /sys/fs/cgroup")
-    netns = flag_value(args, "netns-dir") or "/var/run/netns"
-    found = [(m, volumes.get(m.get("name"), {})) for m in c.get("volumeMounts") or []
+    netns = flag_value(p.args, "netns-dir") or "/var/run/netns"
+    found = [(m, p.volumes.get(m.get("name"), {})) for m in p.c.get("volumeMounts") or []
              if same_dir(m.get("mountPath", ""), netns)]
     if not found or not same_dir((found[0][1].get("hostPath") or {}).get("path", ""), netns):
         problems.append("no mount of the node's %s (--netns-dir)" % netns)
@@ -236,37 +246,38 @@ def daemonset_checks(ds, sa, ns, cm, kust):
         problems.append("%s: pods' namespaces appear as mounts: HostToContainer propagation" % netns)
     check("shuntd: bpffs (Bidirectional), the cgroup2 hierarchy and the netns dir from the node", problems)
 
-    env = {e.get("name"): e for e in c.get("env") or []}
-    node = (env.get("NODE_NAME", {}).get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
-    check("shuntd: NODE_NAME from the downward API (spec.nodeName)",
-          [] if node == "spec.nodeName" else ["NODE_NAME: %s" % env.get("NODE_NAME")])
 
+def env_checks(p):
+    node = (p.env.get("NODE_NAME", {}).get("valueFrom") or {}).get("fieldRef", {}).get("fieldPath")
+    check("shuntd: NODE_NAME from the downward API (spec.nodeName)",
+          [] if node == "spec.nodeName" else ["NODE_NAME: %s" % p.env.get("NODE_NAME")])
     problems, used_keys = [], set()
-    cm_name, cm_data = cm.get("metadata", {}).get("name"), cm.get("data") or {}
-    for k, val in cm_data.items():
+    for k, val in p.cm_data.items():
         if not isinstance(val, str):
             problems.append("ConfigMap %s: %r is not a string (quote it)" % (k, val))
-    for container in all_containers:
+    for container in p.containers:
         cenv = {e.get("name"): e for e in container.get("env") or []}
         for name, e in cenv.items():
             ref = (e.get("valueFrom") or {}).get("configMapKeyRef")
             if ref is None:
                 continue
             used_keys.add(ref.get("key"))
-            if ref.get("name") != cm_name or ref.get("key") not in cm_data or ref.get("optional"):
-                problems.append("%s: %s is not a required key of ConfigMap %s" % (name, ref, cm_name))
+            if ref.get("name") != p.cm_name or ref.get("key") not in p.cm_data or ref.get("optional"):
+                problems.append("%s: %s is not a required key of ConfigMap %s" % (name, ref, p.cm_name))
         for word in (container.get("command") or []) + (container.get("args") or []):
-            for var in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", word):
+            for var in re.findall(VAR_REF, word):
                 if var not in cenv:
                     problems.append("%s: $(%s) is no env var of %s" % (word, var, container.get("name")))
-    for k in sorted(set(cm_data) - used_keys):
+    for k in sorted(set(p.cm_data) - used_keys):
         problems.append("ConfigMap key %s is used by no container" % k)
     check("flags from the ConfigMap: every $(VAR) defined, every key used, all strings", problems)
 
-    admin_host, admin_port = host_port(flag_value(args, "admin") or "127.0.0.1:15000")
+
+def probe_port_checks(p):
+    admin_host, admin_port = host_port(flag_value(p.args, "admin") or "127.0.0.1:15000")
     problems = []
     for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/healthz")):
-        get = (c.get(probe) or {}).get("httpGet")
+        get = (p.c.get(probe) or {}).get("httpGet")
         if not get:
             problems.append("%s: no httpGet" % probe)
             continue
@@ -278,13 +289,15 @@ def daemonset_checks(ds, sa, ns, cm, kust):
             problems.append("%s: host %s, the admin API listens on %s" % (probe, get.get("host"), admin_host))
     check("shuntd: readiness /ready and liveness /healthz on the admin API's address", problems)
 
-    _, listen_port = host_port(flag_value(args, "listen") or ":")
-    ports = {(p.get("containerPort"), p.get("protocol", "TCP")) for p in c.get("ports") or []}
+    _, listen_port = host_port(flag_value(p.args, "listen") or ":")
+    ports = {(q.get("containerPort"), q.get("protocol", "TCP")) for q in p.c.get("ports") or []}
     check("shuntd: the capture port is declared",
           [] if (listen_port, "TCP") in ports else ["--listen port %s not in %s" % (listen_port, ports)])
 
+
+def resource_checks(p):
     problems = []
-    for container in all_containers:
+    for container in p.containers:
         res = container.get("resources") or {}
         for kind in ("requests", "limits"):
             for r in ("cpu", "memory"):
@@ -292,33 +305,56 @@ def daemonset_checks(ds, sa, ns, cm, kust):
                     problems.append("%s: no %s.%s" % (container.get("name"), kind, r))
     check("every container: cpu and memory requests and limits", problems)
 
+
+def prestop_checks(p):
     problems = []
-    pre = (c.get("lifecycle") or {}).get("preStop")
+    pre = (p.c.get("lifecycle") or {}).get("preStop")
     if not pre:
         problems.append("no preStop")
     else:
         words = (pre.get("exec") or {}).get("command") or []
         if UNPINNING.search(" ".join(words)):
             problems.append("preStop %r may remove what the next agent adopts" % " ".join(words))
-        if flag_value(words, "pin-dir") not in (None, pin_dir):
-            problems.append("preStop reads %s, the agent pins in %s" % (flag_value(words, "pin-dir"), pin_dir))
-    for container in all_containers:
+        if flag_value(words, "pin-dir") not in (None, p.pin_dir):
+            problems.append("preStop reads %s, the agent pins in %s" % (flag_value(words, "pin-dir"), p.pin_dir))
+    for container in p.containers:
         words = (container.get("command") or []) + (container.get("args") or [])
-        if any(w.startswith("--unpin-on-exit") for w in words) or "--unpin-on-exit" in cm_data.values():
+        if any(w.startswith("--unpin-on-exit") for w in words) or "--unpin-on-exit" in p.cm_data.values():
             problems.append("%s: --unpin-on-exit would detach the programs at every restart" % container.get("name"))
     check("shuntd: a preStop, and nothing that unpins on the way out", problems)
 
+
+def image_checks(p, kust):
     images = {i.get("name"): i for i in kust.get("images") or []}
     problems = []
-    for container in all_containers:
-        repo, _, tag = container.get("image", "").partition(":")
+    for container in p.containers:
+        image = container.get("image", "")
+        repo, sep, tag = image.rpartition(":")
+        if not sep or "/" in tag:  # no tag (a colon, if any, is a registry's port)
+            repo, tag = image, ""
         entry = images.get(repo)
         if not entry:
             problems.append("%s: image %s has no images: entry" % (container.get("name"), repo))
         elif tag and entry.get("newTag") and tag != entry["newTag"]:
             problems.append("%s: tag %s, the kustomization sets %s" % (container.get("name"), tag, entry["newTag"]))
     check("every container's image is the kustomization's images: entry", problems)
-    return all_containers, env, cm_data
+
+
+def daemonset_checks(ds, sa, ns, cm, kust):
+    """Every DaemonSet check; the pod template (a Pod), or None without one shuntd container."""
+    p = Pod(ds, cm)
+    check("DaemonSet: one container runs shuntd", [] if p.c else ["none, or more than one"])
+    if not p.c:
+        return None
+    pod_checks(p, sa)
+    security_checks(p, ns)
+    mount_checks(p)
+    env_checks(p)
+    probe_port_checks(p)
+    resource_checks(p)
+    prestop_checks(p)
+    image_checks(p, kust)
+    return p
 
 
 def rel(path):
@@ -339,7 +375,7 @@ def substitute(words, env, cm_data):
         if "configMapKeyRef" in vf:
             return cm_data.get(vf["configMapKeyRef"].get("key"), "")
         return FIELD_SAMPLES.get((vf.get("fieldRef") or {}).get("fieldPath"), "x")
-    return [re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)",
+    return [re.sub(VAR_REF,
                    lambda mo: value(mo.group(1)) if mo.group(1) in env else mo.group(0), w) for w in words]
 
 
@@ -450,8 +486,7 @@ def dpkg_owner(lib):
     return None
 
 
-def install_doc_checks(ds_args):
-    pin_dir = flag_value(ds_args, "pin-dir") or "/sys/fs/bpf/shunt"
+def install_doc_checks(pin_dir):
     path = os.path.join(ROOT, "docs", "install.md")
     text = open(path).read() if os.path.isfile(path) else ""
     problems = []
@@ -475,12 +510,11 @@ def main():
            for o in objects if o["kind"] not in ("Namespace", "ClusterRole", "ClusterRoleBinding")
            and o["metadata"].get("namespace") != nsname])
     rbac_checks(role, binding, sa)
-    containers, _, cm_data = daemonset_checks(ds, sa, ns, cm, kust) or ([], {}, {})
-    flag_checks(build, containers, cm_data)
-    dockerfile_checks(build, containers)
-    main_args = next((c.get("args") or [] for c in containers if is_cmd(c, "shuntd")
-                      and "--check-kernel" not in (c.get("args") or [])), [])
-    install_doc_checks(main_args)
+    p = daemonset_checks(ds, sa, ns, cm, kust)
+    if p:
+        flag_checks(build, p.containers, p.cm_data)
+        dockerfile_checks(build, p.containers)
+        install_doc_checks(p.pin_dir)
     print("# %d passed, %d failed" % (passed, failed))
     return 0 if failed == 0 else 1
 
