@@ -8,7 +8,8 @@
 # committed (make vmlinux on an arm64 machine would add vmlinux/arm64).
 #
 # It runs as root, and privileged (daemonset.yaml says why): loading BPF programs,
-# attaching them to cgroups and entering the pods' network namespaces need it.
+# attaching them to cgroups and entering the pods' network namespaces need it. shuntd
+# drops the capabilities it no longer needs once it is ready (docs/security.md).
 
 # Build: the compilers and -dev packages of scripts/deps.sh, none of its test tools.
 FROM debian:12 AS build

@@ -52,6 +52,8 @@ RBAC_RESOURCES = {
 }
 RBAC_VERBS = {"list", "watch"}
 CAPABILITIES = {"BPF", "NET_ADMIN", "SYS_ADMIN", "SYS_RESOURCE"}
+# ...and, for Gateway ports below 1024, this one more.
+CAPABILITIES_GATEWAY = CAPABILITIES | {"NET_BIND_SERVICE"}
 # Values for the downward API's fields when a command line is parsed here.
 FIELD_SAMPLES = {"spec.nodeName": "node-a", "status.hostIP": "10.0.0.1", "status.podIP": "10.0.0.1"}
 # A $(VAR) reference in a command or args, which kubelet expands from the container's env.
@@ -211,12 +213,17 @@ def pod_checks(p, sa):
           [] if p.pod.get("priorityClassName") == "system-node-critical" else [p.pod.get("priorityClassName")])
 
 
+def privileged(container):
+    return (container.get("securityContext") or {}).get("privileged") is True
+
+
 def security_checks(p, ns):
     sc = p.c.get("securityContext") or {}
     caps = {x.upper().replace("CAP_", "") for x in (sc.get("capabilities") or {}).get("add") or []}
     problems = []
-    if sc.get("privileged") is not True and caps != CAPABILITIES:
-        problems.append("neither privileged nor exactly %s: %s" % (sorted(CAPABILITIES), sorted(caps)))
+    if sc.get("privileged") is not True and caps not in (CAPABILITIES, CAPABILITIES_GATEWAY):
+        problems.append("neither privileged nor exactly %s (and NET_BIND_SERVICE): %s" % (
+            sorted(CAPABILITIES), sorted(caps)))
     if sc.get("privileged") is not True and any(
             m.get("mountPropagation") == "Bidirectional" for m in p.c.get("volumeMounts") or []):
         problems.append("Bidirectional mount propagation needs privileged: true")
@@ -230,8 +237,13 @@ def mount_checks(p):
     m, v = mount(p.c, p.volumes, "/sys/fs/bpf")
     if not m or (v.get("hostPath") or {}).get("path") != "/sys/fs/bpf":
         problems.append("no mount of the node's /sys/fs/bpf at /sys/fs/bpf")
-    elif m.get("mountPropagation") != "Bidirectional" or m.get("readOnly"):
-        problems.append("/sys/fs/bpf: writable and Bidirectional, so a bpffs shuntd mounts is the node's")
+    elif m.get("readOnly"):
+        problems.append("/sys/fs/bpf: read-only, where shuntd pins")
+    elif privileged(p.c) and m.get("mountPropagation") != "Bidirectional":
+        problems.append("/sys/fs/bpf: Bidirectional, so that a bpffs shuntd mounts is the node's")
+    elif m.get("mountPropagation") not in ("Bidirectional", "HostToContainer"):
+        # Without privileged, Bidirectional is refused: the node must have bpffs mounted first.
+        problems.append("/sys/fs/bpf: HostToContainer at least, so that the node's bpffs is seen")
     if not p.pin_dir.startswith("/sys/fs/bpf/"):
         problems.append("--pin-dir %s is not on the mounted bpffs" % p.pin_dir)
     m, v = mount(p.c, p.volumes, "/sys/fs/cgroup")
@@ -244,7 +256,7 @@ def mount_checks(p):
         problems.append("no mount of the node's %s (--netns-dir)" % netns)
     elif found[0][0].get("mountPropagation") not in ("HostToContainer", "Bidirectional"):
         problems.append("%s: pods' namespaces appear as mounts: HostToContainer propagation" % netns)
-    check("shuntd: bpffs (Bidirectional), the cgroup2 hierarchy and the netns dir from the node", problems)
+    check("shuntd: bpffs, the cgroup2 hierarchy and the netns dir from the node", problems)
 
 
 def env_checks(p):
