@@ -16,18 +16,20 @@ FROM debian:12 AS build
 RUN apt-get update \
 	&& apt-get install -y --no-install-recommends \
 		make gcc libc6-dev clang bpftool libbpf-dev libelf-dev zlib1g-dev \
-		libyaml-dev node-llhttp libpcre2-dev libssl-dev libjansson-dev \
+		libyaml-dev node-llhttp libpcre2-dev libssl-dev libjansson-dev libcurl4-openssl-dev \
 	&& rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
 RUN make -j"$(nproc)" build/shuntd build/shuntctl
 
 # Run: the shared libraries the two binaries link (tests/unit/manifests_test.py checks this
-# list against ldd), and bpftool.
+# list against their DT_NEEDED entries), bpftool, and CA certificates for a --kubeconfig
+# that names none (in a cluster the service account's ca.crt is used).
 FROM debian:12
 RUN apt-get update \
 	&& apt-get install -y --no-install-recommends \
-		libbpf1 libelf1 zlib1g libyaml-0-2 libpcre2-8-0 libssl3 libjansson4 bpftool \
+		libbpf1 libelf1 zlib1g libyaml-0-2 libpcre2-8-0 libssl3 libjansson4 libcurl4 \
+		ca-certificates bpftool \
 	&& rm -rf /var/lib/apt/lists/*
 COPY --from=build /src/build/shuntd /src/build/shuntctl /usr/local/bin/
 # A library missing from the list above fails the build here, not the pods.

@@ -12,7 +12,8 @@ and a preStop that leaves the pins alone; every image is the kustomization's.
 Then against the build: every flag the manifests pass to shuntd and shuntctl is
 one `BUILD/shuntd --help` lists, and the whole command line parses (the same
 arguments, ConfigMap values substituted, with --help last); the Dockerfile's
-runtime stage installs the package of every shared library ldd finds in them.
+runtime stage installs the package of every shared library they name (DT_NEEDED, found
+where ldd finds it; apt brings what those need).
 
     python3 tests/unit/manifests_test.py [BUILD_DIR]
 
@@ -474,11 +475,17 @@ def dockerfile_checks(build, containers):
         print("# runtime packages not checked: no ldd, dpkg or build")
         return
     out = subprocess.run([ldd] + bins, capture_output=True, text=True).stdout
-    libs = sorted(set(re.findall(r"=> (/\S+)", out)))
-    if any("libasan" in l or "libubsan" in l for l in libs):
+    paths = dict(re.findall(r"^\s*(\S+) => (/\S+)", out, re.M))
+    if any("libasan" in l or "libubsan" in l for l in paths):
         print("# runtime packages not checked: %s is a sanitizer build" % build)
         return
-    problems = []
+    # The libraries the binaries name (DT_NEEDED): apt installs what those need in turn.
+    needed = set()
+    for b in bins:
+        dyn = subprocess.run(["readelf", "-d", b], capture_output=True, text=True).stdout
+        needed |= set(re.findall(r"\(NEEDED\)\s+Shared library: \[([^]]+)\]", dyn))
+    libs = sorted(paths[n] for n in needed if n in paths)
+    problems = ["%s: ldd does not find it" % n for n in sorted(needed) if n not in paths]
     for lib in libs:
         pkg = dpkg_owner(lib)
         if pkg is None:
