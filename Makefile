@@ -36,7 +36,7 @@ CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CPPFLAGS += -D_GNU_SOURCE -Iinclude -Iagent -I$(BUILD) -I$(LLHTTP_INC)
 ALL_CFLAGS = $(CFLAGS) $(WARN) -MMD -MP $(SAN)
-LDLIBS := -lbpf -lelf -lz -lyaml -lpcre2-8 -lssl -lcrypto -ljansson -lpthread
+LDLIBS := -lbpf -lelf -lz -lyaml -lpcre2-8 -lssl -lcrypto -ljansson -lcurl -lpthread
 TEST_LDLIBS := -lcmocka
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)

@@ -24,26 +24,12 @@
 #include "istio.h"
 #include "yaml_tree.h"
 
-struct config_vip6_slot {
-	struct in6_addr vip; /* all zero marks a free slot (:: is never a VIP) */
-	uint16_t port_be;
-	uint8_t proto;
-	uint32_t svc, port;
-};
-
-struct config_vip_slot {
-	uint32_t vip;	  /* network order; 0 marks a free slot (0.0.0.0 is never a VIP) */
-	uint16_t port_be; /* network order */
-	uint8_t proto;
-	uint32_t svc;  /* index into config->services */
-	uint32_t port; /* index into service->ports */
-};
-
 /* Where diagnostics go besides the log, per thread so concurrent loads do not mix. */
 static __thread void (*diag_fn)(enum log_level level, const char *line, void *arg);
 static __thread void *diag_arg;
 
 static const char *const core_v1[] = {"v1", NULL};
+static const char *const discovery_v1[] = {"v1", NULL};
 static const char *const istio_networking[] = {"v1alpha3", "v1beta1", "v1", NULL};
 
 static const struct kind_parser kind_parsers[] = {
@@ -51,6 +37,7 @@ static const struct kind_parser kind_parsers[] = {
 	{"", "Service", core_v1, k8s_parse_service},
 	{"", "Pod", core_v1, k8s_parse_pod},
 	{"", "Secret", core_v1, k8s_parse_secret},
+	{"discovery.k8s.io", "EndpointSlice", discovery_v1, k8s_parse_endpoint_slice},
 	{"networking.istio.io", "VirtualService", istio_networking, istio_parse_virtual_service},
 	{"networking.istio.io", "DestinationRule", istio_networking, istio_parse_destination_rule},
 	{"networking.istio.io", "Sidecar", istio_networking, istio_parse_sidecar},
@@ -456,99 +443,6 @@ bool config_pod_in_mesh(const struct config *cfg, const struct pod *p)
 	       label_is(&ns->labels, CONFIG_ISTIO_DATAPLANE_MODE, "ambient");
 }
 
-static size_t vip_hash(uint32_t vip, uint16_t port_be, uint8_t proto)
-{
-	uint64_t x = ((uint64_t)vip << 32) | ((uint64_t)port_be << 8) | proto;
-
-	/* splitmix64's finaliser: every input bit moves every output bit. */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ULL;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebULL;
-	x ^= x >> 31;
-	return (size_t)x;
-}
-
-/* Open addressing, linear probing, at most half full. 0 or -ENOMEM. */
-static int build_vip_index(struct config *cfg)
-{
-	size_t n = 0, size = 16;
-
-	for (size_t i = 0; i < cfg->n_services; i++)
-		if (cfg->services[i].cluster_ip.s_addr)
-			n += cfg->services[i].n_ports;
-	while (size < 2 * n)
-		size *= 2;
-	cfg->vip_slots = calloc(size, sizeof(*cfg->vip_slots));
-	if (!cfg->vip_slots)
-		return -ENOMEM;
-	cfg->vip_mask = size - 1;
-	for (size_t i = 0; i < cfg->n_services; i++) {
-		const struct service *s = &cfg->services[i];
-
-		for (size_t j = 0; s->cluster_ip.s_addr && j < s->n_ports; j++) {
-			uint16_t port_be = htons(s->ports[j].port);
-			size_t h = vip_hash(s->cluster_ip.s_addr, port_be, s->ports[j].protocol);
-
-			while (cfg->vip_slots[h & cfg->vip_mask].vip)
-				h++;
-			cfg->vip_slots[h & cfg->vip_mask] = (struct config_vip_slot){
-				.vip = s->cluster_ip.s_addr,
-				.port_be = port_be,
-				.proto = s->ports[j].protocol,
-				.svc = (uint32_t)i,
-				.port = (uint32_t)j,
-			};
-		}
-	}
-	return 0;
-}
-
-static size_t vip6_hash(const struct in6_addr *vip, uint16_t port_be, uint8_t proto)
-{
-	uint32_t w[4];
-
-	memcpy(w, vip, sizeof(w));
-	return vip_hash(w[0] ^ w[1] ^ w[2] ^ w[3], port_be, proto) ^
-	       vip_hash(w[1] ^ w[3], (uint16_t)w[0], (uint8_t)w[2]);
-}
-
-/* Same as build_vip_index, for IPv6 VIPs. 0 or -ENOMEM. */
-static int build_vip6_index(struct config *cfg)
-{
-	static const struct in6_addr any = IN6ADDR_ANY_INIT;
-	size_t n = 0, size = 16;
-
-	for (size_t i = 0; i < cfg->n_services; i++)
-		if (cfg->services[i].has_ip6)
-			n += cfg->services[i].n_ports;
-	while (size < 2 * n)
-		size *= 2;
-	cfg->vip6_slots = calloc(size, sizeof(*cfg->vip6_slots));
-	if (!cfg->vip6_slots)
-		return -ENOMEM;
-	cfg->vip6_mask = size - 1;
-	for (size_t i = 0; i < cfg->n_services; i++) {
-		const struct service *s = &cfg->services[i];
-
-		for (size_t j = 0; s->has_ip6 && j < s->n_ports; j++) {
-			uint16_t port_be = htons(s->ports[j].port);
-			size_t h = vip6_hash(&s->cluster_ip6, port_be, s->ports[j].protocol);
-
-			while (memcmp(&cfg->vip6_slots[h & cfg->vip6_mask].vip, &any, 16))
-				h++;
-			cfg->vip6_slots[h & cfg->vip6_mask] = (struct config_vip6_slot){
-				.vip = s->cluster_ip6,
-				.port_be = port_be,
-				.proto = s->ports[j].protocol,
-				.svc = (uint32_t)i,
-				.port = (uint32_t)j,
-			};
-		}
-	}
-	return 0;
-}
-
 /* Shrinks *@v (@n elements of @size bytes, room for *@cap) to its contents: arrays grow by
  * doubling while the files are read, up to half of them spare. */
 static void trim(void **v, size_t n, size_t *cap, size_t size)
@@ -573,6 +467,7 @@ static void trim_all(struct load *ld)
 	trim((void **)&c->pods, c->n_pods, &ld->cap_pods, sizeof(*c->pods));
 	trim((void **)&c->namespaces, c->n_namespaces, &ld->cap_namespaces, sizeof(*c->namespaces));
 	trim((void **)&c->secrets, c->n_secrets, &ld->cap_secrets, sizeof(*c->secrets));
+	trim((void **)&c->slices, c->n_slices, &ld->cap_slices, sizeof(*c->slices));
 	trim((void **)&ic->vs, ic->n_vs, &ld->cap_vs, sizeof(*ic->vs));
 	trim((void **)&ic->dr, ic->n_dr, &ld->cap_dr, sizeof(*ic->dr));
 	trim((void **)&ic->sidecars, ic->n_sidecars, &ld->cap_sidecars, sizeof(*ic->sidecars));
@@ -616,9 +511,11 @@ static int finish(struct load *ld, int err)
 		cfg->pods[i].in_mesh = config_pod_in_mesh(cfg, &cfg->pods[i]);
 	err = config_compute_endpoints(cfg, pod_order);
 	if (!err)
-		err = build_vip_index(cfg);
+		err = config_slice_endpoints(cfg, pod_order);
 	if (!err)
-		err = build_vip6_index(cfg);
+		err = config_build_vip_index(cfg);
+	if (!err)
+		err = config_build_vip6_index(cfg);
 free_order:
 	free(pod_order);
 	return err;
@@ -660,6 +557,64 @@ int config_load_buf(const char *name, const char *buf, size_t len, struct config
 	file = add_file(&ld, name);
 	err = file ? load_stream(&ld, file, buf, len) : -ENOMEM;
 	return load_end(&ld, err, out);
+}
+
+struct config_loader {
+	struct load ld;
+	int err; /* the first -ENOMEM of an add */
+};
+
+int config_loader_new(struct config_loader **out)
+{
+	struct config_loader *l = calloc(1, sizeof(*l));
+
+	if (!l)
+		return -ENOMEM;
+	if (load_begin(&l->ld)) {
+		free(l);
+		return -ENOMEM;
+	}
+	*out = l;
+	return 0;
+}
+
+int config_loader_add(struct config_loader *l, const char *name, struct yaml_document_s *doc)
+{
+	const char *file;
+	struct yt t;
+	int err;
+
+	if (l->err)
+		return l->err;
+	file = add_file(&l->ld, name);
+	if (!file)
+		return l->err = -ENOMEM;
+	yt_init(&t, doc, file, &l->ld.sink);
+	err = load_document(&l->ld, &t);
+	l->ld.errors += t.errors;
+	if (!err && t.oom)
+		err = -ENOMEM;
+	return l->err = err;
+}
+
+int config_loader_finish(struct config_loader *l, struct config **out)
+{
+	int err = load_end(&l->ld, l->err, out);
+
+	free(l);
+	return err;
+}
+
+int config_load_docs(const struct config_doc *docs, size_t n, struct config **out)
+{
+	struct config_loader *l;
+	int err = config_loader_new(&l);
+
+	if (err)
+		return err;
+	for (size_t i = 0; i < n && !err; i++)
+		err = config_loader_add(l, docs[i].name, docs[i].doc); /* sticky */
+	return config_loader_finish(l, out);
 }
 
 int config_load_dir(const char *dir, struct config **out)
@@ -719,6 +674,9 @@ void config_free(struct config *cfg)
 	for (size_t i = 0; i < cfg->n_secrets; i++)
 		k8s_secret_release(&cfg->secrets[i]);
 	free(cfg->secrets);
+	for (size_t i = 0; i < cfg->n_slices; i++)
+		k8s_slice_release(&cfg->slices[i]);
+	free(cfg->slices);
 	for (size_t i = 0; i < cfg->n_files; i++)
 		free(cfg->files[i]);
 	free(cfg->files);
@@ -729,48 +687,6 @@ void config_free(struct config *cfg)
 	free(cfg->vip6_slots);
 	strtab_free(&cfg->strs);
 	free(cfg);
-}
-
-const struct svc_port *config_find_vip(const struct config *cfg, struct in_addr vip,
-				       uint16_t port_be, uint8_t protocol,
-				       const struct service **svc)
-{
-	const struct config_vip_slot *e;
-	size_t h;
-
-	if (!vip.s_addr)
-		return NULL;
-	for (h = vip_hash(vip.s_addr, port_be, protocol);; h++) {
-		e = &cfg->vip_slots[h & cfg->vip_mask];
-		if (!e->vip)
-			return NULL;
-		if (e->vip == vip.s_addr && e->port_be == port_be && e->proto == protocol)
-			break;
-	}
-	if (svc)
-		*svc = &cfg->services[e->svc];
-	return &cfg->services[e->svc].ports[e->port];
-}
-
-const struct svc_port *config_find_vip6(const struct config *cfg, const struct in6_addr *vip6,
-					uint16_t port_be, uint8_t protocol,
-					const struct service **svc)
-{
-	static const struct in6_addr any = IN6ADDR_ANY_INIT;
-	const struct config_vip6_slot *e;
-
-	if (!memcmp(vip6, &any, 16) || !cfg->vip6_slots)
-		return NULL;
-	for (size_t h = vip6_hash(vip6, port_be, protocol);; h++) {
-		e = &cfg->vip6_slots[h & cfg->vip6_mask];
-		if (!memcmp(&e->vip, &any, 16))
-			return NULL;
-		if (!memcmp(&e->vip, vip6, 16) && e->port_be == port_be && e->proto == protocol)
-			break;
-	}
-	if (svc)
-		*svc = &cfg->services[e->svc];
-	return &cfg->services[e->svc].ports[e->port];
 }
 
 const struct pod *config_find_pod6(const struct config *cfg, const struct in6_addr *ip)

@@ -148,6 +148,9 @@ struct service {
 	bool has_ip6;
 	bool headless;	   /* clusterIP: None */
 	bool has_selector; /* a non-empty spec.selector */
+	/* No selector, and EndpointSlices name it: its endpoints are theirs, and shunt balances
+	 * it as it does a service with a selector. */
+	bool eps_from_slices;
 	/* A ServiceEntry host made a service (the loader adds one per host, after the
 	 * Kubernetes ones): its entry, and the host, which is the service's FQDN. */
 	const struct service_entry *se;
@@ -159,6 +162,39 @@ struct service {
 	struct src_loc loc;	       /* where the object starts */
 	struct src_loc cluster_ip_loc; /* where spec.clusterIP is; line 0 when absent */
 };
+
+/* One endpoint of an EndpointSlice (its first address: the API says they are fungible). */
+struct slice_endpoint {
+	struct in_addr ip;   /* of an IPv4 slice */
+	struct in6_addr ip6; /* of an IPv6 slice: has_ip6 */
+	bool has_ip6;
+	bool ready;	  /* conditions.ready; absent is true, as the API defines it */
+	bool terminating; /* conditions.terminating */
+	char *pod_name;	  /* targetRef of kind Pod (the slice's namespace), or NULL */
+};
+
+struct slice_port {
+	char *name;	  /* "" when the service port is unnamed */
+	uint16_t port;	  /* host order; 0: absent (the slice says nothing about this port) */
+	uint8_t protocol; /* IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP */
+};
+
+/*
+ * A discovery.k8s.io/v1 EndpointSlice: where a service that has no selector has its
+ * endpoints (docs/kubernetes.md). FQDN slices are not kept.
+ */
+struct endpoint_slice {
+	char *name, *namespace;
+	char *service; /* its label kubernetes.io/service-name; NULL: it serves no service */
+	bool ipv6;     /* addressType IPv6, else IPv4 */
+	struct slice_endpoint *eps;
+	size_t n_eps;
+	struct slice_port *ports;
+	size_t n_ports;
+	struct src_loc loc; /* where the object starts */
+};
+
+#define CONFIG_SLICE_SERVICE_LABEL "kubernetes.io/service-name"
 
 /* A name's addresses, in the order of the answer that gave them: what a name lookup gives the
  * loader for a ServiceEntry with resolution DNS or DNS_ROUND_ROBIN (docs/serviceentry.md). */
@@ -215,6 +251,8 @@ struct config {
 	struct istio_config istio;  /* networking.istio.io objects */
 	struct tls_secret *secrets; /* the kubernetes.io/tls Secrets, in file order */
 	size_t n_secrets;
+	struct endpoint_slice *slices; /* in file order */
+	size_t n_slices;
 	/* The mesh's outboundTrafficPolicy.mode (enum outbound_policy, istio.h): not in the
 	 * files; the agent sets it from --outbound-traffic-policy. 0: ALLOW_ANY. */
 	int mesh_outbound;
@@ -244,6 +282,31 @@ int config_load_dir(const char *dir, struct config **out);
 /* Same, for one in-memory file named @name (for tests and fuzzing); @buf need not be
  * NUL-terminated. */
 int config_load_buf(const char *name, const char *buf, size_t len, struct config **out);
+
+/*
+ * The same from objects that are not in files (the Kubernetes API's, converted from JSON into
+ * YAML documents): a loader takes them one at a time, so that a large cluster is never held
+ * as documents all at once. @name stands where a file name would in diagnostics (and in
+ * src_loc.file), e.g. "k8s:VirtualService/default/reviews"; @doc stays the caller's. Objects
+ * are read as a file's documents would be, in the order added; finishing runs the checks
+ * that need every object and gives what config_load_dir() would. config_loader_new(): 0 or
+ * -ENOMEM. config_loader_add(): 0, or -ENOMEM (sticky: finishing then fails with it).
+ * config_loader_finish() frees @l, whatever it returns.
+ */
+struct yaml_document_s;
+struct config_loader;
+int config_loader_new(struct config_loader **out);
+int config_loader_add(struct config_loader *l, const char *name, struct yaml_document_s *doc);
+int config_loader_finish(struct config_loader *l, struct config **out);
+
+/* One object for config_load_docs(). */
+struct config_doc {
+	const char *name;
+	struct yaml_document_s *doc;
+};
+
+/* config_loader_*() over @n documents (tests). */
+int config_load_docs(const struct config_doc *docs, size_t n, struct config **out);
 
 /* Frees @cfg and everything it owns. NULL is fine. */
 void config_free(struct config *cfg);

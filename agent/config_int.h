@@ -16,7 +16,8 @@ struct load {
 	struct config *cfg;
 	size_t cap_services, cap_pods, cap_namespaces, cap_files;
 	size_t cap_vs, cap_dr, cap_sidecars, cap_ses, cap_wes, cap_gws;
-	size_t cap_secrets;   /* of cfg->istio's arrays */
+	size_t cap_secrets; /* of cfg->istio's arrays */
+	size_t cap_slices;
 	size_t cap_dns_names; /* of cfg->istio.dns_names */
 	unsigned errors;      /* problems reported so far, every file */
 	struct yt_sink sink;
@@ -88,6 +89,18 @@ void k8s_service_release(struct service *s);
 /* Once every file is read and the config is valid: the endpoints of every service with a selector
  * (config_eps.c), from the pods in @pod_order (indexes sorted by namespace, name). 0 or -ENOMEM. */
 int config_compute_endpoints(struct config *cfg, const size_t *pod_order);
+/* discovery.k8s.io/v1 EndpointSlice (config_k8s_slice.c): parse @obj and append it to
+ * ld->cfg->slices when it has no problem. 0 or -ENOMEM. */
+int k8s_parse_endpoint_slice(struct load *ld, struct yt *t, yaml_node_t *obj);
+void k8s_slice_release(struct endpoint_slice *s);
+/* Once every file is read and the config is valid: the endpoints of every Kubernetes service
+ * without a selector from the EndpointSlices that name it (@pod_order: pods sorted by
+ * namespace, name, to find their targetRefs). 0 or -ENOMEM. */
+int config_slice_endpoints(struct config *cfg, const size_t *pod_order);
+/* Once the endpoints are computed (config_vip.c): the IPv4 and IPv6 VIP indexes behind
+ * config_find_vip() and config_find_vip6(). 0 or -ENOMEM. */
+int config_build_vip_index(struct config *cfg);
+int config_build_vip6_index(struct config *cfg);
 
 /* A diagnostic that is not about one field (cross-object checks): @fmt usually starts with
  * "FILE:LINE:COL: FIELD: ". Counts errors in ld->errors. */

@@ -454,7 +454,7 @@ __u32 kern_port_flags(const struct config *cfg, const struct route_table *rt, si
 
 /*
  * Whether connections to @sp are balanced by shunt at all (else kube-proxy's):
- * a Kubernetes service with a selector, or a ServiceEntry (with resolution
+ * a Kubernetes service with a selector or with EndpointSlices, or a ServiceEntry (with resolution
  * NONE, its VIP entry says SVC4_F_PASSTHROUGH: the app's connection goes where
  * it asked, through the agent only for L7 rules).
  */
@@ -462,7 +462,7 @@ bool kern_balanced(const struct service *svc, const struct svc_port *sp)
 {
 	if (sp->protocol != IPPROTO_TCP)
 		return false;
-	return svc->se || svc->has_selector;
+	return svc->se || svc->has_selector || svc->eps_from_slices;
 }
 
 /* Deletes every shunt_svc4_v2 entry that @cfg does not balance. Returns how many, or -errno. */

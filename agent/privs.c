@@ -27,6 +27,8 @@ uint64_t privs_keep_mask(enum privs_role role)
 		       CAP_BIT(CAP_NET_BIND_SERVICE);
 	case PRIVS_WORKER:
 		return CAP_BIT(CAP_BPF) | CAP_BIT(CAP_NET_ADMIN) | CAP_BIT(CAP_NET_BIND_SERVICE);
+	case PRIVS_NET:
+		return CAP_BIT(CAP_NET_ADMIN);
 	case PRIVS_NONE:
 		break;
 	}

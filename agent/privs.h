@@ -15,6 +15,8 @@
  *   worker   CAP_BPF (original-destination lookups, as above), CAP_NET_ADMIN
  *            (SO_MARK on every upstream socket), CAP_NET_BIND_SERVICE (Gateway
  *            ports below 1024 open on reloads)
+ *   net      the Kubernetes API watchers: CAP_NET_ADMIN, for SO_MARK on each
+ *            connection they open (reconnects too)
  *   none     the resolver and reload threads: their sockets and files are open
  *            or readable without privilege
  *
@@ -32,6 +34,7 @@
 enum privs_role {
 	PRIVS_MAIN,
 	PRIVS_WORKER,
+	PRIVS_NET,
 	PRIVS_NONE,
 };
 

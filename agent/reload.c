@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/inotify.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -25,7 +26,9 @@
 
 struct reloader {
 	struct loop *loop;
-	char *dir;
+	char *dir; /* the config directory, watched; NULL for another source */
+	struct reload_source src;
+	char *what; /* src.what, copied */
 	struct snapshot_store *store;
 	struct reload_ops ops;
 	int watch_fd; /* inotify on dir, -1: none */
@@ -35,7 +38,8 @@ struct reloader {
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t wake;
 	bool stop;
-	bool force; /* the next run loads even an unchanged directory */
+	bool force;    /* the next run loads even an unchanged directory */
+	bool settling; /* the next run waits RELOAD_SETTLE_MS for more changes first */
 	uint64_t requested, started, finished;
 	const char *why;	/* of the latest request */
 	struct snapshot *ready; /* built, for the main loop to apply; a reference */
@@ -108,7 +112,7 @@ static void refuse(struct reloader *r, struct why_buf *w)
 	snapshot_refused(r->store, w->text);
 	log_error("reload: the config in %s is refused (the reasons above); generation %llu keeps "
 		  "serving",
-		  r->dir, (unsigned long long)gen);
+		  r->what, (unsigned long long)gen);
 }
 
 /* One reload, on the reload thread: *@out gets the snapshot to apply, or NULL. */
@@ -123,7 +127,7 @@ static void reload_once(struct reloader *r, uint64_t hash, struct snapshot **out
 	if (!w)
 		return;
 	log_set_thread_sink(collect, w);
-	err = config_load_dir(r->dir, &cfg);
+	err = r->src.load(r->src.arg, &cfg);
 	if (!err && r->ops.prepare) {
 		why[0] = '\0';
 		err = r->ops.prepare(r->ops.ctx, cfg, why, sizeof(why));
@@ -146,6 +150,19 @@ static void reload_once(struct reloader *r, uint64_t hash, struct snapshot **out
 	free(w);
 }
 
+/* Under r->lock: RELOAD_SETTLE_MS pass (requests meanwhile join this run), or a stop. */
+static void settle_wait(struct reloader *r)
+{
+	struct timespec end;
+
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_nsec += (long)RELOAD_SETTLE_MS * 1000000;
+	end.tv_sec += end.tv_nsec / 1000000000;
+	end.tv_nsec %= 1000000000;
+	while (!r->stop && pthread_cond_timedwait(&r->wake, &r->lock, &end) != ETIMEDOUT)
+		;
+}
+
 static void *reload_main(void *arg)
 {
 	struct reloader *r = arg;
@@ -163,17 +180,23 @@ static void *reload_main(void *arg)
 			pthread_cond_wait(&r->wake, &r->lock);
 		if (r->stop)
 			break;
+		if (r->settling) {
+			r->settling = false;
+			settle_wait(r);
+			if (r->stop)
+				break;
+		}
 		seq = r->started = r->requested; /* requests until now are served by this run */
-		log_info("reload: %s: reading %s", r->why, r->dir);
+		log_info("reload: %s: reading %s", r->why, r->what);
 		last = r->last_hash;
 		force = r->force;
 		r->force = false;
 		pthread_mutex_unlock(&r->lock);
 
-		hash = reload_dir_hash(r->dir);
+		hash = r->src.hash(r->src.arg);
 		snap = NULL;
 		if (hash && hash == last && !force)
-			log_info("reload: %s has not changed: nothing to do", r->dir);
+			log_info("reload: %s has not changed: nothing to do", r->what);
 		else
 			reload_once(r, hash, &snap);
 
@@ -215,7 +238,7 @@ static void on_ready(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (!snap)
 		return;
 	n = (uint64_t)r->ops.apply(r->ops.ctx, snap);
-	if (r->watch_fd < 0) /* the directory is there again (it just loaded): watch it */
+	if (r->dir && r->watch_fd < 0) /* the directory is there again (it just loaded): watch it */
 		watch_dir(r);
 	pthread_mutex_lock(&r->lock);
 	if (n)
@@ -285,9 +308,22 @@ static void watch_dir(struct reloader *r)
 	r->watch_fd = -1;
 }
 
-int reloader_new(struct loop *loop, const char *dir, uint64_t loaded_hash,
-		 struct snapshot_store *store, const struct reload_ops *ops, struct reloader **out)
+static int dir_load(void *arg, struct config **out)
 {
+	return config_load_dir(arg, out);
+}
+
+static uint64_t dir_hash(void *arg)
+{
+	return reload_dir_hash(arg);
+}
+
+/* The reloader without its source's watch. */
+static int reloader_alloc(struct loop *loop, const struct reload_source *src, uint64_t loaded_hash,
+			  struct snapshot_store *store, const struct reload_ops *ops,
+			  struct reloader **out)
+{
+	pthread_condattr_t ca;
 	struct reloader *r;
 	int err;
 
@@ -297,26 +333,26 @@ int reloader_new(struct loop *loop, const char *dir, uint64_t loaded_hash,
 	r->loop = loop;
 	r->store = store;
 	r->ops = *ops;
+	r->src = *src;
 	r->watch_fd = -1;
-	r->dir = strdup(dir);
+	r->what = strdup(src->what);
 	r->ready_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (!r->dir || r->ready_fd < 0) {
-		err = r->dir ? -errno : -ENOMEM;
+	if (!r->what || r->ready_fd < 0) {
+		err = r->what ? -errno : -ENOMEM;
 		goto free_r;
 	}
 	r->last_hash = loaded_hash; /* what the agent started with */
 	pthread_mutex_init(&r->lock, NULL);
-	pthread_cond_init(&r->wake, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* settle_wait() */
+	pthread_cond_init(&r->wake, &ca);
+	pthread_condattr_destroy(&ca);
 	err = loop_add(loop, r->ready_fd, EPOLLIN, on_ready, r);
 	if (err)
 		goto destroy_sync;
 	err = -pthread_create(&r->thread, NULL, reload_main, r);
 	if (err)
 		goto del_ready;
-	/* Watch first, then look: a change made since the agent loaded the dir is not lost. */
-	watch_dir(r);
-	if (reload_dir_hash(dir) != loaded_hash)
-		reloader_request(r, "the config directory changed while the agent started");
 	*out = r;
 	return 0;
 
@@ -328,9 +364,45 @@ destroy_sync:
 free_r:
 	if (r->ready_fd >= 0)
 		close(r->ready_fd);
-	free(r->dir);
+	free(r->what);
 	free(r);
 	return err;
+}
+
+int reloader_new_source(struct loop *loop, const struct reload_source *src, uint64_t loaded_hash,
+			struct snapshot_store *store, const struct reload_ops *ops,
+			struct reloader **out)
+{
+	int err = reloader_alloc(loop, src, loaded_hash, store, ops, out);
+
+	if (!err && src->hash(src->arg) != loaded_hash)
+		reloader_request(*out, "the config changed while the agent started");
+	return err;
+}
+
+int reloader_new(struct loop *loop, const char *dir, uint64_t loaded_hash,
+		 struct snapshot_store *store, const struct reload_ops *ops, struct reloader **out)
+{
+	struct reload_source src = {.what = dir, .load = dir_load, .hash = dir_hash};
+	char *copy = strdup(dir);
+	struct reloader *r;
+	int err;
+
+	if (!copy)
+		return -ENOMEM;
+	src.arg = copy;
+	err = reloader_alloc(loop, &src, loaded_hash, store, ops, &r);
+	if (err) {
+		free(copy);
+		return err;
+	}
+	r->dir = copy;
+	/* Watch first, then look: a change made since the agent loaded the dir is not lost. */
+	watch_dir(r);
+	if (reload_dir_hash(dir) != loaded_hash)
+		reloader_request(r, "the config directory changed while the agent started");
+	*out = r;
+	return 0;
 }
 
 void reloader_request(struct reloader *r, const char *why)
@@ -340,6 +412,15 @@ void reloader_request(struct reloader *r, const char *why)
 	r->why = why;
 	pthread_cond_signal(&r->wake);
 	pthread_mutex_unlock(&r->lock);
+}
+
+void reloader_request_settle(struct reloader *r, const char *why)
+{
+	pthread_mutex_lock(&r->lock);
+	if (r->started == r->requested) /* none waiting yet: this one waits for the others */
+		r->settling = true;
+	pthread_mutex_unlock(&r->lock);
+	reloader_request(r, why);
 }
 
 void reloader_request_force(struct reloader *r, const char *why)
@@ -378,5 +459,6 @@ void reloader_free(struct reloader *r)
 	pthread_cond_destroy(&r->wake);
 	pthread_mutex_destroy(&r->lock);
 	free(r->dir);
+	free(r->what);
 	free(r);
 }

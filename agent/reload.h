@@ -57,11 +57,37 @@ uint64_t reload_dir_hash(const char *dir);
 int reloader_new(struct loop *loop, const char *dir, uint64_t loaded_hash,
 		 struct snapshot_store *store, const struct reload_ops *ops, struct reloader **out);
 
+/* Where a reloader's configs come from, when it is not a config directory. */
+struct reload_source {
+	const char *what; /* for the log: "the Kubernetes API" */
+	/* Reload thread: a new config into *@out, as config_load_dir() does. */
+	int (*load)(void *arg, struct config **out);
+	/* Any thread: what tells a changed source from an unchanged one; 0: cannot tell. */
+	uint64_t (*hash)(void *arg);
+	void *arg;
+};
+
+/*
+ * reloader_new() for another source, which asks for reloads itself
+ * (reloader_request_settle()); nothing is watched. @loaded_hash is @src's hash
+ * of the config the agent loaded at start: a source that moved on since then
+ * reloads at once. 0 or -errno.
+ */
+int reloader_new_source(struct loop *loop, const struct reload_source *src, uint64_t loaded_hash,
+			struct snapshot_store *store, const struct reload_ops *ops,
+			struct reloader **out);
+
 /*
  * Asks for a reload (@why: "SIGHUP", "inotify", "admin"; for the log). Any
  * thread. Requests while one is running coalesce into one more run.
  */
 void reloader_request(struct reloader *r, const char *why);
+
+/*
+ * The same, after the changes settle: the run waits RELOAD_SETTLE_MS (200 ms) and
+ * loads once for every request made meanwhile, as inotify's do. Any thread.
+ */
+void reloader_request_settle(struct reloader *r, const char *why);
 
 /*
  * The same, but the directory is loaded even when its content did not

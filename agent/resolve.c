@@ -653,7 +653,18 @@ static bool differs(struct resolver *r, const struct config *cfg, size_t *unansw
 	return diff;
 }
 
+static int load_dir(void *arg, struct config **out)
+{
+	return config_load_dir(arg, out);
+}
+
 int resolver_load_dir(struct resolver *r, const char *dir, unsigned wait_ms, struct config **out)
+{
+	return resolver_load(r, load_dir, (void *)dir, wait_ms, out);
+}
+
+int resolver_load(struct resolver *r, int (*load)(void *arg, struct config **out), void *arg,
+		  unsigned wait_ms, struct config **out)
 {
 	struct start_lookup s = {.r = r, .deadline = now_ms() + wait_ms};
 	uint64_t one = 1, t0 = now_ms();
@@ -661,9 +672,9 @@ int resolver_load_dir(struct resolver *r, const char *dir, unsigned wait_ms, str
 	int err;
 
 	if (!r)
-		return config_load_dir(dir, out);
+		return load(arg, out);
 	config_set_name_lookup(start_lookup, &s);
-	err = config_load_dir(dir, out);
+	err = load(arg, out);
 	config_set_name_lookup(resolver_name_lookup, r);
 	if (err || !(*out)->istio.n_dns_names)
 		return err;

@@ -119,6 +119,10 @@ void resolver_stats(struct resolver *r, struct resolver_stats *st);
  */
 int resolver_load_dir(struct resolver *r, const char *dir, unsigned wait_ms, struct config **out);
 
+/* The same for a config from elsewhere: @load(@arg, @out) instead of config_load_dir(). */
+int resolver_load(struct resolver *r, int (*load)(void *arg, struct config **out), void *arg,
+		  unsigned wait_ms, struct config **out);
+
 /* Stops the thread and frees @r. NULL is fine. Loads must not use it any more. */
 void resolver_free(struct resolver *r);
 

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include <bpf/libbpf.h>
+#include <curl/curl.h>
 
 #include "accesslog.h"
 #include "addr.h"
@@ -31,6 +32,7 @@
 #include "dns.h"
 #include "gateway.h"
 #include "gateway_tls.h"
+#include "k8s.h"
 #include "kern.h"
 #include "log.h"
 #include "loop.h"
@@ -503,6 +505,8 @@ static void *agent_starter(void *arg)
 static void agent_stop(struct agent *a)
 {
 	__atomic_store_n(&a->ready, false, __ATOMIC_RELEASE);
+	if (a->k8s) /* its threads ask the reloader for reloads; its store stays for a load */
+		k8s_stop(a->k8s);
 	reloader_free(a->reloader); /* a load in progress finishes; nothing more is applied */
 	a->reloader = NULL;
 	/* Stop capturing first, so no new connection is sent to a listener about to close. */
@@ -667,13 +671,21 @@ int main(int argc, char **argv)
 	shuntd_fd_limits(&a.opt);
 	snapshot_store_init(&a.store);
 
-	a.loaded_hash = reload_dir_hash(a.opt.config_dir); /* before: a change meanwhile reloads */
 	if (start_resolver(&a))
 		return 1;
-	err = resolver_load_dir(a.resolver, a.opt.config_dir, RESOLVE_START_MS, &cfg);
+	if (a.opt.kubernetes) {
+		curl_global_init(CURL_GLOBAL_DEFAULT); /* before any thread */
+		err = agent_k8s_first_config(&a, &cfg);
+	} else {
+		a.loaded_hash = reload_dir_hash(a.opt.config_dir); /* a change meanwhile reloads */
+		err = resolver_load_dir(a.resolver, a.opt.config_dir, RESOLVE_START_MS, &cfg);
+		if (err)
+			log_error("shuntd: refusing to start: the config in %s is not valid (see "
+				  "above)",
+				  a.opt.config_dir);
+	}
 	if (err) {
-		log_error("shuntd: refusing to start: the config in %s is not valid (see above)",
-			  a.opt.config_dir);
+		k8s_free(a.k8s);
 		resolver_free(a.resolver);
 		return 1;
 	}
@@ -743,6 +755,9 @@ out:
 	if (a.resolver && a.loop) /* after the reloader, whose loads read it */
 		loop_del(a.loop, resolver_changed_fd(a.resolver));
 	resolver_free(a.resolver);
+	k8s_free(a.k8s); /* after the reloader, whose loads read its store */
+	if (a.opt.kubernetes)
+		curl_global_cleanup();
 	dns_server_free(a.dns);
 	admin_free(a.admin);
 	alog_sink_close(a.alog); /* after the workers, which write to it */

@@ -17,6 +17,7 @@
 #include "kern.h"
 #include "loop.h"
 #include "proxy.h"
+#include "reload.h"
 #include "snapshot.h"
 #include "worker.h"
 
@@ -26,6 +27,7 @@ struct admin_resp;
 struct alog_sink;
 struct dns_server;
 struct gw_tls;
+struct k8s;
 struct reloader;
 struct resolver;
 struct worker;
@@ -48,6 +50,9 @@ struct worker;
 
 struct options {
 	const char *config_dir;
+	bool kubernetes;	/* --kubernetes (or --kubeconfig): the config from the API */
+	const char *kubeconfig; /* --kubeconfig; NULL: in-cluster */
+	const char *node_name;	/* --node-name, or $NODE_NAME; NULL: unknown */
 	const char *cgroup;
 	const char *pin_dir;
 	const char *netns_dir;	       /* where pods' network namespaces are (--netns-dir) */
@@ -103,9 +108,10 @@ struct agent {
 	bool names_changed;	      /* an answer changed before the reloader was there */
 	uint64_t dns_reload_ms;	      /* loop time of the last reload DNS answers forced */
 	struct loop_timer dns_reload; /* a forced reload held back by DNS_RELOAD_MIN_MS */
-	struct reloader *reloader;    /* from the first heartbeat after ready; NULL before */
-	uint64_t loaded_hash;	      /* reload_dir_hash() of the config loaded at start */
-	bool reload_pending;	      /* SIGHUP before the reloader was there */
+	struct reloader *reloader; /* from the first heartbeat after ready; NULL before; atomic */
+	uint64_t loaded_hash;	   /* the source's hash of the config loaded at start */
+	struct k8s *k8s;	   /* --kubernetes: the API's objects; NULL: --config */
+	bool reload_pending;	   /* SIGHUP before the reloader was there */
 	struct {
 		struct gw_tls *tls;
 		uint64_t since_ms;
@@ -134,6 +140,21 @@ void shuntd_fd_limits(struct options *o);
 
 /* What the agent sets on every config it loads, at start and at each reload. */
 void agent_prepare_config(struct agent *a, struct config *cfg);
+
+/* Where the config comes from, for the log: the directory, or "the Kubernetes API". */
+const char *agent_source(const struct agent *a);
+
+/*
+ * --kubernetes (shuntd_k8s.c): connects (kubeconfig or in-cluster), lists and watches,
+ * waits until every resource has been listed, and loads the first config from them into
+ * *@cfg (through @a->resolver, as resolver_load() does). A config the API's objects make
+ * invalid is logged and the next change is waited for: the agent is not ready until one is
+ * valid. 0, or -errno (logged) when the API cannot be used at all.
+ */
+int agent_k8s_first_config(struct agent *a, struct config **cfg);
+
+/* The reloader's source for --kubernetes. */
+void agent_k8s_source(struct agent *a, struct reload_source *src);
 
 /* Main loop, once ready: starts the reloader (retried at the next heartbeat on failure). */
 void agent_start_reloader(struct agent *a);

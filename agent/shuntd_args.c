@@ -19,9 +19,15 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shuntd --config DIR --cgroup DIR --listen IP:PORT [options]\n"
+		"usage: shuntd --config DIR|--kubernetes|--kubeconfig PATH --cgroup DIR\n"
+		"              --listen IP:PORT [options]\n"
 		"\n"
 		"  --config DIR       read Kubernetes and Istio YAML from DIR (*.yaml, *.yml)\n"
+		"  --kubernetes       list and watch them in the Kubernetes API instead, as the\n"
+		"                     pod's service account (docs/kubernetes.md)\n"
+		"  --kubeconfig PATH  the same, out of a cluster: the API and credentials of\n"
+		"                     PATH's current context (implies --kubernetes)\n"
+		"  --node-name NAME   this node's name (default: $NODE_NAME), for the log\n"
 		"  --cgroup DIR       cgroup v2 directory whose processes are captured\n"
 		"                     (absolute, or relative to the cgroup2 mount)\n"
 		"  --listen IP:PORT   where captured connections are sent (a concrete address\n"
@@ -148,6 +154,9 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 {
 	static const struct option longopts[] = {
 		{"config", required_argument, NULL, 'c'},
+		{"kubernetes", no_argument, NULL, 'k'},
+		{"kubeconfig", required_argument, NULL, 'C'},
+		{"node-name", required_argument, NULL, 'N'},
 		{"cgroup", required_argument, NULL, 'g'},
 		{"listen", required_argument, NULL, 'l'},
 		{"listen6", required_argument, NULL, '6'},
@@ -160,7 +169,7 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 		{"netns-dir", required_argument, NULL, 'n'},
 		{"outbound-traffic-policy", required_argument, NULL, 'o'},
 		{"workers", required_argument, NULL, 'w'},
-		{"max-connections", required_argument, NULL, 'C'},
+		{"max-connections", required_argument, NULL, 'X'},
 		{"max-requests", required_argument, NULL, 'R'},
 		{"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
 		{"idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT},
@@ -202,6 +211,15 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 		switch (c) {
 		case 'c':
 			o->config_dir = optarg;
+			break;
+		case 'C':
+			o->kubeconfig = optarg;
+			/* fall through */
+		case 'k':
+			o->kubernetes = true;
+			break;
+		case 'N':
+			o->node_name = optarg;
 			break;
 		case 'g':
 			o->cgroup = optarg;
@@ -300,17 +318,17 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 			}
 			o->workers = (unsigned)v;
 			break;
-		case 'C':
+		case 'X':
 		case 'R':
 			errno = 0;
 			v = strtoul(optarg, &end, 10);
-			if (errno || *end || (c == 'C' && !v) || v > LIMIT_MAX) {
+			if (errno || *end || (c == 'X' && !v) || v > LIMIT_MAX) {
 				fprintf(stderr, "shuntd: --max-%s %s: expected %u..%u\n",
-					c == 'C' ? "connections" : "requests", optarg,
-					(unsigned)(c == 'C'), (unsigned)LIMIT_MAX);
+					c == 'X' ? "connections" : "requests", optarg,
+					(unsigned)(c == 'X'), (unsigned)LIMIT_MAX);
 				return -EINVAL;
 			}
-			*(c == 'C' ? &o->max_connections : &o->max_requests) = (uint32_t)v;
+			*(c == 'X' ? &o->max_connections : &o->max_requests) = (uint32_t)v;
 			break;
 		case OPT_HEADER_TIMEOUT:
 		case OPT_IDLE_TIMEOUT:
@@ -382,8 +400,17 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 			return -EINVAL;
 		}
 	}
-	if (optind < argc || (!o->check_kernel && (!o->config_dir || !o->cgroup || !have_listen))) {
-		fprintf(stderr, "shuntd: --config, --cgroup and --listen are required\n");
+	if (!o->node_name && getenv("NODE_NAME") && *getenv("NODE_NAME"))
+		o->node_name = getenv("NODE_NAME");
+	if (o->config_dir && o->kubernetes) {
+		fprintf(stderr, "shuntd: --config and --kubernetes (or --kubeconfig) exclude each "
+				"other: the config comes from one source\n");
+		return -EINVAL;
+	}
+	if (optind < argc || (!o->check_kernel &&
+			      ((!o->config_dir && !o->kubernetes) || !o->cgroup || !have_listen))) {
+		fprintf(stderr, "shuntd: --config (or --kubernetes), --cgroup and --listen are "
+				"required\n");
 		usage(stderr);
 		return -EINVAL;
 	}

@@ -20,6 +20,11 @@
 #include "shuntd.h"
 #include "worker.h"
 
+const char *agent_source(const struct agent *a)
+{
+	return a->k8s ? "the Kubernetes API" : a->opt.config_dir;
+}
+
 void agent_prepare_config(struct agent *a, struct config *cfg)
 {
 	cfg->mesh_outbound = a->opt.outbound; /* routes for unknown hosts need it */
@@ -126,7 +131,7 @@ static int reload_apply(void *ctx, struct snapshot *snap)
 	if (err) {
 		log_error("reload: %s", why);
 		log_error("reload: the config in %s is refused; generation %llu keeps serving",
-			  a->opt.config_dir, (unsigned long long)snapshot_generation(&a->store));
+			  agent_source(a), (unsigned long long)snapshot_generation(&a->store));
 		snapshot_refused(&a->store, why);
 		snapshot_release(snap);
 		return err;
@@ -169,13 +174,22 @@ void agent_start_reloader(struct agent *a)
 				 .ctx = a};
 	int err;
 
-	err = reloader_new(a->loop, a->opt.config_dir, a->loaded_hash, &a->store, &ops,
-			   &a->reloader);
+	struct reloader *r = NULL;
+	struct reload_source src;
+
+	if (a->k8s) {
+		agent_k8s_source(a, &src);
+		err = reloader_new_source(a->loop, &src, a->loaded_hash, &a->store, &ops, &r);
+	} else {
+		err = reloader_new(a->loop, a->opt.config_dir, a->loaded_hash, &a->store, &ops, &r);
+	}
 	if (err) {
-		log_error("shuntd: cannot start reloading %s: %s (trying again)", a->opt.config_dir,
+		log_error("shuntd: cannot start reloading %s: %s (trying again)", agent_source(a),
 			  strerror(-err));
 		return;
 	}
+	/* The Kubernetes source's threads read it to ask for reloads. */
+	__atomic_store_n(&a->reloader, r, __ATOMIC_RELEASE);
 	if (a->names_changed)
 		reloader_request_force(a->reloader, "a DNS answer changed");
 	else if (a->reload_pending)

@@ -5,7 +5,8 @@ set -eu
 
 PKGS="make gcc clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libyaml-dev
 node-llhttp libcmocka-dev libpcre2-dev pkg-config iproute2 procps
-clang-format cppcheck libssl-dev openssl curl libclang-rt-14-dev libjansson-dev jq"
+clang-format cppcheck libssl-dev openssl curl libclang-rt-14-dev libjansson-dev jq
+libcurl4-openssl-dev python3 python3-yaml"
 
 missing=""
 for p in $PKGS; do

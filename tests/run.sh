@@ -1,6 +1,7 @@
 #!/bin/bash
-# Runs every test: the cmocka unit binaries, then the end-to-end scripts
-# (tests/e2e/*_test.sh). An e2e script exits 0 (pass), 77 (skip: it must say
+# Runs every test: the cmocka unit binaries and the unit scripts
+# (tests/unit/*_test.py, given BUILD_DIR), then the end-to-end scripts
+# (tests/e2e/*_test.sh). A script exits 0 (pass), 77 (skip: it must say
 # why, loudly) or anything else (fail). Ends with one summary line.
 # With SHUNT_REQUIRE_E2E=1 (CI sets it), a skipped end-to-end test fails the
 # run, and so does a run in which no end-to-end test executed.
@@ -53,6 +54,10 @@ if [ "$mode" != e2e ]; then
 	for t in "$build"/tests/*_test; do
 		[ -x "$t" ] || continue
 		run_one "unit/$(basename "$t")" "$t"
+	done
+	for t in tests/unit/*_test.py; do
+		[ -f "$t" ] || continue
+		run_one "unit/$(basename "$t" .py)" python3 "$t" "$build"
 	done
 fi
 if [ "$mode" != unit ]; then
