@@ -70,9 +70,9 @@ static void usage(FILE *f)
 		"                     standard output (-) or nowhere (off, the default)\n"
 		"  --check-kernel     probe this kernel for every feature shunt needs, print one\n"
 		"                     line per feature and exit 0 (all there) or 1\n",
-		MAX_CONNECTIONS_DEFAULT, FAST_PATH_DEFAULT ? "on" : "off", SHUNT_DEFAULT_MARK,
-		SHUNT_MAP_SVC4, SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX, SHUNT_MAP_PAIR4,
-		SHUNT_PAIR4_MAX);
+		(unsigned)MAX_CONNECTIONS_DEFAULT, FAST_PATH_DEFAULT ? "on" : "off",
+		SHUNT_DEFAULT_MARK, SHUNT_MAP_SVC4, SHUNT_SVC4_MAX, SHUNT_MAP_BE4, SHUNT_BE4_MAX,
+		SHUNT_MAP_PAIR4, SHUNT_PAIR4_MAX);
 }
 
 int shuntd_parse_args(int argc, char **argv, struct options *o)
@@ -238,8 +238,8 @@ int shuntd_parse_args(int argc, char **argv, struct options *o)
 			v = strtoul(optarg, &end, 10);
 			if (errno || *end || (c == 'X' && !v) || v > LIMIT_MAX) {
 				fprintf(stderr, "shuntd: --max-%s %s: expected %u..%u\n",
-					c == 'X' ? "connections" : "requests", optarg, c == 'X',
-					LIMIT_MAX);
+					c == 'X' ? "connections" : "requests", optarg,
+					(unsigned)(c == 'X'), (unsigned)LIMIT_MAX);
 				return -EINVAL;
 			}
 			*(c == 'X' ? &o->max_connections : &o->max_requests) = (uint32_t)v;
