@@ -289,7 +289,8 @@ def env_checks(p):
 def probe_port_checks(p):
     admin_host, admin_port = host_port(flag_value(p.args, "admin") or "127.0.0.1:15000")
     problems = []
-    for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/healthz")):
+    for probe, path in (("readinessProbe", "/ready"), ("livenessProbe", "/healthz"),
+                        ("startupProbe", "/healthz")):
         get = (p.c.get(probe) or {}).get("httpGet")
         if not get:
             problems.append("%s: no httpGet" % probe)
@@ -300,7 +301,13 @@ def probe_port_checks(p):
         # Without host, kubelet dials the pod IP: the node's address, where a loopback admin API is not.
         if admin_host not in ("0.0.0.0", "") and get.get("host") != admin_host:
             problems.append("%s: host %s, the admin API listens on %s" % (probe, get.get("host"), admin_host))
-    check("shuntd: readiness /ready and liveness /healthz on the admin API's address", problems)
+    # The first config (every resource listed once, with --kubernetes) comes before the admin
+    # API: liveness must not count that time.
+    start = p.c.get("startupProbe") or {}
+    if start.get("periodSeconds", 10) * start.get("failureThreshold", 3) < 300:
+        problems.append("startupProbe: allows less than 5 minutes for the first config")
+    check("shuntd: readiness /ready, startup and liveness /healthz on the admin API's address",
+          problems)
 
     _, listen_port = host_port(flag_value(p.args, "listen") or ":")
     ports = {(q.get("containerPort"), q.get("protocol", "TCP")) for q in p.c.get("ports") or []}
