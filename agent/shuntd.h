@@ -115,12 +115,7 @@ struct agent {
 	struct {
 		struct gw_tls *tls;
 		uint64_t since_ms;
-	} retired[GW_RETIRED_MAX]; /* --max-connections: the default's cap, and the largest value
-				      taken for either limit. */
-#define MAX_CONNECTIONS_DEFAULT 8192
-#define LIMIT_MAX		1000000
-
-	/* Gateway TLS contexts a reload replaced, oldest first */
+	} retired[GW_RETIRED_MAX]; /* Gateway TLS contexts a reload replaced, oldest first */
 	size_t n_retired;
 	struct alog_sink *alog; /* --access-log; NULL: off */
 	int cgroup_fd;
