@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -55,6 +56,40 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
+/* Folds @path's name, contents and length into *@h, reading it piece by piece: a large file is
+ * never whole in memory (next to a snapshot, on reload). 0 or -errno, -EFBIG over YT_FILE_MAX as
+ * the loader refuses it. */
+static int hash_file(const char *path, uint64_t *h)
+{
+	unsigned char piece[16384];
+	size_t len = 0;
+	int fd, err = 0;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*h = fnv1a(*h, path, strlen(path) + 1);
+	for (;;) {
+		n = read(fd, piece, sizeof(piece));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n ? -errno : 0;
+			break;
+		}
+		len += (size_t)n;
+		if (len > YT_FILE_MAX) {
+			err = -EFBIG;
+			break;
+		}
+		*h = fnv1a(*h, piece, (size_t)n);
+	}
+	*h = fnv1a(*h, &len, sizeof(len));
+	close(fd);
+	return err;
+}
+
 uint64_t reload_dir_hash(const char *dir)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -63,19 +98,9 @@ uint64_t reload_dir_hash(const char *dir)
 
 	if (yt_list_dir(dir, &paths, &n))
 		return 0;
-	for (size_t i = 0; i < n && h; i++) {
-		char *buf = NULL;
-		size_t len = 0;
-
-		if (yt_read_file(paths[i], &buf, &len)) {
+	for (size_t i = 0; i < n && h; i++)
+		if (hash_file(paths[i], &h))
 			h = 0;
-			break;
-		}
-		h = fnv1a(h, paths[i], strlen(paths[i]) + 1);
-		h = fnv1a(h, &len, sizeof(len));
-		h = fnv1a(h, buf, len);
-		free(buf);
-	}
 	yt_free_paths(paths, n);
 	return h ? h : 1;
 }
