@@ -760,10 +760,10 @@ bool route_port_needs_l7(const struct route_table *rt, size_t svc_index)
 	for (size_t i = 0; i < rs->n_drs; i++) {
 		const struct destination_rule *dr = rs->drs[i].src;
 
-		if (policy_needs_l7(&dr->policy))
+		if (policy_needs_l7(dr->policy))
 			return true;
 		for (size_t j = 0; j < dr->n_subsets; j++)
-			if (policy_needs_l7(&dr->subsets[j].policy))
+			if (policy_needs_l7(dr->subsets[j].policy))
 				return true;
 	}
 	return false;

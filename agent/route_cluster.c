@@ -49,19 +49,19 @@ static int cluster_policy(struct route_table *rt, struct rt_cluster *c,
 	static const struct traffic_policy none;
 	struct traffic_policy *p;
 
-	c->policy = dr ? &dr->policy : &none;
-	if (!ss || !(ss->policy.lb.set || ss->policy.pool.set || ss->policy.outlier.set))
+	c->policy = dr ? dr->policy : &none;
+	if (!ss || !(ss->policy->lb.set || ss->policy->pool.set || ss->policy->outlier.set))
 		return 0;
 	p = strtab_alloc(&rt->strs, sizeof(*p));
 	if (!p)
 		return -ENOMEM;
 	*p = *c->policy;
-	if (ss->policy.lb.set)
-		p->lb = ss->policy.lb;
-	if (ss->policy.pool.set)
-		p->pool = ss->policy.pool;
-	if (ss->policy.outlier.set)
-		p->outlier = ss->policy.outlier;
+	if (ss->policy->lb.set)
+		p->lb = ss->policy->lb;
+	if (ss->policy->pool.set)
+		p->pool = ss->policy->pool;
+	if (ss->policy->outlier.set)
+		p->outlier = ss->policy->outlier;
 	c->policy = p;
 	return 0;
 }
