@@ -23,6 +23,8 @@
  * rename; a ConfigMap's ..data symlink swap): reload once they have settled.
  */
 #define RELOAD_SETTLE_MS 200
+/* How often the main loop looks whether every worker let go of the replaced snapshot. */
+#define RELOAD_REAP_MS 100
 
 struct reloader {
 	struct loop *loop;
@@ -32,6 +34,7 @@ struct reloader {
 	int watch_fd; /* inotify on dir, -1: none */
 	int ready_fd; /* eventfd: a built snapshot waits in `ready` */
 	struct loop_timer settle;
+	struct loop_timer reap; /* armed while a replaced snapshot waits for its workers */
 	pthread_t thread;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t wake;
@@ -223,6 +226,16 @@ static void *reload_main(void *arg)
 
 static void watch_dir(struct reloader *r);
 
+/* Main loop: the replaced snapshot is freed here, once no worker holds it, not by the worker
+ * that lets go of it last (between two of its requests). */
+static void on_reap(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct reloader *r = arg;
+
+	if (snapshot_reap(r->store))
+		(void)loop_timer_arm(loop, t, RELOAD_REAP_MS, on_reap, r);
+}
+
 /* Main loop: a built snapshot waits. */
 static void on_ready(struct loop *loop, int fd, uint32_t events, void *arg)
 {
@@ -240,6 +253,8 @@ static void on_ready(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (!snap)
 		return;
 	n = (uint64_t)r->ops.apply(r->ops.ctx, snap);
+	if (!loop_timer_armed(&r->reap))
+		(void)loop_timer_arm(loop, &r->reap, RELOAD_REAP_MS, on_reap, r);
 	if (r->watch_fd < 0) /* the directory is there again (it just loaded): watch it */
 		watch_dir(r);
 	pthread_mutex_lock(&r->lock);
@@ -393,6 +408,7 @@ void reloader_free(struct reloader *r)
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
 	loop_timer_cancel(r->loop, &r->settle);
+	loop_timer_cancel(r->loop, &r->reap); /* what waits goes with the store */
 	if (r->watch_fd >= 0) {
 		loop_del(r->loop, r->watch_fd);
 		close(r->watch_fd);
