@@ -636,22 +636,18 @@ int config_load_dir(const char *dir, struct config **out)
 	err = load_begin(&ld);
 	for (size_t i = 0; i < n_paths && !err; i++) {
 		const char *file = add_file(&ld, paths[i]);
-		char *buf = NULL;
-		size_t len = 0;
 		int rerr;
 
 		if (!file) {
 			err = -ENOMEM;
 			break;
 		}
-		rerr = yt_read_file(file, &buf, &len);
-		if (rerr) {
+		/* Read as it is parsed: a file is never whole in memory next to the config. */
+		err = yt_load_file(file, &ld.sink, load_document, &ld, &ld.errors, &rerr);
+		if (!err && rerr) {
 			load_report(&ld, LOG_ERROR, "%s: cannot read: %s", file, strerror(-rerr));
 			io_err = io_err ? io_err : rerr;
-			continue;
 		}
-		err = load_stream(&ld, file, buf, len);
-		free(buf);
 	}
 	if (ld.cfg)
 		err = load_end(&ld, err ? err : io_err, out);

@@ -260,13 +260,13 @@ static void destination_rule(struct jw *w, const struct destination_rule *dr)
 		str_list(w, "exportTo", dr->export_to, dr->n_export_to);
 	if (dr->workload_selector.n)
 		dump_labels(w, "workloadSelector", &dr->workload_selector);
-	dump_policy(w, "trafficPolicy", &dr->policy);
+	dump_policy(w, "trafficPolicy", dr->policy);
 	jw_arr(w, "subsets");
 	for (size_t i = 0; i < dr->n_subsets; i++) {
 		jw_obj(w, NULL);
 		jw_str(w, "name", dr->subsets[i].name);
 		dump_labels(w, "labels", &dr->subsets[i].labels);
-		dump_policy(w, "trafficPolicy", &dr->subsets[i].policy);
+		dump_policy(w, "trafficPolicy", dr->subsets[i].policy);
 		jw_end(w);
 	}
 	jw_end(w);

@@ -543,7 +543,7 @@ static void write_dests(struct jw *w, const struct xp *x, const struct rt_rule *
 		}
 	} else if (res->svc && res->verdict != RV_BLACKHOLE &&
 		   res->cluster_id < x->rt->n_clusters) {
-		const struct rt_cluster *c = x->rt->clusters[res->cluster_id];
+		const struct rt_cluster *c = &x->rt->clusters[res->cluster_id];
 
 		write_dest(w, x->rt->svcs[res->svc - x->rt->cfg->services].fqdn, NULL, 100, NULL, c,
 			   true);

@@ -289,19 +289,23 @@ struct traffic_policy {
 	struct outlier_detection outlier;
 };
 
+/* What a subset or a rule without trafficPolicy has (all zero: no part set). */
+extern const struct traffic_policy istio_no_policy;
+
 struct subset {
 	char *name;
 	struct labels labels;
-	struct traffic_policy policy; /* parts with set == false inherit the rule's */
+	/* Never NULL (istio_no_policy when unset); parts with set == false inherit the rule's. */
+	const struct traffic_policy *policy;
 	struct src_loc loc;
 };
 
 struct destination_rule {
 	char *name, *namespace;
 	char *creation_timestamp;
-	char *host; /* as written */
-	char *fqdn; /* resolved */
-	struct traffic_policy policy;
+	char *host;			     /* as written */
+	char *fqdn;			     /* resolved */
+	const struct traffic_policy *policy; /* never NULL: istio_no_policy when unset */
 	struct subset *subsets;
 	size_t n_subsets;
 	char **export_to;

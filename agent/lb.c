@@ -234,7 +234,7 @@ int lb_pick(const struct lb_cluster *c, struct lb_cluster_state *cs, struct lb_h
 	if (cs->n_ejected) {
 		n_avail = refresh_ejected(c, cs, hs, now_ms, scratch);
 		if (cs->n_ejected) {
-			uint32_t min = c->outlier.min_health_percent;
+			uint32_t min = c->outlier ? c->outlier->min_health_percent : 0;
 
 			if (min && (uint64_t)n_avail * 100 < (uint64_t)min * c->n_hosts) {
 				n_avail = c->n_hosts; /* panic: every host, as Envoy does */
@@ -256,6 +256,10 @@ int lb_pick(const struct lb_cluster *c, struct lb_cluster_state *cs, struct lb_h
 	}
 	switch (c->simple) {
 	case LB_ROUND_ROBIN:
+		if (!cs->rr_started) { /* workers start at different places, not all on the first */
+			cs->rr = lb_rng_below(rng, c->n_hosts);
+			cs->rr_started = 1;
+		}
 		i = cs->rr++ % n_avail;
 		break;
 	case LB_RANDOM:
@@ -274,7 +278,7 @@ int lb_pick(const struct lb_cluster *c, struct lb_cluster_state *cs, struct lb_h
 static void eject(const struct lb_cluster *c, struct lb_cluster_state *cs, struct lb_host_state *h,
 		  uint64_t now_ms)
 {
-	const struct lb_outlier *o = &c->outlier;
+	const struct lb_outlier *o = c->outlier; /* set: lb_done() counted an error */
 	uint64_t cap, dur, healthy_for;
 
 	h->errors_5xx = 0;
@@ -303,7 +307,7 @@ static void eject(const struct lb_cluster *c, struct lb_cluster_state *cs, struc
 void lb_done(const struct lb_cluster *c, struct lb_cluster_state *cs, struct lb_host_state *hs,
 	     uint32_t h, int status, uint64_t now_ms)
 {
-	const struct lb_outlier *o = &c->outlier;
+	const struct lb_outlier *o = c->outlier;
 	struct lb_host_state *st;
 	bool err_5xx, err_gw;
 
@@ -312,7 +316,7 @@ void lb_done(const struct lb_cluster *c, struct lb_cluster_state *cs, struct lb_
 	st = &hs[h];
 	if (st->active)
 		st->active--;
-	if (!o->enabled || status < 0)
+	if (!o || !o->enabled || status < 0)
 		return;
 	err_5xx = status == 0 || (status >= 500 && status <= 599);
 	err_gw = status == 0 || status == 502 || status == 503 || status == 504;

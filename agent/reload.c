@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,6 +24,8 @@
  * rename; a ConfigMap's ..data symlink swap): reload once they have settled.
  */
 #define RELOAD_SETTLE_MS 200
+/* How often the main loop looks whether every worker let go of the replaced snapshot. */
+#define RELOAD_REAP_MS 100
 
 struct reloader {
 	struct loop *loop;
@@ -34,6 +37,7 @@ struct reloader {
 	int watch_fd; /* inotify on dir, -1: none */
 	int ready_fd; /* eventfd: a built snapshot waits in `ready` */
 	struct loop_timer settle;
+	struct loop_timer reap; /* armed while a replaced snapshot waits for its workers */
 	pthread_t thread;
 	pthread_mutex_t lock; /* everything below */
 	pthread_cond_t wake;
@@ -59,6 +63,40 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len)
 	return h;
 }
 
+/* Folds @path's name, contents and length into *@h, reading it piece by piece: a large file is
+ * never whole in memory (next to a snapshot, on reload). 0 or -errno, -EFBIG over YT_FILE_MAX as
+ * the loader refuses it. */
+static int hash_file(const char *path, uint64_t *h)
+{
+	unsigned char piece[16384];
+	size_t len = 0;
+	int fd, err = 0;
+	ssize_t n;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	*h = fnv1a(*h, path, strlen(path) + 1);
+	for (;;) {
+		n = read(fd, piece, sizeof(piece));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			err = n ? -errno : 0;
+			break;
+		}
+		len += (size_t)n;
+		if (len > YT_FILE_MAX) {
+			err = -EFBIG;
+			break;
+		}
+		*h = fnv1a(*h, piece, (size_t)n);
+	}
+	*h = fnv1a(*h, &len, sizeof(len));
+	close(fd);
+	return err;
+}
+
 uint64_t reload_dir_hash(const char *dir)
 {
 	uint64_t h = 0xcbf29ce484222325ull;
@@ -67,19 +105,9 @@ uint64_t reload_dir_hash(const char *dir)
 
 	if (yt_list_dir(dir, &paths, &n))
 		return 0;
-	for (size_t i = 0; i < n && h; i++) {
-		char *buf = NULL;
-		size_t len = 0;
-
-		if (yt_read_file(paths[i], &buf, &len)) {
+	for (size_t i = 0; i < n && h; i++)
+		if (hash_file(paths[i], &h))
 			h = 0;
-			break;
-		}
-		h = fnv1a(h, paths[i], strlen(paths[i]) + 1);
-		h = fnv1a(h, &len, sizeof(len));
-		h = fnv1a(h, buf, len);
-		free(buf);
-	}
 	yt_free_paths(paths, n);
 	return h ? h : 1;
 }
@@ -221,6 +249,16 @@ static void *reload_main(void *arg)
 
 static void watch_dir(struct reloader *r);
 
+/* Main loop: the replaced snapshot is freed here, once no worker holds it, not by the worker
+ * that lets go of it last (between two of its requests). */
+static void on_reap(struct loop *loop, struct loop_timer *t, void *arg)
+{
+	struct reloader *r = arg;
+
+	if (snapshot_reap(r->store))
+		(void)loop_timer_arm(loop, t, RELOAD_REAP_MS, on_reap, r);
+}
+
 /* Main loop: a built snapshot waits. */
 static void on_ready(struct loop *loop, int fd, uint32_t events, void *arg)
 {
@@ -238,6 +276,8 @@ static void on_ready(struct loop *loop, int fd, uint32_t events, void *arg)
 	if (!snap)
 		return;
 	n = (uint64_t)r->ops.apply(r->ops.ctx, snap);
+	if (!loop_timer_armed(&r->reap))
+		(void)loop_timer_arm(loop, &r->reap, RELOAD_REAP_MS, on_reap, r);
 	if (r->dir && r->watch_fd < 0) /* the directory is there again (it just loaded): watch it */
 		watch_dir(r);
 	pthread_mutex_lock(&r->lock);
@@ -449,6 +489,7 @@ void reloader_free(struct reloader *r)
 	pthread_mutex_unlock(&r->lock);
 	pthread_join(r->thread, NULL);
 	loop_timer_cancel(r->loop, &r->settle);
+	loop_timer_cancel(r->loop, &r->reap); /* what waits goes with the store */
 	if (r->watch_fd >= 0) {
 		loop_del(r->loop, r->watch_fd);
 		close(r->watch_fd);

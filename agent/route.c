@@ -100,35 +100,43 @@ static int pod_rank(const struct pod *p)
 static int build_clients(struct route_table *rt)
 {
 	const struct config *cfg = rt->cfg;
+	uint8_t *ranks; /* of each slot's client, while building */
 	size_t cap = 16;
 
 	while (cap < cfg->n_pods * 2)
 		cap <<= 1;
 	rt->clients = calloc(cap, sizeof(*rt->clients));
-	if (!rt->clients)
+	ranks = calloc(cap, sizeof(*ranks));
+	if (!rt->clients || !ranks) {
+		free(ranks);
 		return -ENOMEM;
+	}
 	rt->clients_mask = cap - 1;
 	for (size_t i = 0; i < cfg->n_pods; i++) {
 		const struct pod *p = &cfg->pods[i];
 		struct rt_client *c, now;
+		uint8_t rank = (uint8_t)pod_rank(p);
+		size_t h;
 
 		if (!p->ip.s_addr)
 			continue;
-		now = (struct rt_client){.ip = p->ip.s_addr, .pod = p, .rank = pod_rank(p)};
+		now = (struct rt_client){.ip = p->ip.s_addr, .pod = p};
 		strmap_get(&rt->ns_ids, p->namespace ? p->namespace : "", &now.ns);
-		for (size_t h = lb_hash(&p->ip.s_addr, 4);; h++) {
+		for (h = lb_hash(&p->ip.s_addr, 4);; h++) {
 			c = &rt->clients[h & rt->clients_mask];
 			if (!c->ip || c->ip == p->ip.s_addr)
 				break;
 		}
-		if (!c->ip || now.rank > c->rank) {
+		if (!c->ip || rank > ranks[h & rt->clients_mask]) {
 			*c = now;
-		} else if (now.rank == c->rank) {
+			ranks[h & rt->clients_mask] = rank;
+		} else if (rank == ranks[h & rt->clients_mask]) {
 			c->pod = NULL;
 			if (c->ns != now.ns)
 				c->ns = RT_NS_NONE;
 		}
 	}
+	free(ranks);
 	return 0;
 }
 
@@ -577,18 +585,14 @@ static int attach_vs(struct route_table *rt)
 	}
 	if (!err && cs.n)
 		qsort(cs.v, cs.n, sizeof(*cs.v), cand_cmp);
-	for (size_t i = 0, j; !err && i < cs.n; i = j) {
+	if (!err && !(rt->vs_refs = calloc(cs.n + 1, sizeof(*rt->vs_refs))))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < cs.n; i++) {
 		struct rt_svc *rs = &rt->svcs[cs.v[i].svc];
 
-		for (j = i; j < cs.n && cs.v[j].svc == cs.v[i].svc; j++)
-			;
-		rs->vs = calloc(j - i, sizeof(*rs->vs));
-		if (!rs->vs) {
-			err = -ENOMEM;
-			break;
-		}
-		for (size_t k = i; k < j; k++)
-			rs->vs[rs->n_vs++] = &rt->vs[cs.v[k].idx];
+		if (!rs->n_vs)
+			rs->vs = rt->vs_refs + i;
+		rs->vs[rs->n_vs++] = &rt->vs[cs.v[i].idx];
 	}
 	cands_free(&cs);
 	return err;
@@ -614,232 +618,26 @@ static int attach_drs(struct route_table *rt)
 	}
 	if (!err && cs.n)
 		qsort(cs.v, cs.n, sizeof(*cs.v), cand_cmp);
-	for (size_t i = 0, j; !err && i < cs.n; i = j) {
+	if (!err && !(rt->drcs = calloc(cs.n + 1, sizeof(*rt->drcs))))
+		err = -ENOMEM;
+	for (size_t i = 0; !err && i < cs.n; i++) {
 		struct rt_svc *rs = &rt->svcs[cs.v[i].svc];
+		const struct destination_rule *d = &ic->dr[cs.v[i].idx];
+		struct rt_drc *dc;
 
-		for (j = i; j < cs.n && cs.v[j].svc == cs.v[i].svc; j++)
-			;
-		rs->drs = calloc(j - i, sizeof(*rs->drs));
-		if (!rs->drs) {
-			err = -ENOMEM;
-			break;
-		}
-		for (size_t k = i; k < j; k++) {
-			const struct destination_rule *d = &ic->dr[cs.v[k].idx];
-			struct rt_drc *dc = &rs->drs[rs->n_drs++];
-
-			*dc = (struct rt_drc){
-				.src = d,
-				.specificity = cs.v[k].spec,
-				.selector = d->workload_selector.n > 0,
-				.private_only =
-					private_only(d->export_to, d->n_export_to, d->namespace),
-				.vis = rt->bits + (ic->n_vs + cs.v[k].idx) * words,
-			};
-			strmap_get(&rt->ns_ids, d->namespace ? d->namespace : "", &dc->ns);
-		}
+		if (!rs->n_drs)
+			rs->drs = rt->drcs + i;
+		dc = &rs->drs[rs->n_drs++];
+		*dc = (struct rt_drc){
+			.src = d,
+			.selector = d->workload_selector.n > 0,
+			.private_only = private_only(d->export_to, d->n_export_to, d->namespace),
+			.vis = rt->bits + (ic->n_vs + cs.v[i].idx) * words,
+		};
+		strmap_get(&rt->ns_ids, d->namespace ? d->namespace : "", &dc->ns);
 	}
 	cands_free(&cs);
 	return err;
-}
-
-/* Istio's subset merge: each part the subset sets replaces the DestinationRule's. */
-/*
- * The circuit breaker of a cluster as one number: HTTP/1.1 carries one request
- * per connection, so Envoy runs at most maxConnections at once and queues
- * http1MaxPendingRequests more; http2MaxRequests caps requests in flight. shunt
- * does not queue: it admits maxConnections + http1MaxPendingRequests at once
- * (both set), or http2MaxRequests, whichever is lower, and answers the rest
- * 503 UO. 0: no limit.
- */
-static uint32_t max_active(const struct connection_pool *cp)
-{
-	uint64_t lim = UINT64_MAX;
-
-	if (!cp->set)
-		return 0;
-	if (cp->http2_max_requests)
-		lim = cp->http2_max_requests;
-	if (cp->tcp_max_connections && cp->http1_max_pending_requests &&
-	    (uint64_t)cp->tcp_max_connections + cp->http1_max_pending_requests < lim)
-		lim = (uint64_t)cp->tcp_max_connections + cp->http1_max_pending_requests;
-	return lim == UINT64_MAX ? 0 : lim > UINT32_MAX ? UINT32_MAX : (uint32_t)lim;
-}
-
-/* The merged policy of a cluster of @dr (NULL: none) and subset @ss (NULL: the whole service):
- * Istio's subset merge, each part the subset sets replacing the rule's. Shared with the rule
- * when the subset sets none, else a new one in c->own_policy. 0 or -ENOMEM. */
-static int cluster_policy(struct rt_cluster *c, const struct destination_rule *dr,
-			  const struct subset *ss)
-{
-	static const struct traffic_policy none;
-	struct traffic_policy *p;
-
-	c->policy = dr ? &dr->policy : &none;
-	if (!ss || !(ss->policy.lb.set || ss->policy.pool.set || ss->policy.outlier.set))
-		return 0;
-	p = malloc(sizeof(*p));
-	if (!p)
-		return -ENOMEM;
-	*p = *c->policy;
-	if (ss->policy.lb.set)
-		p->lb = ss->policy.lb;
-	if (ss->policy.pool.set)
-		p->pool = ss->policy.pool;
-	if (ss->policy.outlier.set)
-		p->outlier = ss->policy.outlier;
-	c->policy = c->own_policy = p;
-	return 0;
-}
-
-/* The endpoints of @sp a cluster can use: ready, with an IPv4 address (the agent's upstream
- * connections are IPv4: an IPv6-only pod is no host here). Into @out (room for n_ready). */
-static size_t usable_eps(const struct svc_port *sp, const struct endpoint **out)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < sp->n_ready; i++)
-		if (sp->eps[i].ready && sp->eps[i].ip.s_addr)
-			out[n++] = &sp->eps[i];
-	return n;
-}
-
-/* c->eps: port @port's shared list of @rs when subset @ss (NULL: none) keeps every endpoint of
- * it, else a list of its own. 0 or -ENOMEM. */
-static int cluster_eps(struct rt_cluster *c, const struct rt_svc *rs, size_t port,
-		       const struct subset *ss)
-{
-	const struct endpoint *const *all = rs->ready[port];
-	size_t n_all = 0, n = 0;
-
-	while (all[n_all])
-		n_all++;
-	for (size_t i = 0; ss && i < n_all; i++)
-		n += rt_labels_subset(&ss->labels, all[i]->labels);
-	c->lb.n_hosts = (uint32_t)n_all;
-	c->eps = rs->ready[port];
-	if (!ss || n == n_all)
-		return 0;
-	c->eps = calloc(n + 1, sizeof(*c->eps));
-	if (!c->eps)
-		return -ENOMEM;
-	c->own_eps = true;
-	c->lb.n_hosts = 0;
-	for (size_t i = 0; i < n_all; i++)
-		if (rt_labels_subset(&ss->labels, all[i]->labels))
-			c->eps[c->lb.n_hosts++] = all[i];
-	return 0;
-}
-
-/* The consistent-hash ring of @c, when its policy hashes. 0 or -ENOMEM. */
-static int cluster_ring(struct rt_cluster *c)
-{
-	struct lb_ring_host *keys;
-	int err;
-
-	if (c->lb.hash == LB_HASH_NONE || !c->lb.n_hosts)
-		return 0;
-	keys = calloc(c->lb.n_hosts, sizeof(*keys));
-	if (!keys)
-		return -ENOMEM;
-	for (size_t i = 0; i < c->lb.n_hosts; i++)
-		keys[i] = (struct lb_ring_host){c->eps[i]->ip.s_addr, c->eps[i]->port};
-	err = lb_ring_build(&c->lb.ring, keys, c->lb.n_hosts, c->policy->lb.minimum_ring_size);
-	free(keys);
-	return err;
-}
-
-static int build_cluster(struct route_table *rt, struct rt_cluster *c, const struct rt_svc *rs,
-			 size_t port, const struct destination_rule *dr, const struct subset *ss)
-{
-	const struct svc_port *sp = &rs->svc->ports[port];
-	char name[ROUTE_CLUSTER_MAX];
-	int err;
-
-	c->svc = rs->svc;
-	c->sp = sp;
-	c->dr = dr;
-	c->subset = ss;
-	snprintf(name, sizeof(name), "outbound|%u|%s|%s", sp->port, ss ? ss->name : "", rs->fqdn);
-	c->name = strtab_dup(&rt->strs, name);
-	err = c->name ? cluster_policy(c, dr, ss) : -ENOMEM;
-	if (!err)
-		err = cluster_eps(c, rs, port, ss);
-	if (err)
-		return err;
-	c->max_active = max_active(&c->policy->pool);
-	c->lb.simple = c->policy->lb.simple;
-	/* A ServiceEntry with resolution NONE: the original destination is the endpoint. */
-	if (rs->svc->se && rs->svc->se->resolution == SE_RES_NONE)
-		c->lb.simple = LB_PASSTHROUGH;
-	c->lb.hash = c->policy->lb.hash;
-	lb_outlier_from(&c->lb.outlier, &c->policy->outlier);
-	err = cluster_ring(c);
-	if (err)
-		return err;
-	c->id = (uint32_t)rt->n_clusters;
-	c->host_base = (uint32_t)rt->n_hosts;
-	rt->clusters[rt->n_clusters++] = c;
-	rt->n_hosts += c->lb.n_hosts;
-	if (c->lb.n_hosts > rt->max_hosts)
-		rt->max_hosts = c->lb.n_hosts;
-	return 0;
-}
-
-static size_t count_clusters(const struct route_table *rt)
-{
-	size_t n = 0;
-
-	for (size_t s = 0; s < rt->cfg->n_services; s++) {
-		const struct rt_svc *rs = &rt->svcs[s];
-		size_t per_port = 1;
-
-		for (size_t k = 0; k < rs->n_drs; k++)
-			per_port += 1 + rs->drs[k].src->n_subsets;
-		n += per_port * rs->svc->n_ports;
-	}
-	return n;
-}
-
-static int build_clusters(struct route_table *rt)
-{
-	int err;
-
-	rt->clusters = calloc(count_clusters(rt) + 1, sizeof(*rt->clusters));
-	if (!rt->clusters)
-		return -ENOMEM;
-	for (size_t s = 0; s < rt->cfg->n_services; s++) {
-		struct rt_svc *rs = &rt->svcs[s];
-		size_t slots = rs->n_drs + 1;
-
-		rs->groups = calloc(rs->svc->n_ports * slots + 1, sizeof(*rs->groups));
-		rs->ready = calloc(rs->svc->n_ports + 1, sizeof(*rs->ready));
-		if (!rs->groups || !rs->ready)
-			return -ENOMEM;
-		for (size_t p = 0; p < rs->svc->n_ports; p++) {
-			rs->ready[p] = calloc(rs->svc->ports[p].n_ready + 1, sizeof(**rs->ready));
-			if (!rs->ready[p])
-				return -ENOMEM;
-			usable_eps(&rs->svc->ports[p], rs->ready[p]);
-			for (size_t k = 0; k < slots; k++) {
-				struct rt_cgroup *g = &rs->groups[p * slots + k];
-				const struct destination_rule *dr = k ? rs->drs[k - 1].src : NULL;
-				size_t n = 1 + (dr ? dr->n_subsets : 0);
-
-				g->cl = calloc(n, sizeof(*g->cl));
-				if (!g->cl)
-					return -ENOMEM;
-				for (size_t i = 0; i < n; i++) {
-					g->n++;
-					err = build_cluster(rt, &g->cl[i], rs, p, dr,
-							    i ? &dr->subsets[i - 1] : NULL);
-					if (err)
-						return err;
-				}
-			}
-		}
-	}
-	return 0;
 }
 
 int route_table_build(const struct config *cfg, struct route_table **out)
@@ -875,7 +673,7 @@ int route_table_build(const struct config *cfg, struct route_table **out)
 	if (!err)
 		err = attach_drs(rt);
 	if (!err)
-		err = build_clusters(rt);
+		err = rt_clusters_build(rt);
 	if (!err)
 		err = rt_l4_build(rt);
 	if (!err && rt->bad_regex)
@@ -921,41 +719,18 @@ static void free_vs(struct rt_vs *vs)
 	rt_vs_index_free(vs);
 }
 
-static void free_svc(struct rt_svc *rs)
-{
-	size_t groups = rs->svc ? rs->svc->n_ports * (rs->n_drs + 1) : 0;
-
-	for (size_t g = 0; rs->groups && g < groups; g++) {
-		for (size_t i = 0; i < rs->groups[g].n; i++) {
-			struct rt_cluster *c = &rs->groups[g].cl[i];
-
-			if (c->own_eps)
-				free(c->eps);
-			free(c->own_policy);
-			lb_ring_free(&c->lb.ring);
-		}
-		free(rs->groups[g].cl);
-	}
-	free(rs->groups);
-	for (size_t p = 0; rs->ready && p < rs->svc->n_ports; p++)
-		free(rs->ready[p]);
-	free(rs->ready);
-	free(rs->vs);
-	free(rs->drs);
-}
-
 void route_table_free(struct route_table *rt)
 {
 	if (!rt)
 		return;
 	for (size_t i = 0; rt->vs && i < ISTIO(rt->cfg)->n_vs; i++)
 		free_vs(&rt->vs[i]);
-	for (size_t i = 0; rt->svcs && i < rt->cfg->n_services; i++)
-		free_svc(&rt->svcs[i]);
+	rt_clusters_free(rt);
 	rt_l4_free(rt);
 	free(rt->vs);
+	free(rt->vs_refs);
+	free(rt->drcs);
 	free(rt->svcs);
-	free(rt->clusters);
 	rt_strmap_free(&rt->ns_ids);
 	free(rt->ns_names);
 	rt_strmap_free(&rt->svc_by_fqdn);
@@ -985,10 +760,10 @@ bool route_port_needs_l7(const struct route_table *rt, size_t svc_index)
 	for (size_t i = 0; i < rs->n_drs; i++) {
 		const struct destination_rule *dr = rs->drs[i].src;
 
-		if (policy_needs_l7(&dr->policy))
+		if (policy_needs_l7(dr->policy))
 			return true;
 		for (size_t j = 0; j < dr->n_subsets; j++)
-			if (policy_needs_l7(&dr->subsets[j].policy))
+			if (policy_needs_l7(dr->subsets[j].policy))
 				return true;
 	}
 	return false;

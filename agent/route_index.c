@@ -76,11 +76,14 @@ bool rt_strmap_get(const struct rt_strmap *m, const char *key, size_t len, uint3
 
 bool rt_strmap_put_len(struct rt_strmap *m, const char *key, size_t len, uint32_t val)
 {
-	struct rt_strmap_slot *s = slot_of(m, key, len);
+	struct rt_strmap_slot *s;
 
+	if (len > UINT32_MAX) /* no such key in a config: a slot keeps 32 bits of length */
+		return false;
+	s = slot_of(m, key, len);
 	if (s->key)
 		return false;
-	*s = (struct rt_strmap_slot){.key = key, .len = len, .val = val};
+	*s = (struct rt_strmap_slot){.key = key, .len = (uint32_t)len, .val = val};
 	m->n++;
 	return true;
 }

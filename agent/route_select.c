@@ -28,8 +28,8 @@ static bool dr_selects(const struct rt_drc *d, const struct rt_client *c)
  *    only if it is exported to the client.
  * Returns 0 (none) or 1 + the index in rs->drs.
  */
-static size_t choose_dr(const struct route_table *rt, const struct rt_svc *rs,
-			const struct rt_client *c)
+size_t rt_choose_dr(const struct route_table *rt, const struct rt_svc *rs,
+		    const struct rt_client *c)
 {
 	uint32_t steps[2] = {rs->ns, rt->root_ns};
 	size_t i, j, plain = 0;
@@ -82,18 +82,19 @@ static const struct rt_cluster *find_cluster(const struct route_table *rt, const
 					     size_t port, const char *subset,
 					     const struct rt_client *c)
 {
-	size_t slot = choose_dr(rt, rs, c);
-	const struct rt_cgroup *g = &rs->groups[port * (rs->n_drs + 1) + slot];
+	size_t slot = rt_choose_dr(rt, rs, c);
+	const struct rt_cluster *cl = &rt->clusters[rs->cl_first + port * rs->cl_stride];
 	const struct destination_rule *dr;
 
+	if (!slot) /* without a rule: the service's own cluster, if built (none: never chosen) */
+		return !subset && rs->cl_plain ? cl : NULL;
+	cl += rs->drs[slot - 1].cl_off;
 	if (!subset)
-		return &g->cl[0];
-	if (!slot)
-		return NULL;
+		return cl;
 	dr = rs->drs[slot - 1].src;
 	for (size_t i = 0; i < dr->n_subsets; i++)
 		if (dr->subsets[i].name && !strcmp(dr->subsets[i].name, subset))
-			return &g->cl[1 + i];
+			return cl + 1 + i;
 	return NULL;
 }
 
@@ -657,7 +658,7 @@ void route_done_token(struct route_worker *w, uint64_t lb_token, int status)
 
 	if (!lb_token || (uint16_t)(lb_token >> 48) != rt->tag || id >= rt->n_clusters)
 		return;
-	c = rt->clusters[id];
+	c = &rt->clusters[id];
 	lb_done(&c->lb, &w->cs[id], &w->hs[c->host_base], (uint32_t)lb_token & TOKEN_ID_MAX, status,
 		w->now_ms);
 }

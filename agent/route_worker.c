@@ -72,10 +72,6 @@ struct route_worker *route_worker_new(const struct route_table *rt, uint64_t see
 		route_worker_free(w);
 		return NULL;
 	}
-	/* Workers start round robin at different places, not all on the first endpoint. */
-	for (size_t i = 0; i < rt->n_clusters; i++)
-		if (rt->clusters[i]->lb.n_hosts)
-			w->cs[i].rr = lb_rng_below(&w->rng, rt->clusters[i]->lb.n_hosts);
 	return w;
 }
 
@@ -114,7 +110,7 @@ int route_repick(const struct route_table *rt, struct route_worker *w, uint64_t 
 		return -EINVAL;
 	if (w->rt != rt || (uint16_t)(*lb_token >> 48) != rt->tag || id >= rt->n_clusters)
 		return -ESTALE;
-	c = rt->clusters[id];
+	c = &rt->clusters[id];
 	hs = &w->hs[c->host_base];
 	if (prev < 63)
 		*tried |= 1ULL << prev;
@@ -144,7 +140,7 @@ static struct rt_cluster *token_cluster(const struct route_table *rt, uint64_t l
 
 	if (!lb_token || (uint16_t)(lb_token >> 48) != rt->tag || id >= rt->n_clusters)
 		return NULL;
-	return rt->clusters[id];
+	return &rt->clusters[id];
 }
 
 bool route_admit(const struct route_table *rt, uint64_t lb_token, bool force)

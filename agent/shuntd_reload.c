@@ -137,6 +137,11 @@ static int reload_apply(void *ctx, struct snapshot *snap)
 		return err;
 	}
 	snapshot_install(&a->store, snap);
+	/* Idle workers let go of the old snapshot too: its memory goes once the last one did. */
+	for (unsigned w = 0; w < a->n_workers; w++)
+		if (worker_refresh_soon(a->workers[w]))
+			log_warn("reload: worker %u keeps generation %llu until its next request",
+				 w, (unsigned long long)snap->generation - 1);
 	reload_gateways(a, snap->cfg);
 	err = kern_sync_services(a->kern, snap->cfg, snap->rt, &sync);
 	if (!err)

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <errno.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +12,7 @@
 
 void snapshot_store_init(struct snapshot_store *st)
 {
-	st->cur = NULL;
+	st->cur = st->prev = NULL;
 	st->generation = 0;
 	memset(&st->reloads, 0, sizeof(st->reloads));
 	pthread_mutex_init(&st->lock, NULL);
@@ -21,7 +22,8 @@ void snapshot_store_fini(struct snapshot_store *st)
 {
 	pthread_mutex_lock(&st->lock);
 	snapshot_release(st->cur);
-	st->cur = NULL;
+	snapshot_release(st->prev);
+	st->cur = st->prev = NULL;
 	pthread_mutex_unlock(&st->lock);
 	pthread_mutex_destroy(&st->lock);
 }
@@ -57,7 +59,8 @@ void snapshot_install(struct snapshot_store *st, struct snapshot *snap)
 	struct snapshot *old;
 
 	pthread_mutex_lock(&st->lock);
-	old = st->cur;
+	old = st->prev; /* reloads in a row: its last worker frees it, wherever that is */
+	st->prev = st->cur;
 	snap->generation = st->generation + 1;
 	__atomic_store_n(&st->cur, snap, __ATOMIC_RELEASE);
 	__atomic_store_n(&st->generation, snap->generation, __ATOMIC_RELEASE);
@@ -76,6 +79,23 @@ int snapshot_publish(struct snapshot_store *st, struct config *cfg)
 	if (!err)
 		snapshot_install(st, snap);
 	return err;
+}
+
+bool snapshot_reap(struct snapshot_store *st)
+{
+	struct snapshot *old = NULL;
+	bool waiting;
+
+	pthread_mutex_lock(&st->lock);
+	/* Only the store can take prev's references now: 1 stays 1. */
+	if (st->prev && __atomic_load_n(&st->prev->refcnt, __ATOMIC_ACQUIRE) == 1) {
+		old = st->prev;
+		st->prev = NULL;
+	}
+	waiting = st->prev != NULL;
+	pthread_mutex_unlock(&st->lock);
+	snapshot_release(old);
+	return waiting;
 }
 
 void snapshot_refused(struct snapshot_store *st, const char *why)
@@ -114,4 +134,7 @@ void snapshot_release(struct snapshot *snap)
 	route_table_free(snap->rt);
 	config_free(snap->cfg);
 	free(snap);
+	/* A snapshot is most of the heap, built on the reload thread (its arena) and freed
+	 * here: glibc keeps freed pages amid its heaps as RSS until asked for them. */
+	malloc_trim(0);
 }

@@ -99,6 +99,21 @@ static int worker_refresh(struct worker *w)
 	return 0;
 }
 
+static void refresh_posted(void *arg)
+{
+	struct worker *w = arg;
+
+	if (worker_refresh(w))
+		log_warn("worker %u: cannot take the new config yet (out of memory): the next "
+			 "request tries again",
+			 w->opts.id);
+}
+
+int worker_refresh_soon(struct worker *w)
+{
+	return loop_post(w->loop, refresh_posted, w);
+}
+
 static int worker_orig_dst(void *ctx, int fd, const struct sockaddr_in *peer,
 			   const struct sockaddr_in *local, struct sockaddr_in *orig)
 {

@@ -58,6 +58,13 @@ int worker_start(struct worker *w);
 /* Stops the thread (if started), closes every connection and frees the worker. NULL is fine. */
 void worker_free(struct worker *w);
 
+/*
+ * Any thread: the worker moves to the store's current snapshot soon, on its
+ * own thread, as a new request would make it: an idle worker would keep the
+ * one it has (and its memory) until then. 0 or -ENOMEM.
+ */
+int worker_refresh_soon(struct worker *w);
+
 /* A copy of the worker's proxy counters; safe from another thread (values may be a little stale).
  */
 void worker_stats(struct worker *w, struct proxy_stats *out);

@@ -504,23 +504,81 @@ close_fd:
 	return err;
 }
 
-static void report_syntax(const char *file, const yaml_parser_t *p, const char *buf, size_t len,
+/* Where the parser reads from: a buffer, or a file piece by piece. */
+struct yt_input {
+	const char *buf; /* NULL: read from fd */
+	size_t len;
+	int fd;
+	size_t left; /* fd: bytes left of the size it had when opened */
+	int err;     /* fd: a read's -errno */
+};
+
+/* libyaml's read handler over a file: the next piece, 0 bytes at the end. */
+static int read_piece(void *data, unsigned char *buf, size_t size, size_t *got)
+{
+	struct yt_input *in = data;
+	ssize_t n;
+
+	*got = 0;
+	if (!in->left)
+		return 1;
+	if (size > in->left)
+		size = in->left;
+	do
+		n = read(in->fd, buf, size);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		in->err = -errno;
+		return 0;
+	}
+	/* A file that shrank ends there; one that grows is cut at its size when opened. */
+	in->left = n ? in->left - (size_t)n : 0;
+	*got = (size_t)n;
+	return 1;
+}
+
+/* The line and column of byte @off of the input: the reader gives an offset, not a mark. */
+static yaml_mark_t offset_mark(const struct yt_input *in, size_t off)
+{
+	yaml_mark_t m = {0};
+	char piece[4096];
+	size_t at = 0;
+
+	while (at < off) {
+		size_t n = off - at < sizeof(piece) ? off - at : sizeof(piece);
+		const char *p = piece;
+		ssize_t got;
+
+		if (in->buf) {
+			if (at >= in->len)
+				break;
+			n = n < in->len - at ? n : in->len - at;
+			p = in->buf + at;
+		} else if ((got = pread(in->fd, piece, n, (off_t)at)) > 0) {
+			n = (size_t)got;
+		} else {
+			break;
+		}
+		for (size_t i = 0; i < n; i++) {
+			m.column++;
+			if (p[i] == '\n') {
+				m.line++;
+				m.column = 0;
+			}
+		}
+		at += n;
+	}
+	return m;
+}
+
+static void report_syntax(const char *file, const yaml_parser_t *p, const struct yt_input *in,
 			  const struct yt_sink *sink)
 {
 	yaml_mark_t m = p->problem_mark;
 	char ctx[128] = "", line[1024];
 
-	if (p->error == YAML_READER_ERROR) {
-		/* The reader gives a byte offset, not a mark. */
-		memset(&m, 0, sizeof(m));
-		for (size_t i = 0; i < p->problem_offset && i < len; i++) {
-			m.column++;
-			if (buf[i] == '\n') {
-				m.line++;
-				m.column = 0;
-			}
-		}
-	}
+	if (p->error == YAML_READER_ERROR)
+		m = offset_mark(in, p->problem_offset);
 	if (p->context)
 		snprintf(ctx, sizeof(ctx), " (%s at line %zu column %zu)", p->context,
 			 p->context_mark.line + 1, p->context_mark.column + 1);
@@ -530,25 +588,26 @@ static void report_syntax(const char *file, const yaml_parser_t *p, const char *
 		sink->emit(sink->arg, LOG_ERROR, line);
 }
 
-int yt_load_stream(const char *file, const char *buf, size_t len, const struct yt_sink *sink,
-		   int (*fn)(void *arg, struct yt *t), void *arg, unsigned *errors)
+/* Every document of @in through @parser (set up to read it) to @fn. 0 or -ENOMEM; a read
+ * error of a file is left in in->err. */
+static int load_parser(const char *file, yaml_parser_t *parser, const struct yt_input *in,
+		       const struct yt_sink *sink, int (*fn)(void *arg, struct yt *t), void *arg,
+		       unsigned *errors)
 {
-	yaml_parser_t parser;
 	yaml_document_t doc;
 	yaml_node_t *root;
 	struct yt t;
 	int err = 0;
 
-	if (!yaml_parser_initialize(&parser))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
 	while (!err) {
-		if (!yaml_parser_load(&parser, &doc)) {
-			if (parser.error == YAML_MEMORY_ERROR) {
+		if (!yaml_parser_load(parser, &doc)) {
+			if (parser->error == YAML_MEMORY_ERROR) {
 				err = -ENOMEM;
 				break;
 			}
-			report_syntax(file, &parser, buf, len, sink);
+			if (in->err) /* not the file's fault: the caller reports the I/O error */
+				break;
+			report_syntax(file, parser, in, sink);
 			(*errors)++;
 			break;
 		}
@@ -566,7 +625,57 @@ int yt_load_stream(const char *file, const char *buf, size_t len, const struct y
 		}
 		yaml_document_delete(&doc);
 	}
+	return err;
+}
+
+int yt_load_stream(const char *file, const char *buf, size_t len, const struct yt_sink *sink,
+		   int (*fn)(void *arg, struct yt *t), void *arg, unsigned *errors)
+{
+	struct yt_input in = {.buf = buf, .len = len, .fd = -1};
+	yaml_parser_t parser;
+	int err;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	err = load_parser(file, &parser, &in, sink, fn, arg, errors);
 	yaml_parser_delete(&parser);
+	return err;
+}
+
+int yt_load_file(const char *file, const struct yt_sink *sink, int (*fn)(void *arg, struct yt *t),
+		 void *arg, unsigned *errors, int *io_err)
+{
+	struct yt_input in = {.fd = -1};
+	yaml_parser_t parser;
+	struct stat st;
+	int err = 0;
+
+	*io_err = 0;
+	in.fd = open(file, O_RDONLY | O_CLOEXEC);
+	if (in.fd < 0) {
+		*io_err = -errno;
+		return 0;
+	}
+	if (fstat(in.fd, &st) < 0) {
+		*io_err = -errno;
+		goto close_fd;
+	}
+	if (st.st_size > YT_FILE_MAX) {
+		*io_err = -EFBIG;
+		goto close_fd;
+	}
+	in.left = (size_t)st.st_size;
+	if (!yaml_parser_initialize(&parser)) {
+		err = -ENOMEM;
+		goto close_fd;
+	}
+	yaml_parser_set_input(&parser, read_piece, &in);
+	err = load_parser(file, &parser, &in, sink, fn, arg, errors);
+	yaml_parser_delete(&parser);
+	*io_err = in.err;
+close_fd:
+	close(in.fd);
 	return err;
 }
 

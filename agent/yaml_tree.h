@@ -68,6 +68,13 @@ int yt_read_file(const char *path, char **buf, size_t *len);
 int yt_load_stream(const char *file, const char *buf, size_t len, const struct yt_sink *sink,
 		   int (*fn)(void *arg, struct yt *t), void *arg, unsigned *errors);
 
+/* The same for the file @file, read piece by piece as the parser goes (a large file is never
+ * whole in memory; one that grows meanwhile is cut at its size when opened). Returns 0 or
+ * -ENOMEM; when @file cannot be read (open, read, -EFBIG over YT_FILE_MAX) *@io_err is -errno,
+ * not reported, and the documents before the failure were given to @fn. */
+int yt_load_file(const char *file, const struct yt_sink *sink, int (*fn)(void *arg, struct yt *t),
+		 void *arg, unsigned *errors, int *io_err);
+
 /* Sets up @t for @doc read from @file. The path starts empty and the root node is the owner. */
 void yt_init(struct yt *t, yaml_document_t *doc, const char *file, const struct yt_sink *sink);
 

@@ -7,6 +7,14 @@
 #ifndef SHUNT_BPF_MAPS_H
 #define SHUNT_BPF_MAPS_H
 
+/*
+ * The programs read only their context structs (bpf_sock_addr, bpf_sock_ops, bpf_sock,
+ * sk_msg_md): UAPI, whose layout the kernel keeps stable. Without CO-RE relocations on them,
+ * libbpf never loads the kernel's BTF (5 MiB, parsed twice over at every load: most of the
+ * agent's peak memory with a small config). A program that reads a kernel-internal struct
+ * asks for relocations where it reads (BPF_CORE_READ()), not for every struct.
+ */
+#define BPF_NO_PRESERVE_ACCESS_INDEX
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>

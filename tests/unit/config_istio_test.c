@@ -373,7 +373,7 @@ static void bookinfo_destination_rules(void **state)
 	assert_int_equal(d->n_subsets, 4);
 	assert_string_equal(d->subsets[2].name, "v2-mysql");
 	assert_string_equal(labels_get(&d->subsets[2].labels, "version"), "v2-mysql");
-	assert_false(d->policy.lb.set); /* tls only: ignored with a notice */
+	assert_false(d->policy->lb.set); /* tls only: ignored with a notice */
 	assert_int_equal(count_level(LOG_INFO), 4);
 	assert_non_null(strstr(diags.line[0], "destination-rule-all-mtls.yaml:8:5: "
 					      "spec.trafficPolicy.tls: client TLS settings are "
@@ -382,11 +382,11 @@ static void bookinfo_destination_rules(void **state)
 
 	cfg = bookinfo("destination-rule-reviews.yaml");
 	d = dr(cfg, "default", "reviews");
-	assert_true(d->policy.lb.set);
-	assert_int_equal(d->policy.lb.simple, LB_RANDOM);
-	assert_int_equal(d->policy.lb.hash, LB_HASH_NONE);
-	assert_false(d->policy.pool.set);
-	assert_false(d->policy.outlier.set);
+	assert_true(d->policy->lb.set);
+	assert_int_equal(d->policy->lb.simple, LB_RANDOM);
+	assert_int_equal(d->policy->lb.hash, LB_HASH_NONE);
+	assert_false(d->policy->pool.set);
+	assert_false(d->policy->outlier.set);
 	assert_int_equal(d->n_subsets, 3);
 	config_free(cfg);
 }
@@ -418,7 +418,7 @@ static void bookinfo_egress_port_rewrite(void **state)
 	assert_string_equal(v->hosts[0], "www.googleapis.com"); /* a dot: taken as written */
 	assert_int_equal(v->http[0].match[0].port, 80);
 	assert_dst(&v->http[0].route[0].dst, "www.googleapis.com", "www.googleapis.com", NULL, 443);
-	assert_int_equal(d->policy.lb.simple, LB_ROUND_ROBIN);
+	assert_int_equal(d->policy->lb.simple, LB_ROUND_ROBIN);
 	assert_diags(LOG_WARN, warns);
 	config_free(cfg);
 }
@@ -759,7 +759,7 @@ static void full_destination_rules_every_field(void **state)
 {
 	struct config *cfg = load_ok(fixture("full"));
 	const struct destination_rule *d = dr(cfg, "shop", "web");
-	const struct traffic_policy *p = &d->policy;
+	const struct traffic_policy *p = d->policy;
 	const char *const warns[] = {
 		"destination-rules.yaml:34:45: spec.subsets[1].trafficPolicy.outlierDetection."
 		"consecutiveErrors: outlier detection consecutive errors is deprecated, use "
@@ -796,31 +796,34 @@ static void full_destination_rules_every_field(void **state)
 	assert_int_equal(p->outlier.max_ejection_percent, 50);
 	assert_int_equal(p->outlier.min_health_percent, 20);
 	assert_int_equal(d->n_subsets, 2);
-	assert_false(d->subsets[0].policy.lb.set); /* inherits the rule's */
+	assert_false(d->subsets[0].policy->lb.set);		  /* inherits the rule's */
+	assert_ptr_equal(d->subsets[0].policy, &istio_no_policy); /* none of its own */
+	/* a rule lives in the config's string table: what repeats is there once */
+	assert_ptr_equal(d->namespace, dr(cfg, "shop", "db")->namespace);
 	assert_int_equal(d->subsets[1].labels.n, 2);
 	assert_string_equal(labels_get(&d->subsets[1].labels, "track"), "canary");
-	assert_true(d->subsets[1].policy.lb.set);
-	assert_int_equal(d->subsets[1].policy.lb.simple, LB_LEAST_REQUEST); /* LEAST_CONN */
+	assert_true(d->subsets[1].policy->lb.set);
+	assert_int_equal(d->subsets[1].policy->lb.simple, LB_LEAST_REQUEST); /* LEAST_CONN */
 	/* Envoy's defaults fill what the subset's outlierDetection leaves out */
-	assert_int_equal(d->subsets[1].policy.outlier.consecutive_gateway_errors, 7);
-	assert_int_equal(d->subsets[1].policy.outlier.consecutive_5xx_errors, 0);
-	assert_int_equal(d->subsets[1].policy.outlier.interval_ms, 10000);
-	assert_int_equal(d->subsets[1].policy.outlier.base_ejection_ms, 30000);
-	assert_int_equal(d->subsets[1].policy.outlier.max_ejection_percent, 10);
-	assert_false(d->subsets[1].policy.pool.set);
+	assert_int_equal(d->subsets[1].policy->outlier.consecutive_gateway_errors, 7);
+	assert_int_equal(d->subsets[1].policy->outlier.consecutive_5xx_errors, 0);
+	assert_int_equal(d->subsets[1].policy->outlier.interval_ms, 10000);
+	assert_int_equal(d->subsets[1].policy->outlier.base_ejection_ms, 30000);
+	assert_int_equal(d->subsets[1].policy->outlier.max_ejection_percent, 10);
+	assert_false(d->subsets[1].policy->pool.set);
 
 	d = dr(cfg, "shop", "web-frontend");
 	assert_string_equal(d->fqdn, "*.shop.svc.cluster.local");
 	assert_string_equal(labels_get(&d->workload_selector, "app"), "frontend");
-	assert_int_equal(d->policy.lb.hash, LB_HASH_HEADER);
-	assert_string_equal(d->policy.lb.hash_key, "x-user");
-	assert_int_equal(dr(cfg, "shop", "db")->policy.lb.simple, LB_PASSTHROUGH);
+	assert_int_equal(d->policy->lb.hash, LB_HASH_HEADER);
+	assert_string_equal(d->policy->lb.hash_key, "x-user");
+	assert_int_equal(dr(cfg, "shop", "db")->policy->lb.simple, LB_PASSTHROUGH);
 	d = dr(cfg, "shop", "web-ip");
-	assert_int_equal(d->policy.lb.hash, LB_HASH_SOURCE_IP);
-	assert_int_equal(d->policy.lb.minimum_ring_size, 2048);
+	assert_int_equal(d->policy->lb.hash, LB_HASH_SOURCE_IP);
+	assert_int_equal(d->policy->lb.minimum_ring_size, 2048);
 	d = dr(cfg, "shop", "web-query");
-	assert_int_equal(d->policy.lb.hash, LB_HASH_QUERY);
-	assert_string_equal(d->policy.lb.hash_key, "user");
+	assert_int_equal(d->policy->lb.hash, LB_HASH_QUERY);
+	assert_string_equal(d->policy->lb.hash_key, "user");
 	config_free(cfg);
 }
 

@@ -23,6 +23,7 @@
 /* One cluster and one worker's state for it. */
 struct fixture {
 	struct lb_cluster c;
+	struct lb_outlier o; /* c.outlier, once set */
 	struct lb_cluster_state cs;
 	struct lb_host_state hs[MAX_HOSTS];
 	uint32_t scratch[MAX_HOSTS];
@@ -49,7 +50,8 @@ static void outlier(struct fixture *f, uint32_t c5xx, uint32_t max_pct, uint64_t
 		.max_ejection_percent = max_pct,
 	};
 
-	lb_outlier_from(&f->c.outlier, &od);
+	lb_outlier_from(&f->o, &od);
+	f->c.outlier = &f->o;
 }
 
 static int pick(struct fixture *f)
@@ -302,10 +304,30 @@ static void round_robin_visits_each_host_in_turn(void **state)
 
 	fixture_init(&f, 4, LB_ROUND_ROBIN);
 	f.cs.rr = 2;
+	f.cs.rr_started = 1;
 	for (int i = 0; i < 12; i++)
 		seq[i] = pick_done(&f, 200);
 	for (int i = 0; i < 12; i++)
 		assert_int_equal(seq[i], (2 + i) % 4);
+}
+
+/* A worker's state starts all-zero; its first pick draws where its round robin starts. */
+static void round_robin_starts_where_the_worker_draws(void **state)
+{
+	struct fixture f;
+	int seq[8], starts[4] = {0};
+
+	for (uint64_t seed = 1; seed <= 64; seed++) {
+		fixture_init(&f, 4, LB_ROUND_ROBIN);
+		lb_rng_seed(&f.rng, seed);
+		for (int i = 0; i < 8; i++)
+			seq[i] = pick_done(&f, 200);
+		for (int i = 0; i < 8; i++)
+			assert_int_equal(seq[i], (seq[0] + i) % 4);
+		starts[seq[0]]++;
+	}
+	for (int h = 0; h < 4; h++)
+		assert_true(starts[h] > 0);
 }
 
 static void random_spreads_evenly(void **state)
@@ -463,7 +485,8 @@ static void outlier_min_health_percent_panics(void **state)
 	int got[2] = {0};
 
 	fixture_init(&f, 2, LB_ROUND_ROBIN);
-	lb_outlier_from(&f.c.outlier, &od);
+	lb_outlier_from(&f.o, &od);
+	f.c.outlier = &f.o;
 	answer(&f, 0, 5, 500); /* 50% healthy < 60%: balance over both anyway */
 	assert_true(f.hs[0].ejected);
 	for (int i = 0; i < 10; i++)
@@ -500,7 +523,8 @@ static void gateway_errors_count_only_502_503_504(void **state)
 				       .max_ejection_percent = 100};
 
 	fixture_init(&f, 2, LB_ROUND_ROBIN);
-	lb_outlier_from(&f.c.outlier, &od);
+	lb_outlier_from(&f.o, &od);
+	f.c.outlier = &f.o;
 	answer(&f, 0, 3, 500);
 	assert_false(f.hs[0].ejected);
 	answer(&f, 0, 1, 504);
@@ -523,6 +547,7 @@ int main(void)
 		cmocka_unit_test(ring_without_key_picks_at_random),
 		cmocka_unit_test(ring_walks_past_an_ejected_host),
 		cmocka_unit_test(round_robin_visits_each_host_in_turn),
+		cmocka_unit_test(round_robin_starts_where_the_worker_draws),
 		cmocka_unit_test(random_spreads_evenly),
 		cmocka_unit_test(least_request_prefers_idle_hosts),
 		cmocka_unit_test(least_request_keeps_active_counts_level),

@@ -236,6 +236,32 @@ static void requests_coalesce(void **state)
 	assert_true(__atomic_load_n(&f->prepared, __ATOMIC_RELAXED) <= 2);
 }
 
+/* The store keeps what it replaced until no worker holds it; snapshot_reap() frees it then (on
+ * the main loop, not on the worker that lets go last). */
+static void the_replaced_snapshot_waits_for_its_workers(void **state)
+{
+	struct snapshot_store st;
+	struct snapshot *worker, *b;
+	struct config *cfg = NULL;
+
+	snapshot_store_init(&st);
+	assert_int_equal(config_load_buf("a.yaml", svc_a, strlen(svc_a), &cfg), 0);
+	assert_int_equal(snapshot_publish(&st, cfg), 0);
+	assert_false(snapshot_reap(&st)); /* nothing replaced yet */
+	worker = snapshot_acquire(&st);
+	assert_int_equal(config_load_buf("b.yaml", svc_b, strlen(svc_b), &cfg), 0);
+	assert_int_equal(snapshot_build(cfg, &b), 0);
+	snapshot_install(&st, b);
+	assert_ptr_equal(st.prev, worker);
+	assert_true(snapshot_reap(&st)); /* the worker still routes with it */
+	assert_ptr_equal(st.prev, worker);
+	snapshot_release(worker); /* it moved on: the store holds the last reference */
+	assert_false(snapshot_reap(&st));
+	assert_null(st.prev);
+	assert_ptr_equal(st.cur, b);
+	snapshot_store_fini(&st);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -245,6 +271,7 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(unchanged_content_is_not_reloaded, setup, teardown),
 		cmocka_unit_test_setup_teardown(requests_coalesce, setup, teardown),
+		cmocka_unit_test(the_replaced_snapshot_waits_for_its_workers),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1256,6 +1256,58 @@ static void workload_selector_limits_a_destination_rule(void **state)
 	assert_string_equal(t.res.dr->name, "for-all");
 }
 
+/*
+ * A port's cluster without DestinationRule is built only where some client may get no rule: a
+ * rule exported everywhere leaves nobody without, one exported to some namespaces or selecting
+ * some workloads does. Istio's choice is the same either way.
+ */
+static void clusters_without_a_rule_only_where_a_client_gets_none(void **state)
+{
+	static const char *const all[] = {CLIENT, SHOPPER, OPS, STRANGER};
+	size_t everywhere, some;
+
+	load(DR_HEAD "metadata: {name: greeter}\n"
+		     "spec:\n"
+		     "  host: greeter\n"
+		     "  subsets: [{name: v1, labels: {version: v1}}]\n");
+	everywhere = route_table_n_clusters(t.rt);
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(go(all[i], GREETER, "/", END), RV_FORWARD);
+		assert_non_null(t.res.dr);
+		assert_string_equal(t.res.cluster,
+				    "outbound|3000||greeter.default.svc.cluster.local");
+	}
+	teardown(NULL);
+
+	load(DR_HEAD "metadata: {name: greeter}\n"
+		     "spec:\n"
+		     "  host: greeter\n"
+		     "  exportTo: [shop]\n"
+		     "  subsets: [{name: v1, labels: {version: v1}}]\n");
+	some = route_table_n_clusters(t.rt);
+	assert_int_equal(some, everywhere + 1); /* greeter's one port, without a rule */
+	assert_int_equal(go(CLIENT, GREETER, "/", END), RV_FORWARD); /* its own namespace */
+	assert_non_null(t.res.dr);
+	assert_int_equal(go(SHOPPER, GREETER, "/", END), RV_FORWARD);
+	assert_non_null(t.res.dr);
+	assert_int_equal(go(OPS, GREETER, "/", END), RV_FORWARD);
+	assert_null(t.res.dr);
+	assert_int_equal(go(STRANGER, GREETER, "/", END), RV_FORWARD);
+	assert_null(t.res.dr);
+	teardown(NULL);
+
+	load(DR_HEAD "metadata: {name: for-front}\n"
+		     "spec:\n"
+		     "  host: greeter\n"
+		     "  workloadSelector: {matchLabels: {tier: front}}\n");
+	/* a cluster without rule, and none for a subset: as many as above */
+	assert_int_equal(route_table_n_clusters(t.rt), everywhere);
+	assert_int_equal(go(CLIENT, GREETER, "/", END), RV_FORWARD);
+	assert_string_equal(t.res.dr->name, "for-front");
+	assert_int_equal(go(SHOPPER, GREETER, "/", END), RV_FORWARD);
+	assert_null(t.res.dr);
+}
+
 /* ---- VirtualService choice ---- */
 
 static void virtual_service_exported_to_dot_is_hidden_elsewhere(void **state)
@@ -1612,6 +1664,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(oldest_destination_rule_wins_in_a_namespace, teardown),
 		cmocka_unit_test_teardown(exact_destination_rule_host_beats_wildcard, teardown),
 		cmocka_unit_test_teardown(workload_selector_limits_a_destination_rule, teardown),
+		cmocka_unit_test_teardown(clusters_without_a_rule_only_where_a_client_gets_none,
+					  teardown),
 		cmocka_unit_test_teardown(virtual_service_exported_to_dot_is_hidden_elsewhere,
 					  teardown),
 		cmocka_unit_test_teardown(virtual_service_exported_to_a_namespace, teardown),
