@@ -142,7 +142,7 @@ static int fill_port(struct svc_port *sp, const struct pod *const *pods, size_t 
 
 	for (size_t i = 0; i < n; i++)
 		m += target_on(sp, pods[i]) != 0;
-	sp->eps = calloc(m + 1, sizeof(*sp->eps));
+	sp->eps = calloc(m ? m : 1, sizeof(*sp->eps));
 	if (!sp->eps)
 		return -ENOMEM;
 	for (size_t i = 0; i < n; i++) {

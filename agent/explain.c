@@ -481,13 +481,13 @@ static void write_rules(struct jw *w, const struct xp *x, const struct rt_vs **v
 	jw_end(w);
 }
 
-static void write_endpoints(struct jw *w, const struct rt_cluster *c)
+static void write_endpoints(struct jw *w, const struct route_table *rt, const struct rt_cluster *c)
 {
 	char ip[INET_ADDRSTRLEN];
 
 	jw_arr(w, "endpoints");
-	for (size_t h = 0; c && h < c->lb.n_hosts; h++) {
-		const struct endpoint *e = c->eps[h];
+	for (uint32_t h = 0; c && h < c->lb.n_hosts; h++) {
+		const struct endpoint *e = rt_cluster_ep(rt, c, h);
 
 		jw_obj(w, NULL);
 		jw_strf(w, "address", "%s:%u", inet_ntop(AF_INET, &e->ip, ip, sizeof(ip)), e->port);
@@ -503,8 +503,9 @@ static void write_endpoints(struct jw *w, const struct rt_cluster *c)
 }
 
 /* One destination: its host, subset, weight, cluster and that cluster's endpoints. */
-static void write_dest(struct jw *w, const char *host, const char *subset, uint64_t weight,
-		       const char *cluster, const struct rt_cluster *c, bool chosen)
+static void write_dest(struct jw *w, const struct route_table *rt, const char *host,
+		       const char *subset, uint64_t weight, const char *cluster,
+		       const struct rt_cluster *c, bool chosen)
 {
 	jw_obj(w, NULL);
 	jw_str(w, "host", host);
@@ -514,7 +515,7 @@ static void write_dest(struct jw *w, const char *host, const char *subset, uint6
 	jw_bool(w, "chosen", chosen);
 	if (!c)
 		jw_str(w, "problem", "no such cluster (host, port or subset unknown): 503 NC");
-	write_endpoints(w, c);
+	write_endpoints(w, rt, c);
 	jw_end(w);
 }
 
@@ -536,7 +537,7 @@ static void write_dests(struct jw *w, const struct xp *x, const struct rt_rule *
 					cd = &cr->d[k];
 					weight = cr->n_d == 1 ? 100 : cr->w[k];
 				}
-			write_dest(w, d->dst.fqdn ? d->dst.fqdn : d->dst.host, d->dst.subset,
+			write_dest(w, x->rt, d->dst.fqdn ? d->dst.fqdn : d->dst.host, d->dst.subset,
 				   weight, NULL,
 				   cd ? rt_dest_cluster(x->rt, cd, x->rq.dst_port, cl) : NULL,
 				   res->rdst == d);
@@ -545,8 +546,8 @@ static void write_dests(struct jw *w, const struct xp *x, const struct rt_rule *
 		   res->cluster_id < x->rt->n_clusters) {
 		const struct rt_cluster *c = &x->rt->clusters[res->cluster_id];
 
-		write_dest(w, x->rt->svcs[res->svc - x->rt->cfg->services].fqdn, NULL, 100, NULL, c,
-			   true);
+		write_dest(w, x->rt, x->rt->svcs[res->svc - x->rt->cfg->services].fqdn, NULL, 100,
+			   NULL, c, true);
 	}
 	jw_end(w);
 }

@@ -210,10 +210,10 @@ static int pick_ring(const struct lb_cluster *c, const struct lb_host_state *hs,
 		     struct lb_rng *rng, const uint64_t *hash)
 {
 	uint64_t h = hash ? *hash : lb_rng_next(rng);
-	size_t p = lb_ring_point(&c->ring, h);
+	size_t p = lb_ring_point(c->ring, h);
 
-	for (size_t k = 0; k < c->ring.n; k++) {
-		uint32_t host = c->ring.pts[(p + k) % c->ring.n].host;
+	for (size_t k = 0; k < c->ring->n; k++) {
+		uint32_t host = c->ring->pts[(p + k) % c->ring->n].host;
 
 		if (!skip_ejected || !hs[host].ejected)
 			return (int)host;
@@ -247,7 +247,7 @@ int lb_pick(const struct lb_cluster *c, struct lb_cluster_state *cs, struct lb_h
 		}
 	}
 
-	if (c->hash != LB_HASH_NONE && c->ring.n) {
+	if (c->hash != LB_HASH_NONE && c->ring && c->ring->n) {
 		host = pick_ring(c, hs, skip_ejected, rng, hash);
 		if (host < 0)
 			return -1;
@@ -256,11 +256,9 @@ int lb_pick(const struct lb_cluster *c, struct lb_cluster_state *cs, struct lb_h
 	}
 	switch (c->simple) {
 	case LB_ROUND_ROBIN:
-		if (!cs->rr_started) { /* workers start at different places, not all on the first */
-			cs->rr = lb_rng_below(rng, c->n_hosts);
-			cs->rr_started = 1;
-		}
-		i = cs->rr++ % n_avail;
+		if (!cs->rr) /* workers start at different places, not all on the first host */
+			cs->rr = lb_rng_below(rng, c->n_hosts) + 1;
+		i = (cs->rr++ - 1) % n_avail;
 		break;
 	case LB_RANDOM:
 		i = lb_rng_below(rng, n_avail);

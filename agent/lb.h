@@ -101,19 +101,18 @@ struct lb_outlier {
 /* One cluster as every worker sees it. Host i is the i-th entry of the router's endpoint list.
  * All-zero is a cluster without hosts. */
 struct lb_cluster {
-	uint32_t n_hosts;
-	uint8_t simple;			  /* enum lb_simple; LB_UNSET is LEAST_REQUEST */
-	uint8_t hash;			  /* enum lb_hash_kind */
-	struct lb_ring ring;		  /* built when hash != LB_HASH_NONE */
+	struct lb_ring *ring;		  /* NULL unless hash != LB_HASH_NONE (and hosts) */
 	const struct lb_outlier *outlier; /* NULL: no outlier detection (most clusters) */
+	uint32_t n_hosts;
+	uint8_t simple; /* enum lb_simple; LB_UNSET is LEAST_REQUEST */
+	uint8_t hash;	/* enum lb_hash_kind */
 };
 
 /* One worker's view of a cluster. All-zero is a valid start: a worker that never sends to a
  * cluster never writes its state (calloc'd pages nobody wrote are not resident). */
 struct lb_cluster_state {
-	uint32_t rr;		 /* next round-robin position */
-	uint32_t n_ejected : 31; /* hosts ejected now (some may be due back) */
-	uint32_t rr_started : 1; /* rr was set to this worker's random start */
+	uint32_t rr;	    /* next round-robin position + 1; 0: not started (lb_pick() draws it) */
+	uint32_t n_ejected; /* hosts ejected now (some may be due back) */
 };
 
 /* One worker's view of a host of a cluster. All-zero is a valid start. */

@@ -331,7 +331,8 @@ static int note(struct route_table *rt, int err)
 static int compile_match(struct route_table *rt, struct rt_match *m, const struct http_match *src,
 			 const struct virtual_service *vs)
 {
-	size_t n = src->n_headers + src->n_without_headers + 3;
+	size_t n = src->n_headers + src->n_without_headers + (src->method.kind != SM_NONE) +
+		   (src->authority.kind != SM_NONE) + (src->scheme.kind != SM_NONE);
 	int err;
 
 	m->mesh = names_mesh(src->gateways, src->n_gateways);
@@ -345,9 +346,12 @@ static int compile_match(struct route_table *rt, struct rt_match *m, const struc
 	if (src->source_namespace && !strmap_get(&rt->ns_ids, src->source_namespace, &m->src_ns))
 		m->src_ns = RT_NS_MISSING;
 
-	m->hdrs = calloc(n, sizeof(*m->hdrs));
-	m->qps = calloc(src->n_query_params + 1, sizeof(*m->qps));
-	if (!m->hdrs || !m->qps)
+	/* Arrays of the table live in its string table, exactly as long as they need to be. */
+	m->hdrs = n ? strtab_alloc(&rt->strs, n * sizeof(*m->hdrs)) : NULL;
+	m->qps = src->n_query_params
+			 ? strtab_alloc(&rt->strs, src->n_query_params * sizeof(*m->qps))
+			 : NULL;
+	if ((n && !m->hdrs) || (src->n_query_params && !m->qps))
 		return -ENOMEM;
 	/* ignoreUriCase: Envoy's case_sensitive applies to exact and prefix paths, not regexes. */
 	err = note(rt, rt_str_compile(&m->uri, &src->uri, src->ignore_uri_case, false, "uri"));
@@ -411,8 +415,8 @@ static int compile_rule(struct route_table *rt, struct rt_rule *r, struct rt_mat
 	r->src = src;
 	r->index = index;
 	r->m = m;
-	r->d = calloc(src->n_route + 1, sizeof(*r->d));
-	r->w = calloc(src->n_route + 1, sizeof(*r->w));
+	r->d = strtab_alloc(&rt->strs, (src->n_route + 1) * sizeof(*r->d));
+	r->w = strtab_alloc(&rt->strs, (src->n_route + 1) * sizeof(*r->w));
 	if (!r->d || !r->w)
 		return -ENOMEM;
 	for (size_t i = 0; i < src->n_match; i++) {
@@ -459,8 +463,8 @@ static int compile_vs(struct route_table *rt)
 			n_m += src->http[j].n_match;
 		/* rules and their entries each in one array, in order: a scan walks memory forward
 		 */
-		vs->rules = calloc(src->n_http + 1, sizeof(*vs->rules));
-		vs->matches = calloc(n_m + 1, sizeof(*vs->matches));
+		vs->rules = strtab_alloc(&rt->strs, (src->n_http + 1) * sizeof(*vs->rules));
+		vs->matches = strtab_alloc(&rt->strs, (n_m + 1) * sizeof(*vs->matches));
 		if (!vs->rules || !vs->matches)
 			return -ENOMEM;
 		n_m = 0;
@@ -699,8 +703,6 @@ static void free_match(struct rt_match *m)
 		rt_str_release(&m->hdrs[i].m);
 	for (size_t i = 0; m->qps && i < m->n_qps; i++)
 		rt_str_release(&m->qps[i].m);
-	free(m->hdrs);
-	free(m->qps);
 }
 
 static void free_vs(struct rt_vs *vs)
@@ -710,12 +712,8 @@ static void free_vs(struct rt_vs *vs)
 
 		for (size_t k = 0; k < r->n_m; k++)
 			free_match(&r->m[k]);
-		rt_actions_free(r);
-		free(r->d);
-		free(r->w);
+		rt_actions_free(r); /* the arrays are in the table's string table */
 	}
-	free(vs->rules);
-	free(vs->matches);
 	rt_vs_index_free(vs);
 }
 

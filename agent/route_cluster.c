@@ -18,6 +18,9 @@
 
 #include "route_int.h"
 
+/* A cluster is a cache line (the request path reads one); see struct rt_cluster. */
+_Static_assert(sizeof(void *) != 8 || sizeof(struct rt_cluster) == 64, "rt_cluster grew");
+
 /*
  * The circuit breaker of a cluster as one number: HTTP/1.1 carries one request
  * per connection, so Envoy runs at most maxConnections at once and queues
@@ -94,44 +97,49 @@ static size_t usable_count(const struct svc_port *sp, const struct subset *ss)
 	return n;
 }
 
-/* The consistent-hash ring of @c, when its policy hashes. 0 or -ENOMEM. */
-static int cluster_ring(struct rt_cluster *c)
+/* The consistent-hash ring of @c, when its policy hashes (its points allocated, freed by
+ * rt_clusters_free()). 0 or -ENOMEM. */
+static int cluster_ring(struct route_table *rt, struct rt_cluster *c)
 {
 	struct lb_ring_host *keys;
 	int err;
 
 	if (c->lb.hash == LB_HASH_NONE || !c->lb.n_hosts)
 		return 0;
+	c->lb.ring = strtab_alloc(&rt->strs, sizeof(*c->lb.ring));
 	keys = calloc(c->lb.n_hosts, sizeof(*keys));
-	if (!keys)
+	if (!c->lb.ring || !keys) {
+		free(keys);
 		return -ENOMEM;
-	for (size_t i = 0; i < c->lb.n_hosts; i++)
-		keys[i] = (struct lb_ring_host){c->eps[i]->ip.s_addr, c->eps[i]->port};
-	err = lb_ring_build(&c->lb.ring, keys, c->lb.n_hosts, c->policy->lb.minimum_ring_size);
+	}
+	for (uint32_t i = 0; i < c->lb.n_hosts; i++)
+		keys[i] = (struct lb_ring_host){rt_cluster_ep(rt, c, i)->ip.s_addr,
+						rt_cluster_ep(rt, c, i)->port};
+	err = lb_ring_build(c->lb.ring, keys, c->lb.n_hosts, c->policy->lb.minimum_ring_size);
 	free(keys);
 	return err;
 }
 
-/* Where the clusters being built take their endpoints from. */
-struct eps_at {
-	const struct endpoint **all; /* the port's usable endpoints, in rt->eps */
-	size_t n_all;
-	size_t used; /* rt->eps taken so far */
+/* Where the clusters being built are. */
+struct cl_build {
+	uint32_t all;	  /* the port's usable endpoints, from rt->eps[all] */
+	uint32_t n_all;	  /* how many */
+	size_t used;	  /* rt->eps taken so far */
+	size_t n_planned; /* clusters plan_service() laid out */
 };
 
 /* Cluster rt->clusters[rt->n_clusters] for port @port of @rs, rule @dr (NULL: none) and subset
  * @ss (NULL: the whole service). 0 or -ENOMEM. */
 static int build_cluster(struct route_table *rt, const struct rt_svc *rs, size_t port,
 			 const struct destination_rule *dr, const struct subset *ss,
-			 struct eps_at *at)
+			 struct cl_build *at)
 {
-	struct rt_cluster *c = &rt->clusters[rt->n_clusters];
+	struct rt_cluster *c = &rt->clusters[rt->n_clusters++];
 	const struct svc_port *sp = &rs->svc->ports[port];
 	char name[ROUTE_CLUSTER_MAX];
-	size_t n = at->n_all;
+	uint32_t n = at->n_all, limit;
 	int err;
 
-	c->id = (uint32_t)rt->n_clusters++;
 	c->svc = rs->svc;
 	c->dr = dr;
 	snprintf(name, sizeof(name), "outbound|%u|%s|%s", sp->port, ss ? ss->name : "", rs->fqdn);
@@ -144,16 +152,20 @@ static int build_cluster(struct route_table *rt, const struct rt_svc *rs, size_t
 		const struct endpoint **own = rt->eps + at->used;
 
 		n = 0;
-		for (size_t i = 0; i < at->n_all; i++)
-			if (rt_labels_subset(&ss->labels, at->all[i]->labels))
-				own[n++] = at->all[i];
+		for (uint32_t i = 0; i < at->n_all; i++)
+			if (rt_labels_subset(&ss->labels, rt->eps[at->all + i]->labels))
+				own[n++] = rt->eps[at->all + i];
 		if (n != at->n_all) {
-			c->eps = own;
+			c->eps = (uint32_t)at->used;
 			at->used += n;
 		}
 	}
-	c->lb.n_hosts = (uint32_t)n;
-	c->max_active = max_active(&c->policy->pool);
+	c->lb.n_hosts = n;
+	limit = max_active(&c->policy->pool);
+	if (limit && !rt->admit && !(rt->admit = calloc(at->n_planned, sizeof(*rt->admit))))
+		return -ENOMEM;
+	if (limit)
+		rt->admit[c - rt->clusters].max = limit;
 	c->lb.simple = (uint8_t)c->policy->lb.simple;
 	/* A ServiceEntry with resolution NONE: the original destination is the endpoint. */
 	if (rs->svc->se && rs->svc->se->resolution == SE_RES_NONE)
@@ -167,7 +179,7 @@ static int build_cluster(struct route_table *rt, const struct rt_svc *rs, size_t
 		lb_outlier_from(o, &c->policy->outlier);
 		c->lb.outlier = o;
 	}
-	err = cluster_ring(c);
+	err = cluster_ring(rt, c);
 	if (err)
 		return err;
 	c->host_base = (uint32_t)rt->n_hosts;
@@ -268,14 +280,16 @@ int rt_clusters_build(struct route_table *rt)
 	rt->eps = calloc(n_eps + max_all + 1, sizeof(*rt->eps));
 	if (!rt->clusters || !rt->eps)
 		return -ENOMEM;
+	if (n_eps + max_all > UINT32_MAX) /* rt_cluster.eps is 32 bits */
+		return -E2BIG;
 	/* In the order plan_service() laid them out. */
 	for (size_t s = 0; !err && s < rt->cfg->n_services; s++) {
 		const struct rt_svc *rs = &rt->svcs[s];
 
 		for (size_t p = 0; !err && p < rs->svc->n_ports; p++) {
-			struct eps_at at = {.all = rt->eps + used};
+			struct cl_build at = {.all = (uint32_t)used, .n_planned = n_clusters};
 
-			at.n_all = usable_eps(&rs->svc->ports[p], at.all);
+			at.n_all = (uint32_t)usable_eps(&rs->svc->ports[p], rt->eps + used);
 			at.used = used + at.n_all;
 			if (rs->cl_plain)
 				err = build_cluster(rt, rs, p, NULL, NULL, &at);
@@ -295,7 +309,9 @@ int rt_clusters_build(struct route_table *rt)
 void rt_clusters_free(struct route_table *rt)
 {
 	for (size_t i = 0; rt->clusters && i < rt->n_clusters; i++)
-		lb_ring_free(&rt->clusters[i].lb.ring);
+		if (rt->clusters[i].lb.ring) /* the struct is in the string table */
+			lb_ring_free(rt->clusters[i].lb.ring);
 	free(rt->clusters);
+	free(rt->admit);
 	free(rt->eps);
 }

@@ -213,8 +213,9 @@ struct rt_drc {
 	bool private_only;   /* exportTo only its own namespace (not in Istio's exported index) */
 };
 
-/* One (service port, DestinationRule, subset): what a destination reaches. 88 bytes: a config
- * of 10,000 services has 30,000 of them or more. */
+/* One (service port, DestinationRule, subset): what a destination reaches. 64 bytes, a cache
+ * line: a config of 10,000 services has 30,000 of them or more. Its id is its index in
+ * rt->clusters (rt_cluster_id()). */
 struct rt_cluster {
 	const char *name; /* outbound|port|subset|fqdn, in the table's string table */
 	const struct service *svc;
@@ -222,14 +223,17 @@ struct rt_cluster {
 	/* merged: subset parts replace the rule's. The rule's own (or an empty one) when the
 	 * subset sets none, else a merged copy in the table's string table. */
 	const struct traffic_policy *policy;
-	/* lb.n_hosts ready endpoints (of the subset), in rt->eps: the port's run when the subset
-	 * keeps all of them, else a run of its own. */
-	const struct endpoint *const *eps;
-	struct lb_cluster lb;
-	uint32_t id;	     /* index in rt->clusters and the worker's per-cluster arrays */
-	uint32_t host_base;  /* first slot of its hosts in a worker's per-host state */
-	uint32_t max_active; /* connectionPool: attempts in flight over all workers; 0: no limit */
-	uint32_t active;     /* atomic, the one mutable field: attempts in flight now */
+	struct lb_cluster lb; /* its ring and outlier parameters in the table's string table */
+	/* Its lb.n_hosts ready endpoints (of the subset) from rt->eps[eps] (rt_cluster_ep()): the
+	 * port's run when the subset keeps all of them, else a run of its own. */
+	uint32_t eps;
+	uint32_t host_base; /* first slot of its hosts in a worker's per-host state */
+};
+
+/* A cluster's connectionPool admission (rt->admit[id]), over all workers. */
+struct rt_admit {
+	uint32_t max;	 /* attempts in flight at most; 0: no limit */
+	uint32_t active; /* atomic, the table's one mutable field: attempts in flight now */
 };
 
 struct rt_svc {
@@ -263,6 +267,7 @@ struct route_table {
 	struct rt_vs **vs_refs; /* every service's VirtualService candidates, service by service */
 	struct rt_drc *drcs;	/* every service's DestinationRule candidates, likewise */
 	struct rt_cluster *clusters; /* by id, service by service */
+	struct rt_admit *admit;	     /* by cluster id; NULL: no cluster has a connection limit */
 	const struct endpoint **eps; /* every cluster's endpoints, one run per port or subset */
 	size_t n_clusters, n_hosts, max_hosts;
 	uint32_t n_wrr; /* SWRR slots over all rules */
@@ -282,6 +287,18 @@ struct route_table {
 	struct strtab strs;  /* cluster names and service FQDNs */
 	uint8_t *l4_ports;   /* [65536]: how a port captured whatever the address is served */
 };
+
+static inline uint32_t rt_cluster_id(const struct route_table *rt, const struct rt_cluster *c)
+{
+	return (uint32_t)(c - rt->clusters);
+}
+
+/* Endpoint @host (< c->lb.n_hosts) of cluster @c. */
+static inline const struct endpoint *rt_cluster_ep(const struct route_table *rt,
+						   const struct rt_cluster *c, uint32_t host)
+{
+	return rt->eps[c->eps + host];
+}
 
 /* An lb token (route_result.lb_token): the table's tag << 48 | cluster id << TOKEN_ID_BITS |
  * host index. */

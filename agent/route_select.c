@@ -28,8 +28,8 @@ static bool dr_selects(const struct rt_drc *d, const struct rt_client *c)
  *    only if it is exported to the client.
  * Returns 0 (none) or 1 + the index in rs->drs.
  */
-size_t rt_choose_dr(const struct route_table *rt, const struct rt_svc *rs,
-		    const struct rt_client *c)
+static size_t choose_dr(const struct route_table *rt, const struct rt_svc *rs,
+			const struct rt_client *c)
 {
 	uint32_t steps[2] = {rs->ns, rt->root_ns};
 	size_t i, j, plain = 0;
@@ -70,6 +70,12 @@ size_t rt_choose_dr(const struct route_table *rt, const struct rt_svc *rs,
 	return 0;
 }
 
+size_t rt_choose_dr(const struct route_table *rt, const struct rt_svc *rs,
+		    const struct rt_client *c)
+{
+	return choose_dr(rt, rs, c);
+}
+
 static void cluster_name(struct route_result *out, const struct rt_dest *d, uint32_t port)
 {
 	snprintf(out->cluster, sizeof(out->cluster), "outbound|%u|%s|%s", port,
@@ -82,7 +88,7 @@ static const struct rt_cluster *find_cluster(const struct route_table *rt, const
 					     size_t port, const char *subset,
 					     const struct rt_client *c)
 {
-	size_t slot = rt_choose_dr(rt, rs, c);
+	size_t slot = choose_dr(rt, rs, c);
 	const struct rt_cluster *cl = &rt->clusters[rs->cl_first + port * rs->cl_stride];
 	const struct destination_rule *dr;
 
@@ -196,6 +202,7 @@ static int pick_endpoint(const struct route_table *rt, struct route_worker *w,
 			 struct route_result *out)
 {
 	const struct route_req *rq = v->rq;
+	uint32_t id = rt_cluster_id(rt, c);
 	const struct endpoint *e;
 	uint64_t h;
 	bool has_hash = false;
@@ -205,7 +212,7 @@ static int pick_endpoint(const struct route_table *rt, struct route_worker *w,
 	out->svc = c->svc;
 	out->policy = c->policy;
 	out->dr = c->dr;
-	out->cluster_id = c->id;
+	out->cluster_id = id;
 	n = strlen(c->name);
 	n = n < sizeof(out->cluster) ? n : sizeof(out->cluster) - 1;
 	memcpy(out->cluster, c->name, n);
@@ -221,21 +228,21 @@ static int pick_endpoint(const struct route_table *rt, struct route_worker *w,
 		has_hash = rt_hash_key(w, &c->policy->lb, v, &h, &out->set_cookie);
 	out->has_hash = has_hash;
 	out->hash = has_hash ? h : 0;
-	host = lb_pick(&c->lb, &w->cs[c->id], &w->hs[c->host_base], &w->rng, w->now_ms,
+	host = lb_pick(&c->lb, &w->cs[id], &w->hs[c->host_base], &w->rng, w->now_ms,
 		       has_hash ? &h : NULL, w->scratch);
 	if (host < 0) {
 		out->verdict = RV_NO_HEALTHY;
 		return 0;
 	}
-	e = c->eps[host];
+	e = rt_cluster_ep(rt, c, (uint32_t)host);
 	out->verdict = RV_FORWARD;
 	out->ep.sin_family = AF_INET;
 	out->ep.sin_addr = e->ip;
 	out->ep.sin_port = htons(e->port);
 	out->ep_pod = e->pod;
-	if (c->id <= TOKEN_ID_MAX && (uint32_t)host <= TOKEN_ID_MAX)
+	if (id <= TOKEN_ID_MAX && (uint32_t)host <= TOKEN_ID_MAX)
 		out->lb_token =
-			(uint64_t)rt->tag << 48 | (uint64_t)c->id << TOKEN_ID_BITS | (uint32_t)host;
+			(uint64_t)rt->tag << 48 | (uint64_t)id << TOKEN_ID_BITS | (uint32_t)host;
 	return 0;
 }
 
@@ -682,14 +689,14 @@ bool rt_mirror_pick(const struct route_table *rt, struct route_worker *w, const 
 	c = find_cluster(rt, m->svc, port, m->subset, v->client);
 	if (!c || !c->lb.n_hosts || c->lb.simple == LB_PASSTHROUGH)
 		return false;
-	host = lb_pick(&c->lb, &w->cs[c->id], &w->hs[c->host_base], &w->rng, w->now_ms, NULL,
-		       w->scratch);
+	host = lb_pick(&c->lb, &w->cs[rt_cluster_id(rt, c)], &w->hs[c->host_base], &w->rng,
+		       w->now_ms, NULL, w->scratch);
 	if (host < 0)
 		return false;
 	/* Nobody reports the end of a mirrored copy: it is not an active request. */
 	if (w->hs[c->host_base + (uint32_t)host].active)
 		w->hs[c->host_base + (uint32_t)host].active--;
-	e = c->eps[host];
+	e = rt_cluster_ep(rt, c, (uint32_t)host);
 	memset(ep, 0, sizeof(*ep));
 	ep->sin_family = AF_INET;
 	ep->sin_addr = e->ip;
@@ -767,13 +774,15 @@ int route_l4_backends(const struct route_table *rt, size_t svc_index, size_t por
 		c = find_cluster(rt, ds, (size_t)dport, d->dst.subset, &self);
 		if (!c)
 			continue;
-		for (size_t e = 0; e < c->lb.n_hosts; e++) {
+		for (uint32_t e = 0; e < c->lb.n_hosts; e++) {
+			const struct endpoint *ep = rt_cluster_ep(rt, c, e);
+
 			if (*n == cap)
 				return -ENOSPC;
-			out[*n].ip = c->eps[e]->ip;
-			out[*n].ip6 = c->eps[e]->ip6;
-			out[*n].has_ip6 = c->eps[e]->has_ip6;
-			out[*n].port = c->eps[e]->port;
+			out[*n].ip = ep->ip;
+			out[*n].ip6 = ep->ip6;
+			out[*n].has_ip6 = ep->has_ip6;
+			out[*n].port = ep->port;
 			out[*n].weight = w * 1000000 / c->lb.n_hosts;
 			(*n)++;
 		}

@@ -127,40 +127,41 @@ int route_repick(const struct route_table *rt, struct route_worker *w, uint64_t 
 		return -EHOSTUNREACH;
 	memset(ep, 0, sizeof(*ep));
 	ep->sin_family = AF_INET;
-	ep->sin_addr = c->eps[host]->ip;
-	ep->sin_port = htons(c->eps[host]->port);
+	ep->sin_addr = rt_cluster_ep(rt, c, (uint32_t)host)->ip;
+	ep->sin_port = htons(rt_cluster_ep(rt, c, (uint32_t)host)->port);
 	*lb_token = (uint64_t)rt->tag << 48 | (uint64_t)id << TOKEN_ID_BITS | (uint32_t)host;
 	return 0;
 }
 
-/* The cluster an lb token of @rt names, or NULL. */
-static struct rt_cluster *token_cluster(const struct route_table *rt, uint64_t lb_token)
+/* The admission of the cluster an lb token of @rt names, or NULL (none, or no limit). */
+static struct rt_admit *token_admit(const struct route_table *rt, uint64_t lb_token)
 {
 	uint32_t id = (uint32_t)(lb_token >> TOKEN_ID_BITS) & TOKEN_ID_MAX;
 
-	if (!lb_token || (uint16_t)(lb_token >> 48) != rt->tag || id >= rt->n_clusters)
+	if (!rt->admit || !lb_token || (uint16_t)(lb_token >> 48) != rt->tag ||
+	    id >= rt->n_clusters || !rt->admit[id].max)
 		return NULL;
-	return &rt->clusters[id];
+	return &rt->admit[id];
 }
 
 bool route_admit(const struct route_table *rt, uint64_t lb_token, bool force)
 {
-	struct rt_cluster *c = token_cluster(rt, lb_token);
+	struct rt_admit *a = token_admit(rt, lb_token);
 	uint32_t now;
 
-	if (!c || !c->max_active)
+	if (!a)
 		return true;
-	now = __atomic_add_fetch(&c->active, 1, __ATOMIC_RELAXED);
-	if (now <= c->max_active || force)
+	now = __atomic_add_fetch(&a->active, 1, __ATOMIC_RELAXED);
+	if (now <= a->max || force)
 		return true;
-	__atomic_sub_fetch(&c->active, 1, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&a->active, 1, __ATOMIC_RELAXED);
 	return false;
 }
 
 void route_release(const struct route_table *rt, uint64_t lb_token)
 {
-	struct rt_cluster *c = token_cluster(rt, lb_token);
+	struct rt_admit *a = token_admit(rt, lb_token);
 
-	if (c && c->max_active)
-		__atomic_sub_fetch(&c->active, 1, __ATOMIC_RELAXED);
+	if (a)
+		__atomic_sub_fetch(&a->active, 1, __ATOMIC_RELAXED);
 }

@@ -82,8 +82,8 @@ struct options {
 };
 
 /* --max-connections: the default's cap, and the largest value taken for either limit. */
-#define MAX_CONNECTIONS_DEFAULT 8192
-#define LIMIT_MAX		1000000
+#define MAX_CONNECTIONS_DEFAULT 8192u
+#define LIMIT_MAX		1000000u
 
 /* Gateway TLS contexts a reload replaced that wait to be freed (shuntd_reload.c), at most. */
 #define GW_RETIRED_MAX 64

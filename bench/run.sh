@@ -283,6 +283,7 @@ if [ "$MICRO" = 1 ]; then
 				echo "agent $npods ready_s $(awk -v a="$t0" -v b="$(date +%s%N)" 'BEGIN { printf "%.1f\n", (b - a) / 1e9 }')"
 				echo "agent $npods rss_kib $(bench_proc_kib VmRSS "$BENCH_AGENT_PID")"
 				echo "agent $npods hwm_kib $(bench_proc_kib VmHWM "$BENCH_AGENT_PID")"
+				echo "agent $npods private_dirty_kib $(bench_proc_rollup_kib Private_Dirty "$BENCH_AGENT_PID")"
 			} >>"$agent"
 		else
 			failures=$((failures + 1))

@@ -6,6 +6,9 @@
 #                                 ticks, summed; gone PIDs count 0
 #   bench_proc_kib FIELD PID...   a /proc/PID/status field in KiB (VmHWM: peak RSS, VmRSS),
 #                                 summed over the PIDs
+#   bench_proc_rollup_kib FIELD PID...
+#                                 a /proc/PID/smaps_rollup field in KiB (Private_Dirty: pages
+#                                 only this process has written), summed over the PIDs
 #   bench_pod_opens POD           TCP ActiveOpens of the pod's network namespace
 #   bench_cpu_per_10k TICKS REQUESTS
 #                                 CPU seconds per 10,000 requests, "-" without requests
@@ -28,6 +31,16 @@ bench_proc_kib() {
 	shift
 	for pid in "$@"; do
 		v=$(awk -v f="$field:" '$1 == f { print $2; exit }' "/proc/$pid/status" 2>/dev/null)
+		sum=$((sum + ${v:-0}))
+	done
+	echo "$sum"
+}
+
+bench_proc_rollup_kib() {
+	local field=$1 pid sum=0 v
+	shift
+	for pid in "$@"; do
+		v=$(awk -v f="$field:" '$1 == f { print $2; exit }' "/proc/$pid/smaps_rollup" 2>/dev/null)
 		sum=$((sum + ${v:-0}))
 	done
 	echo "$sum"

@@ -202,15 +202,16 @@ bench_report_scale() {
 	fi
 	echo
 	if [ -s "$agent" ]; then
-		echo "A real shuntd on the bench node with that config (build/route_bench gen), from start to /ready 200, then its memory:"
+		echo "A real shuntd on the bench node with that config (build/route_bench gen), from start to /ready 200, then its memory (Private_Dirty, from smaps_rollup: what is the agent's own, not shared libraries' pages):"
 		echo
-		echo "| services | pods | start to ready | VmRSS | VmHWM (peak) |"
-		echo "|---:|---:|---:|---:|---:|"
+		echo "| services | pods | start to ready | VmRSS | VmHWM (peak) | Private_Dirty |"
+		echo "|---:|---:|---:|---:|---:|---:|"
 		for pods in $(awk '$1 == "agent" { print $2 }' "$agent" | sort -un); do
-			printf '| %s | %s | %s s | %s | %s |\n' "$(bench_agent_get "$agent" "$pods" services)" \
+			printf '| %s | %s | %s s | %s | %s | %s |\n' "$(bench_agent_get "$agent" "$pods" services)" \
 				"$pods" "$(bench_agent_get "$agent" "$pods" ready_s)" \
 				"$(bench_fmt_mib "$(bench_agent_get "$agent" "$pods" rss_kib)")" \
-				"$(bench_fmt_mib "$(bench_agent_get "$agent" "$pods" hwm_kib)")"
+				"$(bench_fmt_mib "$(bench_agent_get "$agent" "$pods" hwm_kib)")" \
+				"$(bench_fmt_mib "$(bench_agent_get "$agent" "$pods" private_dirty_kib)")"
 		done
 	fi
 }

@@ -24,6 +24,7 @@
 struct fixture {
 	struct lb_cluster c;
 	struct lb_outlier o; /* c.outlier, once set */
+	struct lb_ring ring; /* c.ring, once built */
 	struct lb_cluster_state cs;
 	struct lb_host_state hs[MAX_HOSTS];
 	uint32_t scratch[MAX_HOSTS];
@@ -252,11 +253,11 @@ static void ring_hash_keeps_key_affinity(void **state)
 	fixture_init(&f, 5, LB_UNSET);
 	f.c.hash = LB_HASH_HEADER;
 	hosts_init(h, 5);
-	assert_int_equal(lb_ring_build(&f.c.ring, h, 5, 0), 0);
+	assert_int_equal(lb_ring_build(f.c.ring = &f.ring, h, 5, 0), 0);
 	first = lb_pick(&f.c, &f.cs, f.hs, &f.rng, f.now, &key, f.scratch);
 	for (int i = 0; i < 100; i++)
 		assert_int_equal(lb_pick(&f.c, &f.cs, f.hs, &f.rng, f.now, &key, f.scratch), first);
-	lb_ring_free(&f.c.ring);
+	lb_ring_free(&f.ring);
 }
 
 static void ring_without_key_picks_at_random(void **state)
@@ -268,12 +269,12 @@ static void ring_without_key_picks_at_random(void **state)
 	fixture_init(&f, 4, LB_UNSET);
 	f.c.hash = LB_HASH_COOKIE;
 	hosts_init(h, 4);
-	assert_int_equal(lb_ring_build(&f.c.ring, h, 4, 0), 0);
+	assert_int_equal(lb_ring_build(f.c.ring = &f.ring, h, 4, 0), 0);
 	for (int i = 0; i < 4000; i++)
 		got[pick(&f)]++;
 	for (int i = 0; i < 4; i++)
 		assert_in_range(got[i], 700, 1300);
-	lb_ring_free(&f.c.ring);
+	lb_ring_free(&f.ring);
 }
 
 static void ring_walks_past_an_ejected_host(void **state)
@@ -287,14 +288,14 @@ static void ring_walks_past_an_ejected_host(void **state)
 	f.c.hash = LB_HASH_HEADER;
 	outlier(&f, 1, 100, 30000);
 	hosts_init(h, 4);
-	assert_int_equal(lb_ring_build(&f.c.ring, h, 4, 0), 0);
+	assert_int_equal(lb_ring_build(f.c.ring = &f.ring, h, 4, 0), 0);
 	first = lb_pick(&f.c, &f.cs, f.hs, &f.rng, f.now, &key, f.scratch);
 	lb_done(&f.c, &f.cs, f.hs, (uint32_t)first, 503, f.now);
 	next = lb_pick(&f.c, &f.cs, f.hs, &f.rng, f.now, &key, f.scratch);
 	assert_int_not_equal(next, first);
 	f.now += 30000; /* back: the key returns to its host */
 	assert_int_equal(lb_pick(&f.c, &f.cs, f.hs, &f.rng, f.now, &key, f.scratch), first);
-	lb_ring_free(&f.c.ring);
+	lb_ring_free(&f.ring);
 }
 
 static void round_robin_visits_each_host_in_turn(void **state)
@@ -303,8 +304,7 @@ static void round_robin_visits_each_host_in_turn(void **state)
 	int seq[12];
 
 	fixture_init(&f, 4, LB_ROUND_ROBIN);
-	f.cs.rr = 2;
-	f.cs.rr_started = 1;
+	f.cs.rr = 2 + 1; /* this worker started at 2 */
 	for (int i = 0; i < 12; i++)
 		seq[i] = pick_done(&f, 200);
 	for (int i = 0; i < 12; i++)
