@@ -48,7 +48,6 @@ ADMIN=127.0.0.1:15000
 TMP=
 AGENT_PID=
 BPFFS=
-declare -A ECHO_PID=()
 
 e2e_require
 command -v curl >/dev/null || fatal "curl is not installed (scripts/deps.sh installs it)"
@@ -74,19 +73,8 @@ BPFFS=$TMP/bpffs
 mkdir -p "$BPFFS" && mount -t bpf bpf "$BPFFS" || fatal "cannot mount a bpffs at $BPFFS"
 PIN=$BPFFS/shunt
 
-# echo_start POD: a shunt-echo on POD:3000 whose pid we keep (to kill it).
-echo_start() {
-	local t
-	pod_spawn "$1" "$BUILD/shunt-echo" --listen "${NODE_POD_IP[$1]}:3000" --name "$1" \
-		--version v1 >"$TMP/$1.log" 2>&1
-	ECHO_PID[$1]=$NODE_LAST_PID
-	for ((t = 50; t > 0; t--)); do
-		grep -q "listening on" "$TMP/$1.log" 2>/dev/null && return 0
-		sleep 0.1
-	done
-	fatal "shunt-echo in $1 did not start: $(cat "$TMP/$1.log")"
-}
-for p in web-a web-b one; do echo_start "$p"; done
+node_start_echos "$BUILD/shunt-echo" "$TMP" web-a:3000:v1 web-b:3000:v1 one:3000:v1 ||
+	fatal "the backends did not start"
 
 mkdir -p "$TMP/config"
 cat >"$TMP/config/mesh.yaml" <<YAML
@@ -304,7 +292,7 @@ inflight() {
 
 inflight "$ONE:80" /delay/1500
 if [ "$(holder one)" = one ]; then
-	kill -KILL "${ECHO_PID[one]}"
+	kill -KILL "${NODE_ECHO_PID[one]}"
 	node_wait_exit "$INFLIGHT_PID" 60 2>/dev/null
 	if grep -q '^status=503 ' "$TMP/inflight.out" &&
 		grep -q '^body=upstream connect error or disconnect/reset before headers' "$TMP/inflight.out"; then
@@ -322,7 +310,7 @@ victim=$(holder web-a web-b)
 if [ -n "$victim" ]; then
 	other=web-a
 	[ "$victim" = web-a ] && other=web-b
-	kill -KILL "${ECHO_PID[$victim]}"
+	kill -KILL "${NODE_ECHO_PID[$victim]}"
 	node_wait_exit "$INFLIGHT_PID" 60 2>/dev/null
 	if grep -q "^status=200 pod=$other " "$TMP/inflight.out"; then
 		ok "backend $victim killed mid-request, retryOn reset: the retry to $other answers 200"
@@ -330,7 +318,8 @@ if [ -n "$victim" ]; then
 		not_ok "backend $victim killed mid-request, retryOn reset: the retry to $other answers 200"
 		show "$TMP/inflight.out"
 	fi
-	echo_start "$victim"
+	node_start_echos "$BUILD/shunt-echo" "$TMP" "$victim:3000:v1" ||
+		fatal "$victim's backend did not start again"
 else
 	not_ok "the /retry request reached web-a or web-b"
 fi

@@ -15,7 +15,8 @@
 #   agent_spawn CMD...            the node's netns and the agent's cgroup, in the
 #                                 background; PID in NODE_LAST_PID
 #   node_start_echos ECHO LOGDIR POD:PORT:VERSION [ARG]...
-#                                 a shunt-echo per pod; waits until all listen
+#                                 a shunt-echo per pod; waits until all listen;
+#                                 NODE_ECHO_PID[POD] is its pid
 #   NODE_IPV6=1                   before node_up: dual-stack. The bridge also has
 #                                 fd00:77::1/64, each pod fd00:77::N besides 10.77.0.N
 #                                 (node_ip6 POD prints it), and fd00:96::/64, the
@@ -67,6 +68,7 @@ NODE_NS=
 NODE_BR=
 NODE_PIDS=()
 NODE_LAST_PID=
+declare -A NODE_ECHO_PID=() # node_start_echos: pod -> its (IPv4) shunt-echo's pid
 NODE_ALIVE=()
 NODE_IS_UP=0
 
@@ -530,6 +532,7 @@ node_start_echos() {
 		node_check_pod "$pod" || return 1
 		pod_spawn "$pod" "$echo" --listen "${NODE_POD_IP[$pod]}:$port" --name "$pod" \
 			--version "$version" "${args[@]}" >"$logdir/$pod.log" 2>&1
+		NODE_ECHO_PID[$pod]=$NODE_LAST_PID
 		logs+=("$logdir/$pod.log")
 		# dual-stack: the same server on the pod's IPv6 address, a second process
 		if [ "$NODE_IPV6" = 1 ]; then
